@@ -1,0 +1,58 @@
+"""The record the gateway hands to Kafka (or, embedded, straight to the sink).
+
+Kafka record key = device id (UTF-8) so one device's windows stay ordered in
+one partition; value = msgpack map::
+
+    {"v": 1, "r": received_at_ms, "t": sent_at_s, "w": <window body bytes>}
+
+The signature is checked by the gateway and not carried further. The window
+body is the SDK's bytes, untouched, and is decoded downstream with
+:func:`edge_sdk.wire.decode_window` (the one parser).
+
+>>> rec = IngestRecord("dev-1", b"\\x80", sent_at_s=1_700_000_000, received_at_ms=1_700_000_000_250)
+>>> IngestRecord.from_kafka(rec.kafka_key(), rec.kafka_value()) == rec
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+
+from edge_sdk.errors import WireError
+from edge_sdk.wire import DEFAULT_LIMITS, safe_unpackb
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IngestRecord:
+    """One accepted window on its way from the gateway to the sink."""
+
+    device_id: str
+    window: bytes
+    sent_at_s: int
+    received_at_ms: int
+
+    def kafka_key(self) -> bytes:
+        return self.device_id.encode()
+
+    def kafka_value(self) -> bytes:
+        return msgpack.packb({"v": RECORD_VERSION, "r": self.received_at_ms,
+                              "t": self.sent_at_s, "w": self.window}, use_bin_type=True)
+
+    @classmethod
+    def from_kafka(cls, key: bytes | None, value: bytes) -> IngestRecord:
+        """Decode a Kafka record; raises :class:`WireError` (-> dead-letter topic) if malformed."""
+        obj = safe_unpackb(value, DEFAULT_LIMITS, "record")
+        if not isinstance(obj, dict) or obj.get("v") != RECORD_VERSION:
+            raise WireError("record.v", f"an ingest record map with v={RECORD_VERSION}")
+        w, r, t = obj.get("w"), obj.get("r"), obj.get("t")
+        if type(w) is not bytes or type(r) is not int or type(t) is not int:
+            raise WireError("record", "w bytes, r int (received ms), t int (sent s)")
+        try:
+            device = key.decode() if key else ""
+        except UnicodeDecodeError:
+            raise WireError("record.key", "a UTF-8 device id") from None
+        return cls(device, w, t, r)

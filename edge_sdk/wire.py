@@ -1,0 +1,376 @@
+"""Wire format v1: window bodies, signed envelopes and requests (docs/wire-format.md).
+
+This is the only parser of edgedrift payloads; the collector and analytics
+use it too. Decoding untrusted bytes goes through :func:`safe_unpackb`, which
+enforces explicit limits (sizes, lengths, nesting, no ext types, str keys).
+
+>>> body = encode_window({"v": 1, "d": "dev-1", "m": "kws", "mv": "1.0", "sq": 0,
+...                       "ws": 1_700_000_000_000, "we": 1_700_000_060_000, "n": 0,
+...                       "f": [], "lt": [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0,
+...                                       b"\\x01" + bytes(49), 0, 0]})
+>>> decode_window(body)["d"]
+'dev-1'
+>>> env = make_envelope("edk_k", "dev-1", "kws", 0, body, ts=1_700_000_000)
+>>> [e["s"] for e in decode_request(encode_request([env]))]
+[0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .errors import WireError
+from .layout import MAX_SLOTS
+from .signing import sign
+
+WIRE_VERSION = 1
+CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
+MAX_U64 = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class WireLimits:
+    """Explicit bounds for decoding untrusted payloads.
+
+    >>> WireLimits().max_depth
+    8
+    """
+
+    max_body_bytes: int = 1 << 20          # compressed request body
+    max_inflated_bytes: int = 4 << 20      # after Content-Encoding is undone
+    max_window_bytes: int = 256 << 10      # one window body
+    max_str_len: int = 4096
+    max_bin_len: int = 256 << 10
+    max_array_len: int = 4096
+    max_map_len: int = 1024
+    max_depth: int = 8
+    max_batch: int = 500
+    max_features: int = 256
+    max_name_len: int = 128
+
+
+DEFAULT_LIMITS = WireLimits()
+
+
+def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body") -> Any:
+    """Decode one msgpack object from untrusted bytes, or raise :class:`WireError`.
+
+    >>> safe_unpackb(msgpack.packb({"a": [1, 2]}))
+    {'a': [1, 2]}
+    >>> safe_unpackb(msgpack.packb(1) + b"x")
+    Traceback (most recent call last):
+    ...
+    edge_sdk.errors.WireError: body: expected exactly one msgpack object, got 1 trailing bytes
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise WireError(path, "msgpack bytes", got=type(data).__name__)
+    if not data:
+        raise WireError(path, "a msgpack object", got="an empty body")
+    unpacker = msgpack.Unpacker(
+        raw=False, strict_map_key=True, use_list=True,
+        max_buffer_size=len(data), max_str_len=limits.max_str_len,
+        max_bin_len=limits.max_bin_len, max_array_len=limits.max_array_len,
+        max_map_len=limits.max_map_len, max_ext_len=0, ext_hook=_reject_ext)
+    try:
+        unpacker.feed(data)
+        obj = unpacker.unpack()
+    except msgpack.OutOfData:
+        raise WireError(path, "a complete msgpack object", got="truncated input") from None
+    except UnicodeDecodeError:
+        raise WireError(path, "valid UTF-8 in every string", got="invalid UTF-8") from None
+    except WireError:
+        raise
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+        raise WireError(path, "msgpack within the limits (lengths, nesting, no ext types, "
+                              "str map keys)", got=_short(str(exc))) from None
+    trailing = len(data) - unpacker.tell()
+    if trailing:
+        raise WireError(path, "exactly one msgpack object", got=f"{trailing} trailing bytes")
+    _check_depth(obj, limits.max_depth, path)
+    return obj
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise WireError("body", "no msgpack ext types", got=f"ext code {code}")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _check_depth(obj: Any, max_depth: int, path: str) -> None:
+    stack = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise WireError(path, f"nesting at most {max_depth} levels deep")
+        if isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (list, dict)))
+        elif isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (list, dict)))
+
+
+# -- window bodies -----------------------------------------------------------------
+def encode_window(body: dict[str, Any]) -> bytes:
+    """msgpack bytes of a window body (keys as in docs/wire-format.md)."""
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
+                  path: str = "w") -> dict[str, Any]:
+    """Decode and validate a window body; the dict keeps the wire's short keys."""
+    if len(data) > limits.max_window_bytes:
+        raise WireError(path, f"a window of at most {limits.max_window_bytes} bytes",
+                        got=f"{len(data)} bytes")
+    body = safe_unpackb(data, limits, path)
+    validate_window(body, limits, path)
+    return body
+
+
+def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> None:
+    """Check a decoded window body against the v1 schema; raise WireError naming the field."""
+    if not isinstance(body, dict):
+        raise WireError(path, "a map (window body)", got=type(body).__name__)
+    if body.get("v") != WIRE_VERSION:
+        raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=repr(body.get("v")))
+    for key in ("d", "m", "mv"):
+        _name(body, key, limits.max_name_len, path)
+    if "mh" in body:
+        _str(body["mh"], f"{path}.mh", 128)
+    if "si" in body:
+        _str(body["si"], f"{path}.si", 64)
+    if "sdk" in body:
+        _str(body["sdk"], f"{path}.sdk", 64)
+    for key in ("sq", "ws", "we", "n"):
+        _uint(body.get(key), f"{path}.{key}")
+    if body["we"] < body["ws"]:
+        raise WireError(f"{path}.we", "a window end >= the window start (ws)", got=str(body["we"]))
+    if "tg" in body:
+        tags = body["tg"]
+        if not isinstance(tags, dict) or len(tags) > 16:
+            raise WireError(f"{path}.tg", "a map of at most 16 tag -> string")
+        for k, v in tags.items():
+            _str(k, f"{path}.tg", 64, allow_empty=False)
+            _str(v, f"{path}.tg.{k}", 64)
+    feats = body.get("f")
+    if not isinstance(feats, list) or len(feats) > limits.max_features:
+        raise WireError(f"{path}.f", f"an array of at most {limits.max_features} feature entries")
+    seen: set[str] = set()
+    for i, entry in enumerate(feats):
+        fpath = f"{path}.f[{i}]"
+        if not isinstance(entry, list) or not entry:
+            raise WireError(fpath, "[name, kind, ...] (a feature entry)")
+        name = entry[0]
+        _str(name, f"{fpath}.name", limits.max_name_len, allow_empty=False)
+        if name in seen:
+            raise WireError(f"{fpath}.name", "feature names unique within a window", got=repr(name))
+        seen.add(name)
+        _sketch_entry(entry[1:], fpath)
+    _sketch_entry(body.get("lt"), f"{path}.lt", numeric_only=True)
+    if body.get("pr") is not None:
+        _sketch_entry(body["pr"], f"{path}.pr")
+    if body.get("en") is not None:
+        _sketch_entry(body["en"], f"{path}.en", numeric_only=True)
+    if body.get("lb") is not None:
+        _label_entry(body["lb"], f"{path}.lb")
+    for key in ("q", "hl"):
+        if key in body:
+            _counter_map(body[key], f"{path}.{key}")
+    if "sm" in body:
+        _samples(body["sm"], f"{path}.sm")
+
+
+def _name(body: dict, key: str, max_len: int, path: str) -> None:
+    _str(body.get(key), f"{path}.{key}", max_len, allow_empty=False)
+
+
+def _str(value: Any, path: str, max_len: int, allow_empty: bool = True) -> None:
+    if type(value) is not str or len(value) > max_len or (not allow_empty and not value):
+        raise WireError(path, f"a {'non-empty ' if not allow_empty else ''}string of at most "
+                              f"{max_len} characters", got=_describe(value))
+
+
+def _uint(value: Any, path: str) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_U64:
+        raise WireError(path, "an unsigned integer", got=_describe(value))
+
+
+def _float(value: Any, path: str) -> None:
+    if type(value) not in (float, int) or not math.isfinite(value):
+        raise WireError(path, "a finite number", got=_describe(value))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (missing)"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
+    if not isinstance(entry, list) or not entry:
+        raise WireError(path, "a sketch entry (array starting with kind 0 or 1)",
+                        got=_describe(entry))
+    kind = entry[0]
+    if kind == 0 and len(entry) == 13:
+        _str(entry[1], f"{path}.layout", 32, allow_empty=False)
+        for j, key in ((2, "n"), (3, "missing"), (4, "nan"), (5, "inf"), (11, "type_mismatch"),
+                       (12, "out_of_range")):
+            _uint(entry[j], f"{path}.{key}")
+        for j, key in ((6, "min"), (7, "max"), (8, "mean"), (9, "m2")):
+            _float(entry[j], f"{path}.{key}")
+        packed = entry[10]
+        if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
+                or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
+            raise WireError(f"{path}.bins", f"bin bytes: width byte 1/2/4 then 1..{MAX_SLOTS} counts")
+        width = packed[0]
+        total = sum(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
+                    for k in range((len(packed) - 1) // width))
+        if total != entry[2]:
+            raise WireError(f"{path}.bins", f"bin counts summing to n ({entry[2]})", got=str(total))
+        if entry[2] and entry[6] > entry[7]:
+            raise WireError(f"{path}.min", "min <= max", got=f"{entry[6]} > {entry[7]}")
+        return
+    if kind == 1 and len(entry) == 7 and not numeric_only:
+        for j, key in ((1, "n"), (2, "missing"), (3, "type_mismatch"), (4, "unseen"), (5, "other")):
+            _uint(entry[j], f"{path}.{key}")
+        counts = entry[6]
+        if not isinstance(counts, dict):
+            raise WireError(f"{path}.counts", "a map of category -> count", got=_describe(counts))
+        total = entry[5]
+        for k, v in counts.items():
+            _str(k, f"{path}.counts", 64)
+            _uint(v, f"{path}.counts[{k!r}]")
+            total += v
+        if total != entry[1]:
+            raise WireError(f"{path}.n", f"the sum of counts plus other ({total})", got=str(entry[1]))
+        return
+    expected = "a numeric entry [0, layout, n, missing, nan, inf, min, max, mean, m2, bins, " \
+               "type_mismatch, out_of_range]"
+    if not numeric_only:
+        expected += " or a categorical entry [1, n, missing, type_mismatch, unseen, other, counts]"
+    raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
+
+
+def _label_entry(entry: Any, path: str) -> None:
+    if not isinstance(entry, list) or not entry:
+        raise WireError(path, "a label entry (array starting with kind 2 or 3)")
+    if entry[0] == 2 and len(entry) == 5:
+        for j, key in ((1, "n"), (2, "mismatch"), (3, "other")):
+            _uint(entry[j], f"{path}.{key}")
+        cells = entry[4]
+        if not isinstance(cells, list):
+            raise WireError(f"{path}.cells", "an array of [prediction, label, count]")
+        total = entry[3]
+        for i, cell in enumerate(cells):
+            if (not isinstance(cell, list) or len(cell) != 3 or type(cell[0]) is not str
+                    or type(cell[1]) is not str or type(cell[2]) is not int or cell[2] < 0):
+                raise WireError(f"{path}.cells[{i}]", "[prediction str, label str, count uint]")
+            total += cell[2]
+        if total != entry[1]:
+            raise WireError(f"{path}.n", f"the sum of cells plus other ({total})", got=str(entry[1]))
+        return
+    if entry[0] == 3 and len(entry) == 6:
+        for j, key in ((1, "n"), (2, "mismatch")):
+            _uint(entry[j], f"{path}.{key}")
+        _float(entry[3], f"{path}.abs_err")
+        _float(entry[4], f"{path}.sq_err")
+        _sketch_entry(entry[5], f"{path}.err", numeric_only=True)
+        return
+    raise WireError(path, "kind 2 [2, n, mismatch, other, cells] or kind 3 "
+                          "[3, n, mismatch, abs_err, sq_err, err]")
+
+
+def _counter_map(value: Any, path: str) -> None:
+    if not isinstance(value, dict) or len(value) > 32:
+        raise WireError(path, "a map of at most 32 counter -> unsigned integer")
+    for k, v in value.items():
+        _str(k, path, 16, allow_empty=False)
+        if k == "sk":   # clock skew may be negative
+            if type(v) is not int or abs(v) > MAX_U64:
+                raise WireError(f"{path}.{k}", "an integer", got=_describe(v))
+            continue
+        _uint(v, f"{path}.{k}")
+
+
+def _samples(value: Any, path: str) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("c"), list) \
+            or not isinstance(value.get("r"), list):
+        raise WireError(path, 'a map {"c": [column names], "r": [[row values], ...]}')
+    cols = value["c"]
+    for c in cols:
+        _str(c, f"{path}.c", 128, allow_empty=False)
+    if len(value["r"]) > 1024:
+        raise WireError(f"{path}.r", "at most 1024 sampled rows")
+    for i, row in enumerate(value["r"]):
+        if not isinstance(row, list) or len(row) != len(cols):
+            raise WireError(f"{path}.r[{i}]", f"a row of {len(cols)} values (one per column)")
+        for v in row:
+            if v is not None and type(v) not in (int, float, str, bool):
+                raise WireError(f"{path}.r[{i}]", "scalar values (number, string, bool, nil)")
+
+
+# -- envelopes and requests ---------------------------------------------------------
+def make_envelope(key: str, device_id: str, model: str, seq: int, window: bytes,
+                  ts: int) -> dict[str, Any]:
+    """A signed envelope for one encoded window, signed at send time ``ts`` (Unix seconds)."""
+    return {"v": WIRE_VERSION, "d": device_id, "m": model, "t": int(ts), "s": seq,
+            "w": window, "g": sign(key, device_id, model, ts, seq, window)}
+
+
+def encode_request(envelopes: list[dict[str, Any]]) -> bytes:
+    """Request body: one envelope (a map) or a batch (an array of envelopes)."""
+    return msgpack.packb(envelopes[0] if len(envelopes) == 1 else envelopes, use_bin_type=True)
+
+
+def decode_request(data: bytes, limits: WireLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+    """Decode a request body into envelopes with checked field types (signatures unchecked)."""
+    obj = safe_unpackb(data, limits, "body")
+    if isinstance(obj, dict):
+        envelopes, single = [obj], True
+    elif isinstance(obj, list):
+        envelopes, single = obj, False
+        if not obj:
+            raise WireError("body", "at least one envelope", got="an empty array")
+        if len(obj) > limits.max_batch:
+            raise WireError("body", f"a batch of at most {limits.max_batch} envelopes",
+                            got=f"{len(obj)} envelopes")
+    else:
+        raise WireError("body", "an envelope map or an array of envelopes", got=_describe(obj))
+    for i, env in enumerate(envelopes):
+        validate_envelope(env, limits, "body" if single else f"body[{i}]")
+    return envelopes
+
+
+def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "body") -> None:
+    """Check an envelope's fields (types and sizes; not the signature)."""
+    if not isinstance(env, dict):
+        raise WireError(path, "an envelope map {v, d, m, t, s, w, g}", got=_describe(env))
+    if env.get("v") != WIRE_VERSION:
+        raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=_describe(env.get("v")))
+    _str(env.get("d"), f"{path}.d", limits.max_name_len, allow_empty=False)
+    _str(env.get("m"), f"{path}.m", limits.max_name_len, allow_empty=False)
+    _uint(env.get("t"), f"{path}.t")
+    _uint(env.get("s"), f"{path}.s")
+    w = env.get("w")
+    if type(w) is not bytes or not w or len(w) > limits.max_window_bytes:
+        raise WireError(f"{path}.w", f"window bytes (1 to {limits.max_window_bytes})",
+                        got=_describe(w) if type(w) is not bytes else f"{len(w)} bytes")
+    g = env.get("g")
+    if type(g) is not bytes or len(g) != 32:
+        raise WireError(f"{path}.g", "a 32-byte HMAC-SHA256 signature", got=_describe(g))
+    extra = set(env) - {"v", "d", "m", "t", "s", "w", "g"}
+    if extra:
+        raise WireError(f"{path}.{sorted(extra)[0]}", "only the envelope keys v, d, m, t, s, w, g")
+
+
+def check_window_matches(env: dict[str, Any], window: dict[str, Any], path: str = "body") -> None:
+    """The signed envelope and its window must name the same device, model and sequence."""
+    for ekey, wkey in (("d", "d"), ("m", "m"), ("s", "sq")):
+        if env[ekey] != window[wkey]:
+            raise WireError(f"{path}.w.{wkey}", f"the envelope's {ekey} ({env[ekey]!r})",
+                            got=repr(window[wkey]))

@@ -1,0 +1,122 @@
+"""The one TOML config file, and frozen config objects built from its sections.
+
+Every component defines a frozen dataclass for its settings (``GatewayConfig``,
+``SinkConfig`` ...) and builds it with :func:`build_config` from the TOML
+section of the same name plus command-line overrides. Unknown keys and values
+of the wrong type are refused with the field's name.
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class DemoConfig:
+...     port: int = 8080
+...     host: str = "127.0.0.1"
+>>> build_config(DemoConfig, {"port": 9000}, {"host": None}, section="gateway")
+DemoConfig(port=9000, host='127.0.0.1')
+>>> build_config(DemoConfig, {"prot": 1}, section="gateway")
+Traceback (most recent call last):
+...
+edgedrift.config.ConfigFileError: gateway.prot: unknown setting; valid settings are host, port
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigFileError(ValueError):
+    """A config file or setting is invalid; the message names ``section.field``."""
+
+
+def load_toml(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Read the TOML config (``{}`` when no path is given)."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigFileError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"--config: {path} is not valid TOML: {exc}") from None
+
+
+def section(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """One ``[name]`` table of the config (``{}`` if absent)."""
+    value = config.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigFileError(f"[{name}]: expected a table, got {type(value).__name__}")
+    return value
+
+
+def build_config(cls: type[T], values: dict[str, Any] | None = None,
+                 overrides: dict[str, Any] | None = None, section: str = "") -> T:
+    """Instantiate dataclass ``cls`` from TOML ``values`` then non-None ``overrides``."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    merged: dict[str, Any] = {}
+    prefix = f"{section}." if section else ""
+    for source in (values or {}, {k: v for k, v in (overrides or {}).items() if v is not None}):
+        for key, value in source.items():
+            if key not in fields:
+                raise ConfigFileError(f"{prefix}{key}: unknown setting; valid settings are "
+                                      f"{', '.join(sorted(fields))}")
+            merged[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    try:
+        return cls(**merged)
+    except (TypeError, ValueError) as exc:
+        raise ConfigFileError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(value, arg, name)
+            except ConfigFileError as exc:
+                errors.append(str(exc))
+        raise ConfigFileError(errors[0])
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigFileError(f"{name}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigFileError(f"{name}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigFileError(f"{name}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigFileError(f"{name}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigFileError(f"{name}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, (str, os.PathLike)):
+            raise ConfigFileError(f"{name}: expected a string, got {value!r}")
+        return str(value)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigFileError(f"{name}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        out = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
+               for i, value_ in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    return value
