@@ -317,9 +317,29 @@ def _samples(value: Any, path: str) -> None:
 # -- envelopes and requests ---------------------------------------------------------
 def make_envelope(key: str, device_id: str, model: str, seq: int, window: bytes,
                   ts: int) -> dict[str, Any]:
-    """A signed envelope for one encoded window, signed at send time ``ts`` (Unix seconds)."""
-    return {"v": WIRE_VERSION, "d": device_id, "m": model, "t": int(ts), "s": seq,
-            "w": window, "g": sign(key, device_id, model, ts, seq, window)}
+    """A signed envelope for one encoded window, signed at send time ``ts`` (Unix seconds).
+
+    ``k`` carries the key id (the middle part of an ``edk_<id>_<secret>`` key) so the
+    collector finds the key without trying every device's keys; it is not secret.
+    """
+    env = {"v": WIRE_VERSION, "d": device_id, "m": model, "t": int(ts), "s": seq,
+           "w": window, "g": sign(key, device_id, model, ts, seq, window)}
+    kid = key_id(key)
+    if kid:
+        env["k"] = kid
+    return env
+
+
+def key_id(key: str) -> str:
+    """The public id part of a device key ``edk_<id>_<secret>`` ('' for other key shapes).
+
+    >>> key_id("edk_3f9a1c2b_c2VjcmV0"), key_id("plain-secret")
+    ('3f9a1c2b', '')
+    """
+    parts = key.split("_", 2)
+    if len(parts) == 3 and parts[0] == "edk" and parts[1] and len(parts[1]) <= 32:
+        return parts[1]
+    return ""
 
 
 def encode_request(envelopes: list[dict[str, Any]]) -> bytes:
@@ -363,9 +383,11 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
     g = env.get("g")
     if type(g) is not bytes or len(g) != 32:
         raise WireError(f"{path}.g", "a 32-byte HMAC-SHA256 signature", got=_describe(g))
-    extra = set(env) - {"v", "d", "m", "t", "s", "w", "g"}
+    if "k" in env:
+        _str(env["k"], f"{path}.k", 32, allow_empty=False)
+    extra = set(env) - {"v", "d", "m", "t", "s", "w", "g", "k"}
     if extra:
-        raise WireError(f"{path}.{sorted(extra)[0]}", "only the envelope keys v, d, m, t, s, w, g")
+        raise WireError(f"{path}.{sorted(extra)[0]}", "only the envelope keys v, d, m, t, s, w, g, k")
 
 
 def check_window_matches(env: dict[str, Any], window: dict[str, Any], path: str = "body") -> None:
