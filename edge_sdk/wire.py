@@ -18,6 +18,7 @@ enforces explicit limits (sizes, lengths, nesting, no ext types, str keys).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,9 +228,7 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
         if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
                 or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
             raise WireError(f"{path}.bins", f"bin bytes: width byte 1/2/4 then 1..{MAX_SLOTS} counts")
-        width = packed[0]
-        total = sum(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
-                    for k in range((len(packed) - 1) // width))
+        total = _bin_total(packed)
         if total != entry[2]:
             raise WireError(f"{path}.bins", f"bin counts summing to n ({entry[2]})", got=str(total))
         if entry[2] and entry[6] > entry[7]:
@@ -254,6 +253,21 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
     if not numeric_only:
         expected += " or a categorical entry [1, n, missing, type_mismatch, unseen, other, counts]"
     raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
+
+
+def _bin_total(packed: bytes) -> int:
+    """Sum of the little-endian counts after the width byte (memoryview: no per-bin loop).
+
+    >>> _bin_total(bytes([2, 1, 0, 44, 1])), _bin_total(bytes([1, 5, 6]))
+    (301, 11)
+    """
+    width, counts = packed[0], memoryview(packed)[1:]
+    if width == 1:
+        return sum(counts)
+    if sys.byteorder == "little":
+        return sum(counts.cast("H" if width == 2 else "I"))
+    return sum(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
+               for k in range((len(packed) - 1) // width))
 
 
 def _label_entry(entry: Any, path: str) -> None:

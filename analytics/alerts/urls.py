@@ -1,0 +1,107 @@
+"""Endpoint URL safety: refuse URLs that reach private, loopback or link-local hosts.
+
+Webhook endpoints are configured by users, so an endpoint could point the
+deliverer at an internal service (SSRF). :func:`check_url` resolves the host
+and refuses any address that is loopback, private (RFC 1918, ULA), link-local
+(including the cloud metadata address 169.254.169.254), multicast, reserved
+or unspecified, unless the config allows it (``allow_loopback`` for 127/8 and
+::1, ``allow_private_networks`` for the rest). The deliverer calls it before
+every attempt, so a DNS change is noticed on the next attempt.
+
+>>> check_url("http://127.0.0.1:8080/hook", allow_loopback=True)
+['127.0.0.1']
+>>> check_url("http://127.0.0.1:8080/hook")
+Traceback (most recent call last):
+...
+analytics.alerts.errors.UnsafeURLError: endpoint url http://127.0.0.1:8080/hook: resolves to loopback address 127.0.0.1 (set allow_loopback = true in [alerts] to allow it)
+>>> check_url("http://169.254.169.254/latest/meta-data/", allow_loopback=True)
+Traceback (most recent call last):
+...
+analytics.alerts.errors.UnsafeURLError: endpoint url http://169.254.169.254/latest/meta-data/: resolves to link-local address 169.254.169.254 (set allow_private_networks = true in [alerts] to allow it)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from .errors import UnsafeURLError
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise UnsafeURLError(host, f"cannot resolve host: {exc.strerror}") from None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_syntax(url: str) -> tuple[str, int]:
+    """Check scheme and host; return ``(host, port)``.
+
+    >>> check_syntax("https://hooks.example.com/x")
+    ('hooks.example.com', 443)
+    >>> check_syntax("file:///etc/passwd")
+    Traceback (most recent call last):
+    ...
+    analytics.alerts.errors.UnsafeURLError: endpoint url file:///etc/passwd: scheme must be http or https
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURLError(url, f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURLError(url, "scheme must be http or https")
+    if not parts.hostname:
+        raise UnsafeURLError(url, "has no host")
+    if parts.username or parts.password:
+        raise UnsafeURLError(url, "must not carry credentials (sign with secrets instead)")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def classify(address: str) -> str:
+    """``'public'``, ``'loopback'``, ``'link-local'`` or ``'private'`` for one IP address.
+
+    >>> classify("8.8.8.8"), classify("::1"), classify("10.1.2.3"), classify("::ffff:127.0.0.1")
+    ('public', 'loopback', 'private', 'loopback')
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if (ip.is_private or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+            or not ip.is_global):
+        return "private"
+    return "public"
+
+
+def check_url(url: str, *, allow_loopback: bool = False, allow_private_networks: bool = False,
+              resolver: Resolver | None = None) -> list[str]:
+    """Refuse ``url`` unless every address its host resolves to is allowed; return them."""
+    host, port = check_syntax(url)
+    try:
+        addresses = (resolver or _resolve)(host, port)
+    except UnsafeURLError as exc:
+        raise UnsafeURLError(url, exc.reason) from None
+    if not addresses:
+        raise UnsafeURLError(url, "host resolves to no address")
+    for address in addresses:
+        kind = classify(address)
+        if kind == "public":
+            continue
+        if kind == "loopback" and allow_loopback:
+            continue
+        if kind != "loopback" and allow_private_networks:
+            continue
+        setting = "allow_loopback" if kind == "loopback" else "allow_private_networks"
+        raise UnsafeURLError(url, f"resolves to {kind} address {address} "
+                                  f"(set {setting} = true in [alerts] to allow it)")
+    return addresses

@@ -1,0 +1,40 @@
+"""Errors raised by the analytics package.
+
+Every message names the field (or input), the bad value and what is allowed.
+
+>>> str(AnalyticsError("analytics.window_s", -5, "a positive number of seconds"))
+'analytics.window_s: got -5, expected a positive number of seconds'
+"""
+
+from __future__ import annotations
+
+
+class AnalyticsError(ValueError):
+    """Base class of every analytics error: ``field: got VALUE, expected WHAT``."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        shown = repr(value)
+        if len(shown) > 100:
+            shown = shown[:97] + "..."
+        super().__init__(f"{field}: got {shown}, expected {expected}")
+
+
+class UnknownMethodError(AnalyticsError, KeyError):
+    """A statistical method name is not in the registry (the message lists the valid ones)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return ValueError.__str__(self)
+
+
+class ReferenceError_(AnalyticsError):
+    """A reference profile is missing, unreadable or inconsistent with its input."""
+
+
+ReferenceProfileError = ReferenceError_
+
+
+class DatasetError(AnalyticsError):
+    """The Parquet dataset cannot be read as collector/schema.py describes."""

@@ -1,0 +1,449 @@
+"""Device-SDK figures (issue 2 targets), with whylogs side by side where it applies.
+
+* ``Monitor.log()`` of a 20 numeric + 3 categorical record: median, p99 and amortized mean
+  (which includes the periodic buffer flush), single thread, with and without a spec;
+  peer: whylogs ``DatasetProfile.track`` per row on the same records.
+* Wire bytes of one 60 s window of 1,000 such records (zlib request body, exactly as the
+  sender builds it); peer: whylogs' serialized profile of the same records.
+* ``import edge_sdk`` time in a fresh interpreter, installed size of the base install
+  (edge_sdk + msgpack from a built wheel), and resident memory of one Monitor after
+  10k and 1M records in one window.
+
+Run with ``python -m bench sdk``. The whylogs peer lives in its own venv (bench/peers.py);
+if it cannot be set up, the peer columns stay empty. Nothing here runs at import time.
+
+>>> recs = make_records(3, seed=1)
+>>> len(recs[0].features), sorted(set(map(type, recs[0].features.values())), key=str)
+(23, [<class 'float'>, <class 'int'>, <class 'str'>])
+>>> spec = reference_spec(seed=2, n=2000)
+>>> len(spec.features), spec.features["f00"].layout.slots
+(23, 64)
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .figures import Figure
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "edk_3f9a1c2b_c2VjcmV0LWtleS1mb3ItYmVuY2hlcw"
+DEVICE, MODEL, VERSION = "dev-0042", "kws", "1.3.0"
+DEAD_ENDPOINT = "http://127.0.0.1:9/v1/telemetry"  # nothing listens; no send happens anyway
+WINDOW_RECORDS = 1_000
+LOG_CALLS = 50_000
+MEMORY_STEPS = (10_000, 1_000_000)
+
+MICS = ("front", "rear", "usb")
+FIRMWARE = ("4.1.0", "4.1.2", "4.2.0", "4.2.1", "5.0.0")
+LANGS = ("en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "ja", "ko", "zh")
+LANG_WEIGHTS = (40, 12, 10, 9, 6, 5, 4, 3, 3, 3, 3, 2)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One inference: 20 numeric + 3 categorical features, a probability and a latency.
+
+    >>> make_records(1)[0].prediction <= 1.0
+    True
+    """
+
+    features: dict[str, Any]
+    prediction: float
+    latency_ms: float
+
+    def row(self) -> dict[str, Any]:
+        """Flat row for the peer (features plus prediction and latency as columns)."""
+        return {**self.features, "prediction": self.prediction, "latency_ms": self.latency_ms}
+
+
+# -- data ------------------------------------------------------------------------------
+def _numeric_value(rng: random.Random, i: int) -> float | int:
+    """Feature ``f{i:02d}``: normal, lognormal, bimodal, uniform, counts, heavy tails."""
+    if i < 6:
+        return rng.gauss(0.2 * i, 1.0 + 0.1 * i)
+    if i < 10:
+        return rng.lognormvariate(-1.0 + 0.3 * i - 1.8, 0.7)
+    if i < 13:
+        return rng.gauss(-2.0, 0.5) if rng.random() < 0.4 else rng.gauss(3.0, 1.0)
+    if i < 16:
+        return rng.uniform(0.0, 10.0 ** (i - 13))
+    if i < 18:  # integer counts (Poisson-ish via a geometric sum keeps it stdlib)
+        return int(rng.expovariate(1.0 / (3 + 20 * (i - 16))))
+    return rng.gauss(0.0, 1.0) / max(1e-3, math.sqrt(rng.gammavariate(1.0, 1.0)))  # ~t(2)
+
+
+def make_records(n: int, seed: int = 0) -> list[Record]:
+    """``n`` deterministic records of the benchmark schema (stdlib random only)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        feats: dict[str, Any] = {f"f{i:02d}": _numeric_value(rng, i) for i in range(20)}
+        feats["mic"] = rng.choice(MICS)
+        feats["fw"] = rng.choice(FIRMWARE)
+        feats["lang"] = rng.choices(LANGS, LANG_WEIGHTS)[0]
+        out.append(Record(feats, rng.betavariate(0.6, 0.6), rng.lognormvariate(1.4, 0.35)))
+    return out
+
+
+def reference_spec(seed: int = 12345, n: int = 20_000) -> Any:
+    """A Spec from reference data: 63 quantile edges per numeric feature, known categories.
+
+    Uses analytics.reference when it offers a builder from columns, else numpy quantiles.
+    """
+    from edge_sdk import Spec
+
+    recs = make_records(n, seed)
+    built = _spec_from_analytics(recs)
+    if built is not None:
+        return built
+    import numpy as np
+
+    features: dict[str, Any] = {}
+    for i in range(20):
+        name = f"f{i:02d}"
+        col = np.array([r.features[name] for r in recs], dtype=float)
+        edges = np.unique(np.quantile(col, np.linspace(0, 1, 65)[1:-1]))
+        features[name] = {"type": "numeric", "edges": edges.tolist(),
+                          "range": [float(col.min()), float(col.max())]}
+    features["mic"] = {"type": "categorical", "categories": list(MICS)}
+    features["fw"] = {"type": "categorical", "categories": list(FIRMWARE)}
+    features["lang"] = {"type": "categorical", "categories": list(LANGS)}
+    return Spec.from_dict({
+        "model": MODEL, "version": VERSION, "features": features,
+        "prediction": {"type": "numeric", "layout": "p1", "task": "binary", "threshold": 0.5,
+                       "range": [0.0, 1.0]}})
+
+
+def _spec_from_analytics(recs: list[Record]) -> Any:
+    try:
+        from analytics import reference  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    build = getattr(reference, "spec_from_columns", None)
+    if build is None:
+        return None
+    try:
+        columns = {name: [r.features[name] for r in recs] for name in recs[0].features}
+        return build(columns, model=MODEL, version=VERSION,
+                     prediction=[r.prediction for r in recs])
+    except Exception as exc:  # its API is still moving: fall back to numpy quantiles
+        log.warning("analytics.reference.spec_from_columns failed (%s); using numpy", exc)
+        return None
+
+
+# -- payload ---------------------------------------------------------------------------
+def window_request(records: list[Record], spec: Any = None, compress: bool = True) -> bytes:
+    """The request body the sender would POST for one 60 s window of ``records``.
+
+    >>> len(window_request(make_records(10))) > 0
+    True
+    """
+    import edge_sdk
+    from edge_sdk.window import WindowSketch
+    from edge_sdk.wire import encode_request, encode_window, make_envelope
+
+    w = WindowSketch(spec)
+    for r in records:
+        w.add_record(r.features, prediction=r.prediction, latency_ms=r.latency_ms)
+    ws = 1_700_000_000_000
+    header: dict[str, Any] = {"v": 1, "d": DEVICE, "m": MODEL, "mv": VERSION,
+                              "mh": "sha256:" + "ab" * 32, "sdk": edge_sdk.__version__,
+                              "sq": 41, "ws": ws, "we": ws + 60_000}
+    if spec is not None:
+        header["si"] = spec.spec_id
+    window = encode_window({**header, **w.body_fields()})
+    body = encode_request([make_envelope(KEY, DEVICE, MODEL, 41, window, ts=ws // 1000 + 61)])
+    return zlib.compress(body, 6) if compress else body
+
+
+def payload_figures(records: list[Record], spec: Any, peer: dict[str, Any] | None) -> list[Figure]:
+    peer_bytes = peer.get("profile_bytes") if peer else None
+    figs = []
+    for label, sp in (("spec", spec), ("no spec", None)):
+        raw = len(window_request(records, sp, compress=False))
+        wire = len(window_request(records, sp))
+        figs.append(Figure(f"payload, 1 window x 1,000 records, 23 features ({label}), zlib",
+                           "<= 3 KB", wire / 1000, "KB",
+                           peer=peer_bytes / 1000 if peer_bytes else None,
+                           peer_name="whylogs profile", note=f"({raw / 1000:.1f} KB before zlib)"))
+    if peer and peer.get("profile_bytes_zlib"):
+        wire = len(window_request(records, spec))
+        figs.append(Figure("payload vs whylogs profile both zlib'd (spec)", "", wire / 1000, "KB",
+                           peer=peer["profile_bytes_zlib"] / 1000, peer_name="whylogs, zlib"))
+    return figs
+
+
+# -- log() speed -----------------------------------------------------------------------
+def _monitor(spec_path: str | None, spool_dir: str, **kw: Any) -> Any:
+    from edge_sdk import Monitor
+
+    return Monitor(model=MODEL, version=VERSION, device_id=DEVICE, endpoint=DEAD_ENDPOINT,
+                   key=KEY, spec=spec_path, window_s=86_400, spool_dir=spool_dir, **kw)
+
+
+def _cycle(records: list[Record], n: int) -> Iterator[Record]:
+    k = len(records)
+    for i in range(n):
+        yield records[i % k]
+
+
+def time_log(records: list[Record], spec_path: str | None, calls: int = LOG_CALLS
+             ) -> dict[str, float]:
+    """Per-call log() times (ns) and the amortized mean over a plain loop."""
+    with tempfile.TemporaryDirectory(prefix="edgedrift-bench-") as tmp:
+        mon = _monitor(spec_path, tmp)
+        try:
+            logf = mon.log
+            args = [(r.features, r.prediction, r.latency_ms) for r in records]
+            for f, p, lat in args[:2000] * 2:  # warm-up: feature creation, first flushes
+                logf(f, prediction=p, latency_ms=lat)
+            clock = time.perf_counter_ns
+            times = []
+            append = times.append
+            k = len(args)
+            gc.collect()
+            for i in range(calls):
+                f, p, lat = args[i % k]
+                t0 = clock()
+                logf(f, prediction=p, latency_ms=lat)
+                append(clock() - t0)
+            t0 = clock()
+            for i in range(calls):
+                f, p, lat = args[i % k]
+                logf(f, prediction=p, latency_ms=lat)
+            loop_total = clock() - t0
+            t0 = clock()
+            for i in range(calls):  # the loop's own cost, subtracted from the amortized mean
+                f, p, lat = args[i % k]
+            loop_empty = clock() - t0
+        finally:
+            mon.close()
+    times.sort()
+    return {"median": times[len(times) // 2], "p99": times[int(len(times) * 0.99)],
+            "mean": (loop_total - loop_empty) / calls}
+
+
+def log_figures(records: list[Record], spec_path: str, peer: dict[str, Any] | None
+                ) -> list[Figure]:
+    peer_med = peer.get("track_us_median") if peer else None
+    peer_p99 = peer.get("track_us_p99") if peer else None
+    peer_mean = peer.get("track_us_mean") if peer else None
+    figs = []
+    for label, path in (("spec", spec_path), ("no spec", None)):
+        t = time_log(records, path)
+        figs += [
+            Figure(f"log() median, 20 num + 3 cat ({label})", "<= 10 us", t["median"] / 1e3, "us",
+                   peer=peer_med, peer_name="whylogs track"),
+            Figure(f"log() p99 ({label})", "", t["p99"] / 1e3, "us",
+                   peer=peer_p99, peer_name="whylogs track"),
+            Figure(f"log() amortized mean incl. buffer flush ({label})", "", t["mean"] / 1e3, "us",
+                   peer=peer_mean, peer_name="whylogs track"),
+        ]
+    return figs
+
+
+# -- import time -----------------------------------------------------------------------
+def _python_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _wall(code: str, runs: int) -> float:
+    env = _python_env()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def _importtime_us(module: str, runs: int) -> float:
+    """Median cumulative import time of ``module`` from ``-X importtime`` (microseconds)."""
+    env = _python_env()
+    samples = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                              env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+        for line in proc.stderr.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and parts[2] == module:
+                samples.append(float(parts[1]))
+    return statistics.median(samples) if samples else math.nan
+
+
+def import_figures(runs: int = 11) -> list[Figure]:
+    _wall("import edge_sdk", 2)  # warm the page cache and .pyc files
+    bare = _wall("pass", runs)
+    sdk = _wall("import edge_sdk", runs)
+    mon = _wall("from edge_sdk import Monitor", runs)
+    cumulative = _importtime_us("edge_sdk", runs)
+    return [
+        Figure("import edge_sdk (fresh interpreter, minus bare start-up)", "<= 50 ms",
+               (sdk - bare) * 1e3, "ms", note=f"(-X importtime: {cumulative / 1e3:.1f} ms)"),
+        Figure("from edge_sdk import Monitor (minus bare start-up)", "", (mon - bare) * 1e3, "ms"),
+    ]
+
+
+# -- installed size --------------------------------------------------------------------
+def _tree_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def installed_size() -> dict[str, int]:
+    """Bytes of edge_sdk (from a wheel built off a copy of the tree) and msgpack, installed."""
+    with tempfile.TemporaryDirectory(prefix="edgedrift-wheel-") as tmp:
+        src, wheels, target = Path(tmp, "src"), Path(tmp, "wheels"), Path(tmp, "target")
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (ROOT / name).exists():
+                shutil.copy2(ROOT / name, src / name)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+        for pkg in ("edge_sdk", "collector", "analytics", "dashboard", "edgedrift"):
+            if (ROOT / pkg).is_dir():
+                shutil.copytree(ROOT / pkg, src / pkg, ignore=ignore)
+        pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(src)],
+                       check=True, capture_output=True, timeout=300)
+        wheel = next(wheels.glob("edgedrift-*.whl"))
+        subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", str(target),
+                        str(wheel), "msgpack"], check=True, capture_output=True, timeout=300)
+        # .pyc files as a device's first run would write them
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(target / "edge_sdk"),
+                        str(target / "msgpack")], check=True, capture_output=True, timeout=120)
+        sizes = {"edge_sdk": _tree_bytes(target / "edge_sdk"),
+                 "msgpack": sum(_tree_bytes(p) for p in target.glob("msgpack*")),
+                 "wheel_file": wheel.stat().st_size}
+    return sizes
+
+
+def size_figures() -> list[Figure]:
+    s = installed_size()
+    total = s["edge_sdk"] + s["msgpack"]
+    return [Figure("installed size, base install (edge_sdk + msgpack, with .pyc)", "<= 2 MB",
+                   total / 1e6, "MB", note=f"(edge_sdk {s['edge_sdk'] / 1e3:.0f} KB, msgpack "
+                   f"{s['msgpack'] / 1e3:.0f} KB)")]
+
+
+# -- resident memory -------------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_child(spec_path: str | None, steps: tuple[int, ...] = MEMORY_STEPS) -> dict[str, int]:
+    """In a fresh process: RSS before/after creating a Monitor and after each step of logs."""
+    records = make_records(1000, seed=7)
+    args = [(r.features, r.prediction, r.latency_ms) for r in records]
+    with tempfile.TemporaryDirectory(prefix="edgedrift-bench-") as tmp:
+        from edge_sdk import Monitor  # noqa: F401  (import cost is not the Monitor's)
+
+        gc.collect()
+        out = {"before": _rss_bytes()}
+        mon = _monitor(spec_path, tmp)
+        gc.collect()
+        out["created"] = _rss_bytes()
+        done = 0
+        logf = mon.log
+        for step in steps:
+            for i in range(done, step):
+                f, p, lat = args[i % 1000]
+                logf(f, prediction=p, latency_ms=lat)
+            done = step
+            gc.collect()
+            out[str(step)] = _rss_bytes()
+        mon.close()
+    return out
+
+
+def memory_figures(spec_path: str) -> list[Figure]:
+    code = ("import json, sys; from bench.bench_sdk import memory_child; "
+            f"print(json.dumps(memory_child({spec_path!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], env=_python_env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=True)
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    small, big = (str(s) for s in MEMORY_STEPS)
+    return [
+        Figure(f"Monitor RSS after {int(small):,} records (minus RSS before Monitor)", "<= 2 MB",
+               (m[small] - m["before"]) / 1e6, "MB",
+               note=f"(at creation {(m['created'] - m['before']) / 1e6:.2f} MB)"),
+        Figure(f"Monitor RSS after {int(big):,} records, one window", "<= 2 MB",
+               (m[big] - m["before"]) / 1e6, "MB",
+               note=f"(growth {int(small):,} -> {int(big):,}: {(m[big] - m[small]) / 1e6:.2f} MB)"),
+    ]
+
+
+# -- peer ------------------------------------------------------------------------------
+def peer_whylogs(records: list[Record]) -> dict[str, Any] | None:
+    """whylogs on the same records (in bench/.peers/venv), or None if it cannot run."""
+    from .peers import PEERS, PeerError
+
+    with tempfile.TemporaryDirectory(prefix="edgedrift-peer-") as tmp:
+        path = Path(tmp, "records.json")
+        path.write_text(json.dumps([r.row() for r in records]))
+        try:
+            return PEERS.run("peer_whylogs.py", str(path), "2", timeout_s=600)
+        except (PeerError, OSError, ValueError) as exc:
+            log.warning("whylogs peer unavailable: %s", exc)
+            return None
+
+
+def _monitor_available() -> bool:
+    try:
+        from edge_sdk import Monitor  # noqa: F401
+    except ImportError as exc:
+        log.warning("edge_sdk.Monitor not importable yet (%s); skipping log()/memory", exc)
+        return False
+    return True
+
+
+def run() -> list[Figure]:
+    records = make_records(WINDOW_RECORDS, seed=1)
+    spec = reference_spec()
+    peer = peer_whylogs(records)
+    figs = payload_figures(records, spec, peer)
+    with tempfile.TemporaryDirectory(prefix="edgedrift-spec-") as tmp:
+        spec_path = str(Path(tmp, "kws-1.3.0.spec.json"))
+        spec.save(spec_path)
+        if _monitor_available():
+            figs += log_figures(records, spec_path, peer)
+            figs += memory_figures(spec_path)
+        figs += import_figures()
+        figs += size_figures()
+    if peer:
+        for f in figs:
+            if f.peer is not None and f.peer_name.startswith("whylogs"):
+                f.peer_name = f"{f.peer_name} {peer['whylogs']}"
+    return figs
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    for fig in run():
+        print(fig.row())

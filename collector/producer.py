@@ -1,0 +1,237 @@
+"""Where accepted windows go: Kafka (acks=all) or, embedded, the Parquet sink in-process.
+
+Both backends have the same three verbs: ``await put(records)`` returns only
+once the records are durable (broker ack / Parquet file renamed) and raises
+:class:`~collector.errors.Unavailable` (-> 503 + Retry-After) otherwise;
+``ready()`` for ``/readyz``; ``close()``.
+
+:class:`KafkaBackend` wraps kafka-python's producer (idempotent, ``acks='all'``,
+gzip, key = device id) and bridges its futures to asyncio, so the event loop
+never blocks. :class:`EmbeddedBackend` group-commits: concurrent requests'
+records are written together by one blocking ``sink.write`` in a worker thread.
+
+>>> b = EmbeddedBackend(sink=None, timeout_s=1.0)
+>>> b.ready()
+False
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from typing import Any, Protocol
+
+import anyio.to_thread
+
+from .errors import Unavailable
+from .metrics import GatewayMetrics
+from .records import IngestRecord
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    async def put(self, records: list[IngestRecord]) -> None: ...
+    def ready(self) -> bool: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    def write(self, records: list[IngestRecord]) -> None: ...
+    def close(self) -> None: ...
+
+
+class KafkaBackend:
+    """Produce records to ``topic`` on ``bootstrap``; ``put`` waits for every ack."""
+
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0,
+                 retry_after_s: int = 5, metrics: GatewayMetrics | None = None,
+                 producer_config: dict[str, Any] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics or GatewayMetrics()
+        self.producer_config = producer_config or {}
+        self._producer: Any = None
+        self._lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-send")
+        self._connect_task: asyncio.Task[None] | None = None
+
+    def _make_producer(self) -> Any:
+        from kafka import KafkaProducer
+
+        timeout_ms = int(self.timeout_s * 1000)
+        linger_ms = 2
+        cfg: dict[str, Any] = dict(
+            bootstrap_servers=self.bootstrap.split(","), client_id="edgedrift-gateway",
+            acks="all", enable_idempotence=True, compression_type="gzip",
+            linger_ms=linger_ms, batch_size=256 << 10, max_request_size=4 << 20,
+            delivery_timeout_ms=timeout_ms,
+            request_timeout_ms=max(500, timeout_ms - linger_ms - 100),
+            max_block_ms=timeout_ms, retry_backoff_ms=200, reconnect_backoff_max_ms=2000,
+            bootstrap_timeout_ms=timeout_ms)
+        cfg.update(self.producer_config)
+        try:
+            return KafkaProducer(**cfg)
+        except TypeError:   # an older kafka-python without bootstrap_timeout_ms
+            cfg.pop("bootstrap_timeout_ms", None)
+            return KafkaProducer(**cfg)
+
+    def _producer_or_connect(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                self._producer = self._make_producer()
+                log.info("connected to Kafka at %s (topic %s)", self.bootstrap, self.topic)
+            return self._producer
+
+    def _discard(self, producer: Any) -> None:
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        try:
+            producer.close(timeout=0)
+        except Exception:  # already broken; nothing to flush
+            pass
+
+    async def start(self) -> None:
+        """Connect in the background; requests before that are answered 503."""
+        self._connect_task = asyncio.create_task(self._connect_soon())
+
+    async def _connect_soon(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._producer_or_connect)
+        except Exception as exc:
+            self.metrics.kafka_error(type(exc).__name__)
+            log.warning("Kafka at %s not reachable yet: %s", self.bootstrap, exc)
+
+    def ready(self) -> bool:
+        producer = self._producer
+        try:
+            return producer is not None and bool(producer.bootstrap_connected())
+        except Exception:
+            return False
+
+    def _send_all(self, records: list[IngestRecord]) -> list[Any]:
+        producer = self._producer_or_connect()
+        try:
+            return [producer.send(self.topic, key=r.kafka_key(), value=r.kafka_value())
+                    for r in records]
+        except Exception as exc:
+            from kafka.errors import KafkaTimeoutError
+
+            if not isinstance(exc, KafkaTimeoutError):
+                self._discard(producer)   # e.g. a fatal idempotence state: start afresh
+            raise
+
+    async def put(self, records: list[IngestRecord]) -> None:
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            kfuts = await asyncio.wait_for(
+                loop.run_in_executor(self._executor, self._send_all, records),
+                self.timeout_s + 1)
+            await asyncio.wait_for(asyncio.gather(*(_bridge(loop, f) for f in kfuts)),
+                                   self.timeout_s + 1)
+        except Exception as exc:
+            kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            self.metrics.kafka_error(kind)
+            log.warning("Kafka produce of %d records failed: %s", len(records), kind)
+            raise Unavailable("kafka", self.retry_after_s) from None
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await anyio.to_thread.run_sync(lambda: producer.close(timeout=5))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _bridge(loop: asyncio.AbstractEventLoop, kfut: Any) -> asyncio.Future[Any]:
+    """An asyncio future resolved from a kafka-python FutureRecordMetadata's callbacks."""
+    afut: asyncio.Future[Any] = loop.create_future()
+
+    def done(value: Any, ok: bool) -> None:
+        if afut.done():
+            return
+        if ok:
+            afut.set_result(value)
+        else:
+            afut.set_exception(value if isinstance(value, BaseException)
+                               else RuntimeError(repr(value)))
+
+    def on_ok(meta: Any) -> None:
+        loop.call_soon_threadsafe(done, meta, True)
+
+    def on_err(exc: Any) -> None:
+        loop.call_soon_threadsafe(done, exc, False)
+
+    kfut.add_callback(on_ok)
+    kfut.add_errback(on_err)
+    return afut
+
+
+class EmbeddedBackend:
+    """Group-commit writes through an in-process sink (``sink.write`` blocks until durable)."""
+
+    def __init__(self, sink: Sink | None, timeout_s: float = 10.0, retry_after_s: int = 5,
+                 metrics: GatewayMetrics | None = None) -> None:
+        self.sink = sink
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics or GatewayMetrics()
+        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._healthy = True
+
+    async def start(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return self.sink is not None and self._healthy
+
+    async def put(self, records: list[IngestRecord]) -> None:
+        if not records:
+            return
+        if self.sink is None:
+            raise Unavailable("sink", self.retry_after_s)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((records, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
+        except TimeoutError:
+            raise Unavailable("sink", self.retry_after_s) from None
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            records = [r for recs, _ in batch for r in recs]
+            try:
+                await anyio.to_thread.run_sync(self.sink.write, records)  # type: ignore[union-attr]
+            except Exception as exc:
+                self._healthy = False
+                self.metrics.sink_error()
+                log.error("embedded sink write of %d records failed: %s", len(records), exc)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(Unavailable("sink", self.retry_after_s))
+                continue
+            self._healthy = True
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self._writer, self.timeout_s)
+            except (TimeoutError, Exception):
+                pass
+        if self.sink is not None:
+            await anyio.to_thread.run_sync(self.sink.close)
