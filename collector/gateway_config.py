@@ -21,8 +21,6 @@ from dataclasses import dataclass, replace
 
 from edge_sdk.wire import DEFAULT_LIMITS, WireLimits
 
-DEFAULT_TOPIC = "edgedrift.windows"
-
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -32,10 +30,8 @@ class GatewayConfig:
     port: int = 8080
     tls_cert: str | None = None          # PEM certificate; TLS is on when cert and key are set
     tls_key: str | None = None
-    kafka: str | None = None             # "HOST:PORT[,HOST:PORT]"; None -> embedded sink
-    topic: str = DEFAULT_TOPIC
+    kafka: str | None = None             # "HOST:PORT[,...]"; None -> embedded sink
     keys_path: str | None = None         # default: DataPaths(data_dir).keys
-    data_dir: str = "./edgedrift-data"
     # request limits (see edge_sdk.wire.WireLimits for the msgpack ones)
     max_body_bytes: int = DEFAULT_LIMITS.max_body_bytes
     max_inflated_bytes: int = DEFAULT_LIMITS.max_inflated_bytes
@@ -52,6 +48,7 @@ class GatewayConfig:
     retry_after_s: int = 5               # Retry-After sent with 503
     key_reload_s: float = 1.0            # check keys.json's mtime at most this often
     workers: int = 1
+    max_connections: int = 2048          # concurrent connections; past it uvicorn answers 503
 
     def __post_init__(self) -> None:
         checks = [
@@ -68,6 +65,7 @@ class GatewayConfig:
             ("produce_timeout_s", self.produce_timeout_s > 0, "a positive number of seconds"),
             ("retry_after_s", self.retry_after_s >= 1, "at least 1 second"),
             ("key_reload_s", self.key_reload_s >= 0, "a number of seconds >= 0"),
+            ("max_connections", self.max_connections > 0, "a positive count"),
             ("workers", self.workers == 1, "1 (one process; run more gateways behind a "
                                            "load balancer)"),
             ("tls_key", bool(self.tls_cert) == bool(self.tls_key),

@@ -49,8 +49,12 @@ class KafkaBackend:
 
     def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0,
                  retry_after_s: int = 5, metrics: GatewayMetrics | None = None,
-                 producer_config: dict[str, Any] | None = None) -> None:
+                 producer_config: dict[str, Any] | None = None, partitions: int = 6,
+                 replication_factor: int = 1) -> None:
         self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self._topic_ok = False
         self.topic = topic
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -84,6 +88,10 @@ class KafkaBackend:
     def _producer_or_connect(self) -> Any:
         with self._lock:
             if self._producer is None:
+                if not self._topic_ok:
+                    ensure_topic(self.bootstrap, self.topic, self.partitions,
+                                 self.replication_factor, self.timeout_s)
+                    self._topic_ok = True
                 self._producer = self._make_producer()
                 log.info("connected to Kafka at %s (topic %s)", self.bootstrap, self.topic)
             return self._producer
@@ -149,6 +157,29 @@ class KafkaBackend:
         if producer is not None:
             await anyio.to_thread.run_sync(lambda: producer.close(timeout=5))
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, replication_factor: int = 1,
+                 timeout_s: float = 10.0) -> bool:
+    """Create ``topic`` if it does not exist; True if it was created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
+                             client_id="edgedrift-gateway-admin",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        if topic in admin.list_topics():
+            return False
+        try:
+            admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+        except TopicAlreadyExistsError:
+            return False
+        log.info("created topic %s with %d partitions", topic, partitions)
+        return True
+    finally:
+        admin.close()
 
 
 def _bridge(loop: asyncio.AbstractEventLoop, kfut: Any) -> asyncio.Future[Any]:

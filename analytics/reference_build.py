@@ -1,0 +1,380 @@
+"""Build a reference profile and the SDK spec from training data (CSV, Parquet or a DataFrame).
+
+Two passes over the input in chunks (so large files never sit in memory):
+pass 1 types every column, accumulates moments and category counts and keeps
+a uniform reservoir of rows (for quantile edges and for Evidently samples);
+pass 2 fills the histograms of every layout a device may use -- the spec's
+quantile edges and the universal ``u1`` (and ``p1`` for probabilities, ``lat1``
+for a latency column).
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> df = pd.DataFrame({"t": rng.normal(size=500), "mic": rng.choice(["a", "b"], 500),
+...                    "score": rng.uniform(size=500)})
+>>> built = build_reference(df, "kws", "1.0", prediction="score")
+>>> built.spec.features["t"].layout.slots, built.spec.features["mic"].categories
+(64, ('a', 'b'))
+>>> built.profile.features["t"].n, sum(built.profile.features["t"].histograms["u1"])
+(500, 500)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collector.schema import LATENCY, PREDICTION
+from edge_sdk.categorical import category_key
+from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
+from edge_sdk.layout import MAX_EDGES, PROBABILITY, Layout, universal_layout
+from edge_sdk.spec import FeatureSpec, Spec
+from edge_sdk.window import infer_task
+
+from .errors import ReferenceProfileError
+from .reference import FeatureProfile, ReferenceProfile, ReferenceStore, check_name
+
+Progress = Callable[[str, int, int], None]   # (phase, rows done, rows total or 0)
+CHUNK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Which columns play which role, and sampling sizes.
+
+    >>> BuildOptions(prediction="p").prediction
+    'p'
+    """
+
+    prediction: str | None = None
+    label: str | None = None
+    latency: str | None = None
+    task: str | None = None
+    categorical: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    sample_rows: int = 5000          # raw rows kept for Evidently reports
+    edge_rows: int = 200_000         # rows used for the quantile edges
+    max_categories: int = 1024
+    seed: int = 0
+
+
+@dataclass
+class BuiltReference:
+    """What a build produces: the profile, the spec and a raw-row sample."""
+
+    profile: ReferenceProfile
+    spec: Spec
+    samples: pd.DataFrame = field(repr=False)
+
+    def save(self, store: ReferenceStore) -> dict[str, Path]:
+        """Write profile, spec and samples under ``store``; returns the paths."""
+        m, v = self.profile.model, self.profile.version
+        paths = {"profile": store.profile_path(m, v), "spec": store.spec_path(m, v),
+                 "samples": store.samples_path(m, v)}
+        paths["spec"].parent.mkdir(parents=True, exist_ok=True)
+        tmp = paths["spec"].with_suffix(".tmp")
+        self.spec.save(tmp)
+        os.replace(tmp, paths["spec"])
+        self.samples.to_parquet(paths["samples"], index=False)
+        self.profile.save(paths["profile"])
+        return paths
+
+
+# -- input ------------------------------------------------------------------------
+def iter_chunks(source: str | os.PathLike[str] | pd.DataFrame,
+                chunk_rows: int = CHUNK_ROWS) -> tuple[Callable[[], Iterator[pd.DataFrame]], int]:
+    """A re-startable chunk iterator over the input and its row count (0 if unknown)."""
+    if isinstance(source, pd.DataFrame):
+        frame = source
+        return (lambda: (frame.iloc[i:i + chunk_rows] for i in range(0, len(frame), chunk_rows)),
+                len(frame))
+    path = Path(source)
+    if not path.exists():
+        raise ReferenceProfileError("--input", str(path), "an existing .csv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+        total = pq.ParquetFile(path).metadata.num_rows
+        return (lambda: (b.to_pandas() for b in
+                         pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)), total)
+    if suffix in (".csv", ".gz", ".txt"):
+        total = _count_lines(path) - 1 if suffix != ".gz" else 0
+        return (lambda: iter(pd.read_csv(path, chunksize=chunk_rows)), max(total, 0))
+    raise ReferenceProfileError("--input", str(path), "a .csv or .parquet file")
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            count += block.count(b"\n")
+    return count
+
+
+# -- accumulators ---------------------------------------------------------------------
+@dataclass
+class _Numeric:
+    n: int = 0
+    records: int = 0
+    missing: int = 0
+    nan: int = 0
+    inf: int = 0
+    mismatch: int = 0
+    out_of_range: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+    mean: float = 0.0
+    m2: float = 0.0
+    layouts: dict[str, Layout] = field(default_factory=dict)
+    hist: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def moments(self, col: pd.Series) -> np.ndarray:
+        raw_missing = col.isna().to_numpy()
+        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        isnan = np.isnan(x)
+        self.records += len(x)
+        self.missing += int(raw_missing.sum())
+        self.mismatch += int((isnan & ~raw_missing).sum())
+        isinf = np.isinf(x)
+        self.inf += int(isinf.sum())
+        fin = x[~isnan & ~isinf]
+        k = len(fin)
+        if k:
+            self.min = min(self.min, float(fin.min()))
+            self.max = max(self.max, float(fin.max()))
+            bmean = float(fin.mean())
+            bm2 = float(((fin - bmean) ** 2).sum())
+            total = self.n + k
+            delta = bmean - self.mean
+            self.mean += delta * k / total
+            self.m2 += bm2 + delta * delta * self.n * k / total
+            self.n = total
+        return fin
+
+    def histograms(self, col: pd.Series) -> None:
+        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        fin = x[np.isfinite(x)]
+        for lid, lay in self.layouts.items():
+            slots = np.searchsorted(np.asarray(lay.edges), fin, side="right")
+            self.hist[lid] += np.bincount(slots, minlength=lay.slots)[:lay.slots]
+        if self.n:
+            self.out_of_range += int(((fin < self.min) | (fin > self.max)).sum())
+
+    def profile(self, name: str, spec_layout: str) -> FeatureProfile:
+        return FeatureProfile(
+            name, "numeric", n=self.n, records=self.records, missing=self.missing, nan=self.nan,
+            inf=self.inf, type_mismatch=self.mismatch, out_of_range=self.out_of_range,
+            min=self.min if self.n else math.nan, max=self.max if self.n else math.nan,
+            mean=self.mean if self.n else math.nan,
+            std=math.sqrt(self.m2 / self.n) if self.n else math.nan,
+            histograms={lid: tuple(int(c) for c in h) for lid, h in self.hist.items()},
+            edges={spec_layout: self.layouts[spec_layout].edges}
+            if spec_layout in self.layouts else {})
+
+
+@dataclass
+class _Categorical:
+    records: int = 0
+    missing: int = 0
+    mismatch: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def update(self, col: pd.Series) -> None:
+        self.records += len(col)
+        missing = col.isna()
+        self.missing += int(missing.sum())
+        keys = col[~missing].map(_category)
+        self.mismatch += int(keys.isna().sum())
+        for key, c in keys.dropna().value_counts().items():
+            self.counts[key] = self.counts.get(key, 0) + int(c)
+
+    def profile(self, name: str) -> FeatureProfile:
+        n = sum(self.counts.values())
+        return FeatureProfile(name, "categorical", n=n, records=self.records,
+                              missing=self.missing, type_mismatch=self.mismatch,
+                              categories=dict(sorted(self.counts.items(), key=lambda kv: -kv[1])))
+
+
+def _category(value: Any) -> str | None:
+    if isinstance(value, (np.integer,)):
+        value = int(value)
+    elif isinstance(value, np.bool_):
+        value = bool(value)
+    return category_key(value)
+
+
+# -- edges --------------------------------------------------------------------------------
+def quantile_edges(values: np.ndarray, max_edges: int = MAX_EDGES) -> tuple[float, ...]:
+    """Up to ``max_edges`` strictly increasing edges: one slot per value for discrete data,
+    else quantiles at k/(max_edges+1), with an atom (a repeated quantile) isolated in a slot.
+
+    >>> quantile_edges(np.array([1.0, 2.0, 2.0, 3.0]))
+    (2.0, 3.0)
+    >>> len(quantile_edges(np.arange(1000.0)))
+    63
+    >>> quantile_edges(np.array([5.0, 5.0]))
+    (5.0,)
+    """
+    fin = values[np.isfinite(values)]
+    if not len(fin):
+        return (0.0,)
+    uniq = np.unique(fin)
+    if len(uniq) <= max_edges + 1:
+        return tuple(float(v) for v in (uniq[1:] if len(uniq) > 1 else uniq))
+    qs = np.quantile(fin, np.arange(1, max_edges + 1) / (max_edges + 1))
+    edges, counts = np.unique(qs, return_counts=True)
+    out = set(float(e) for e in edges)
+    for e in edges[counts > 1]:          # an atom: put it alone in [e, next float)
+        out.add(float(np.nextafter(e, np.inf)))
+    result = sorted(out)
+    while len(result) > max_edges:       # keep the atoms' upper edges, thin the rest evenly
+        result.pop(len(result) // 2)
+    return tuple(result)
+
+
+# -- the build ----------------------------------------------------------------------------
+def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, version: str,
+                    options: BuildOptions | None = None, progress: Progress | None = None,
+                    **kw: Any) -> BuiltReference:
+    """Profile + spec + samples of ``source`` for ``model``/``version`` (see module doc).
+
+    Keyword arguments are :class:`BuildOptions` fields (``prediction="score"``...).
+    """
+    opts = options or BuildOptions(**kw)
+    check_name("model", model)
+    check_name("version", version)
+    chunks, total = iter_chunks(source)
+    rng = np.random.default_rng(opts.seed)
+    roles = {opts.prediction: PREDICTION, opts.latency: LATENCY}
+    numeric: dict[str, _Numeric] = {}
+    categorical: dict[str, _Categorical] = {}
+    reservoir: pd.DataFrame | None = None
+    label_pairs: list[pd.DataFrame] = []
+    done = 0
+    columns: list[str] = []
+    for chunk in chunks():
+        if not columns:
+            columns = _columns(chunk, opts)
+            for col in columns:
+                kind = _kind(chunk[col], col in opts.categorical)
+                (numeric if kind == "numeric" else categorical)[col] = \
+                    _Numeric() if kind == "numeric" else _Categorical()
+        _require(chunk, columns, opts)
+        for col, acc in numeric.items():
+            acc.moments(chunk[col])
+        for col, acc in categorical.items():
+            acc.update(chunk[col])
+        keys = pd.Series(rng.random(len(chunk)), index=chunk.index, name="__key__")
+        part = pd.concat([chunk[columns], keys], axis=1)
+        reservoir = part if reservoir is None else pd.concat([reservoir, part])
+        if len(reservoir) > opts.edge_rows:
+            reservoir = reservoir.nsmallest(opts.edge_rows, "__key__")
+        if opts.prediction and opts.label:
+            label_pairs.append(chunk[[opts.prediction, opts.label]].dropna())
+        done += len(chunk)
+        if progress:
+            progress("profile", done, total)
+    if reservoir is None or not columns:
+        raise ReferenceProfileError("--input", str(source) if not isinstance(source, pd.DataFrame)
+                                    else "DataFrame", "at least one row and one feature column")
+    spec_layouts: dict[str, str] = {}
+    for col, acc in numeric.items():
+        if col == opts.latency:
+            lays = [LATENCY_LAYOUT]
+        else:
+            edges = quantile_edges(pd.to_numeric(reservoir[col], errors="coerce")
+                                   .to_numpy(dtype=np.float64, na_value=np.nan))
+            spec_lay = Layout.from_edges(edges, field_name=f"{col}.edges")
+            spec_layouts[col] = spec_lay.layout_id
+            lays = [spec_lay, universal_layout()]
+            if col == opts.prediction and acc.n and 0.0 <= acc.min and acc.max <= 1.0:
+                lays.append(PROBABILITY)
+        acc.layouts = {lay.layout_id: lay for lay in lays}
+        acc.hist = {lay.layout_id: np.zeros(lay.slots, dtype=np.int64) for lay in lays}
+    done = 0
+    for chunk in chunks():
+        for col, acc in numeric.items():
+            acc.histograms(chunk[col])
+        done += len(chunk)
+        if progress:
+            progress("histograms", done, total)
+    features: dict[str, FeatureProfile] = {}
+    feature_specs: dict[str, FeatureSpec] = {}
+    pred_spec: FeatureSpec | None = None
+    for col in columns:
+        name = roles.get(col, col)
+        if col in numeric:
+            acc = numeric[col]
+            prof = acc.profile(name, spec_layouts.get(col, ""))
+            fs = None if col == opts.latency else FeatureSpec(
+                name, "numeric", acc.layouts[spec_layouts[col]],
+                (acc.min, acc.max) if acc.n else None)
+        else:
+            prof = categorical[col].profile(name)
+            cats = tuple(list(prof.categories)[:opts.max_categories])
+            fs = FeatureSpec(name, "categorical", categories=cats)
+        features[name] = prof
+        if col == opts.prediction:
+            pred_spec = fs
+        elif fs is not None:
+            feature_specs[name] = fs
+    if not feature_specs:
+        raise ReferenceProfileError("--input", columns, "at least one feature column besides "
+                                    "the prediction, label and latency columns")
+    task, accuracy, mae = _labels(label_pairs, opts)
+    spec = Spec.from_dict(Spec(feature_specs, pred_spec, task, 0.5, model, version).to_dict())
+    profile = ReferenceProfile(
+        model, version, done, features,
+        source=str(source) if not isinstance(source, pd.DataFrame) else "DataFrame",
+        spec_id=spec.spec_id, task=task, accuracy=accuracy, mae=mae,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    samples = reservoir.nsmallest(opts.sample_rows, "__key__").drop(columns="__key__")
+    samples = samples.rename(columns={c: roles[c] for c in samples.columns if c in roles})
+    return BuiltReference(profile, spec, samples.reset_index(drop=True))
+
+
+def _columns(chunk: pd.DataFrame, opts: BuildOptions) -> list[str]:
+    skip = set(opts.exclude) | ({opts.label} if opts.label else set())
+    return [str(c) for c in chunk.columns if c not in skip]
+
+
+def _require(chunk: pd.DataFrame, columns: list[str], opts: BuildOptions) -> None:
+    for role, col in (("--prediction", opts.prediction), ("--label", opts.label),
+                      ("--latency", opts.latency)):
+        if col and col not in chunk.columns:
+            raise ReferenceProfileError(role, col, f"a column of the input ({', '.join(columns)})")
+
+
+def _kind(col: pd.Series, force_categorical: bool) -> str:
+    if force_categorical or pd.api.types.is_bool_dtype(col):
+        return "categorical"
+    return "numeric" if pd.api.types.is_numeric_dtype(col) else "categorical"
+
+
+def _labels(pairs: list[pd.DataFrame], opts: BuildOptions) -> tuple[str | None, float | None,
+                                                                       float | None]:
+    if not pairs:
+        return opts.task, None, None
+    both = pd.concat(pairs)
+    if both.empty:
+        return opts.task, None, None
+    pred, label = both[opts.prediction], both[opts.label]
+    first_p, first_y = pred.iloc[0], label.iloc[0]
+    first_p = first_p.item() if hasattr(first_p, "item") else first_p
+    first_y = first_y.item() if hasattr(first_y, "item") else first_y
+    task = opts.task or infer_task(first_p, first_y)
+    if task == "regression":
+        err = pd.to_numeric(pred, errors="coerce") - pd.to_numeric(label, errors="coerce")
+        return task, None, float(err.abs().mean())
+    if task == "binary":
+        hit = (pd.to_numeric(pred, errors="coerce") >= 0.5) == label.astype(bool)
+    else:
+        hit = pred.map(_category) == label.map(_category)
+    return task, float(hit.mean()), None

@@ -1,0 +1,76 @@
+"""``edgedrift gateway``: run the HTTP ingest gateway under uvicorn.
+
+Without ``--kafka`` (or ``[gateway] kafka``) the gateway writes through the
+embedded Parquet sink in-process and answers after the write; with it, it
+produces to the ``[kafka]`` topic and answers after the broker's ack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from edgedrift.config import build_config, load_toml, section
+from edgedrift.paths import DataPaths
+
+from .gateway_config import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 8080)")
+    parser.add_argument("--kafka", metavar="HOST:PORT",
+                        help="Kafka bootstrap servers; omit to write Parquet in-process")
+    parser.add_argument("--tls-cert", metavar="PEM", help="TLS certificate (with --tls-key)")
+    parser.add_argument("--tls-key", metavar="PEM", help="TLS private key (with --tls-cert)")
+
+
+def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app)
+    """Config objects and the ASGI app, built from the TOML file and the command line."""
+    from .gateway import create_app
+    from .keys import KeyRegistry
+    from .metrics import GatewayMetrics
+
+    toml = load_toml(args.config)
+    cfg = build_config(GatewayConfig, section(toml, "gateway"),
+                       {"host": args.host, "port": args.port, "kafka": args.kafka,
+                        "tls_cert": args.tls_cert, "tls_key": args.tls_key}, section="gateway")
+    paths = DataPaths(args.data_dir)
+    registry = KeyRegistry(cfg.keys_path or paths.keys, cfg.key_reload_s)
+    metrics = GatewayMetrics()
+    if cfg.kafka:
+        from .producer import KafkaBackend
+        from .sink_config import KafkaConfig
+
+        kafka = build_config(KafkaConfig, section(toml, "kafka"), {"bootstrap": cfg.kafka},
+                             section="kafka")
+        backend = KafkaBackend(kafka.bootstrap, kafka.topic, cfg.produce_timeout_s,
+                               cfg.retry_after_s, metrics, partitions=kafka.partitions,
+                               replication_factor=kafka.replication_factor)
+    else:
+        from .embedded import EmbeddedSink
+        from .producer import EmbeddedBackend
+        from .sink_config import SinkConfig
+
+        sink_values = dict(section(toml, "sink"))
+        sink_values.setdefault("dataset", str(paths.dataset))
+        sink_cfg = build_config(SinkConfig, sink_values, section="sink")
+        backend = EmbeddedBackend(EmbeddedSink(sink_cfg), cfg.produce_timeout_s,
+                                  cfg.retry_after_s, metrics)
+    return cfg, create_app(cfg, registry, backend, metrics)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    cfg, app = build_gateway(args)
+    log.info("gateway on %s://%s:%d (%s)", "https" if cfg.tls else "http", cfg.host, cfg.port,
+             f"Kafka {cfg.kafka}" if cfg.kafka else "embedded Parquet sink")
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=cfg.host, port=cfg.port, ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key,
+        log_config=None, access_log=False, lifespan="on", limit_concurrency=cfg.max_connections,
+        timeout_keep_alive=30, server_header=False))
+    server.run()
+    return 0

@@ -1,0 +1,114 @@
+"""Settings of the Kafka connection (``[kafka]``) and of the Parquet sink (``[sink]``).
+
+Both are frozen and built once in ``main()`` with :func:`edgedrift.config.build_config`;
+a bad value is refused at start-up with the field's name.
+
+>>> cfg = SinkConfig(dataset="/tmp/ds", offsets_per_file=1000)
+>>> cfg.offsets_per_file, cfg.roll_ms, cfg.compression
+(1000, 60000, 'zstd')
+>>> KafkaConfig(bootstrap="127.0.0.1:9092").topic
+'edgedrift.windows'
+>>> KafkaConfig(bootstrap="localhost")
+Traceback (most recent call last):
+...
+ValueError: bootstrap: got 'localhost', expected HOST:PORT[,HOST:PORT...]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TOPIC = "edgedrift.windows"
+DEFAULT_DLQ_TOPIC = "edgedrift.windows.dlq"
+COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+
+
+def _positive(name: str, value: float, what: str) -> None:
+    if isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name}: got {value!r}, expected a positive {what}")
+
+
+def check_bootstrap(value: str, name: str = "bootstrap") -> str:
+    """Validate ``HOST:PORT[,HOST:PORT...]`` and return it unchanged."""
+    for part in value.split(","):
+        host, sep, port = part.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{name}: got {value!r}, expected HOST:PORT[,HOST:PORT...]")
+    return value
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the windows topic lives and how the sink's consumer group behaves.
+
+    ``partitions`` is used when the sink (or gateway) creates a missing topic;
+    it is the sink's unit of parallelism.
+    """
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic: str = DEFAULT_TOPIC
+    dlq_topic: str = DEFAULT_DLQ_TOPIC
+    partitions: int = 6
+    replication_factor: int = 1
+    group_id: str = "edgedrift-sink"
+    client_id: str = "edgedrift-sink"
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    max_poll_records: int = 2_000
+    fetch_max_bytes: int = 52_428_800
+    request_timeout_ms: int = 30_000
+
+    def __post_init__(self) -> None:
+        check_bootstrap(self.bootstrap)
+        for name in ("topic", "dlq_topic", "group_id", "client_id"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}: got '', expected a non-empty name")
+        if self.topic == self.dlq_topic:
+            raise ValueError(f"dlq_topic: got {self.dlq_topic!r}, expected a topic other "
+                             "than the windows topic")
+        for name in ("partitions", "replication_factor", "session_timeout_ms",
+                     "heartbeat_interval_ms", "max_poll_interval_ms", "max_poll_records",
+                     "fetch_max_bytes", "request_timeout_ms"):
+            _positive(name, getattr(self, name), "integer")
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """How windows become Parquet files.
+
+    Batch boundaries are a function of the records only, so a replay after a
+    crash writes exactly the same files: a batch of one partition ends before
+    an offset that is a multiple of ``offsets_per_file`` and before a record
+    whose receive time falls in another ``roll_ms`` bucket. ``idle_flush_ms``
+    (wall clock, 0 = off) also closes a batch when its partition has been
+    quiet that long; such a boundary is recorded in the file name and honoured
+    on replay, so it never causes a duplicate.
+
+    Embedded sink: concurrent ``write()`` calls are grouped for up to
+    ``group_commit_ms`` or ``group_commit_records`` records into one file set.
+    """
+
+    dataset: str = "./edgedrift-data/telemetry"
+    offsets_per_file: int = 50_000
+    roll_ms: int = 60_000
+    idle_flush_ms: int = 1_000
+    compression: str = "zstd"
+    group_commit_ms: float = 20.0
+    group_commit_records: int = 2_000
+    tmp_max_age_s: int = 3_600
+    poll_timeout_ms: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise ValueError("dataset: got '', expected a directory path")
+        for name in ("offsets_per_file", "roll_ms", "group_commit_records", "tmp_max_age_s",
+                     "poll_timeout_ms"):
+            _positive(name, getattr(self, name), "integer")
+        if self.idle_flush_ms < 0:
+            raise ValueError(f"idle_flush_ms: got {self.idle_flush_ms}, expected >= 0 (0 = off)")
+        if self.group_commit_ms < 0:
+            raise ValueError(f"group_commit_ms: got {self.group_commit_ms}, expected >= 0")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression: got {self.compression!r}, expected one of "
+                             f"{', '.join(COMPRESSIONS)}")
