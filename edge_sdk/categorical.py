@@ -46,6 +46,10 @@ def category_key(value: Any) -> str | None:
         return "true" if value else "false"
     if t is int:
         return str(value)[:MAX_CATEGORY_LEN]
+    if isinstance(value, str):  # str subclasses such as numpy.str_
+        return str.__str__(value)[:MAX_CATEGORY_LEN]
+    if isinstance(value, int) and not isinstance(value, bool):  # numpy integers are not int
+        return str(int(value))[:MAX_CATEGORY_LEN]
     return None
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import operator
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from itertools import repeat
 from typing import Any
 
@@ -35,7 +35,8 @@ from .layout import MAX_SLOTS, Layout
 BUFFER_SIZE = 256
 _INF = math.inf
 _NINF = -math.inf
-_MIN_FINITE = -1.7976931348623157e308
+# Values beyond +-1e100 count as "inf": squares of larger values overflow the moments.
+MAX_MAGNITUDE = 1e100
 NUMERIC_KIND = 0
 
 
@@ -71,7 +72,7 @@ class NumericSketch:
         self._counts = [0] * layout.slots
         self._n = 0            # finite values folded into the histogram/moments
         self.nan = 0
-        self._inf = 0
+        self._inf = 0             # +-inf, and finite values beyond +-MAX_MAGNITUDE
         self.missing = 0
         self._min = _INF
         self._max = _NINF
@@ -103,8 +104,7 @@ class NumericSketch:
     # -- updates -------------------------------------------------------
     def update(self, x: Any) -> None:
         """Add one value. Non-numbers count as ``type_mismatch``, ``None`` as missing."""
-        t = type(x)
-        if t is float or t is int:
+        if type(x) is float:
             if x != x:
                 self.nan += 1
                 return
@@ -124,8 +124,11 @@ class NumericSketch:
             self.type_mismatch += 1
             return
         try:
-            v = float(x)  # numpy scalars, Decimal, Fraction ...
-        except (TypeError, ValueError, OverflowError):
+            v = float(x)  # ints, numpy scalars, Decimal, Fraction ...
+        except OverflowError:  # an int beyond the float range
+            self._inf += 1
+            return
+        except Exception:  # user objects may raise anything from __float__
             self.type_mismatch += 1
             return
         if v != v:
@@ -144,8 +147,8 @@ class NumericSketch:
             vals = sorted(buf)
         finally:
             del buf[:]
-        lo = bisect_left(vals, _MIN_FINITE) if vals[0] == _NINF else 0
-        hi = bisect_left(vals, _INF) if vals[-1] == _INF else len(vals)
+        lo = bisect_left(vals, -MAX_MAGNITUDE) if vals[0] < -MAX_MAGNITUDE else 0
+        hi = bisect_right(vals, MAX_MAGNITUDE) if vals[-1] > MAX_MAGNITUDE else len(vals)
         self._inf += lo + (len(vals) - hi)
         if lo or hi != len(vals):
             vals = vals[lo:hi]

@@ -127,8 +127,10 @@ class WindowSketch:
             mine = self.features.get(name)
             if mine is None:
                 self.features[name] = _copy(sk)
-            else:
+            elif type(mine) is type(sk):
                 mine.merge(sk)  # type: ignore[arg-type]
+            else:
+                self.features[name] = _merge_conflict(mine, sk)
         self.prediction = _merge_opt(self.prediction, other.prediction)
         self.latency.merge(other.latency)
         self.energy = _merge_opt(self.energy, other.energy)
@@ -232,7 +234,7 @@ def infer_sketch(value: Any, capacity: int, prediction: bool = False) -> Sketch 
         return NumericSketch(universal_layout())
     if t is int:
         return CategoricalSketch(capacity=capacity) if prediction else NumericSketch()
-    if t is str or t is bool:
+    if t is str or t is bool or isinstance(value, str):
         return CategoricalSketch(capacity=capacity)
     return None
 
@@ -255,7 +257,9 @@ def _floatlike(value: Any) -> bool:
         return False
     try:
         float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
+        return True   # a huge int: numeric, counted as inf
+    except Exception:  # user objects may raise anything from __float__
         return False
     return True
 
@@ -271,6 +275,27 @@ def _with_missing(sk: Sketch, n_records: int) -> Sketch:
         if n_records > seen:
             sk.missing += n_records - seen
     return sk
+
+
+def _merge_conflict(a: Sketch, b: Sketch) -> Sketch:
+    """Two devices inferred different types for one feature (no spec): keep the type with
+    more values (numeric on a tie) and count the other's values as type mismatches.
+
+    >>> num, cat = NumericSketch(), CategoricalSketch()
+    >>> num.update(1.0); cat.update("a"); cat.update("b")
+    >>> kept = _merge_conflict(num, cat)
+    >>> type(kept).__name__, kept.n, kept.type_mismatch
+    ('CategoricalSketch', 2, 1)
+    """
+    def values(sk: Sketch) -> int:
+        return sk.n + (sk.nan + sk.inf if isinstance(sk, NumericSketch) else 0) + sk.type_mismatch
+
+    keep, drop = (a, b) if (values(a), isinstance(a, NumericSketch)) >= \
+        (values(b), isinstance(b, NumericSketch)) else (b, a)
+    kept = _copy(keep)
+    kept.type_mismatch += values(drop)
+    kept.missing += drop.missing
+    return kept
 
 
 def _copy(sk: Any) -> Any:
