@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from .categorical import category_key
@@ -61,7 +62,10 @@ class Monitor:
     SHA-256) lets the fleet census spot stale or tampered models;
     ``sample_rows`` > 0 opts in to sending that many raw rows per window
     (reservoir sample, off by default for privacy); ``compress`` zlib-compresses
-    requests; ``spool_max_bytes`` bounds the on-disk backlog.
+    requests; ``spool_max_bytes`` bounds the on-disk backlog. ``clock`` (Unix
+    seconds) stamps window start/end and defaults to ``time.time``; simulations
+    pass a compressed clock and call :meth:`seal_window` themselves
+    (``start=False``). Signatures always use the real clock.
     """
 
     def __init__(self, model: str, version: str, device_id: str, endpoint: str, key: str,
@@ -73,7 +77,8 @@ class Monitor:
                  batch_size: int = 50, timeout_s: float = 10.0, backoff_max_s: float = 300.0,
                  label_memory: int = 4096, sample_rows: int = 0, max_features: int = 64,
                  category_capacity: int = 32, send_empty_windows: bool = True,
-                 close_timeout_s: float = 5.0, ssl_context: Any = None, start: bool = True) -> None:
+                 close_timeout_s: float = 5.0, ssl_context: Any = None, start: bool = True,
+                 clock: Callable[[], float] | None = None) -> None:
         self.model = _ident("model", model)
         self.version = _ident("version", version)
         self.device_id = _ident("device_id", device_id)
@@ -108,9 +113,10 @@ class Monitor:
                              compress=compress, batch_size=batch_size, timeout_s=timeout_s,
                              backoff_max_s=backoff_max_s, ssl_context=ssl_context)
         # Hot-path state (guarded by _lock)
+        self._clock = clock or time.time
         self._lock = threading.Lock()
         self._window = self._new_window()
-        self._window_start_ms = _now_ms()
+        self._window_start_ms = self._now_ms()
         self._pid = 0
         self._pred_memory = label_memory
         self._pred_ids = [-1] * label_memory
@@ -281,6 +287,9 @@ class Monitor:
         return int(math.log(random.random() or 1e-300) / math.log(1 - w)) + 1
 
     # -- windows -------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
     def _new_window(self) -> WindowSketch:
         return WindowSketch(self.spec, self.max_features, self.category_capacity)
 
@@ -308,7 +317,7 @@ class Monitor:
 
     def seal_window(self, final: bool = False) -> dict[str, Any]:
         """Close the open window now, spool it, wake the sender; returns the window body."""
-        now = _now_ms()
+        now = self._now_ms()
         with self._lock:
             w = self._window
             self._window = self._new_window()
@@ -378,10 +387,6 @@ def _scalar(value: Any) -> Any:
     if t is str:
         return category_key(value)
     return None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _ident(field: str, value: Any) -> str:
