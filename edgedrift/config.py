@@ -2,8 +2,10 @@
 
 Every component defines a frozen dataclass for its settings (``GatewayConfig``,
 ``SinkConfig`` ...) and builds it with :func:`build_config` from the TOML
-section of the same name plus command-line overrides. Unknown keys and values
-of the wrong type are refused with the field's name.
+section of the same name, then environment variables
+``EDGEDRIFT_<SECTION>_<FIELD>`` (how docker/ configures services), then
+command-line overrides. Unknown keys and values of the wrong type are refused
+with the field's name.
 
 >>> from dataclasses import dataclass
 >>> @dataclass(frozen=True)
@@ -62,7 +64,9 @@ def build_config(cls: type[T], values: dict[str, Any] | None = None,
     hints = typing.get_type_hints(cls)
     merged: dict[str, Any] = {}
     prefix = f"{section}." if section else ""
-    for source in (values or {}, {k: v for k, v in (overrides or {}).items() if v is not None}):
+    env = env_overrides(section, fields) if section else {}
+    for source in (values or {}, env,
+                   {k: v for k, v in (overrides or {}).items() if v is not None}):
         for key, value in source.items():
             if key not in fields:
                 raise ConfigFileError(f"{prefix}{key}: unknown setting; valid settings are "
@@ -72,6 +76,21 @@ def build_config(cls: type[T], values: dict[str, Any] | None = None,
         return cls(**merged)
     except (TypeError, ValueError) as exc:
         raise ConfigFileError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def env_overrides(section: str, fields: Any, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Settings given as ``EDGEDRIFT_<SECTION>_<FIELD>`` environment variables.
+
+    >>> env_overrides("gateway", ["port", "host"], {"EDGEDRIFT_GATEWAY_PORT": "9000"})
+    {'port': '9000'}
+    """
+    environ = os.environ if environ is None else environ
+    out = {}
+    for name in fields:
+        key = f"EDGEDRIFT_{section}_{name}".upper()
+        if key in environ:
+            out[name] = environ[key]
+    return out
 
 
 def _coerce(value: Any, hint: Any, name: str) -> Any:
@@ -112,6 +131,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigFileError(f"{name}: expected a string, got {value!r}")
         return str(value)
     if origin in (list, tuple):
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigFileError(f"{name}: expected a list, got {value!r}")
         args = typing.get_args(hint)
