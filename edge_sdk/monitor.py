@@ -24,7 +24,7 @@ from typing import Any
 from .categorical import category_key
 from .errors import ConfigError
 from .layout import ENERGY
-from .numeric import BUFFER_SIZE, NumericSketch
+from .numeric import NumericSketch
 from .sender import Endpoint, Sender
 from .spec import Spec
 from .spool import Spool
@@ -226,7 +226,7 @@ class Monitor:
                         if type(value) is float and sk.__class__ is NumericSketch and value == value:
                             buf = sk.buf
                             buf.append(value)
-                            if len(buf) >= BUFFER_SIZE:
+                            if len(buf) >= sk.fold_at:
                                 sk.flush()
                         else:
                             sk.update(value)

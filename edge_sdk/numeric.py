@@ -61,7 +61,7 @@ class NumericSketch:
     """
 
     __slots__ = ("layout", "_counts", "_n", "nan", "_inf", "missing", "_min", "_max", "_mean",
-                 "_m2", "type_mismatch", "_out_of_range", "valid_range", "buf")
+                 "_m2", "type_mismatch", "_out_of_range", "valid_range", "buf", "fold_at")
 
     def __init__(self, layout: Layout | None = None,
                  valid_range: tuple[float, float] | None = None) -> None:
@@ -82,6 +82,9 @@ class NumericSketch:
         self._out_of_range = 0
         self.valid_range = valid_range
         self.buf = array("d")
+        # Buffer length that triggers a fold. A window staggers its features' first fold
+        # (see WindowSketch) so that 20 features never all fold in the same log() call.
+        self.fold_at = BUFFER_SIZE
 
     # -- flushed views of the folded state ---------------------------------
     def _flushed(name: str):  # type: ignore[misc]
@@ -110,7 +113,7 @@ class NumericSketch:
                 return
             buf = self.buf
             buf.append(x)
-            if len(buf) >= BUFFER_SIZE:
+            if len(buf) >= self.fold_at:
                 self.flush()
             return
         self.update_other(x)
@@ -135,12 +138,13 @@ class NumericSketch:
             self.nan += 1
             return
         self.buf.append(v)
-        if len(self.buf) >= BUFFER_SIZE:
+        if len(self.buf) >= self.fold_at:
             self.flush()
 
     def flush(self) -> None:
         """Fold buffered values into histogram and moments."""
         buf = self.buf
+        self.fold_at = BUFFER_SIZE
         if not buf:
             return
         try:

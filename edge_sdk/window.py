@@ -23,7 +23,7 @@ from typing import Any
 from .categorical import CategoricalSketch
 from .labels import LabelSketch
 from .layout import BUILTIN_LAYOUTS, ENERGY, LATENCY, PROBABILITY, Layout, universal_layout
-from .numeric import NumericSketch
+from .numeric import BUFFER_SIZE, NumericSketch
 from .spec import MAX_NAME_LEN, FeatureSpec, Spec
 
 Sketch = NumericSketch | CategoricalSketch
@@ -62,8 +62,14 @@ class WindowSketch:
 
     def _from_spec(self, fs: FeatureSpec) -> Sketch:
         if fs.type == "numeric":
-            return NumericSketch(fs.layout or universal_layout(), fs.valid_range)
+            return self._staggered(NumericSketch(fs.layout or universal_layout(), fs.valid_range))
         return CategoricalSketch(fs.categories or None, self.category_capacity)
+
+    def _staggered(self, sketch: Sketch) -> Sketch:
+        """Offset a numeric sketch's first fold by its position, so folds spread over calls."""
+        if isinstance(sketch, NumericSketch):
+            sketch.fold_at = BUFFER_SIZE - (len(self.features) * 12) % (BUFFER_SIZE // 2)
+        return sketch
 
     def new_feature(self, name: Any, value: Any) -> Sketch | None:
         """Create the sketch for a feature first seen with ``value`` (None: value not usable)."""
@@ -75,7 +81,7 @@ class WindowSketch:
         if sketch is None:
             self.untyped += 1
             return None
-        self.features[name] = sketch
+        self.features[name] = self._staggered(sketch)
         return sketch
 
     def add_record(self, features: Any, prediction: Any = None, latency_ms: Any = None,
