@@ -19,6 +19,10 @@ front-end gain makes it ~60% louder.
 >>> rec, pred, lat = fleet.devices[0].record(fleet.rng, drifted=False)
 >>> sorted(rec)[:3]
 ['mic', 'rms', 'snr_db']
+>>> import numpy as np
+>>> batch = fleet.devices[0].records(np.random.default_rng(0), 5, drifted=False)
+>>> len(batch), sorted(batch[0][0]) == sorted(rec)
+(5, True)
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from typing import Any
 DRIFT_MODEL = "kws"
 DRIFT_FEATURE = "rms"
 DRIFT_SEGMENT = ("firmware", "2.1")
+
+
+def _exp(x: Any) -> Any:
+    import numpy as np
+
+    return np.exp(x)
 
 
 @dataclass
@@ -53,6 +63,36 @@ class Device:
         if self.model == "kws":
             return self._kws(rng, drifted and self.drifts())
         return self._har(rng)
+
+    def records(self, gen: Any, count: int, drifted: bool) -> list[tuple[dict[str, Any], Any, float]]:
+        """``count`` inferences at once, drawn with a numpy Generator (fast path of the demo)."""
+        if self.model == "kws":
+            gain = 1.6 if drifted and self.drifts() else 1.0
+            rms = gen.lognormal(math.log(0.12), 0.45, count) * gain + self.noise_floor
+            snr = gen.normal(18.0, 4.0, count)
+            score = 1.0 / (1.0 + _exp(-(8.0 * rms + 0.05 * snr - 2.2)))
+            cols = {"rms": rms, "zcr": gen.normal(0.09, 0.025, count).clip(0.0, 1.0),
+                    "spectral_centroid": gen.normal(1800.0, 260.0, count), "snr_db": snr,
+                    "temperature_c": gen.normal(36.0 + self.temp_offset, 2.0, count)}
+            cats = {"mic": ["front" if u < 0.7 else "rear" for u in gen.random(count).tolist()]}
+            preds = score.tolist()
+            latency = gen.lognormal(math.log(4.0), 0.25, count).tolist()
+        else:
+            walking = gen.random(count) < 0.4 + self.activity_bias
+            std = abs(gen.normal(0.0, 0.12, count) + (0.15 + 0.75 * walking))
+            cols = {"acc_mean_x": gen.normal(0.0, 0.2, count), "acc_mean_y": gen.normal(0.0, 0.2, count),
+                    "acc_mean_z": gen.normal(9.81, 0.15, count), "acc_std": std,
+                    "gyro_energy": gen.gamma(2.0, 1.0, count) * (0.1 + 0.5 * walking),
+                    "temperature_c": gen.normal(31.0 + self.temp_offset, 1.5, count)}
+            cats = {"sensor": ["imu-b" if u < 1 / 3 else "imu-a" for u in gen.random(count).tolist()]}
+            sit = gen.random(count) < 0.6
+            preds = ["walk" if s > 0.5 else ("sit" if q else "stand")
+                     for s, q in zip(std.tolist(), sit.tolist())]
+            latency = gen.lognormal(math.log(9.0 if self.version == "2.0" else 7.5), 0.2, count).tolist()
+        names = list(cols) + list(cats)
+        columns = [cols[n].tolist() for n in cols] + [cats[n] for n in cats]
+        rows = [dict(zip(names, values)) for values in zip(*columns)]
+        return list(zip(rows, preds, latency))
 
     def _kws(self, rng: random.Random, drifted: bool) -> tuple[dict[str, Any], Any, float]:
         gain = 1.6 if drifted else 1.0

@@ -1,0 +1,65 @@
+"""`edgedrift demo` in a shortened form: the injected drift is found where it was injected,
+nothing else alerts, and exactly one signed webhook arrives per alert."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgedrift.demo import DemoOptions, run_demo
+from edgedrift.fleet import DRIFT_FEATURE, DRIFT_MODEL, DRIFT_SEGMENT
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    options = DemoOptions(devices=24, hours=10, records_per_window=25, quiet=True, seed=11)
+    return run_demo(options, tmp_path_factory.mktemp("demo") / "demo"), options
+
+
+def test_injected_drift_is_detected_in_the_right_feature_and_segment(demo) -> None:
+    result, _ = demo
+    hits = [v for v in result.detections()
+            if v["kind"] == "drift" and v["segment_tag"] == DRIFT_SEGMENT[0]
+            and v["segment_value"] == DRIFT_SEGMENT[1]]
+    assert [v["model"] for v in hits] == [DRIFT_MODEL]
+    features = {f["feature"] for f in json.loads(hits[0]["drifted_features"])}
+    assert DRIFT_FEATURE in features
+    # not before the injection: the first drifted window ends after the drift started
+    assert hits[0]["window_end_ms"] > result.drift_start_ms
+
+
+def test_nothing_else_drifts(demo) -> None:
+    result, _ = demo
+    drifted = [v for v in result.verdicts if v["state"] == "drift"]
+    assert drifted, "the demo must detect its injected drift"
+    for v in drifted:
+        assert v["model"] == DRIFT_MODEL, v
+        # the untouched firmware segment stays quiet
+        assert not (v["segment_tag"] == DRIFT_SEGMENT[0]
+                    and v["segment_value"] != DRIFT_SEGMENT[1]), v
+        assert v["window_end_ms"] > result.drift_start_ms, "no drift before the injection"
+
+
+def test_exactly_one_verified_webhook_per_alert(demo) -> None:
+    result, _ = demo
+    assert result.alerts, "an alert must be raised"
+    ids = [w["webhook_id"] for w in result.webhooks]
+    assert len(ids) == len(result.alerts) == len(set(ids))
+    for hook in result.webhooks:
+        assert hook["payload"]["type"] == "drift.detected"
+        assert hook["payload"]["data"]["model"] == DRIFT_MODEL
+
+
+def test_demo_cli_refuses_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "precious.txt").write_text("user data")
+    proc = subprocess.run([sys.executable, "-m", "edgedrift", "demo", "--data-dir", str(tmp_path),
+                           "--quiet"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "was not made by the demo" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "demo" / "precious.txt").exists()
