@@ -61,6 +61,8 @@ class AnalyticsConfig:
     latency_ratio_max: float = 2.0          # p95 vs the reference profile's p95 (if it has one)
     accuracy_drop_max: float = 0.05         # vs the reference's accuracy (if it has one)
     accuracy_min: float = 0.0
+    mae_ratio_max: float = 1.5              # regression: MAE vs the reference's MAE
+    min_labels: int = 100                   # labels needed before an accuracy verdict
     # reports
     reports: bool = True                    # Evidently report when a verdict turns to drift
     report_max_rows: int = 5000

@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ DEVICE, MODEL, VERSION = "dev-0042", "kws", "1.3.0"
 DEAD_ENDPOINT = "http://127.0.0.1:9/v1/telemetry"  # nothing listens; no send happens anyway
 WINDOW_RECORDS = 1_000
 LOG_CALLS = 50_000
+BUFFER_FOLD_PERIOD = 256  # edge_sdk.numeric.BUFFER_SIZE: every 256th value folds the buffer
 MEMORY_STEPS = (10_000, 1_000_000)
 
 MICS = ("front", "rear", "usb")
@@ -104,17 +104,22 @@ def make_records(n: int, seed: int = 0) -> list[Record]:
     return out
 
 
-def reference_spec(seed: int = 12345, n: int = 20_000) -> Any:
+def reference_spec(seed: int = 12345, n: int = 20_000, source: str = "auto") -> Any:
     """A Spec from reference data: 63 quantile edges per numeric feature, known categories.
 
-    Uses analytics.reference when it offers a builder from columns, else numpy quantiles.
+    Uses analytics.reference_build (the server's builder) when importable, else numpy
+    quantiles (``source="numpy"``).
     """
+    return _reference_spec(seed, n, source)[0]
+
+
+def _reference_spec(seed: int, n: int, source: str) -> tuple[Any, str]:
     from edge_sdk import Spec
 
     recs = make_records(n, seed)
-    built = _spec_from_analytics(recs)
+    built = _spec_from_analytics(recs) if source == "auto" else None
     if built is not None:
-        return built
+        return built, "analytics.reference_build"
     import numpy as np
 
     features: dict[str, Any] = {}
@@ -130,23 +135,24 @@ def reference_spec(seed: int = 12345, n: int = 20_000) -> Any:
     return Spec.from_dict({
         "model": MODEL, "version": VERSION, "features": features,
         "prediction": {"type": "numeric", "layout": "p1", "task": "binary", "threshold": 0.5,
-                       "range": [0.0, 1.0]}})
+                       "range": [0.0, 1.0]}}), "numpy quantiles"
 
 
 def _spec_from_analytics(recs: list[Record]) -> Any:
+    """The spec from analytics' reference builder (the server's real path), or None."""
     try:
-        from analytics import reference  # type: ignore[attr-defined]
+        import pandas as pd
+
+        from analytics.reference_build import build_reference
     except ImportError:
         return None
-    build = getattr(reference, "spec_from_columns", None)
-    if build is None:
-        return None
     try:
-        columns = {name: [r.features[name] for r in recs] for name in recs[0].features}
-        return build(columns, model=MODEL, version=VERSION,
-                     prediction=[r.prediction for r in recs])
+        df = pd.DataFrame([r.row() for r in recs])
+        built = build_reference(df, MODEL, VERSION, prediction="prediction",
+                                latency="latency_ms", categorical=("mic", "fw", "lang"))
+        return built.spec
     except Exception as exc:  # its API is still moving: fall back to numpy quantiles
-        log.warning("analytics.reference.spec_from_columns failed (%s); using numpy", exc)
+        log.warning("analytics.reference_build failed (%s); using numpy quantiles", exc)
         return None
 
 
@@ -179,7 +185,8 @@ def window_request(records: list[Record], spec: Any = None, compress: bool = Tru
     return zlib.compress(request, 6) if compress else request
 
 
-def payload_figures(records: list[Record], spec: Any, peer: dict[str, Any] | None) -> list[Figure]:
+def payload_figures(records: list[Record], spec: Any, peer: dict[str, Any] | None,
+                    spec_source: str = "") -> list[Figure]:
     peer_bytes = peer.get("profile_bytes") if peer else None
     figs = []
     for label, sp in (("spec", spec), ("no spec", None)):
@@ -188,7 +195,10 @@ def payload_figures(records: list[Record], spec: Any, peer: dict[str, Any] | Non
         figs.append(Figure(f"payload, 1 window x 1,000 records, 23 features ({label}), zlib",
                            "<= 3 KB", wire / 1000, "KB",
                            peer=peer_bytes / 1000 if peer_bytes else None,
-                           peer_name="whylogs profile", note=f"({raw / 1000:.1f} KB before zlib)"))
+                           peer_name="whylogs profile",
+                           note=f"({raw / 1000:.1f} KB before zlib"
+                                + (f"; spec by {spec_source})" if sp is not None and spec_source
+                                   else ")")))
     if peer and peer.get("profile_bytes_zlib"):
         wire = len(window_request(records, spec))
         figs.append(Figure("payload vs whylogs profile both zlib'd (spec)", "", wire / 1000, "KB",
@@ -203,12 +213,6 @@ def _monitor(spec: Any, spool_dir: str, **kw: Any) -> Any:
     kw.setdefault("window_s", 86_400)  # no window seals (and nothing is sent) while timing
     return Monitor(model=MODEL, version=VERSION, device_id=DEVICE, endpoint=DEAD_ENDPOINT,
                    key=KEY, spec=spec, spool_dir=spool_dir, **kw)
-
-
-def _cycle(records: list[Record], n: int) -> Iterator[Record]:
-    k = len(records)
-    for i in range(n):
-        yield records[i % k]
 
 
 def time_log(records: list[Record], spec_path: str | None, calls: int = LOG_CALLS
@@ -231,21 +235,24 @@ def time_log(records: list[Record], spec_path: str | None, calls: int = LOG_CALL
                 t0 = clock()
                 logf(f, prediction=p, latency_ms=lat)
                 append(clock() - t0)
-            t0 = clock()
-            for i in range(calls):
-                f, p, lat = args[i % k]
-                logf(f, prediction=p, latency_ms=lat)
-            loop_total = clock() - t0
-            t0 = clock()
-            for i in range(calls):  # the loop's own cost, subtracted from the amortized mean
-                f, p, lat = args[i % k]
-            loop_empty = clock() - t0
+            chunk = max(BUFFER_FOLD_PERIOD, calls // 5)
+            means = []  # median over 5 chunks: one burst of machine noise moves one chunk only
+            for _ in range(5):
+                t0 = clock()
+                for i in range(chunk):
+                    f, p, lat = args[i % k]
+                    logf(f, prediction=p, latency_ms=lat)
+                loop_total = clock() - t0
+                t0 = clock()
+                for i in range(chunk):  # the loop's own cost, subtracted
+                    f, p, lat = args[i % k]
+                means.append((loop_total - (clock() - t0)) / chunk)
         finally:
             mon.close(timeout_s=0)
     times.sort()
     n = len(times)
     return {"median": times[n // 2], "p99": times[int(n * 0.99)], "p999": times[int(n * 0.999)],
-            "mean": (loop_total - loop_empty) / calls}
+            "mean": statistics.median(means)}
 
 
 def log_figures(records: list[Record], spec_path: str, peer: dict[str, Any] | None
@@ -271,19 +278,24 @@ def log_figures(records: list[Record], spec_path: str, peer: dict[str, Any] | No
 # -- import time -----------------------------------------------------------------------
 def _python_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    extra = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + extra if extra else "")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def _wall(code: str, runs: int) -> float:
+def _walls(codes: list[str], runs: int) -> list[float]:
+    """Median wall time of ``python -c CODE`` per code, runs interleaved (drift hits all alike)."""
     env = _python_env()
-    samples = []
+    samples: list[list[float]] = [[] for _ in codes]
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+        for i, code in enumerate(codes):
+            t0 = time.perf_counter()
+            # no timeout=: with one, subprocess polls with doubling sleeps and the wall
+            # time snaps to 32/64 ms steps; a blocking wait is exact.
+            subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
+            samples[i].append(time.perf_counter() - t0)
+    return [statistics.median(s) for s in samples]
 
 
 def _importtime_us(module: str, runs: int) -> float:
@@ -292,7 +304,8 @@ def _importtime_us(module: str, runs: int) -> float:
     samples = []
     for _ in range(runs):
         proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                              env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+                              env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+                              timeout=60)
         for line in proc.stderr.splitlines():
             parts = [p.strip() for p in line.split("|")]
             if len(parts) == 3 and parts[2] == module:
@@ -300,11 +313,9 @@ def _importtime_us(module: str, runs: int) -> float:
     return statistics.median(samples) if samples else math.nan
 
 
-def import_figures(runs: int = 11) -> list[Figure]:
-    _wall("import edge_sdk", 2)  # warm the page cache and .pyc files
-    bare = _wall("pass", runs)
-    sdk = _wall("import edge_sdk", runs)
-    mon = _wall("from edge_sdk import Monitor", runs)
+def import_figures(runs: int = 15) -> list[Figure]:
+    _walls(["import edge_sdk"], 2)  # warm the page cache and .pyc files
+    bare, sdk, mon = _walls(["pass", "import edge_sdk", "from edge_sdk import Monitor"], runs)
     cumulative = _importtime_us("edge_sdk", runs)
     return [
         Figure("import edge_sdk (fresh interpreter, minus bare start-up)", "<= 50 ms",
@@ -339,10 +350,12 @@ def installed_size() -> dict[str, int]:
         subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", str(target),
                         str(wheel), "msgpack"], check=True, capture_output=True, timeout=300)
         # .pyc files as a device's first run would write them
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(target / "edge_sdk"),
-                        str(target / "msgpack")], check=True, capture_output=True, timeout=120)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)],
+                       check=True, capture_output=True, timeout=120)
         sizes = {"edge_sdk": _tree_bytes(target / "edge_sdk"),
                  "msgpack": sum(_tree_bytes(p) for p in target.glob("msgpack*")),
+                 "edgedrift_all": sum(_tree_bytes(p) for p in target.iterdir()
+                                      if not p.name.startswith("msgpack")),
                  "wheel_file": wheel.stat().st_size}
         strip = shutil.which("strip")
         if strip:  # what a device image build does to shared objects
@@ -365,6 +378,10 @@ def size_figures() -> list[Figure]:
         figs.append(Figure("installed size, same with msgpack's .so stripped", "<= 2 MB",
                            (total - s["strip_saves"]) / 1e6, "MB",
                            note="(strip --strip-unneeded, as device image builds do)"))
+    figs.append(Figure("installed size, whole edgedrift wheel + msgpack (all packages' code)", "",
+                       (s["edgedrift_all"] + s["msgpack"]) / 1e6, "MB",
+                       note=f"(what `pip install edgedrift` puts on a device today; wheel file "
+                            f"{s['wheel_file'] / 1e3:.0f} KB)"))
     return figs
 
 
@@ -459,18 +476,25 @@ def run() -> list[Figure]:
 
 def _run() -> list[Figure]:
     records = make_records(WINDOW_RECORDS, seed=1)
-    spec = reference_spec()
+    spec, spec_source = _reference_spec(12345, 20_000, "auto")
     peer = peer_whylogs(records)
     figs: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="edgedrift-spec-") as tmp:
         spec_path = str(Path(tmp, "kws-1.3.0.spec.json"))
         spec.save(spec_path)
+        sections: list[tuple[str, Any]] = []
         if _monitor_available():
-            figs += log_figures(records, spec_path, peer)
-            figs += payload_figures(records, spec, peer)
-            figs += memory_figures(spec_path)
-        figs += import_figures()
-        figs += size_figures()
+            sections += [("log()", lambda: log_figures(records, spec_path, peer)),
+                         ("payload", lambda: payload_figures(records, spec, peer, spec_source)),
+                         ("memory", lambda: memory_figures(spec_path))]
+        sections += [("import time", import_figures), ("installed size", size_figures)]
+        for what, section in sections:
+            try:
+                figs += section()
+            except Exception as exc:  # one failing section must not hide the other figures
+                log.warning("%s benchmark failed: %s", what, exc)
+                figs.append(Figure(f"{what} (FAILED)", "", math.nan, "",
+                                   note=f"{type(exc).__name__}: {str(exc)[:120]}"))
     if peer:
         for f in figs:
             if f.peer is not None and f.peer_name.startswith("whylogs"):

@@ -116,7 +116,18 @@ class AcceptedSet:
 
 
 class Authenticator:
-    """Checks one envelope (already type-checked by ``validate_envelope``)."""
+    """Checks one envelope (already type-checked by ``validate_envelope``).
+
+    >>> import tempfile, os
+    >>> from edge_sdk.wire import make_envelope
+    >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
+    >>> auth = Authenticator(reg, skew_s=300)
+    >>> try:
+    ...     auth.authenticate(make_envelope("edk_0a1b2c3d_x", "dev-1", "kws", 0, b"w", 100), 100)
+    ... except AuthError as exc:
+    ...     print(exc.reason, exc.field)
+    unknown_key body.k
+    """
 
     def __init__(self, registry: KeyRegistry, skew_s: int = 300,
                  replay_capacity: int = 1_000_000) -> None:

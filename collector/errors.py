@@ -107,7 +107,12 @@ class AuthError(GatewayError):
 
 
 class RateLimited(GatewayError):
-    """A device past its rate limit (429 + ``Retry-After``)."""
+    """A device past its rate limit (429 + ``Retry-After``).
+
+    >>> err = RateLimited("dev-1", 3)
+    >>> err.status, err.retry_after, err.as_dict()["reason"]
+    (429, 3, 'rate_limited')
+    """
 
     status = 429
     reason = "rate_limited"
@@ -119,7 +124,11 @@ class RateLimited(GatewayError):
 
 
 class Unavailable(GatewayError):
-    """The windows could not be made durable (Kafka or sink down): 503 + ``Retry-After``."""
+    """The windows could not be made durable (Kafka or sink down): 503 + ``Retry-After``.
+
+    >>> Unavailable("kafka", 5).as_dict()["expected"]
+    'kafka available (retry later)'
+    """
 
     status = 503
     reason = "unavailable"
@@ -133,7 +142,7 @@ class Unavailable(GatewayError):
                 "expected": f"{self.backend} available (retry later)"}
 
 
-class KeyRegistryError(CollectorError):
+class KeyRegistryError(CollectorError, ValueError):
     """The key registry file or a key command argument is invalid.
 
     >>> str(KeyRegistryError("device_id", "", "a non-empty string"))

@@ -49,9 +49,10 @@ def fill_sketch(records: int = 1000, seed: int = 0, numeric: int = 20,
 
 def make_window_body(device_id: str, seq: int, model: str = "kws", records: int = 1000,
                      seed: int = 0, window_index: int | None = None,
-                     tags: dict[str, str] | None = None) -> bytes:
+                     tags: dict[str, str] | None = None, numeric: int = 20,
+                     categorical: int = 3) -> bytes:
     """Encoded wire-v1 window body of a filled sketch with a full header."""
-    w = fill_sketch(records, seed)
+    w = fill_sketch(records, seed, numeric, categorical)
     idx = seq if window_index is None else window_index
     body: dict[str, Any] = {
         "v": 1, "d": device_id, "m": model, "mv": "1.0", "mh": "sha256:abc", "sq": seq,
@@ -76,6 +77,8 @@ def restamp(body: bytes, device_id: str, seq: int, window_index: int | None = No
     return encode_window(obj)
 
 
-def window_variants(count: int = 4, records: int = 1000) -> list[bytes]:
+def window_variants(count: int = 4, records: int = 1000, numeric: int = 20,
+                    categorical: int = 3) -> list[bytes]:
     """``count`` distinct realistic bodies (different seeds) to restamp."""
-    return [make_window_body("dev-0", 0, records=records, seed=s) for s in range(count)]
+    return [make_window_body("dev-0", 0, records=records, seed=s, numeric=numeric,
+                             categorical=categorical) for s in range(count)]

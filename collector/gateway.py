@@ -66,7 +66,9 @@ class _Item:
 
     def result(self) -> dict[str, Any]:
         env = self.env if isinstance(self.env, dict) else {}
-        out: dict[str, Any] = {"m": env.get("m"), "s": env.get("s"), "code": self.code}
+        m, s = env.get("m"), env.get("s")
+        out: dict[str, Any] = {"m": m if type(m) is str else None,
+                               "s": s if type(s) is int else None, "code": self.code}
         if self.code in _OK:
             out["status"] = _OK[self.code]
         else:
@@ -77,7 +79,14 @@ class _Item:
 
 
 class Gateway:
-    """The request handlers and the state they share (one instance per process)."""
+    """The request handlers and the state they share (one instance per process).
+
+    >>> import tempfile, os
+    >>> from collector.producer import EmbeddedBackend
+    >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
+    >>> Gateway(GatewayConfig(skew_s=60), reg, EmbeddedBackend(sink=None)).auth.skew_s
+    60
+    """
 
     def __init__(self, config: GatewayConfig, registry: KeyRegistry, backend: Backend,
                  metrics: GatewayMetrics | None = None,
@@ -120,9 +129,13 @@ class Gateway:
             status, payload = 500, {"error": {"field": "body", "expected": "-",
                                               "got": "internal error"}}
         payload["server_time_ms"] = int(self.clock() * 1000)
+        try:
+            text = json.dumps(payload, separators=(",", ":"))
+        except (TypeError, ValueError):   # a bug in an error body: still answer
+            log.exception("unserialisable response body")
+            status, text = 500, '{"error":{"field":"body","reason":"internal"}}'
         self.metrics.observe_request(status, time.perf_counter() - started, nbytes)
-        return Response(json.dumps(payload, separators=(",", ":")), status,
-                        headers=headers, media_type="application/json")
+        return Response(text, status, headers=headers, media_type="application/json")
 
     async def _process(self, items: list[_Item]) -> None:
         now = self.clock()

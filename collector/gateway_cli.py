@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     cfg, app = build_gateway(args)
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter
     log.info("gateway on %s://%s:%d (%s)", "https" if cfg.tls else "http", cfg.host, cfg.port,
              f"Kafka {cfg.kafka}" if cfg.kafka else "embedded Parquet sink")
     server = uvicorn.Server(uvicorn.Config(

@@ -206,7 +206,8 @@ class KeyRegistry:
     def _changing(self) -> Iterator[list[DeviceKey]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with self._lock, open(lock_path, "a") as lock_fh:
+        lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        with self._lock, os.fdopen(lock_fd, "r+") as lock_fh:
             fcntl.flock(lock_fh, fcntl.LOCK_EX)
             entries, _ = self._read()
             yield entries

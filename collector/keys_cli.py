@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls = sub.add_parser("list", help="list keys (ids, devices, dates; never secrets)")
     ls.add_argument("--device", help="only this device's keys")
     ls.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    for p in (add, rev, ls):   # also accept the common options after the action
+        p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _registry(args: argparse.Namespace) -> KeyRegistry:

@@ -19,7 +19,12 @@ PREFIX = "edgedrift_gateway"
 
 
 class GatewayMetrics:
-    """Counters and one latency histogram; safe to update from several threads."""
+    """Counters and one latency histogram; safe to update from several threads.
+
+    >>> m = GatewayMetrics(); m.accept(3)
+    >>> "edgedrift_gateway_windows_accepted_total 3" in m.render()
+    True
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -86,7 +91,8 @@ class GatewayMetrics:
                       for r, n in sorted(self.rejected.items())]
             lines += [f"# HELP {p}_requests_total HTTP requests to /v1/telemetry by status.",
                       f"# TYPE {p}_requests_total counter"]
-            lines += [f'{p}_requests_total{{code="{c}"}} {n}' for c, n in sorted(self.requests.items())]
+            lines += [f'{p}_requests_total{{code="{c}"}} {n}'
+                      for c, n in sorted(self.requests.items())]
             lines += [f"# HELP {p}_received_bytes_total Request body bytes received.",
                       f"# TYPE {p}_received_bytes_total counter",
                       f"{p}_received_bytes_total {self.bytes_received}",

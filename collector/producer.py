@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -45,7 +46,14 @@ class Sink(Protocol):
 
 
 class KafkaBackend:
-    """Produce records to ``topic`` on ``bootstrap``; ``put`` waits for every ack."""
+    """Produce records to ``topic`` on ``bootstrap``; ``put`` waits for every ack.
+
+    Nothing connects until :meth:`start` (or the first ``put``) runs in the event loop.
+
+    >>> b = KafkaBackend("127.0.0.1:9092", "edgedrift.windows", timeout_s=5)
+    >>> b.topic, b.partitions
+    ('edgedrift.windows', 6)
+    """
 
     def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0,
                  retry_after_s: int = 5, metrics: GatewayMetrics | None = None,
@@ -55,6 +63,8 @@ class KafkaBackend:
         self.partitions = partitions
         self.replication_factor = replication_factor
         self._topic_ok = False
+        self._healthy = True
+        self._next_connect = 0.0
         self.topic = topic
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -88,18 +98,26 @@ class KafkaBackend:
     def _producer_or_connect(self) -> Any:
         with self._lock:
             if self._producer is None:
-                if not self._topic_ok:
-                    ensure_topic(self.bootstrap, self.topic, self.partitions,
-                                 self.replication_factor, self.timeout_s)
-                    self._topic_ok = True
-                self._producer = self._make_producer()
+                if time.monotonic() < self._next_connect:
+                    raise ConnectionError("Kafka: waiting before the next connection attempt")
+                try:
+                    if not self._topic_ok:
+                        ensure_topic(self.bootstrap, self.topic, self.partitions,
+                                     self.replication_factor, self.timeout_s)
+                        self._topic_ok = True
+                    self._producer = self._make_producer()
+                except Exception:
+                    self._next_connect = time.monotonic() + 1.0
+                    raise
                 log.info("connected to Kafka at %s (topic %s)", self.bootstrap, self.topic)
             return self._producer
 
     def _discard(self, producer: Any) -> None:
         with self._lock:
-            if self._producer is producer:
-                self._producer = None
+            if self._producer is not producer:
+                return
+            self._producer = None
+            self._topic_ok = False
         try:
             producer.close(timeout=0)
         except Exception:  # already broken; nothing to flush
@@ -118,11 +136,13 @@ class KafkaBackend:
             log.warning("Kafka at %s not reachable yet: %s", self.bootstrap, exc)
 
     def ready(self) -> bool:
-        producer = self._producer
-        try:
-            return producer is not None and bool(producer.bootstrap_connected())
-        except Exception:
-            return False
+        """Connected, and the last produce (if any) succeeded. Not connected: try again."""
+        if self._producer is None and (self._connect_task is None or self._connect_task.done()):
+            try:
+                self._connect_task = asyncio.get_running_loop().create_task(self._connect_soon())
+            except RuntimeError:   # no running loop (called outside the server)
+                pass
+        return self._producer is not None and self._healthy
 
     def _send_all(self, records: list[IngestRecord]) -> list[Any]:
         producer = self._producer_or_connect()
@@ -150,7 +170,13 @@ class KafkaBackend:
             kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             self.metrics.kafka_error(kind)
             log.warning("Kafka produce of %d records failed: %s", len(records), kind)
+            self._healthy = False
+            # start afresh next time: the broker may have lost the topic or our producer id
+            producer = self._producer
+            if producer is not None:
+                loop.run_in_executor(self._executor, self._discard, producer)
             raise Unavailable("kafka", self.retry_after_s) from None
+        self._healthy = True
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None

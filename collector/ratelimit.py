@@ -16,6 +16,9 @@ from collections import OrderedDict
 class RateLimiter:
     """``take(device, now)`` returns 0.0 if allowed, else the seconds until a token is free.
 
+    >>> RateLimiter(rate_per_s=0.5, burst=1).take("d", 0.0), RateLimiter.retry_after(0.2)
+    (0.0, 1)
+
     Buckets are kept in LRU order; past ``max_devices`` the least recently
     seen device's bucket is dropped (it would have refilled to full anyway
     unless that device is flooding, in which case it is recent).

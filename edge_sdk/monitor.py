@@ -65,7 +65,8 @@ class Monitor:
     requests; ``spool_max_bytes`` bounds the on-disk backlog. ``clock`` (Unix
     seconds) stamps window start/end and defaults to ``time.time``; simulations
     pass a compressed clock and call :meth:`seal_window` themselves
-    (``start=False``). Signatures always use the real clock.
+    (``start=False``). Signatures always use the real clock. ``durable=False``
+    skips the spool's fsyncs: only for simulations, never on a device.
     """
 
     def __init__(self, model: str, version: str, device_id: str, endpoint: str, key: str,
@@ -78,7 +79,7 @@ class Monitor:
                  label_memory: int = 4096, sample_rows: int = 0, max_features: int = 64,
                  category_capacity: int = 32, send_empty_windows: bool = True,
                  close_timeout_s: float = 5.0, ssl_context: Any = None, start: bool = True,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, durable: bool = True) -> None:
         self.model = _ident("model", model)
         self.version = _ident("version", version)
         self.device_id = _ident("device_id", device_id)
@@ -108,7 +109,7 @@ class Monitor:
         self.close_timeout_s = close_timeout_s
         safe_model = "".join(c if c in _SAFE else "_" for c in self.model)
         self.spool = Spool(os.path.join(os.fspath(spool_dir), safe_model), spool_max_bytes,
-                           spool_max_files)
+                           spool_max_files, durable)
         self.sender = Sender(self.spool, self.endpoint, key, self.device_id, self.model,
                              compress=compress, batch_size=batch_size, timeout_s=timeout_s,
                              backoff_max_s=backoff_max_s, ssl_context=ssl_context)

@@ -58,7 +58,7 @@ class Spool:
     """Durable FIFO of window bodies for one (device, model) stream."""
 
     def __init__(self, directory: str | os.PathLike[str], max_bytes: int = 64 << 20,
-                 max_files: int = 100_000) -> None:
+                 max_files: int = 100_000, durable: bool = True) -> None:
         self.dir = Path(directory)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +74,7 @@ class Spool:
             raise ConfigError("spool_max_files", max_files, "at least 1 file")
         self.max_bytes = max_bytes
         self.max_files = max_files
+        self.durable = durable  # fsync files and directory (off only for simulations)
         self._state_path = self.dir / "state.json"
         self._lock_path = self.dir / ".lock"
         self._files: dict[int, int] = {}   # seq -> size, for the files this process knows of
@@ -158,9 +159,11 @@ class Spool:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if self.durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.dir)
+        if self.durable:
+            _fsync_dir(self.dir)
         self._files[seq] = len(data)
         return self._enforce_bounds()
 

@@ -39,8 +39,8 @@ class DemoOptions:
     """Size and shape of the simulated run."""
 
     devices: int = 200
-    hours: int = 36
-    window_minutes: int = 15
+    hours: int = 24
+    window_minutes: int = 20
     records_per_window: int = 25
     drift_at: float = 0.6           # fraction of the span after which the drift starts
     send_every: int = 8             # device windows between deliveries (devices batch their backlog)
@@ -71,9 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=DemoOptions.devices,
                         help="simulated devices (default 200)")
     parser.add_argument("--hours", type=int, default=DemoOptions.hours,
-                        help="simulated hours of fleet time (default 36)")
+                        help="simulated hours of fleet time (default 24)")
     parser.add_argument("--window-minutes", type=int, default=DemoOptions.window_minutes,
-                        help="device window length in simulated minutes (default 15)")
+                        help="device window length in simulated minutes (default 20)")
     parser.add_argument("--records", type=int, default=DemoOptions.records_per_window,
                         help="inferences per device window (default 25)")
     parser.add_argument("--seed", type=int, default=DemoOptions.seed)
@@ -199,7 +199,7 @@ def _simulate(fleet: Fleet, keys: dict[str, str], specs: dict[tuple[str, str], P
             window_s=options.window_minutes * 60, spool_dir=paths.base / "spool" / dev.device_id,
             tags=dev.tags, model_hash="sha256:" + artifact, start=False,
             sample_rows=20 if dev.model == DRIFT_MODEL else 0, clock=lambda: clock["now"],
-            timeout_s=30.0))
+            timeout_s=30.0, durable=False))  # simulated fleet: no per-window fsync
     gen = np.random.default_rng(options.seed)
     step_ms = options.window_minutes * 60 * 1000
     windows = (end_ms - start_ms) // step_ms

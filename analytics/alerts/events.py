@@ -45,7 +45,7 @@ _DEFAULT_ACTION = {"drift": "retrain", "accuracy": "retrain", "quality": "invest
 
 @dataclass(frozen=True)
 class FeatureScore:
-    """One feature's drift score against its threshold (``lower``/``upper``: the sketch-error bounds).
+    """One feature's drift score and threshold; ``lower``/``upper``: the score's error bounds.
 
     >>> FeatureScore("rms", "psi", 0.31, 0.2, lower=0.28, upper=0.34).to_json()["upper"]
     0.34
@@ -152,7 +152,10 @@ def iso(t: datetime) -> str:
 def build_payload(etype: str, condition: Condition, *, alert_id: int, incident_id: str,
                   incident_start: datetime, action: str, created: datetime,
                   dashboard_base: str = "") -> dict[str, Any]:
-    """The webhook JSON body (``{"type", "timestamp", "data"}``, see docs/webhook-payload.schema.json)."""
+    """The webhook JSON body ``{"type", "timestamp", "data"}``.
+
+    Described by ``docs/webhook-payload.schema.json``.
+    """
     dashboard = condition.dashboard_url or (
         f"{dashboard_base.rstrip('/')}/?model={condition.model}&version={condition.version}"
         if dashboard_base else "")

@@ -18,7 +18,7 @@ disabled; re-queued by ``alerts enable``).
 >>> box = Outbox(os.path.join(tempfile.mkdtemp(), "alerts.sqlite"))
 >>> with box.transaction() as conn:
 ...     aid = box.add_alert(conn, "drift.detected", "kws", "1", "", "inc_1",
-...                         lambda alert_id: {"type": "drift.detected", "data": {"alert_id": alert_id}},
+...                         lambda i: {"type": "drift.detected", "data": {"alert_id": i}},
 ...                         ["ci"], now=100.0)
 >>> [d["status"] for d in box.show(aid)["deliveries"]]
 ['pending']
@@ -95,15 +95,17 @@ class Outbox:
     """Access to the outbox file; safe to use from several threads and processes.
 
     Each thread gets its own connection. Readers (the dashboard) never block
-    writers thanks to WAL.
+    writers thanks to WAL. ``durable=False`` (the deliverer) skips the fsync on
+    commit: safe against process crashes, and on power loss at worst re-sends.
 
     >>> import tempfile, os
     >>> Outbox(os.path.join(tempfile.mkdtemp(), "o.sqlite")).list_alerts()
     []
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], durable: bool = True) -> None:
         self.path = Path(path)
+        self.durable = durable
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
@@ -118,7 +120,10 @@ class Outbox:
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            # FULL: a commit survives power loss (alerts, engine state). The deliverer's
+            # bookkeeping uses NORMAL (survives process crashes; a record lost to power
+            # loss only means a re-send with the same webhook-id).
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
@@ -288,9 +293,10 @@ class Outbox:
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
                 raise NotFoundError("alert", alert_id)
+            marks = ",".join("?" * len(statuses))
             cur = conn.execute(
-                f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                f" updated_at = ? WHERE alert_id = ? AND status IN ({','.join('?' * len(statuses))})",
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                f" updated_at = ? WHERE alert_id = ? AND status IN ({marks})",
                 (now, now, alert_id, *statuses))
             return cur.rowcount
 

@@ -10,14 +10,14 @@ every attempt, so a DNS change is noticed on the next attempt.
 
 >>> check_url("http://127.0.0.1:8080/hook", allow_loopback=True)
 ['127.0.0.1']
->>> check_url("http://127.0.0.1:8080/hook")
+>>> check_url("http://127.0.0.1:8080/hook")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-analytics.alerts.errors.UnsafeURLError: endpoint url http://127.0.0.1:8080/hook: resolves to loopback address 127.0.0.1 (set allow_loopback = true in [alerts] to allow it)
->>> check_url("http://169.254.169.254/latest/meta-data/", allow_loopback=True)
+analytics.alerts.errors.UnsafeURLError: endpoint url ...: resolves to loopback address 127.0.0.1 ...
+>>> check_url("http://169.254.169.254/", allow_loopback=True)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-analytics.alerts.errors.UnsafeURLError: endpoint url http://169.254.169.254/latest/meta-data/: resolves to link-local address 169.254.169.254 (set allow_private_networks = true in [alerts] to allow it)
+analytics.alerts.errors.UnsafeURLError: endpoint url ...: resolves to link-local address ...
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ def check_syntax(url: str) -> tuple[str, int]:
 
     >>> check_syntax("https://hooks.example.com/x")
     ('hooks.example.com', 443)
-    >>> check_syntax("file:///etc/passwd")
+    >>> check_syntax("file:///etc/passwd")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    analytics.alerts.errors.UnsafeURLError: endpoint url file:///etc/passwd: scheme must be http or https
+    analytics.alerts.errors.UnsafeURLError: endpoint url file:///etc/passwd: scheme must be ...
     """
     try:
         parts = urlsplit(url)

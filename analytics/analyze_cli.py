@@ -1,0 +1,88 @@
+"""``edgedrift analyze [--once | --every SECONDS] [--since TIME]``: run drift analysis passes.
+
+Settings come from the ``[analytics]`` section of ``--config``; ``--window``
+overrides the evaluation window. Each pass prints one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+
+from edgedrift.cli import CommandError
+from edgedrift.paths import DataPaths
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run one pass and exit (default)")
+    mode.add_argument("--every", type=float, metavar="SECONDS",
+                      help="run a pass every SECONDS until interrupted")
+    parser.add_argument("--since", metavar="TIME",
+                        help="recompute every closed window since TIME (ISO date/time, UTC, "
+                             "or a duration such as 6h, 2d)")
+    parser.add_argument("--window", type=int, metavar="SECONDS",
+                        help="evaluation window (overrides analytics.window_s)")
+    parser.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
+    parser.add_argument("--include-open", action="store_true", default=None,
+                        help="also compute the still-open current window")
+
+
+def parse_time(value: str, field: str = "--since", now_ms: int | None = None) -> int:
+    """Unix ms of an ISO date/time (UTC unless it says otherwise) or a duration back from now.
+
+    >>> parse_time("2025-11-24T16:00:00")
+    1764000000000
+    >>> parse_time("2h", now_ms=10_000_000)
+    2800000
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
+        return int(now_ms - float(value[:-1]) * units[value[-1]] * 1000)
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{field}: got {value!r}, expected an ISO date/time such as "
+                           "2025-11-24T16:00 or a duration such as 6h") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
+
+
+def build(args: argparse.Namespace):
+    """The frozen AnalyticsConfig from the TOML section plus command-line overrides."""
+    from edgedrift.config import build_config, load_toml, section
+
+    from .config import AnalyticsConfig
+    overrides = {"window_s": args.window, "include_open_windows": args.include_open}
+    return build_config(AnalyticsConfig, section(load_toml(args.config), "analytics"),
+                        overrides, section="analytics")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .job import run_analysis
+    config = build(args)
+    paths = DataPaths(args.data_dir)
+    since = parse_time(args.since) if args.since else None
+    models = tuple(args.model)
+    while True:
+        summary = run_analysis(config, paths, since_ms=since, models=models)
+        drift = summary.drift_verdicts()
+        print(f"analyze: {summary.windows_computed} windows, {summary.feature_rows} metric rows, "
+              f"{len(summary.verdicts)} verdicts ({len(drift)} drift, "
+              f"{len(summary.changes())} changed), {len(summary.reports)} reports "
+              f"in {summary.seconds:.2f} s", flush=True)
+        for v in summary.changes():
+            seg = f"{v['segment_tag']}={v['segment_value']}" if v["segment_tag"] else "fleet"
+            print(f"  {v['model']} {v['version']} {seg} {v['kind']}: {v['previous_state']} -> "
+                  f"{v['state']} at {dt.datetime.fromtimestamp(v['window_start_ms'] / 1000, dt.timezone.utc):%Y-%m-%d %H:%M}Z",
+                  flush=True)
+        if args.every is None:
+            return 0
+        since = None          # later passes compute only new windows
+        time.sleep(max(args.every, 0.1))

@@ -1,0 +1,331 @@
+"""The one module that reads the Parquet dataset (collector/schema.py): all SQL, ``?`` parameters.
+
+Every query deduplicates windows by identity ``(device_id, model, seq)``: when
+a device retried, the same window sits under two ``ingest_id`` values and the
+smallest one is kept (the same choice in every table). Sketch merging is SQL:
+``SUM(b00) .. SUM(b63)`` grouped by model, version, feature, layout,
+evaluation window and segment (``GROUPING SETS``: the whole fleet plus one set
+per segment tag), never a Python loop over rows.
+
+>>> ds = Dataset("/nonexistent/telemetry")
+>>> ds.has_table("features")
+False
+>>> ds.feature_groups(0, 1, 3_600_000).num_rows
+0
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from collector.schema import BIN_COLUMNS, SCHEMAS
+
+from .errors import DatasetError
+
+_DAY_MS = 86_400_000
+_REMOTE = ("s3://", "gs://", "gcs://", "az://", "abfss://", "http://", "https://", "r2://")
+
+
+@dataclass
+class Dataset:
+    """Read-only queries over the hive-partitioned dataset at ``root``.
+
+    ``segment_tags``: tag names that define segments (``firmware``, ``region`` ...).
+    """
+
+    root: str | os.PathLike[str]
+    segment_tags: tuple[str, ...] = ()
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        self.root = str(self.root).rstrip("/")
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    # -- plumbing -------------------------------------------------------------------
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duckdb.connect(":memory:")
+            if self.threads:
+                self._con.execute(f"SET threads = {int(self.threads)}")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def is_remote(self) -> bool:
+        return self.root.startswith(_REMOTE)
+
+    def pattern(self, table: str) -> str:
+        return f"{self.root}/{table}/**/*.parquet"
+
+    def has_table(self, table: str) -> bool:
+        if self.is_remote():
+            return True
+        return bool(glob.glob(self.pattern(table), recursive=True))
+
+    def _scan(self, table: str) -> str:
+        # the glob is a parameter; hive partitioning gives back model and date
+        return "read_parquet(?, hive_partitioning = true, union_by_name = true)"
+
+    def _query(self, sql: str, params: list[Any]) -> pa.Table:
+        try:
+            return self.con.sql(sql, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise DatasetError("dataset", self.root, f"Parquet per collector/schema.py ({exc})") \
+                from None
+
+    def _time_filter(self, alias: str = "") -> str:
+        a = f"{alias}." if alias else ""
+        return (f"{a}date >= ?::DATE AND {a}date <= ?::DATE "
+                f"AND {a}window_start >= to_timestamp(? / 1000.0) "
+                f"AND {a}window_start < to_timestamp(? / 1000.0)")
+
+    @staticmethod
+    def _time_params(since_ms: int, until_ms: int) -> list[Any]:
+        return [_date(since_ms), _date(until_ms), since_ms, until_ms]
+
+    def _dedup_cte(self, since_ms: int, until_ms: int,
+                   models: tuple[str, ...]) -> tuple[str, list[Any]]:
+        """CTE ``dropped``: (device_id, model, seq, ingest_id) of the duplicate deliveries."""
+        sql = f"""dropped AS (
+            SELECT device_id, model, seq, ingest_id FROM (
+                SELECT device_id, model, seq, ingest_id,
+                       min(ingest_id) OVER (PARTITION BY device_id, model, seq) AS keep
+                FROM {self._scan('windows')}
+                WHERE {self._time_filter()} {_models_filter(models)}
+                  AND (device_id, model, seq) IN (
+                      SELECT (device_id, model, seq) FROM {self._scan('windows')}
+                      WHERE {self._time_filter()} {_models_filter(models)}
+                      GROUP BY device_id, model, seq HAVING count(*) > 1))
+            WHERE ingest_id <> keep)"""
+        p = [self.pattern("windows"), *self._time_params(since_ms, until_ms), *models]
+        return sql, p + p
+
+    def _segments(self) -> tuple[str, str, list[Any]]:
+        """(select list of segment columns, GROUPING SETS clause maker, params)."""
+        cols = ", ".join(f"coalesce(tags[?], '(none)') AS seg{i}"
+                         for i in range(len(self.segment_tags)))
+        return (", " + cols if cols else ""), "", list(self.segment_tags)
+
+    def _grouping(self, keys: str) -> tuple[str, str]:
+        n = len(self.segment_tags)
+        sets = [f"({keys})"] + [f"({keys}, seg{i})" for i in range(n)]
+        seg_cols = ", ".join(f"seg{i}" for i in range(n))
+        select = (f", GROUPING({seg_cols}) AS grp, " + seg_cols) if n else ", 0 AS grp"
+        return f"GROUP BY GROUPING SETS ({', '.join(sets)})", select
+
+    # -- analysis queries -----------------------------------------------------------
+    def feature_groups(self, since_ms: int, until_ms: int, window_ms: int,
+                       models: tuple[str, ...] = ()) -> pa.Table:
+        """Merged numeric/categorical feature sketches per (model, version, feature, layout,
+        evaluation window ``bucket`` (ms), segment). ``grp`` is the GROUPING bitmask."""
+        if not self.has_table("features") or not self.has_table("windows"):
+            return pa.table({})
+        dedup, dp = self._dedup_cte(since_ms, until_ms, models)
+        seg_sel, _, sp = self._segments()
+        group_by, grp_sel = self._grouping("model, version, feature, kind, layout, bucket")
+        bins = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+        sql = f"""WITH {dedup},
+        rows AS (
+            SELECT f.model, f.version, f.feature, f.kind, coalesce(f.layout, '') AS layout,
+                   (epoch_ms(f.window_start) // ?) * ? AS bucket,
+                   f.n, f.missing, f.nan, f.inf, f.type_mismatch, f.out_of_range, f.unseen,
+                   f.other, f.min, f.max, f.mean, f.m2, {', '.join('f.' + c for c in BIN_COLUMNS)}
+                   {seg_sel.replace('tags[', 'f.tags[')}
+            FROM {self._scan('features')} f
+            ANTI JOIN dropped d ON f.device_id = d.device_id AND f.model = d.model
+                 AND f.seq = d.seq AND f.ingest_id = d.ingest_id
+            WHERE {self._time_filter('f')} {_models_filter(models, 'f')})
+        SELECT model, version, feature, kind, layout, bucket {grp_sel},
+               count(*) AS windows, SUM(n)::BIGINT AS n, SUM(missing)::BIGINT AS missing,
+               SUM(nan)::BIGINT AS nan, SUM(inf)::BIGINT AS inf,
+               SUM(type_mismatch)::BIGINT AS type_mismatch,
+               SUM(out_of_range)::BIGINT AS out_of_range, SUM(unseen)::BIGINT AS unseen,
+               SUM(other)::BIGINT AS other, MIN(min) AS min, MAX(max) AS max,
+               SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}
+        FROM rows {group_by}"""
+        params = [*dp, window_ms, window_ms, *sp, self.pattern("features"),
+                  *self._time_params(since_ms, until_ms), *models]
+        return self._query(sql, params)
+
+    def category_groups(self, since_ms: int, until_ms: int, window_ms: int,
+                        models: tuple[str, ...] = ()) -> pa.Table:
+        """Summed category counts per (model, version, feature, bucket, segment, category)."""
+        if not self.has_table("categories") or not self.has_table("windows"):
+            return pa.table({})
+        dedup, dp = self._dedup_cte(since_ms, until_ms, models)
+        seg_sel, _, sp = self._segments()
+        group_by, grp_sel = self._grouping("model, version, feature, bucket, category")
+        sql = f"""WITH {dedup},
+        rows AS (
+            SELECT c.model, c.version, c.feature, c.category, c.count,
+                   (epoch_ms(c.window_start) // ?) * ? AS bucket
+                   {seg_sel.replace('tags[', 'c.tags[')}
+            FROM {self._scan('categories')} c
+            ANTI JOIN dropped d ON c.device_id = d.device_id AND c.model = d.model
+                 AND c.seq = d.seq AND c.ingest_id = d.ingest_id
+            WHERE {self._time_filter('c')} {_models_filter(models, 'c')})
+        SELECT model, version, feature, bucket, category {grp_sel}, SUM(count)::BIGINT AS count
+        FROM rows {group_by}"""
+        params = [*dp, window_ms, window_ms, *sp, self.pattern("categories"),
+                  *self._time_params(since_ms, until_ms), *models]
+        return self._query(sql, params)
+
+    def window_groups(self, since_ms: int, until_ms: int, window_ms: int,
+                      models: tuple[str, ...] = ()) -> pa.Table:
+        """Per (model, version, bucket, segment): records, windows, devices, labels, quality."""
+        if not self.has_table("windows"):
+            return pa.table({})
+        seg_sel, _, sp = self._segments()
+        group_by, grp_sel = self._grouping("model, version, bucket")
+        sql = f"""WITH rows AS (
+            SELECT *, (epoch_ms(window_start) // ?) * ? AS bucket {seg_sel}
+            FROM {self._scan('windows')}
+            WHERE {self._time_filter()} {_models_filter(models)}
+            QUALIFY row_number() OVER (PARTITION BY device_id, model, seq ORDER BY ingest_id) = 1)
+        SELECT model, version, bucket {grp_sel},
+               count(*) AS windows, count(DISTINCT device_id) AS devices,
+               SUM(n)::BIGINT AS records, SUM(unknown_feature)::BIGINT AS unknown_feature,
+               SUM(untyped)::BIGINT AS untyped, SUM(bad_record)::BIGINT AS bad_record,
+               any_value(label_task) AS label_task, SUM(label_n)::BIGINT AS label_n,
+               SUM(label_correct)::BIGINT AS label_correct,
+               SUM(label_mismatch)::BIGINT AS label_mismatch,
+               SUM(label_abs_err) AS label_abs_err, SUM(label_sq_err) AS label_sq_err,
+               MIN(window_start) AS first_start, MAX(window_end) AS last_end
+        FROM rows {group_by}"""
+        params = [window_ms, window_ms, *sp, self.pattern("windows"),
+                  *self._time_params(since_ms, until_ms), *models]
+        return self._query(sql, params)
+
+    def inventory(self, since_ms: int, until_ms: int, window_ms: int,
+                  models: tuple[str, ...] = ()) -> pa.Table:
+        """Distinct windows per (model, version, bucket): decides which buckets are new."""
+        if not self.has_table("windows"):
+            return pa.table({})
+        sql = f"""SELECT model, version, (epoch_ms(window_start) // ?) * ? AS bucket,
+                         count(DISTINCT (device_id, seq)) AS windows
+                  FROM {self._scan('windows')}
+                  WHERE {self._time_filter()} {_models_filter(models)}
+                  GROUP BY ALL ORDER BY model, version, bucket"""
+        params = [window_ms, window_ms, self.pattern("windows"),
+                  *self._time_params(since_ms, until_ms), *models]
+        return self._query(sql, params)
+
+    def fleet_health(self) -> pa.Table:
+        """Per device and model: last seen, versions, model hashes, SDK counters, clock skew."""
+        if not self.has_table("windows"):
+            return pa.table({})
+        sql = f"""SELECT device_id, model, max(received_at) AS last_seen,
+                         max(window_end) AS last_window_end,
+                         count(DISTINCT (seq)) AS windows, count(*) - count(DISTINCT seq) AS duplicates,
+                         string_agg(DISTINCT version, ',' ORDER BY version) AS versions,
+                         string_agg(DISTINCT model_hash, ',' ORDER BY model_hash) AS model_hashes,
+                         arg_max(sdk, received_at) AS sdk,
+                         arg_max(sdk_dropped, received_at) AS sdk_dropped,
+                         arg_max(sdk_corrupt, received_at) AS sdk_corrupt,
+                         arg_max(sdk_rejected, received_at) AS sdk_rejected,
+                         arg_max(sdk_backlog, received_at) AS sdk_backlog,
+                         arg_max(sdk_internal_errors, received_at) AS sdk_internal_errors,
+                         arg_max(clock_skew_ms, received_at) AS clock_skew_ms,
+                         arg_max(epoch_ms(received_at) - epoch_ms(sent_at), received_at)
+                             AS delivery_lag_ms
+                  FROM {self._scan('windows')} GROUP BY device_id, model"""
+        return self._query(sql, [self.pattern("windows")])
+
+    # -- reference from telemetry and samples -------------------------------------------
+    def telemetry_features(self, model: str, version: str, since_ms: int,
+                           until_ms: int) -> pa.Table:
+        """Merged feature sketches of one model version over a time range (no buckets)."""
+        if not self.has_table("features"):
+            return pa.table({})
+        dedup, dp = self._dedup_cte(since_ms, until_ms, (model,))
+        bins = ", ".join(f"SUM(f.{c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+        sql = f"""WITH {dedup}
+        SELECT f.feature, f.kind, coalesce(f.layout, '') AS layout, count(*) AS windows,
+               SUM(f.n)::BIGINT AS n, SUM(f.missing)::BIGINT AS missing,
+               SUM(f.nan)::BIGINT AS nan, SUM(f.inf)::BIGINT AS inf,
+               SUM(f.type_mismatch)::BIGINT AS type_mismatch,
+               SUM(f.out_of_range)::BIGINT AS out_of_range, SUM(f.unseen)::BIGINT AS unseen,
+               MIN(f.min) AS min, MAX(f.max) AS max, SUM(f.n * f.mean) AS sum_x,
+               SUM(f.m2 + f.n * f.mean * f.mean) AS sum_x2, {bins}
+        FROM {self._scan('features')} f
+        ANTI JOIN dropped d ON f.device_id = d.device_id AND f.model = d.model
+             AND f.seq = d.seq AND f.ingest_id = d.ingest_id
+        WHERE {self._time_filter('f')} AND f.model = ? AND f.version = ?
+        GROUP BY ALL ORDER BY f.feature, layout"""
+        params = [*dp, self.pattern("features"), *self._time_params(since_ms, until_ms),
+                  model, version]
+        return self._query(sql, params)
+
+    def telemetry_categories(self, model: str, version: str, since_ms: int,
+                             until_ms: int) -> pa.Table:
+        if not self.has_table("categories"):
+            return pa.table({})
+        dedup, dp = self._dedup_cte(since_ms, until_ms, (model,))
+        sql = f"""WITH {dedup}
+        SELECT c.feature, c.category, SUM(c.count)::BIGINT AS count
+        FROM {self._scan('categories')} c
+        ANTI JOIN dropped d ON c.device_id = d.device_id AND c.model = d.model
+             AND c.seq = d.seq AND c.ingest_id = d.ingest_id
+        WHERE {self._time_filter('c')} AND c.model = ? AND c.version = ?
+        GROUP BY ALL ORDER BY c.feature, count DESC"""
+        params = [*dp, self.pattern("categories"), *self._time_params(since_ms, until_ms),
+                  model, version]
+        return self._query(sql, params)
+
+    def telemetry_labels(self, model: str, version: str, since_ms: int,
+                         until_ms: int) -> tuple[int, int, float, int, str | None]:
+        """(records, label_n, correct-or-abs-err, windows, label task) over a time range."""
+        if not self.has_table("windows"):
+            return (0, 0, 0.0, 0, None)
+        sql = f"""WITH rows AS (SELECT * FROM {self._scan('windows')}
+                  WHERE {self._time_filter()} AND model = ? AND version = ?
+                  QUALIFY row_number() OVER (PARTITION BY device_id, model, seq
+                                             ORDER BY ingest_id) = 1)
+                  SELECT coalesce(SUM(n), 0)::BIGINT, coalesce(SUM(label_n), 0)::BIGINT,
+                         coalesce(SUM(coalesce(label_correct, 0) + coalesce(label_abs_err, 0)), 0),
+                         count(*), any_value(label_task) FROM rows"""
+        params = [self.pattern("windows"), *self._time_params(since_ms, until_ms), model, version]
+        row = self._query(sql, params).to_pylist()[0]
+        return tuple(row.values())  # type: ignore[return-value]
+
+    def samples(self, model: str, version: str, since_ms: int, until_ms: int,
+                limit: int, segment: tuple[str, str] = ("", "")) -> list[str]:
+        """Up to ``limit`` raw-row samples (``values_json``) of a model version and time range."""
+        if not self.has_table("samples"):
+            return []
+        tag, value = segment
+        seg = "AND coalesce(tags[?], '(none)') = ?" if tag else ""
+        sql = f"""SELECT values_json FROM {self._scan('samples')}
+                  WHERE {self._time_filter()} AND model = ? AND version = ? {seg}
+                  QUALIFY row_number() OVER (PARTITION BY device_id, model, seq, row
+                                             ORDER BY ingest_id) = 1
+                  ORDER BY hash(device_id, seq, row) LIMIT ?"""
+        params = [self.pattern("samples"), *self._time_params(since_ms, until_ms), model, version,
+                  *([tag, value] if tag else []), int(limit)]
+        return [r["values_json"] for r in self._query(sql, params).to_pylist()]
+
+
+def _models_filter(models: tuple[str, ...], alias: str = "") -> str:
+    if not models:
+        return ""
+    a = f"{alias}." if alias else ""
+    return f"AND {a}model IN ({', '.join('?' for _ in models)})"
+
+
+def _date(ms: int) -> str:
+    import datetime as dt
+    day = max(int(ms), 0) // _DAY_MS
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=min(day, 2_900_000))).isoformat()
+
+
+__all__ = ["Dataset", "SCHEMAS"]

@@ -1,0 +1,333 @@
+"""Per-feature statistics of merged sketches against the reference, vectorised over all groups.
+
+Input: the merged groups from :class:`analytics.dataset.Dataset` (one row per
+model, version, feature, layout, evaluation window and segment) and the
+reference profiles. Output: long tables (pandas) of method results with their
+sketch intervals, data-quality rates against the reference, and latency
+percentiles with the interval their histogram allows. Every method runs once
+over a (groups x slots) matrix -- no per-window Python loop.
+
+>>> import numpy as np
+>>> lo, mid, hi = quantiles(np.array([[0, 10, 10, 0]]), np.array([[0., 1., 2., 3., 4.]]), 0.5)
+>>> float(lo[0]), float(mid[0]), float(hi[0])
+(1.0, 2.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from collector.schema import BIN_COLUMNS, ENERGY, LABEL_ERROR, LATENCY
+from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
+
+from .config import AnalyticsConfig
+from .methods.base import Binned
+from .methods.registry import get_method
+from .reference import FeatureProfile, ReferenceProfile
+
+log = logging.getLogger(__name__)
+NSLOTS = len(BIN_COLUMNS)
+OTHER = "__other__"
+NOT_DRIFT = (LATENCY, ENERGY, LABEL_ERROR)
+KEYS = ["model", "version", "segment_tag", "segment_value", "bucket"]
+QUALITY = ("missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen")
+
+RefLookup = dict[tuple[str, str], ReferenceProfile | None]
+
+
+@dataclass
+class FeatureTables:
+    """What :func:`compute` returns: method rows, quality rows, latency/energy per group."""
+
+    metrics: pd.DataFrame
+    quality: pd.DataFrame
+    latency: pd.DataFrame
+
+
+def decode_segments(df: pd.DataFrame, tags: tuple[str, ...]) -> pd.DataFrame:
+    """Turn the GROUPING bitmask + seg columns into ``segment_tag``/``segment_value``
+    ('' and '' for the whole fleet) and drop them.
+
+    >>> df = pd.DataFrame({"grp": [1, 0], "seg0": [None, "2.1"]})
+    >>> decode_segments(df, ("firmware",))[["segment_tag", "segment_value"]].values.tolist()
+    [['', ''], ['firmware', '2.1']]
+    """
+    n = len(tags)
+    grp = df["grp"].to_numpy() if "grp" in df else np.zeros(len(df), dtype=int)
+    seg_tag = np.full(len(df), "", dtype=object)
+    seg_val = np.full(len(df), "", dtype=object)
+    full = (1 << n) - 1
+    for i, tag in enumerate(tags):
+        mask = grp == (full ^ (1 << (n - 1 - i)))
+        seg_tag[mask] = tag
+        seg_val[mask] = df[f"seg{i}"].to_numpy()[mask]
+    out = df.drop(columns=[c for c in df.columns if c == "grp" or c.startswith("seg")])
+    out["segment_tag"] = seg_tag
+    out["segment_value"] = seg_val
+    return out
+
+
+def bins_of(table: pa.Table) -> np.ndarray:
+    """The 64 bin columns as one (rows, 64) int64 matrix."""
+    return np.column_stack([table[c].to_numpy(zero_copy_only=False).astype(np.int64)
+                            for c in BIN_COLUMNS])
+
+
+def quantiles(counts: np.ndarray, bounds: np.ndarray, q: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, estimate, upper) of the ``q``-quantile of each histogram row: the slot that
+    holds rank q*n bounds it; the estimate interpolates linearly inside that slot."""
+    n = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    target = q * n
+    slot = np.argmax(cum >= target[:, None], axis=1)
+    rows = np.arange(len(counts))
+    lo = bounds[rows, slot]
+    hi = bounds[rows, slot + 1]
+    before = cum[rows, slot] - counts[rows, slot]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip((target - before) / counts[rows, slot], 0.0, 1.0)
+    mid = lo + (hi - lo) * np.nan_to_num(frac)
+    empty = n == 0
+    return (np.where(empty, np.nan, lo), np.where(empty, np.nan, mid), np.where(empty, np.nan, hi))
+
+
+def slot_bounds(edges: np.ndarray, nedges: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                ) -> np.ndarray:
+    """(G, 65) slot boundaries: [min, e0 .. e_{k-1}, max, max ...] with the outer slots
+    clipped to the smallest/largest value seen (zero width when nothing lies beyond)."""
+    g = len(nedges)
+    out = np.empty((g, NSLOTS + 1))
+    first = edges[:, 0]
+    last = edges[np.arange(g), np.maximum(nedges - 1, 0)]
+    lo = np.where(np.isfinite(lo), np.minimum(lo, first), first)
+    hi = np.where(np.isfinite(hi), np.maximum(hi, last), last)
+    out[:, 0] = lo
+    cols = np.arange(NSLOTS)[None, :]
+    inner = np.where(cols < nedges[:, None], edges, hi[:, None])
+    out[:, 1:] = inner
+    return out
+
+
+def compute(groups: pa.Table, categories: pa.Table, refs: RefLookup, config: AnalyticsConfig,
+            known_edges: dict[str, tuple[float, ...]] | None = None) -> FeatureTables:
+    """Method, quality and latency tables for all groups (see the module docstring)."""
+    if groups.num_rows == 0:
+        return FeatureTables(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    bins = bins_of(groups)
+    df = decode_segments(groups.drop_columns(BIN_COLUMNS).to_pandas(), config.segment_tags)
+    df["row"] = np.arange(len(df))
+    latency = _latency(df, bins)
+    drift_rows = df[~df["feature"].isin(NOT_DRIFT)]
+    quality = _quality(drift_rows, refs)
+    parts = [_numeric(drift_rows[drift_rows["kind"] == 0], bins, refs, config, known_edges or {}),
+             _categorical(drift_rows[drift_rows["kind"] == 1], categories, refs, config)]
+    parts = [p for p in parts if not p.empty]
+    metrics = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return FeatureTables(metrics, quality, latency)
+
+
+def _ref_feature(refs: RefLookup, model: str, version: str, feature: str) -> FeatureProfile | None:
+    prof = refs.get((model, version))
+    return prof.features.get(feature) if prof is not None else None
+
+
+def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: AnalyticsConfig,
+             known_edges: dict[str, tuple[float, ...]]) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame()
+    keys = df[["model", "version", "feature", "layout"]].drop_duplicates().reset_index(drop=True)
+    ref_rows, edge_rows, nedges, ref_lo, ref_hi, ref_std, ok = [], [], [], [], [], [], []
+    for model, version, feature, layout in keys.itertuples(index=False):
+        fp = _ref_feature(refs, model, version, feature)
+        hist = fp.histograms.get(layout) if fp is not None and fp.type == "numeric" else None
+        edges = (fp.layout_edges(layout) if fp is not None else None) or known_edges.get(layout)
+        ok.append(hist is not None)
+        row = np.zeros(NSLOTS, dtype=np.int64)
+        erow = np.full(NSLOTS, np.nan)
+        if hist is not None:
+            row[:len(hist)] = hist[:NSLOTS]
+        if edges:
+            erow[:len(edges)] = edges
+        ref_rows.append(row)
+        edge_rows.append(erow)
+        nedges.append(len(edges) if edges else 0)
+        ref_lo.append(fp.min if fp is not None else math.nan)
+        ref_hi.append(fp.max if fp is not None else math.nan)
+        ref_std.append(fp.std if fp is not None else math.nan)
+    keys["key"] = np.arange(len(keys))
+    keys["has_ref"] = ok
+    df = df.merge(keys, on=["model", "version", "feature", "layout"], how="left")
+    missing = df[~df["has_ref"]]
+    if not missing.empty:
+        log.info("no reference histogram for %d numeric groups (features/layouts: %s)",
+                 len(missing), sorted(set(zip(missing["feature"], missing["layout"])))[:5])
+    df = df[df["has_ref"]].reset_index(drop=True)
+    if df.empty:
+        return pd.DataFrame()
+    k = df["key"].to_numpy()
+    cur = bins[df["row"].to_numpy()]
+    ref = np.stack(ref_rows)[k]
+    nedge = np.asarray(nedges)[k]
+    has_edges = nedge > 0
+    lo = np.fmin(df["min"].to_numpy(dtype=float), np.asarray(ref_lo)[k])
+    hi = np.fmax(df["max"].to_numpy(dtype=float), np.asarray(ref_hi)[k])
+    edges = np.nan_to_num(np.stack(edge_rows)[k], nan=0.0)
+    bounds = slot_bounds(edges, np.maximum(nedge, 1), lo, hi)
+    data = Binned(cur, ref, bounds, np.asarray(ref_std)[k])
+    names = _methods(config.numeric_methods, config.numeric_effect, config.numeric_test)
+    out = []
+    for name in names:
+        desc = get_method(name, "numeric")
+        if name == "wasserstein" and not has_edges.all():
+            res = desc.evaluate(Binned(cur, ref, bounds, data.scale), config.threshold(name))
+            score = np.where(has_edges, res.score, np.nan)
+            res = type(res)(name, score, np.where(has_edges, res.lower, np.nan),
+                            np.where(has_edges, res.upper, np.nan), res.p_value, res.threshold,
+                            res.drifted & has_edges)
+        else:
+            res = desc.evaluate(data, config.threshold(name))
+        out.append(_rows(df, "numeric", res, data, name, config))
+    return pd.concat(out, ignore_index=True)
+
+
+def _methods(methods: tuple[str, ...], effect: tuple[str, ...], test: str) -> list[str]:
+    return list(dict.fromkeys([*methods, *effect, test]))
+
+
+def _role(name: str, config: AnalyticsConfig, kind: str) -> str:
+    effect = config.numeric_effect if kind == "numeric" else config.categorical_effect
+    test = config.numeric_test if kind == "numeric" else config.categorical_test
+    return "effect" if name in effect else "test" if name == test else "info"
+
+
+def _rows(df: pd.DataFrame, kind: str, res, data: Binned, name: str,
+          config: AnalyticsConfig) -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": df["model"].to_numpy(), "version": df["version"].to_numpy(),
+        "segment_tag": df["segment_tag"].to_numpy(), "segment_value": df["segment_value"].to_numpy(),
+        "bucket": df["bucket"].to_numpy(dtype=np.int64), "feature": df["feature"].to_numpy(),
+        "kind": kind, "layout": df["layout"].to_numpy() if "layout" in df else "",
+        "method": name, "role": _role(name, config, kind),
+        "n": data.n_cur.astype(np.int64), "n_ref": data.n_ref.astype(np.int64),
+        "score": res.score, "lower": res.lower, "upper": res.upper, "p_value": res.p_value,
+        "threshold": res.threshold, "exceeded": res.drifted})
+
+
+def _categorical(df: pd.DataFrame, cats: pa.Table, refs: RefLookup,
+                 config: AnalyticsConfig) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame()
+    df = df.reset_index(drop=True).copy()
+    df["gidx"] = np.arange(len(df))
+    group_keys = ["model", "version", "feature", "bucket", "segment_tag", "segment_value"]
+    if cats.num_rows:
+        cdf = decode_segments(cats.to_pandas(), config.segment_tags)
+        cdf = cdf.merge(df[group_keys + ["gidx"]], on=group_keys, how="inner")
+    else:
+        cdf = pd.DataFrame(columns=group_keys + ["gidx", "category", "count"])
+    feats = df[["model", "version", "feature"]].drop_duplicates()
+    index: dict[tuple[str, str, str], dict[str, int]] = {}
+    refvec: dict[tuple[str, str, str], dict[str, int]] = {}
+    width = 1
+    for model, version, feature in feats.itertuples(index=False):
+        fp = _ref_feature(refs, model, version, feature)
+        if fp is None or fp.type != "categorical":
+            continue
+        seen = cdf.loc[(cdf["model"] == model) & (cdf["version"] == version)
+                       & (cdf["feature"] == feature), "category"].unique()
+        names = list(dict.fromkeys([*fp.categories, *map(str, seen), OTHER]))
+        index[(model, version, feature)] = {c: i for i, c in enumerate(names)}
+        refvec[(model, version, feature)] = fp.categories
+        width = max(width, len(names))
+    has = np.array([(m, v, f) in index for m, v, f in
+                    zip(df["model"], df["version"], df["feature"])], dtype=bool)
+    if not has.any():
+        return pd.DataFrame()
+    cur = np.zeros((len(df), width), dtype=np.int64)
+    ref = np.zeros((len(df), width), dtype=np.int64)
+    if not cdf.empty:
+        cidx = np.array([index.get((m, v, f), {}).get(str(c), -1) for m, v, f, c in
+                         zip(cdf["model"], cdf["version"], cdf["feature"], cdf["category"])],
+                        dtype=np.int64)
+        keep = cidx >= 0
+        np.add.at(cur, (cdf["gidx"].to_numpy()[keep], cidx[keep]),
+                  cdf["count"].to_numpy(dtype=np.int64)[keep])
+    for i, (m, v, f, other) in enumerate(zip(df["model"], df["version"], df["feature"],
+                                             df["other"].fillna(0))):
+        idx = index.get((m, v, f))
+        if idx is None:
+            continue
+        cur[i, idx[OTHER]] += int(other)
+        for c, count in refvec[(m, v, f)].items():
+            ref[i, idx[c]] = count
+    sel = np.flatnonzero(has)
+    df = df.iloc[sel].reset_index(drop=True)
+    data = Binned(cur[sel], ref[sel])
+    out = []
+    for name in _methods(config.categorical_methods, config.categorical_effect,
+                         config.categorical_test):
+        res = get_method(name, "categorical").evaluate(data, config.threshold(name))
+        rows = _rows(df, "categorical", res, data, name, config)
+        rows["layout"] = ""
+        out.append(rows)
+    return pd.concat(out, ignore_index=True)
+
+
+def _quality(df: pd.DataFrame, refs: RefLookup) -> pd.DataFrame:
+    if df.empty:
+        return pd.DataFrame()
+    cols = ["n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen"]
+    agg = df.groupby(["model", "version", "segment_tag", "segment_value", "bucket", "feature"],
+                     as_index=False)[cols].sum()
+    agg = agg.merge(df.groupby(["model", "version", "feature"], as_index=False)["kind"].first(),
+                    on=["model", "version", "feature"])
+    records = agg[["n", "missing", "nan", "inf", "type_mismatch"]].sum(axis=1).to_numpy(float)
+    out = agg[["model", "version", "segment_tag", "segment_value", "bucket", "feature"]].copy()
+    out["records"] = records.astype(np.int64)
+    safe = np.maximum(records, 1.0)
+    excess = np.full(len(agg), -np.inf)
+    worst = np.full(len(agg), "", dtype=object)
+    ref_rates = {q: np.array([(_ref_feature(refs, m, v, f).rate(q)
+                               if _ref_feature(refs, m, v, f) is not None else np.nan)
+                              for m, v, f in zip(agg["model"], agg["version"], agg["feature"])])
+                 for q in QUALITY}
+    for q in QUALITY:
+        rate = agg[q].fillna(0).to_numpy(float) / safe
+        out[f"{q}_rate"] = rate
+        out[f"ref_{q}_rate"] = ref_rates[q]
+        gap = rate - np.nan_to_num(ref_rates[q], nan=0.0)
+        bigger = gap > excess
+        worst[bigger] = q
+        excess = np.maximum(excess, gap)
+    out["worst"] = worst
+    out["excess"] = excess
+    out["has_ref"] = ~np.isnan(ref_rates["missing"])
+    return out
+
+
+def _latency(df: pd.DataFrame, bins: np.ndarray) -> pd.DataFrame:
+    rows = df[(df["feature"] == LATENCY) & (df["layout"] == LATENCY_LAYOUT.layout_id)]
+    out = rows[["model", "version", "segment_tag", "segment_value", "bucket"]].copy()
+    if rows.empty:
+        return out
+    counts = bins[rows["row"].to_numpy()][:, :LATENCY_LAYOUT.slots]
+    edges = np.asarray(LATENCY_LAYOUT.edges)
+    g = len(rows)
+    bounds = np.empty((g, len(edges) + 2))
+    bounds[:, 1:-1] = edges
+    bounds[:, 0] = np.fmin(rows["min"].to_numpy(float), edges[0])
+    bounds[:, -1] = np.fmax(rows["max"].to_numpy(float), edges[-1])
+    for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        lo, mid, hi = quantiles(counts, bounds, q)
+        out[f"latency_{label}"] = mid
+        out[f"latency_{label}_lower"] = lo
+        out[f"latency_{label}_upper"] = hi
+    out["latency_n"] = counts.sum(axis=1)
+    return out

@@ -1,0 +1,293 @@
+"""Verdict policy: quiet on stationary fleets, sure when something changed.
+
+A feature is a *candidate* in a window when, all at once,
+
+* it has at least ``min_samples`` values in the window,
+* an effect-size method's conservative side (the interval's lower bound)
+  reaches its threshold -- large fleets make every p-value tiny, so effect
+  size comes first,
+* its significance test's p-value (computed from the conservative statistic)
+  survives Benjamini-Hochberg at ``fdr_alpha`` across the features of the
+  same model, version, segment and window.
+
+It is *drifted* when it was a candidate in at least ``persistence_k`` of the
+last ``persistence_m`` windows. The model's ``drift`` verdict fires when the
+share of drifted features reaches ``drift_share`` or a critical feature
+drifts. Quality, latency and accuracy checks use the same persistence rule.
+
+>>> import numpy as np
+>>> bh_adjust(np.array([0.01, 0.04, 0.03, 0.2])).round(3).tolist()
+[0.04, 0.053, 0.053, 0.2]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from .config import AnalyticsConfig
+from .reference import ReferenceProfile
+
+SEGMENT = ["model", "version", "segment_tag", "segment_value"]
+WINDOW = [*SEGMENT, "bucket"]
+KINDS = ("drift", "quality", "latency", "accuracy")
+
+
+def bh_adjust(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN and does not count)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    vals = p[ok]
+    m = len(vals)
+    if not m:
+        return out
+    order = np.argsort(vals)
+    ranked = vals[order] * m / np.arange(1, m + 1)
+    adj = np.minimum.accumulate(ranked[::-1])[::-1]
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def persist(current: pd.DataFrame, history: pd.DataFrame, series: list[str], window_ms: int,
+            k: int, m: int) -> np.ndarray:
+    """How many of the last ``m`` windows (this one included) each row was a candidate in,
+    ``>= k`` as a bool array. ``history`` has ``series + [bucket, candidate]`` rows of earlier
+    passes; rows of ``current`` win over history for the same (series, bucket).
+
+    >>> cur = pd.DataFrame({"f": ["a"] * 4, "bucket": [0, 10, 20, 30],
+    ...                     "candidate": [True, False, True, True]})
+    >>> persist(cur, pd.DataFrame(), ["f"], 10, 2, 3).tolist()
+    [False, False, True, True]
+    """
+    if current.empty:
+        return np.zeros(0, dtype=bool)
+    cols = [*series, "bucket", "candidate"]
+    hist = history[cols] if not history.empty else pd.DataFrame(columns=cols)
+    both = pd.concat([current[cols], hist], ignore_index=True)
+    both = both.drop_duplicates([*series, "bucket"], keep="first")
+    hits = both.loc[both["candidate"].astype(bool), [*series, "bucket"]]
+    base = current[[*series, "bucket"]].reset_index(drop=True)
+    count = np.zeros(len(base))
+    for j in range(m):
+        shifted = hits.assign(bucket=hits["bucket"] + j * window_ms, _hit=1)
+        merged = base.merge(shifted, on=[*series, "bucket"], how="left")["_hit"]
+        count += merged.fillna(0).to_numpy()
+    return count >= k
+
+
+def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
+                   config: AnalyticsConfig) -> pd.DataFrame:
+    """Per (window, segment, feature): n, effect, p_adjusted, candidate, drifted."""
+    keys = [*WINDOW, "feature"]
+    if metrics.empty:
+        return pd.DataFrame(columns=[*keys, "n", "candidate", "drifted", "p_adjusted"])
+    eff = metrics[metrics["role"] == "effect"].groupby(keys, as_index=False).agg(
+        n=("n", "max"), effect=("exceeded", "any"))
+    tests = metrics[metrics["role"] == "test"][[*keys, "p_value"]]
+    feats = eff.merge(tests, on=keys, how="left")
+    feats["p_adjusted"] = feats.groupby(WINDOW)["p_value"].transform(
+        lambda s: pd.Series(bh_adjust(s.to_numpy()), index=s.index))
+    p_ok = feats["p_adjusted"].isna() | (feats["p_adjusted"] <= config.fdr_alpha)
+    feats["candidate"] = (feats["n"] >= config.min_samples) & feats["effect"] & p_ok
+    feats["drifted"] = persist(feats, history, [*SEGMENT, "feature"], config.window_s * 1000,
+                               config.persistence_k, config.persistence_m)
+    return feats
+
+
+def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame,
+                   config: AnalyticsConfig) -> pd.DataFrame:
+    """Model-level drift verdict per window and segment, with the drifted features' details."""
+    if feats.empty:
+        return _empty()
+    f = feats.assign(_ev=feats["n"] >= config.min_samples)
+    f["_dr"] = f["_ev"] & f["drifted"].astype(bool)
+    f["_crit"] = f["_dr"] & f["feature"].isin(config.critical_features)
+    agg = f.groupby(WINDOW, as_index=False, sort=True).agg(
+        features_evaluated=("_ev", "sum"), drifted=("_dr", "sum"), crit=("_crit", "sum"),
+        candidate=("candidate", "any"))
+    ev = agg["features_evaluated"].to_numpy()
+    agg["share_drifted"] = np.where(ev > 0, agg["drifted"] / np.maximum(ev, 1), 0.0)
+    fire = (ev > 0) & ((agg["share_drifted"] >= config.drift_share) | (agg["crit"] > 0))
+    agg["state"] = np.where(fire, "drift", "ok")
+    agg["kind"] = "drift"
+    agg["note"] = np.where(ev > 0, "", f"fewer than {config.min_samples} values")
+    details: dict[tuple, list] = {}
+    critical: dict[tuple, list] = {}
+    hit = f[f["_dr"]]
+    if not hit.empty:
+        eff = metrics[metrics["role"] == "effect"].merge(hit[[*WINDOW, "feature"]],
+                                                         on=[*WINDOW, "feature"])
+        eff = eff.sort_values("exceeded", ascending=False).drop_duplicates([*WINDOW, "feature"])
+        for r in eff.itertuples(index=False):
+            key = tuple(getattr(r, k) for k in WINDOW)
+            details.setdefault(key, []).append(
+                {"feature": r.feature, "method": r.method, "score": _num(r.score),
+                 "lower": _num(r.lower), "upper": _num(r.upper), "threshold": _num(r.threshold)})
+            if r.feature in config.critical_features:
+                critical.setdefault(key, []).append(r.feature)
+    keys = list(zip(*(agg[k] for k in WINDOW)))
+    agg["drifted_features"] = [json.dumps(sorted(details.get(k, []), key=lambda d: d["feature"]))
+                               for k in keys]
+    agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
+    agg["candidate"] = agg["candidate"].astype(bool)
+    return agg.drop(columns=["drifted", "crit"])
+
+
+def quality_verdicts(quality: pd.DataFrame, history: pd.DataFrame,
+                     config: AnalyticsConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(quality rows with candidate/flagged, one quality verdict per window and segment)."""
+    if quality.empty:
+        return quality, _empty()
+    q = quality.copy()
+    q["candidate"] = (q["has_ref"] & (q["excess"] > config.quality_tolerance)
+                      & (q["records"] >= config.min_samples))
+    q["flagged"] = persist(q, history, [*SEGMENT, "feature"], config.window_s * 1000,
+                           config.persistence_k, config.persistence_m)
+    q["_crit"] = q["flagged"] & q["feature"].isin(config.critical_features)
+    agg = q.groupby(WINDOW, as_index=False, sort=True).agg(
+        features_evaluated=("has_ref", "sum"), bad=("flagged", "sum"),
+        candidate=("candidate", "any"))
+    ev = agg["features_evaluated"].to_numpy()
+    agg["share_drifted"] = np.where(ev > 0, agg["bad"] / np.maximum(ev, 1), 0.0)
+    agg["state"] = np.where(agg["bad"] > 0, "drift", "ok")
+    agg["kind"] = "quality"
+    agg["note"] = ""
+    details: dict[tuple, list] = {}
+    for r in q[q["flagged"]].itertuples(index=False):
+        key = tuple(getattr(r, k) for k in WINDOW)
+        rate = _num(getattr(r, f"{r.worst}_rate"))
+        details.setdefault(key, []).append(
+            {"feature": r.feature, "method": f"{r.worst}_rate", "score": rate, "lower": rate,
+             "upper": rate, "threshold": _num(np.nan_to_num(getattr(r, f"ref_{r.worst}_rate"))
+                                              + config.quality_tolerance)})
+    keys = list(zip(*(agg[k] for k in WINDOW)))
+    agg["drifted_features"] = [json.dumps(details.get(k, [])) for k in keys]
+    agg["critical_hit"] = [json.dumps(sorted(d["feature"] for d in details.get(k, [])
+                                             if d["feature"] in config.critical_features))
+                           for k in keys]
+    return q.drop(columns=["_crit"]), agg.drop(columns=["bad"])
+
+
+def latency_verdicts(latency: pd.DataFrame, refs: dict, history: pd.DataFrame,
+                     config: AnalyticsConfig) -> pd.DataFrame:
+    """p95 latency over a fixed budget or a multiple of the reference's p95 (lower bound)."""
+    if latency.empty:
+        return _empty()
+    lat = latency.copy()
+    limit = np.array([_latency_limit(refs.get((m, v)), config)
+                      for m, v in zip(lat["model"], lat["version"])], dtype=float)
+    lat = lat[~np.isnan(limit)].copy()
+    if lat.empty:
+        return _empty()
+    limit = limit[~np.isnan(limit)]
+    lat["limit"] = limit
+    lat["candidate"] = (lat["latency_p95_lower"] > limit) & (lat["latency_n"] >= config.min_samples)
+    return _simple(lat, history, "latency", "latency_p95", "limit", config)
+
+
+def accuracy_verdicts(windows: pd.DataFrame, refs: dict, history: pd.DataFrame,
+                      config: AnalyticsConfig) -> pd.DataFrame:
+    """Accuracy (Wilson upper bound) under a floor or below the reference by more than the
+    allowed drop; regression: MAE over ``mae_ratio_max`` x the reference's MAE."""
+    if windows.empty or "label_n" not in windows:
+        return _empty()
+    w = windows[windows["label_n"].fillna(0) >= config.min_labels].copy()
+    if w.empty:
+        return _empty()
+    limit, score, upper = [], [], []
+    for r in w.itertuples():
+        ref = refs.get((r.model, r.version))
+        if r.label_task == "regression":
+            mae = r.label_abs_err / r.label_n
+            ref_mae = ref.mae if ref is not None and ref.mae else None
+            limit.append(-ref_mae * config.mae_ratio_max if ref_mae else np.nan)
+            score.append(-mae)
+            upper.append(-mae)
+            continue
+        acc = (r.label_correct or 0) / r.label_n
+        floor = config.accuracy_min or -np.inf
+        if ref is not None and ref.accuracy is not None:
+            floor = max(floor, ref.accuracy - config.accuracy_drop_max)
+        limit.append(floor if np.isfinite(floor) else np.nan)
+        score.append(acc)
+        upper.append(wilson_upper(r.label_correct or 0, r.label_n))
+    w["score"], w["upper"], w["limit"] = score, upper, limit
+    w = w[~w["limit"].isna()].copy()
+    if w.empty:
+        return _empty()
+    w["candidate"] = w["upper"] < w["limit"]
+    return _simple(w, history, "accuracy", "score", "limit", config)
+
+
+def wilson_upper(successes: int, n: int, z: float = 2.576) -> float:
+    """Upper end of the Wilson score interval (99%) of a proportion.
+
+    >>> round(wilson_upper(90, 100), 3)
+    0.954
+    """
+    if n <= 0:
+        return 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + half) / denom)
+
+
+def _latency_limit(ref: ReferenceProfile | None, config: AnalyticsConfig) -> float:
+    limits = []
+    if config.latency_p95_max_ms > 0:
+        limits.append(config.latency_p95_max_ms)
+    lat = ref.features.get("__latency__") if ref is not None else None
+    if lat is not None and lat.histograms.get("lat1") and config.latency_ratio_max > 0:
+        from edge_sdk.layout import LATENCY
+        from .metrics import quantiles
+        counts = np.array([lat.histograms["lat1"]])
+        bounds = np.array([[min(lat.min, LATENCY.edges[0]), *LATENCY.edges,
+                            max(lat.max, LATENCY.edges[-1])]])
+        limits.append(float(quantiles(counts, bounds, 0.95)[1][0]) * config.latency_ratio_max)
+    return min(limits) if limits else np.nan
+
+
+def _simple(df: pd.DataFrame, history: pd.DataFrame, kind: str, score: str, limit: str,
+            config: AnalyticsConfig) -> pd.DataFrame:
+    hist = history[history["kind"] == kind] if not history.empty else pd.DataFrame()
+    df = df.reset_index(drop=True)
+    flagged = persist(df, hist, SEGMENT, config.window_s * 1000, config.persistence_k,
+                      config.persistence_m)
+    rows = []
+    for r, hit in zip(df.itertuples(), flagged):
+        val = _num(getattr(r, score))
+        lower_col = f"{score}_lower"
+        upper_col = f"{score}_upper"
+        detail = {"feature": "__latency__" if kind == "latency" else "__accuracy__",
+                  "method": score, "score": abs(val) if val is not None else None,
+                  "lower": _num(abs(getattr(r, lower_col))) if hasattr(r, lower_col) else None,
+                  "upper": _num(abs(getattr(r, upper_col))) if hasattr(r, upper_col) else
+                  _num(abs(getattr(r, "upper", val) or 0.0)),
+                  "threshold": _num(abs(getattr(r, limit)))}
+        rows.append({**{k: getattr(r, k) for k in WINDOW}, "kind": kind,
+                     "state": "drift" if hit else "ok", "candidate": bool(r.candidate),
+                     "features_evaluated": 1, "share_drifted": 1.0 if hit else 0.0,
+                     "drifted_features": json.dumps([detail] if hit else []),
+                     "critical_hit": "[]", "note": ""})
+    return pd.DataFrame(rows)
+
+
+def _num(x: object) -> float | None:
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) or math.isinf(v) else v
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=[*WINDOW, "kind", "state", "candidate", "features_evaluated",
+                                 "share_drifted", "drifted_features", "critical_hit", "note"])

@@ -1,0 +1,207 @@
+"""Gateway throughput and latency: a real ``edgedrift gateway`` process on loopback, load
+from a separate process (asyncio keep-alive connections, pre-signed requests).
+
+Figures: single-window requests/s (closed loop), batched windows/s (100 per request),
+and p99 accept latency under an open-loop load at half the measured single-window rate
+(latency counted from each request's scheduled time, so queueing is included).
+Backends: the embedded Parquet sink (default) and, if a broker starts, Kafka (Tansu).
+
+Run: ``python -m bench gateway`` or ``python -m bench.bench_gateway [embedded|kafka]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .figures import Figure
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICES = 500
+SINGLE_REQUESTS = 8000
+BATCHES = 200
+BATCH_SIZE = 100
+LATENCY_SECONDS = 5.0
+CONNECTIONS = 32
+
+
+# -- load generator (runs in its own process) -------------------------------------------
+def _requests(keys: dict[str, str], count: int, batch: int, seq0: int) -> list[bytes]:
+    import msgpack
+
+    from collector.fake_windows import make_window_body, restamp
+    from edge_sdk.wire import CONTENT_TYPE, make_envelope
+
+    base = make_window_body("dev-0", 0, records=200, seed=1)     # ~3 KB window
+    devices = list(keys)
+    now = int(time.time())
+    out = []
+    n = 0
+    for _ in range(count):
+        envs = []
+        for _ in range(batch):
+            dev = devices[n % len(devices)]
+            seq = seq0 + n // len(devices)
+            envs.append(make_envelope(keys[dev], dev, "kws", seq, restamp(base, dev, seq), now))
+            n += 1
+        body = msgpack.packb(envs[0] if batch == 1 else envs, use_bin_type=True)
+        out.append(b"POST /v1/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                   + CONTENT_TYPE.encode() + b"\r\nContent-Length: "
+                   + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return out
+
+
+async def _roundtrip(conn, request: bytes) -> int:
+    reader, writer = conn
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _closed_loop(port: int, reqs: list[bytes], conns: int) -> tuple[float, dict]:
+    it = iter(reqs)
+    codes: dict[int, int] = {}
+
+    async def worker() -> None:
+        conn = await asyncio.open_connection("127.0.0.1", port)
+        for req in it:
+            code = await _roundtrip(conn, req)
+            codes[code] = codes.get(code, 0) + 1
+        conn[1].close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return time.perf_counter() - t0, codes
+
+
+async def _open_loop(port: int, reqs: list[bytes], rate: float, conns: int) -> tuple[list, dict]:
+    free: asyncio.Queue = asyncio.Queue()
+    for _ in range(conns):
+        free.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    tasks = []
+
+    async def one(conn, req: bytes, scheduled: float) -> None:
+        code = await _roundtrip(conn, req)
+        latencies.append(time.perf_counter() - scheduled)
+        codes[code] = codes.get(code, 0) + 1
+        free.put_nowait(conn)
+
+    t0 = time.perf_counter() + 0.05
+    for i, req in enumerate(reqs):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conn = await free.get()
+        tasks.append(asyncio.create_task(one(conn, req, scheduled)))
+    await asyncio.gather(*tasks)
+    return latencies, codes
+
+
+def load_main(args: dict) -> dict:
+    """Entry point of the load process: pre-sign, then drive the server; returns figures."""
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    keys = json.loads(Path(args["keys"]).read_text())
+    port = args["port"]
+    single = _requests(keys, args["single"], 1, 0)
+    batched = _requests(keys, args["batches"], BATCH_SIZE, 1000)
+    out: dict = {}
+    elapsed, codes = asyncio.run(_closed_loop(port, single, CONNECTIONS))
+    out["single_rps"] = len(single) / elapsed
+    out["single_codes"] = codes
+    elapsed, codes = asyncio.run(_closed_loop(port, batched, 8))
+    out["batched_wps"] = len(batched) * BATCH_SIZE / elapsed
+    out["batched_codes"] = codes
+    rate = max(100.0, out["single_rps"] / 2)
+    n = int(rate * LATENCY_SECONDS)
+    lat_reqs = _requests(keys, n, 1, 100_000)
+    lat, codes = asyncio.run(_open_loop(port, lat_reqs, rate, 128))
+    lat.sort()
+    out.update(latency_rate=rate, p50_ms=lat[len(lat) // 2] * 1000,
+               p99_ms=lat[int(len(lat) * 0.99) - 1] * 1000, latency_codes=codes)
+    return out
+
+
+# -- orchestration (the bench process) ------------------------------------------------------
+def measure(backend: str = "embedded") -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "collector"))
+    from gateway_harness import GatewayProcess
+
+    from collector.keys import KeyRegistry
+
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        data = Path(tmp) / "data"
+        reg = KeyRegistry(data / "keys.json")
+        keys = {f"dev-{i:04d}": reg.add(f"dev-{i:04d}") for i in range(DEVICES)}
+        (Path(tmp) / "keys-plain.json").write_text(json.dumps(keys))
+        broker = None
+        kafka = None
+        if backend == "kafka":
+            from kafka_broker import Broker
+            broker = Broker()
+            kafka = broker.start()
+        try:
+            with GatewayProcess(data, kafka=kafka) as gw:
+                args = {"keys": str(Path(tmp) / "keys-plain.json"), "port": gw.port,
+                        "single": SINGLE_REQUESTS, "batches": BATCHES}
+                res = subprocess.run(
+                    [sys.executable, "-c", "import json,sys; from bench.bench_gateway import "
+                     "load_main; print(json.dumps(load_main(json.loads(sys.argv[1]))))",
+                     json.dumps(args)], capture_output=True, text=True, cwd=str(ROOT),
+                    env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+                if res.returncode:
+                    raise RuntimeError(f"load process failed: {res.stderr[-2000:]}")
+                return json.loads(res.stdout.strip().splitlines()[-1])
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
+def run(backends: tuple[str, ...] = ("embedded", "kafka")) -> list[Figure]:
+    figures = []
+    for backend in backends:
+        try:
+            r = measure(backend)
+        except Exception as exc:   # e.g. no broker binary: report the rest
+            print(f"bench_gateway {backend}: {exc}", file=sys.stderr)
+            continue
+        bad = {k: v for key in ("single_codes", "batched_codes", "latency_codes")
+               for k, v in r[key].items() if str(k) not in ("202", "200")}
+        note = f"(non-2xx: {bad})" if bad else ""
+        figures += [
+            Figure(f"gateway {backend}: single-window requests/s", ">= 2,000", r["single_rps"],
+                   "req/s", lower_is_better=False, note=note),
+            Figure(f"gateway {backend}: batched windows/s ({BATCH_SIZE}/request)", ">= 10,000",
+                   r["batched_wps"], "windows/s", lower_is_better=False),
+            Figure(f"gateway {backend}: p99 accept latency at {r['latency_rate']:.0f} req/s",
+                   "<= 50 ms", r["p99_ms"], "ms", note=f"(p50 {r['p50_ms']:.1f} ms)"),
+        ]
+    return figures
+
+
+if __name__ == "__main__":
+    from .figures import HEADER
+
+    chosen = tuple(sys.argv[1:]) or ("embedded", "kafka")
+    print(HEADER)
+    for f in run(chosen):
+        print(f.row())

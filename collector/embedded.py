@@ -1,0 +1,170 @@
+"""The in-process sink the gateway uses when no Kafka is configured.
+
+:class:`EmbeddedSink` is the same :class:`~collector.sink.ParquetSink` fed
+directly: records get offsets from a persistent counter (topic ``embedded``,
+partition 0, ``ingest_id = "embedded/0/<offset>"``) and ``write()`` returns
+only once the batch holding them is durable in Parquet. Concurrent callers
+are group-committed by one writer thread: it takes everything queued, lingers
+up to ``group_commit_ms`` (or until ``group_commit_records``) for more, then
+writes one file set, so a busy gateway does not make one file per request.
+
+Start-up recovery: the counter continues after the highest offset found in
+the file names; a torn last batch (the process died between its renames, so
+it was never acknowledged) is removed, so no half window stays visible.
+Records that fail decoding are appended with the reason to
+``<dataset>/_dlq/embedded.jsonl`` and are not retried.
+
+>>> import tempfile
+>>> from collector.sink_config import SinkConfig
+>>> from collector.records import IngestRecord
+>>> from collector.fake_windows import make_window_body
+>>> cfg = SinkConfig(dataset=tempfile.mkdtemp(), group_commit_ms=0)
+>>> sink = EmbeddedSink(cfg)
+>>> sink.write([IngestRecord("dev-1", make_window_body("dev-1", s, records=5), 1, 1_764_000_000_000)
+...             for s in (1, 2)])
+>>> sink.close()
+>>> EmbeddedSink(cfg).next_offset      # recovered from the file names
+2
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from .errors import SinkClosedError, SinkError
+from .parquet_files import batch_is_complete, clean_temp, iter_batch_files, remove_batch
+from .records import IngestRecord
+from .sink import DeadLetter, ParquetSink
+from .sink_config import SinkConfig
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_TOPIC = "embedded"
+PARTITION = 0
+
+
+class _Request:
+    __slots__ = ("records", "done", "error")
+
+    def __init__(self, records: list[IngestRecord]) -> None:
+        self.records = records
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class EmbeddedSink:
+    """Thread-safe durable writer of ingest records into the Parquet dataset (no Kafka)."""
+
+    def __init__(self, config: SinkConfig) -> None:
+        self.config = config
+        self.root = Path(config.dataset)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._sink = ParquetSink(config, EMBEDDED_TOPIC, on_dead_letter=self._dead_letter)
+        self.next_offset = self._recover()
+        self._sink.open_partition(PARTITION)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: deque[_Request] = deque()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._dlq_path = self.root / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"
+
+    def _recover(self) -> int:
+        clean_temp(self.root, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
+        while True:
+            last_by_name: dict[str, tuple[int, Path]] = {}
+            for path, (_, _, _, last) in iter_batch_files(self.root, EMBEDDED_TOPIC):
+                last_by_name[path.name] = (last, path)
+            if not last_by_name:
+                return 0
+            name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])
+            if batch_is_complete(self.root, path):
+                return last + 1
+            removed = remove_batch(self.root, name)
+            log.warning("removed torn unacknowledged batch %s (%d files)", name, len(removed))
+
+    # -- public API ---------------------------------------------------------------------
+    def write(self, records: list[IngestRecord]) -> None:
+        """Return once every record is durable in Parquet (or dead-lettered); raise SinkError."""
+        if not records:
+            return
+        req = _Request(list(records))
+        with self._lock:
+            if self._closed:
+                raise SinkClosedError("embedded sink: write() after close()")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="edgedrift-embedded-sink",
+                                                daemon=True)
+                self._thread.start()
+            self._queue.append(req)
+            self._wake.notify()
+        req.done.wait()
+        if req.error is not None:
+            raise SinkError(f"embedded sink: write failed: {req.error}") from req.error
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish queued writes, then stop the writer thread."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- writer thread ------------------------------------------------------------------
+    def _take(self) -> list[_Request] | None:
+        with self._lock:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._wake.wait()
+            deadline = time.monotonic() + self.config.group_commit_ms / 1000.0
+            while not self._closed and sum(len(r.records) for r in self._queue) \
+                    < self.config.group_commit_records:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._wake.wait(left)
+            taken = list(self._queue)
+            self._queue.clear()
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            group = self._take()
+            if group is None:
+                return
+            error: BaseException | None = None
+            start = self.next_offset
+            try:
+                offset = start
+                for req in group:
+                    for rec in req.records:
+                        self._sink.add(PARTITION, offset, record=rec)
+                        offset += 1
+                self._sink.flush(PARTITION)
+                self.next_offset = offset
+            except BaseException as exc:   # noqa: BLE001 - reported to every waiting caller
+                log.error("embedded sink write failed: %s", exc)
+                error = exc
+                self._sink.open_partition(PARTITION)   # drop the half batch, rescan the disk
+                self.next_offset = self._recover()
+            for req in group:
+                req.error = error
+                req.done.set()
+
+    def _dead_letter(self, dl: DeadLetter) -> None:
+        self._dlq_path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"ingest_id": f"{dl.topic}/{dl.partition}/{dl.offset}",
+                           "reason": dl.reason, "key": (dl.key or b"").decode(errors="replace"),
+                           "value_hex": dl.value.hex()})
+        with open(self._dlq_path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -1,0 +1,179 @@
+"""The Kafka side of the sink: a consumer group feeding :class:`~collector.sink.ParquetSink`.
+
+Several ``edgedrift sink`` processes with the same ``group_id`` share the
+topic's partitions. Offsets are committed by hand (auto-commit off), only
+after a batch's files are durable and its dead letters acknowledged::
+
+    poll -> sink.add() ... -> batch boundary -> sink.flush(p)
+         -> dlq_producer.flush() -> consumer.commit({p: last + 1})
+
+On a rebalance a revoked partition's unflushed records are dropped (the next
+owner replays them from the last commit into the same file names); an
+assigned partition first learns which batches are already on disk.
+
+>>> from collector.sink_config import KafkaConfig, SinkConfig
+>>> w = KafkaSinkWorker(KafkaConfig(bootstrap="127.0.0.1:1"), SinkConfig(dataset="/tmp/x"))
+>>> w.stats()
+{'windows': 0, 'files': 0, 'dead_letters': 0, 'commits': 0}
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from .faults import fault_point
+from .sink import DeadLetter, ParquetSink, gc_paused
+from .sink_config import KafkaConfig, SinkConfig
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(kafka: KafkaConfig) -> None:
+    """Create the windows topic (``partitions``) and the DLQ topic if they are missing."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id,
+                             request_timeout_ms=kafka.request_timeout_ms)
+    try:
+        existing = set(admin.list_topics())
+        missing = [NewTopic(t, kafka.partitions, kafka.replication_factor)
+                   for t in (kafka.topic, kafka.dlq_topic) if t not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+                log.info("created topics %s", [t.name for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+class KafkaSinkWorker:
+    """One sink process: consume, batch, write, commit; stops when ``stop`` is set."""
+
+    def __init__(self, kafka: KafkaConfig, config: SinkConfig) -> None:
+        self.kafka = kafka
+        self.config = config
+        self.sink = ParquetSink(config, kafka.topic, on_dead_letter=self._dead_letter)
+        self.commits = 0
+        self._producer: Any = None
+        self._consumer: Any = None
+
+    def stats(self) -> dict[str, int]:
+        return {"windows": self.sink.windows_written, "files": self.sink.files_written,
+                "dead_letters": self.sink.dead_letters, "commits": self.commits}
+
+    # -- Kafka clients ----------------------------------------------------------------------
+    def _connect(self) -> None:
+        from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+
+        worker = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                for tp in revoked:
+                    worker.sink.close_partition(tp.partition)
+                log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                worker.sink.open_partitions([tp.partition for tp in assigned])
+                log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+        k = self.kafka
+        self._producer = KafkaProducer(bootstrap_servers=k.bootstrap, client_id=k.client_id + "-dlq",
+                                       acks="all", request_timeout_ms=k.request_timeout_ms)
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=k.bootstrap, group_id=k.group_id, client_id=k.client_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=k.session_timeout_ms, heartbeat_interval_ms=k.heartbeat_interval_ms,
+            max_poll_interval_ms=k.max_poll_interval_ms, max_poll_records=k.max_poll_records,
+            fetch_max_bytes=k.fetch_max_bytes, request_timeout_ms=max(
+                k.request_timeout_ms, k.session_timeout_ms + 1000))
+        self._consumer.subscribe([k.topic], listener=Listener())
+
+    def _dead_letter(self, dl: DeadLetter) -> None:
+        headers = [("edgedrift.reason", dl.reason.encode()),
+                   ("edgedrift.source", f"{dl.topic}/{dl.partition}/{dl.offset}".encode())]
+        self._producer.send(self.kafka.dlq_topic, key=dl.key, value=dl.value, headers=headers)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Consume until ``stop`` is set (unflushed records are left for the replay)."""
+        stop = stop or threading.Event()
+        ensure_topics(self.kafka)
+        self._connect()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def step(self) -> None:
+        """One poll: buffer records, flush finished and idle batches, commit."""
+        from kafka import TopicPartition
+
+        polled = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+        ready: dict[int, int] = {}
+        with gc_paused():
+            for tp, messages in polled.items():
+                if tp.partition not in self.sink._known:   # assigned before the listener ran
+                    self.sink.open_partition(tp.partition)
+                for m in messages:
+                    for partition, nxt in self.sink.add(tp.partition, m.offset, m.key, m.value):
+                        ready[partition] = nxt
+            for partition in self.sink.idle():
+                if self._caught_up(TopicPartition(self.kafka.topic, partition)):
+                    nxt = self.sink.flush(partition)
+                    if nxt is not None:
+                        ready[partition] = nxt
+        if ready:
+            self._commit(ready)
+
+    def _caught_up(self, tp: Any) -> bool:
+        high = self._consumer.highwater(tp)
+        try:
+            position = self._consumer.position(tp, timeout_ms=1000)
+        except Exception:   # partition no longer assigned
+            return False
+        return high is None or position is None or position >= high
+
+    def _commit(self, ready: dict[int, int]) -> None:
+        from kafka import OffsetAndMetadata, TopicPartition
+        from kafka.errors import CommitFailedError
+
+        self._producer.flush()            # dead letters of these batches acknowledged first
+        fault_point("sink", "before_commit")
+        offsets = {TopicPartition(self.kafka.topic, p): OffsetAndMetadata(o, "", -1)
+                   for p, o in ready.items()}
+        try:
+            self._consumer.commit(offsets)
+            self.commits += 1
+        except CommitFailedError as exc:   # rebalanced meanwhile: the new owner replays
+            log.warning("offset commit failed (rebalance?): %s", exc)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            finally:
+                self._consumer = None
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+
+def wait_forever(stop: threading.Event, worker: KafkaSinkWorker, report_s: float = 30.0) -> None:
+    """Run ``worker`` and log its counters every ``report_s`` seconds (CLI helper)."""
+    t = threading.Thread(target=worker.run, args=(stop,), name="edgedrift-sink", daemon=True)
+    t.start()
+    last = time.monotonic()
+    while t.is_alive():
+        t.join(0.5)
+        if time.monotonic() - last >= report_s:
+            log.info("sink: %s", worker.stats())
+            last = time.monotonic()

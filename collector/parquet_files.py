@@ -1,0 +1,231 @@
+"""The commit protocol of one batch: temp write, fsync, atomic rename, directory fsync.
+
+A batch of one (topic, partition) covering offsets ``first..last`` becomes one
+file per (table, model, date), all with the same deterministic name::
+
+    <root>/<table>/model=<m>/date=<d>/<topic>-<partition>-<first:020d>-<last:020d>.parquet
+
+Order inside :func:`commit_batch`: every file is written to a hidden temp file
+in its final directory and fsynced; then the files of the other tables are
+renamed into place and their directories fsynced; the ``windows`` files go
+last. So a reader that starts from ``windows`` rows never sees a window whose
+feature rows are missing. Each file's key-value metadata lists the whole
+batch (``edgedrift.files``), which lets recovery tell a complete batch from a
+torn one. A final file that already exists is skipped: a replay produces the
+same name for the same offsets, never another one.
+
+>>> batch_name("edgedrift.windows", 3, 0, 999)
+'edgedrift.windows-3-00000000000000000000-00000000000000000999.parquet'
+>>> parse_name(batch_name("t.x-y", 3, 5, 9))
+('t.x-y', 3, 5, 9)
+>>> parse_name("notes.txt") is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema
+from .faults import fault_point
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P<last>\d{20})\.parquet$")
+TMP_SUFFIX = ".tmp"
+META_BATCH = b"edgedrift.batch"
+META_FILES = b"edgedrift.files"
+META_VERSION = b"edgedrift.schema_version"
+_HOST = socket.gethostname().replace(".", "_") or "host"
+
+Tables = dict[tuple[str, str], dict[str, pa.Table]]   # (model, date) -> table name -> rows
+
+
+def batch_name(topic: str, partition: int, first: int, last: int) -> str:
+    """File name shared by every file of one batch."""
+    return f"{topic}-{partition}-{first:020d}-{last:020d}.parquet"
+
+
+def parse_name(name: str) -> tuple[str, int, int, int] | None:
+    """``(topic, partition, first, last)`` of a batch file name, or None."""
+    m = _NAME.match(name)
+    if m is None:
+        return None
+    return m["topic"], int(m["partition"]), int(m["first"]), int(m["last"])
+
+
+def rel_path(table: str, model: str, date: str, name: str) -> str:
+    return f"{table}/model={model}/date={date}/{name}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path) -> None:
+    """mkdir -p that fsyncs the parent of every directory it creates."""
+    if path.is_dir():
+        return
+    ensure_dir(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    _fsync_dir(path.parent)
+
+
+def _write_temp(table: pa.Table, final: Path, metadata: dict[bytes, bytes],
+                compression: str) -> Path:
+    tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
+    table = table.replace_schema_metadata(metadata)
+    with open(tmp, "wb") as fh:
+        pq.write_table(table, fh, compression=None if compression == "none" else compression)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tmp
+
+
+def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd") -> list[str]:
+    """Make one batch durable under ``root``; return the relative paths of its files.
+
+    Fault points (``EDGEDRIFT_FAULT=sink:<point>:N``): ``after_temp_write``,
+    ``after_rename`` (after the first rename: a torn batch), ``after_renames``.
+    """
+    files = sorted(((rel_path(t, model, date, name), table)
+                    for (model, date), per_table in tables.items()
+                    for t, table in per_table.items()),
+                   key=lambda item: (item[0].startswith("windows/"), item[0]))
+    if not files:
+        return []
+    listing = [rel for rel, _ in files]
+    metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(), META_BATCH: name.encode(),
+                META_FILES: json.dumps(sorted(listing)).encode()}
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for rel, table in files:
+            final = root / rel
+            if final.exists():
+                continue
+            ensure_dir(final.parent)
+            pending.append((_write_temp(table, final, metadata, compression), final))
+        fault_point("sink", "after_temp_write")
+        renamed_dirs: set[Path] = set()
+        first_windows = True
+        for i, (tmp, final) in enumerate(pending):
+            if first_windows and final.relative_to(root).parts[0] == "windows":
+                for d in renamed_dirs:      # other tables durable before any windows file
+                    _fsync_dir(d)
+                renamed_dirs.clear()
+                first_windows = False
+            os.replace(tmp, final)
+            renamed_dirs.add(final.parent)
+            if i == 0:
+                fault_point("sink", "after_rename")
+        for d in renamed_dirs:
+            _fsync_dir(d)
+    except BaseException:
+        for tmp, _ in pending:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+        raise
+    fault_point("sink", "after_renames")
+    return listing
+
+
+# -- looking at what is already there ------------------------------------------------
+def iter_batch_files(root: Path, topic: str | None = None) -> Iterator[tuple[Path, tuple]]:
+    """Every ``(path, (topic, partition, first, last))`` under ``root`` (optionally one topic)."""
+    for table in schema.TABLES:
+        tdir = root / table
+        if not tdir.is_dir():
+            continue
+        for mdir in os.scandir(tdir):
+            if not mdir.is_dir() or not mdir.name.startswith("model="):
+                continue
+            for ddir in os.scandir(mdir.path):
+                if not ddir.is_dir() or not ddir.name.startswith("date="):
+                    continue
+                for entry in os.scandir(ddir.path):
+                    parsed = parse_name(entry.name)
+                    if parsed is not None and (topic is None or parsed[0] == topic):
+                        yield Path(entry.path), parsed
+
+
+def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
+    """{partition: {first offset: last offset}} of the batches already on disk."""
+    out: dict[int, dict[int, int]] = {}
+    for _, (_, partition, first, last) in iter_batch_files(root, topic):
+        out.setdefault(partition, {})[first] = last
+    return out
+
+
+def batch_is_complete(root: Path, path: Path) -> bool:
+    """Whether every file listed in ``path``'s metadata exists."""
+    meta = pq.read_schema(path).metadata or {}
+    listing = json.loads(meta.get(META_FILES, b"[]"))
+    return all((root / rel).exists() for rel in listing)
+
+
+def remove_batch(root: Path, name: str) -> list[Path]:
+    """Delete every file of batch ``name`` (a torn batch that was never acknowledged)."""
+    removed = []
+    for path, _ in list(iter_batch_files(root)):
+        if path.name == name:
+            path.unlink()
+            removed.append(path)
+            _fsync_dir(path.parent)
+    return removed
+
+
+def _writer_is_dead(name: str) -> bool:
+    """Whether a temp file was left by a process of this host that no longer runs."""
+    tag = name[:-len(TMP_SUFFIX)].rsplit(".", 1)[-1]     # <host>-<pid>-<random>
+    host, _, pid = tag.rpartition("-")[0].rpartition("-")
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def clean_temp(root: Path, max_age_s: float, prefix: str | None = None) -> int:
+    """Remove leftover temp files: left by a dead process of this host, older than
+    ``max_age_s`` (other hosts sharing the storage), or any starting with ``.prefix``."""
+    removed = 0
+    now = time.time()
+    if not root.is_dir():
+        return 0
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            if not n.endswith(TMP_SUFFIX) or not n.startswith("."):
+                continue
+            p = Path(dirpath) / n
+            try:
+                if (prefix is not None and n.startswith("." + prefix)) or _writer_is_dead(n) \
+                        or now - p.stat().st_mtime > max_age_s:
+                    p.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed

@@ -1,0 +1,210 @@
+"""The Parquet sink: records of one topic in, deterministic batch files out.
+
+Contract (quix-streams style): :meth:`ParquetSink.add` takes one record of one
+partition and buffers it into that partition's open batch; :meth:`ParquetSink.flush`
+makes a partition's batch durable (see :mod:`collector.parquet_files`) and
+returns the offset to commit. Whoever drives the sink commits in this order::
+
+    1. flush the sink         (temp write, fsync, rename, directory fsync)
+    2. flush the DLQ producer (dead letters of the batch acknowledged)
+    3. commit offsets         (last offset of the batch + 1)
+
+A crash anywhere before 3 replays the batch from the last commit; the replay
+writes the same names and skips files that already exist.
+
+Batch boundaries depend on the records only: a batch ends before an offset
+that is a multiple of ``offsets_per_file``, before a record whose receive
+time falls in a later ``roll_ms`` bucket, and at the last offset of a batch
+already on disk (a boundary chosen earlier, e.g. by an idle flush, is kept on
+replay). A record that cannot be decoded goes to ``on_dead_letter`` with the
+reason and takes no rows.
+
+>>> import tempfile
+>>> from collector.sink_config import SinkConfig
+>>> from collector.records import IngestRecord
+>>> from collector.fake_windows import make_window_body
+>>> root = tempfile.mkdtemp()
+>>> sink = ParquetSink(SinkConfig(dataset=root, offsets_per_file=100), topic="t")
+>>> sink.open_partition(0)
+>>> rec = IngestRecord("dev-1", make_window_body("dev-1", 1, records=10), 1, 1_764_000_000_000)
+>>> sink.add(0, 0, record=rec)
+[]
+>>> sink.flush(0)
+1
+>>> sorted(p.parts[-4] for p, _ in iter_batch_files(Path(root)))
+['categories', 'features', 'windows']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_sdk.errors import WireError
+from edge_sdk.wire import decode_window
+
+from .arrow_rows import RowBuilder, check_window
+from .errors import RecordError
+from .faults import fault_point
+from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
+from .records import IngestRecord
+from .sink_config import SinkConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ParquetSink", "DeadLetter", "decode_record", "gc_paused", "iter_batch_files"]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the sink could not decode, with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    reason: str
+
+
+def decode_record(key: bytes | None, value: bytes,
+                  record: IngestRecord | None = None) -> tuple[IngestRecord, dict]:
+    """Ingest record and its decoded window; raises WireError/RecordError (-> dead letter)."""
+    if record is None:
+        record = IngestRecord.from_kafka(key, value)
+    window = decode_window(record.window)
+    check_window(window, record.device_id)
+    return record, window
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building a batch (it would rescan millions of young objects)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Batch:
+    __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched")
+
+    def __init__(self, first: int, forced_last: int | None) -> None:
+        self.first = self.last = first
+        self.builder = RowBuilder()
+        self.bucket = -1
+        self.forced_last = forced_last
+        self.touched = time.monotonic()
+
+
+class ParquetSink:
+    """Buffers records per partition and writes each batch with the commit protocol."""
+
+    def __init__(self, config: SinkConfig, topic: str,
+                 on_dead_letter: Callable[[DeadLetter], None] | None = None) -> None:
+        self.config = config
+        self.topic = topic
+        self.root = Path(config.dataset)
+        self.on_dead_letter = on_dead_letter
+        self._batches: dict[int, _Batch] = {}
+        self._known: dict[int, dict[int, int]] = {}
+        self.windows_written = 0
+        self.files_written = 0
+        self.dead_letters = 0
+
+    # -- partitions -------------------------------------------------------------------
+    def open_partition(self, partition: int) -> None:
+        """Start (or restart) a partition: learn the batches already on disk."""
+        self.open_partitions([partition])
+
+    def open_partitions(self, partitions: list[int]) -> None:
+        """Start (or restart) partitions with one scan of the dataset."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        clean_temp(self.root, self.config.tmp_max_age_s)
+        known = known_batches(self.root, self.topic)
+        for partition in partitions:
+            self._batches.pop(partition, None)
+            self._known[partition] = known.get(partition, {})
+
+    def close_partition(self, partition: int) -> None:
+        """Forget a partition (revoked): its unflushed records will be replayed by the next owner."""
+        self._batches.pop(partition, None)
+        self._known.pop(partition, None)
+
+    def partitions(self) -> list[int]:
+        return sorted(self._batches)
+
+    # -- add / flush ------------------------------------------------------------------
+    def add(self, partition: int, offset: int, key: bytes | None = None, value: bytes = b"",
+            record: IngestRecord | None = None) -> list[tuple[int, int]]:
+        """Buffer one record; returns ``[(partition, next offset)]`` of batches it flushed."""
+        flushed: list[tuple[int, int]] = []
+        batch = self._batches.get(partition)
+        known = self._known.setdefault(partition, {})
+        try:
+            record, window = decode_record(key, value, record)
+            bucket = record.received_at_ms // self.config.roll_ms
+        except (WireError, RecordError) as exc:
+            record, window, bucket = None, None, -1
+            self._dead_letter(partition, offset, key, value, record, str(exc))
+        if batch is not None and (
+                offset > batch.forced_last if batch.forced_last is not None
+                else offset % self.config.offsets_per_file == 0 or bucket > batch.bucket >= 0):
+            flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]
+            batch = None
+        if batch is None:
+            inside = next((f for f, last in known.items() if f < offset <= last), None)
+            if inside is not None:     # already durable in batch [inside, last]
+                return flushed
+            batch = self._batches[partition] = _Batch(offset, known.get(offset))
+        batch.last = offset
+        batch.touched = time.monotonic()
+        if window is not None:
+            batch.bucket = max(batch.bucket, bucket)
+            batch.builder.add(f"{self.topic}/{partition}/{offset}", window,
+                              record.received_at_ms, record.sent_at_s)   # type: ignore[union-attr]
+        fault_point("sink", "after_buffer")
+        if batch.forced_last is not None and offset >= batch.forced_last:
+            flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]
+        return flushed
+
+    def _dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes,
+                     record: IngestRecord | None, reason: str) -> None:
+        self.dead_letters += 1
+        log.warning("dead letter %s/%d/%d: %s", self.topic, partition, offset, reason)
+        if self.on_dead_letter is not None:
+            if record is not None and not value:
+                key, value = record.kafka_key(), record.kafka_value()
+            self.on_dead_letter(DeadLetter(self.topic, partition, offset, key, value, reason))
+
+    def flush(self, partition: int) -> int | None:
+        """Write the partition's open batch; return the next offset to commit (None if none)."""
+        batch = self._batches.pop(partition, None)
+        if batch is None:
+            return None
+        name = batch_name(self.topic, partition, batch.first, batch.last)
+        if batch.builder.windows:
+            with gc_paused():
+                tables = batch.builder.tables()
+            files = commit_batch(self.root, name, tables, self.config.compression)
+            self.files_written += len(files)
+            self.windows_written += batch.builder.windows
+            log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))
+        self._known.setdefault(partition, {})[batch.first] = batch.last
+        return batch.last + 1
+
+    def idle(self, now: float | None = None) -> list[int]:
+        """Partitions whose open batch was untouched for ``idle_flush_ms`` (0: never)."""
+        if not self.config.idle_flush_ms:
+            return []
+        now = time.monotonic() if now is None else now
+        limit = self.config.idle_flush_ms / 1000.0
+        return [p for p, b in self._batches.items() if now - b.touched >= limit]

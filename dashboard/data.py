@@ -1,0 +1,461 @@
+"""The dashboard's only data access: results DuckDB (read copy), Parquet, outbox, references.
+
+* Results: read from a private copy of the results file (:mod:`dashboard.snapshot`),
+  through short-lived ``read_only`` DuckDB connections, one per query; the live
+  file is never opened, so ``edgedrift analyze`` is never blocked. Results are
+  cached with ``st.cache_data`` keyed by the copy's version (new data = new key).
+* Parquet: DuckDB ``read_parquet(?, hive_partitioning = true)`` over the
+  dataset's ``windows`` and ``features``/``categories`` tables, cached with a TTL.
+* Alert outbox: SQLite opened with ``mode=ro``; the redeliver action goes through
+  the alerts package's own API (``Outbox.redeliver``), never SQL from here.
+
+Every query takes ``?`` parameters; no value is ever formatted into SQL.
+
+>>> import tempfile
+>>> from dashboard.config import DashboardConfig
+>>> cfg = DashboardConfig(data_dir=tempfile.mkdtemp())
+>>> overview(cfg).empty
+True
+>>> alerts(cfg).empty
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from collector.schema import BIN_COLUMNS
+
+from .config import DashboardConfig
+from .snapshot import ResultsSnapshot, SnapshotInfo
+
+log = logging.getLogger(__name__)
+RANGES = {"6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30, "all": None}
+
+
+# -- results database -------------------------------------------------------------------------
+def _validate(copy: Path) -> None:
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        con.execute("SELECT count(*) FROM information_schema.tables").fetchall()
+    finally:
+        con.close()
+
+
+@st.cache_resource(show_spinner=False)
+def _snapshot(live: str, published: str, cache_dir: str) -> ResultsSnapshot:
+    return ResultsSnapshot(Path(live), Path(published), Path(cache_dir) if cache_dir else None,
+                           validate=_validate)
+
+
+def snapshot(cfg: DashboardConfig) -> SnapshotInfo | None:
+    """The current read copy of the results (None before the first analysis)."""
+    return _snapshot(str(cfg.paths.analytics_db), str(cfg.snapshot_path),
+                     cfg.cache_dir).current()
+
+
+@st.cache_data(ttl=3600, max_entries=256, show_spinner=False)
+def _results_query(copy: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
+    con = duckdb.connect(copy, read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchdf()
+    except duckdb.CatalogException:  # a table this version of the analytics did not create
+        return pd.DataFrame()
+    finally:
+        con.close()
+
+
+def _results(cfg: DashboardConfig, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    info = snapshot(cfg)
+    if info is None or not info.path.exists():
+        return pd.DataFrame()
+    try:
+        return _results_query(str(info.path), sql, tuple(params))
+    except (duckdb.IOException, duckdb.InternalException, duckdb.InvalidInputException,
+            duckdb.SerializationException) as exc:   # an unreadable copy: copy again next time
+        log.warning("results query failed on %s: %s", info.path, exc)
+        _snapshot(str(cfg.paths.analytics_db), str(cfg.snapshot_path),
+                  cfg.cache_dir).invalidate()
+        return pd.DataFrame()
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What exists under the data dir, and the state of the last analysis pass."""
+
+    data_dir: str
+    has_results: bool
+    has_dataset: bool
+    has_outbox: bool
+    references: tuple[tuple[str, str], ...]
+    snapshot: SnapshotInfo | None = None
+    last_run: dict[str, Any] = field(default_factory=dict)
+    runs: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.has_results or self.has_dataset or self.has_outbox)
+
+
+def overview(cfg: DashboardConfig) -> Overview:
+    """Which pieces of an installation exist (drives the empty and partial states)."""
+    paths = cfg.paths
+    info = snapshot(cfg)
+    runs = _results(cfg, "SELECT * FROM runs ORDER BY finished_at DESC LIMIT 1")
+    count = _results(cfg, "SELECT count(*) AS n FROM runs")
+    refs = tuple(sorted((p.parent.parent.name, p.parent.name)
+                        for p in paths.references.glob("*/*/profile.json")))
+    return Overview(str(paths.base), info is not None and not count.empty
+                    and int(count["n"].iloc[0]) > 0, bool(_parquet_files(cfg, "windows")),
+                    paths.outbox.exists(), refs, info,
+                    runs.iloc[0].to_dict() if not runs.empty else {},
+                    int(count["n"].iloc[0]) if not count.empty else 0)
+
+
+def catalog(cfg: DashboardConfig) -> pd.DataFrame:
+    """Model, version, segment tag/value with their first and last evaluated windows."""
+    return _results(cfg, """
+        SELECT model, version, segment_tag, segment_value, min(window_start) AS first_window,
+               max(window_end) AS last_window, count(DISTINCT window_start) AS windows
+        FROM model_metrics GROUP BY ALL ORDER BY model, version, segment_tag, segment_value""")
+
+
+def time_range(cfg: DashboardConfig, key: str) -> tuple[dt.datetime, dt.datetime]:
+    """(since, until) of a range key (``6h`` ... ``all``), anchored at the newest window."""
+    bounds = _results(cfg, "SELECT min(window_start) AS lo, max(window_end) AS hi "
+                           "FROM model_metrics")
+    hi = bounds["hi"].iloc[0] if not bounds.empty else None
+    if hi is None or pd.isna(hi):
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return now - dt.timedelta(days=7), now
+    until = pd.Timestamp(hi).to_pydatetime() + dt.timedelta(hours=1)
+    hours = RANGES.get(key)
+    if hours is None:
+        return pd.Timestamp(bounds["lo"].iloc[0]).to_pydatetime(), until
+    return until - dt.timedelta(hours=hours + 1), until
+
+
+def _where(model: str | None, version: str | None, segment: tuple[str, str] | None,
+           prefix: str = "") -> tuple[str, list[Any]]:
+    sql, params = [], []
+    for col, value in (("model", model), ("version", version)):
+        if value:
+            sql.append(f"{prefix}{col} = ?")
+            params.append(value)
+    if segment is not None:
+        sql.append(f"{prefix}segment_tag = ? AND {prefix}segment_value = ?")
+        params.extend(segment)
+    return "".join(f" AND {s}" for s in sql), params
+
+
+def verdicts(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime,
+             model: str | None = None, version: str | None = None,
+             segment: tuple[str, str] | None = None, kind: str | None = None) -> pd.DataFrame:
+    """Verdict rows in a time range (every kind unless ``kind``)."""
+    where, params = _where(model, version, segment)
+    if kind:
+        where += " AND kind = ?"
+        params.append(kind)
+    return _results(cfg, f"""
+        SELECT model, version, segment_tag, segment_value, window_start, window_end, kind, state,
+               previous_state, changed, candidate, features_evaluated, share_drifted,
+               drifted_features, critical_hit, note, report_path
+        FROM verdicts WHERE window_start >= ? AND window_start < ? {where}
+        ORDER BY model, version, segment_tag, segment_value, kind, window_start""",
+                    (since, until, *params))
+
+
+def latest_states(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, version, segment, kind): the newest state and the window it started in.
+
+    >>> t = pd.to_datetime(["2025-01-01 00:00", "2025-01-01 01:00", "2025-01-01 02:00"])
+    >>> v = pd.DataFrame({"model": "kws", "version": "1", "segment_tag": "", "segment_value": "",
+    ...                   "kind": "drift", "window_start": t, "state": ["ok", "drift", "drift"],
+    ...                   "drifted_features": "[]", "note": ""})
+    >>> row = latest_states(v).iloc[0]
+    >>> row["state"], str(row["since"])
+    ('drift', '2025-01-01 01:00:00')
+    """
+    if frame.empty:
+        return frame.assign(since=pd.Series(dtype="datetime64[ns]"))
+    keys = ["model", "version", "segment_tag", "segment_value", "kind"]
+    f = frame.sort_values([*keys, "window_start"])
+    run = (f["state"] != f.groupby(keys)["state"].shift()).astype(int).groupby(
+        [f[k] for k in keys]).cumsum()
+    f = f.assign(_run=run)
+    f["since"] = f.groupby([*keys, "_run"])["window_start"].transform("min")
+    return f.groupby(keys, as_index=False).tail(1).drop(columns="_run").reset_index(drop=True)
+
+
+def feature_metrics(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime, model: str,
+                    version: str | None = None, segment: tuple[str, str] | None = None,
+                    feature: str | None = None, role: str | None = None) -> pd.DataFrame:
+    """Per-feature metric rows (score with sketch interval, threshold, drifted)."""
+    where, params = _where(model, version, segment)
+    for col, value in (("feature", feature), ("role", role)):
+        if value:
+            where += f" AND {col} = ?"
+            params.append(value)
+    return _results(cfg, f"""
+        SELECT model, version, segment_tag, segment_value, window_start, window_end, feature, kind,
+               layout, method, role, n, n_ref, score, lower, upper, p_value, p_adjusted,
+               threshold, exceeded, candidate, drifted
+        FROM feature_metrics WHERE window_start >= ? AND window_start < ? {where}
+        ORDER BY feature, method, window_start""", (since, until, *params))
+
+
+def data_quality(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime, model: str,
+                 version: str | None = None, segment: tuple[str, str] | None = None,
+                 feature: str | None = None) -> pd.DataFrame:
+    """Data-quality rates per window (and the reference's rates)."""
+    where, params = _where(model, version, segment)
+    if feature:
+        where += " AND feature = ?"
+        params.append(feature)
+    return _results(cfg, f"""
+        SELECT * EXCLUDE (run_id) FROM data_quality
+        WHERE window_start >= ? AND window_start < ? {where}
+        ORDER BY feature, window_start""", (since, until, *params))
+
+
+def model_metrics(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime,
+                  model: str | None = None, version: str | None = None,
+                  segment: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Throughput, latency quantiles and accuracy per window."""
+    where, params = _where(model, version, segment)
+    return _results(cfg, f"""
+        SELECT * EXCLUDE (run_id) FROM model_metrics
+        WHERE window_start >= ? AND window_start < ? {where}
+        ORDER BY model, version, segment_tag, segment_value, window_start""",
+                    (since, until, *params))
+
+
+def fleet_health(cfg: DashboardConfig, model: str | None = None) -> pd.DataFrame:
+    """One row per (device, model): last seen, versions, hashes, SDK counters, clock skew."""
+    where, params = _where(model, None, None)
+    return _results(cfg, f"SELECT * EXCLUDE (run_id) FROM fleet_health WHERE true {where} "
+                         "ORDER BY model, device_id", tuple(params))
+
+
+def runs(cfg: DashboardConfig, limit: int = 20) -> pd.DataFrame:
+    """The newest analysis passes."""
+    return _results(cfg, "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (int(limit),))
+
+
+# -- Parquet dataset ---------------------------------------------------------------------------
+def _parquet_files(cfg: DashboardConfig, table: str) -> list[str]:
+    return glob.glob(str(cfg.paths.dataset / table / "**" / "*.parquet"), recursive=True)
+
+
+@st.cache_data(ttl=20, max_entries=128, show_spinner=False)
+def _parquet_query(pattern: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
+    con = duckdb.connect(":memory:")
+    try:
+        return con.execute(sql, [pattern, *params]).fetchdf()
+    finally:
+        con.close()
+
+
+_SCAN = "read_parquet(?, hive_partitioning = true, union_by_name = true)"
+
+
+def ingest(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
+    """Windows received per hour and model (by gateway clock), from the Parquet dataset."""
+    if not _parquet_files(cfg, "windows"):
+        return pd.DataFrame()
+    pattern = str(cfg.paths.dataset / "windows" / "**" / "*.parquet")
+    return _parquet_query(pattern, f"""
+        SELECT model, date_trunc('hour', received_at::TIMESTAMP) AS hour, count(*) AS windows,
+               count(DISTINCT device_id) AS devices, sum(n) AS records,
+               max(received_at::TIMESTAMP) AS last_received
+        FROM {_SCAN} WHERE date >= ? AND date <= ?
+          AND received_at::TIMESTAMP >= ? AND received_at::TIMESTAMP < ?
+        GROUP BY ALL ORDER BY hour""",
+                          ((since - dt.timedelta(days=1)).date().isoformat(),
+                           (until + dt.timedelta(days=1)).date().isoformat(), since, until))
+
+
+def freshness(cfg: DashboardConfig) -> pd.DataFrame:
+    """Newest received window per model (gateway clock) across the whole dataset."""
+    if not _parquet_files(cfg, "windows"):
+        return pd.DataFrame()
+    pattern = str(cfg.paths.dataset / "windows" / "**" / "*.parquet")
+    return _parquet_query(pattern, f"""
+        SELECT model, max(received_at::TIMESTAMP) AS last_received,
+               max(window_end::TIMESTAMP) AS last_window_end
+        FROM {_SCAN} GROUP BY model ORDER BY model""", ())
+
+
+def current_histogram(cfg: DashboardConfig, model: str, version: str, feature: str,
+                      layout: str, start: dt.datetime, end: dt.datetime,
+                      segment: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Merged bins (``counts``) or categories of one feature over one evaluation window."""
+    seg_sql, seg_params = "", []
+    if segment is not None and segment[0]:
+        seg_sql = " AND coalesce(tags[?], '(none)') = ?"
+        seg_params = list(segment)
+    day = ((start - dt.timedelta(days=1)).date().isoformat(),
+           (end + dt.timedelta(days=1)).date().isoformat())
+    common = (f"WHERE model = ? AND date >= ? AND date <= ? AND version = ? "
+              f"AND window_start::TIMESTAMP >= ? AND window_start::TIMESTAMP < ?{seg_sql} "
+              "QUALIFY row_number() OVER (PARTITION BY device_id, model, seq, {k} "
+              "ORDER BY ingest_id) = 1")
+    params = (model, *day, version, start, end, *seg_params)
+    if layout and _parquet_files(cfg, "features"):
+        bins = ", ".join(f"coalesce(sum({c}), 0)::BIGINT AS {c}" for c in BIN_COLUMNS)
+        pattern = str(cfg.paths.dataset / "features" / "**" / "*.parquet")
+        frame = _parquet_query(pattern, f"""
+            WITH rows AS (SELECT * FROM {_SCAN} {common.format(k='feature')})
+            SELECT count(*) AS windows, {bins} FROM rows WHERE feature = ? AND layout = ?""",
+                               (*params, feature, layout))
+        counts = [int(frame[c].iloc[0]) for c in BIN_COLUMNS] if not frame.empty else []
+        return {"counts": counts, "windows": int(frame["windows"].iloc[0]) if counts else 0}
+    if not _parquet_files(cfg, "categories"):
+        return {"categories": {}, "windows": 0}
+    pattern = str(cfg.paths.dataset / "categories" / "**" / "*.parquet")
+    frame = _parquet_query(pattern, f"""
+        WITH rows AS (SELECT * FROM {_SCAN} {common.format(k='feature, category')})
+        SELECT category, sum(count)::BIGINT AS count, count(*) AS windows FROM rows
+        WHERE feature = ? GROUP BY category ORDER BY count DESC""", (*params, feature))
+    return {"categories": dict(zip(frame.get("category", []), frame.get("count", []))),
+            "windows": int(frame["windows"].max()) if not frame.empty else 0}
+
+
+# -- references and reports ----------------------------------------------------------------------
+@st.cache_data(ttl=60, show_spinner=False)
+def _load_reference(path: str, mtime: float) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def reference(cfg: DashboardConfig, model: str, version: str) -> Any:
+    """The reference profile the analytics use for (model, version), or None."""
+    from analytics.reference import ReferenceProfile, ReferenceStore
+    try:
+        store = ReferenceStore(cfg.paths.references)
+        path = store.profile_path(model, version)
+    except ValueError:
+        return None
+    if not path.exists():
+        found = sorted(path.parent.parent.glob("*/profile.json"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            return None
+        path = found[-1]
+    return ReferenceProfile.from_dict(_load_reference(str(path), path.stat().st_mtime))
+
+
+def reports(cfg: DashboardConfig, frame: pd.DataFrame, model: str, version: str) -> list[Path]:
+    """Evidently HTML reports of a model version: from the verdicts, else from the folder."""
+    found: list[Path] = []
+    if not frame.empty and "report_path" in frame:
+        found = [Path(p) for p in frame["report_path"].dropna().unique() if p]
+    if not found and cfg.paths.reports.is_dir():
+        found = sorted(p for p in cfg.paths.reports.glob("*.html")
+                       if p.name.startswith(f"{model}_{version}_"))
+    return [p for p in found if p.exists()]
+
+
+# -- alert outbox -----------------------------------------------------------------------------
+def _outbox(cfg: DashboardConfig) -> sqlite3.Connection | None:
+    path = cfg.paths.outbox
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _outbox_query(outbox: str, data_dir: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
+    conn = _outbox(DashboardConfig(data_dir=data_dir))
+    if conn is None:
+        return pd.DataFrame()
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        return pd.DataFrame([dict(r) for r in rows])
+    except sqlite3.OperationalError as exc:   # no schema yet
+        log.info("outbox not readable yet: %s", exc)
+        return pd.DataFrame()
+    finally:
+        conn.close()
+
+
+def _outbox_frame(cfg: DashboardConfig, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    return _outbox_query(str(cfg.paths.outbox), cfg.data_dir, sql, params)
+
+
+def alerts(cfg: DashboardConfig, limit: int = 200, model: str | None = None) -> pd.DataFrame:
+    """Newest alerts with their delivery counts and overall state."""
+    where, params = ("WHERE a.model = ?", (model,)) if model else ("", ())
+    frame = _outbox_frame(cfg, f"""
+        SELECT a.id, a.event_type, a.model, a.version, a.segment, a.incident_id,
+               datetime(a.created_at, 'unixepoch') AS created,
+               count(d.id) AS deliveries,
+               coalesce(sum(d.status = 'pending'), 0) AS pending,
+               coalesce(sum(d.status = 'delivered'), 0) AS delivered,
+               coalesce(sum(d.status = 'failed'), 0) AS failed,
+               coalesce(sum(d.status = 'disabled'), 0) AS disabled
+        FROM alerts a LEFT JOIN deliveries d ON d.alert_id = a.id {where}
+        GROUP BY a.id ORDER BY a.id DESC LIMIT ?""", (*params, int(limit)))
+    if frame.empty:
+        return frame
+    frame["state"] = [("failed" if r.failed else "pending" if r.pending else
+                       "disabled" if r.disabled else "delivered" if r.delivered else
+                       "no endpoint") for r in frame.itertuples()]
+    return frame
+
+
+def deliveries(cfg: DashboardConfig, alert_id: int) -> pd.DataFrame:
+    """One alert's deliveries (one per endpoint)."""
+    return _outbox_frame(cfg, """
+        SELECT id, endpoint, status, attempts, webhook_id, last_status, last_error,
+               datetime(next_attempt_at, 'unixepoch') AS next_attempt,
+               datetime(delivered_at, 'unixepoch') AS delivered
+        FROM deliveries WHERE alert_id = ? ORDER BY id""", (int(alert_id),))
+
+
+def attempts(cfg: DashboardConfig, alert_id: int) -> pd.DataFrame:
+    """Every delivery attempt of one alert, oldest first."""
+    return _outbox_frame(cfg, """
+        SELECT d.endpoint, datetime(t.started_at, 'unixepoch') AS started, t.duration_ms,
+               t.status_code, t.outcome, t.error
+        FROM attempts t JOIN deliveries d ON d.id = t.delivery_id
+        WHERE d.alert_id = ? ORDER BY t.id""", (int(alert_id),))
+
+
+def alert_payload(cfg: DashboardConfig, alert_id: int) -> dict[str, Any]:
+    frame = _outbox_frame(cfg, "SELECT payload FROM alerts WHERE id = ?", (int(alert_id),))
+    return json.loads(frame["payload"].iloc[0]) if not frame.empty else {}
+
+
+def redeliver(cfg: DashboardConfig, alert_id: int) -> int:
+    """Re-queue an alert's failed deliveries through the alerts package (same webhook ids)."""
+    from analytics.alerts.outbox import Outbox
+    box = Outbox(cfg.paths.outbox)
+    try:
+        n = box.redeliver(int(alert_id))
+    finally:
+        box.close()
+    _outbox_query.clear()
+    return n
+
+
+def alert_policy(cfg: DashboardConfig) -> tuple[Any, str]:
+    """(AlertsConfig from the ``[alerts]`` section, or None; an error message)."""
+    from analytics.alerts.config import alerts_config_from_toml
+    from edgedrift.config import load_toml, section
+    try:
+        return alerts_config_from_toml(section(load_toml(cfg.config_file or None),
+                                               "alerts")), ""
+    except ValueError as exc:
+        return None, str(exc)

@@ -1,0 +1,50 @@
+"""`edgedrift reference build` (CSV and --from-telemetry) and `edgedrift analyze --once`."""
+
+from __future__ import annotations
+
+from analytics.reference import ReferenceProfile
+from analytics_fleet import BASE_MS, fleet, training_frame, write
+from edge_sdk.spec import Spec
+from edgedrift.cli import main
+from edgedrift.paths import DataPaths
+
+
+def test_reference_build_from_csv_then_analyze(tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    training_frame(3000).to_csv(csv, index=False)
+    rc = main(["reference", "build", "kws", "1.0", "--input", str(csv), "--prediction", "score",
+               "--latency", "latency", "--data-dir", str(tmp_path), "--progress"])
+    assert rc == 0
+    paths = DataPaths(tmp_path)
+    spec = Spec.load(paths.references / "kws" / "1.0" / "spec.json")
+    assert set(spec.features) == {"temp", "rms", "mic"}
+    edges = spec.features["temp"].layout.edges
+    assert len(edges) == 63 and all(b > a for a, b in zip(edges, edges[1:]))
+    assert spec.features["mic"].categories[0] == "front"
+    assert "histograms" in capsys.readouterr().err            # the progress bar
+    write(paths.dataset, fleet(spec, windows=3, devices=2, records=150, window_ms=3_600_000,
+                               start_ms=BASE_MS - 5 * 3_600_000))
+    cfg = tmp_path / "edgedrift.toml"
+    cfg.write_text('[analytics]\nsegment_tags = ["firmware"]\nreports = false\n')
+    assert main(["analyze", "--once", "--since", "2025-10-01", "--config", str(cfg),
+                 "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "analyze: 3 windows" in out
+    # promote the telemetry to the reference of version 1.1
+    start = "2025-10-01T00:00:00"
+    rc = main(["reference", "build", "kws", "1.0", "--from-telemetry", start, "2030-01-01",
+               "--data-dir", str(tmp_path)])
+    assert rc == 0
+    prof = ReferenceProfile.load(paths.references / "kws" / "1.0" / "profile.json")
+    assert prof.features["temp"].n == 900 and prof.source.startswith("telemetry")
+
+
+def test_bad_input_names_the_field(tmp_path, capsys):
+    rc = main(["reference", "build", "kws", "1.0", "--input", str(tmp_path / "nope.csv"),
+               "--data-dir", str(tmp_path)])
+    assert rc == 1
+    assert "--input" in capsys.readouterr().err
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[analytics]\nnumeric_effect = ["hellinger"]\n')
+    assert main(["analyze", "--config", str(cfg), "--data-dir", str(tmp_path)]) == 1
+    assert "jensen_shannon, ks, psi" in capsys.readouterr().err

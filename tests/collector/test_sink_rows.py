@@ -1,0 +1,220 @@
+"""Windows -> Arrow -> Parquet -> DuckDB, the commit protocol, and the embedded sink (no broker)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector import schema
+from collector.arrow_rows import RowBuilder
+from collector.embedded import EmbeddedSink
+from collector.fake_windows import BASE_MS, make_window_body
+from collector.parquet_files import iter_batch_files
+from collector.records import IngestRecord
+from collector.sink import ParquetSink
+from collector.sink_config import KafkaConfig, SinkConfig
+from edge_sdk.numeric import NumericSketch, pack_counts
+from edge_sdk.wire import decode_window, encode_window
+from edge_sdk.window import WindowSketch
+from sink_support import bodies, file_set
+
+BIN_SUM = ", ".join(f"SUM({c})::BIGINT" for c in schema.BIN_COLUMNS)
+
+
+def _records(n: int, records_per_window: int = 200) -> list[IngestRecord]:
+    out = []
+    for i in range(n):
+        dev = f"dev-{i % 3}"
+        out.append(IngestRecord(dev, make_window_body(dev, i, records=records_per_window, seed=i,
+                                                      window_index=i % 4),
+                                sent_at_s=BASE_MS // 1000, received_at_ms=BASE_MS + i))
+    return out
+
+
+def _glob(root: Path, table: str) -> str:
+    return str(root / table / "**" / "*.parquet")
+
+
+def test_round_trip_bins_and_counts_equal_merged_sketches(tmp_path: Path) -> None:
+    recs = _records(12)
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
+    sink.write(recs[:5])
+    sink.write(recs[5:])
+    sink.close()
+    merged = WindowSketch()
+    for r in recs:
+        merged.merge(WindowSketch.from_wire(decode_window(r.window)))
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT feature, SUM(n)::BIGINT, MIN(min), MAX(max), {BIN_SUM} "
+                       "FROM read_parquet(?, hive_partitioning=true) WHERE kind = 0 "
+                       "GROUP BY feature", [_glob(tmp_path, "features")]).fetchall()
+    got = {r[0]: r for r in rows}
+    expected = {k: v for k, v in merged.features.items() if isinstance(v, NumericSketch)}
+    expected[schema.LATENCY] = merged.latency
+    expected[schema.ENERGY] = merged.energy
+    expected[schema.PREDICTION] = merged.prediction
+    for name, sk in expected.items():
+        bins = list(sk.counts) + [0] * (64 - len(sk.counts))
+        row = got.pop(name)
+        assert list(row[4:]) == bins, name
+        assert (row[1], row[2], row[3]) == (sk.n, sk.min, sk.max), name
+    assert not got
+    cats = con.execute("SELECT feature, category, SUM(count)::BIGINT FROM read_parquet(?) "
+                       "GROUP BY ALL", [_glob(tmp_path, "categories")]).fetchall()
+    expected_cats = {(f, c): k for f, sk in merged.features.items()
+                     if not isinstance(sk, NumericSketch) for c, k in sk.counts.items() if k}
+    assert {(f, c): k for f, c, k in cats} == expected_cats
+    w = con.execute("SELECT count(*), SUM(n)::BIGINT, count(DISTINCT model), count(DISTINCT date), "
+                    "SUM(label_n)::BIGINT FROM read_parquet(?, hive_partitioning=true)",
+                    [_glob(tmp_path, "windows")]).fetchone()
+    assert w == (12, merged.n, 1, 1, merged.labels.n)
+    cells = con.execute("SELECT predicted, actual, SUM(count)::BIGINT FROM read_parquet(?) "
+                        "GROUP BY ALL", [_glob(tmp_path, "labels")]).fetchall()
+    assert {(p, a): c for p, a, c in cells} == merged.labels.cells
+    ident = con.execute("SELECT device_id, seq, ingest_id, tags['region'], sdk_backlog, "
+                        "clock_skew_ms FROM read_parquet(?) ORDER BY seq LIMIT 1",
+                        [_glob(tmp_path, "windows")]).fetchone()
+    assert ident == ("dev-0", 0, "embedded/0/0", "eu", 3, -42)
+
+
+def _window_with_bins(counts_list: list[list[int]]) -> bytes:
+    feats = [[f"x{i}", 0, "u1", sum(c), 0, 0, 0, 0.0, 1.0, 0.5, 0.1, pack_counts(c), 0, 0]
+             for i, c in enumerate(counts_list)]
+    lt = [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"\x01" + bytes(49), 0, 0]
+    return encode_window({"v": 1, "d": "d", "m": "m", "mv": "1", "sq": 1, "ws": BASE_MS,
+                          "we": BASE_MS + 1, "n": 1, "f": feats, "lt": lt})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=64),
+                min_size=1, max_size=8))
+def test_bin_columns_equal_packed_counts(counts_list: list[list[int]]) -> None:
+    b = RowBuilder()
+    b.add("t/0/0", decode_window(_window_with_bins(counts_list)), 0, 0)
+    (tables,) = b.tables().values()
+    feats = tables["features"].to_pydict()
+    for i, counts in enumerate(counts_list):
+        row = feats["feature"].index(f"x{i}")
+        got = [feats[c][row] for c in schema.BIN_COLUMNS]
+        assert got == counts + [0] * (64 - len(counts))
+
+
+def test_replay_writes_the_same_names_and_bytes(tmp_path: Path) -> None:
+    recs = bodies(300)
+    cfg = SinkConfig(dataset=str(tmp_path), offsets_per_file=100, roll_ms=10**9)
+
+    def run() -> None:
+        sink = ParquetSink(cfg, topic="w")
+        sink.open_partition(0)
+        for off, r in enumerate(recs):
+            sink.add(0, off, r.kafka_key(), r.kafka_value())
+        sink.flush(0)
+
+    run()
+    first = file_set(tmp_path)
+    assert {p.rsplit("/", 1)[1] for p in first} == {
+        "w-0-00000000000000000000-00000000000000000099.parquet",
+        "w-0-00000000000000000100-00000000000000000199.parquet",
+        "w-0-00000000000000000200-00000000000000000299.parquet"}
+    for p in list(tmp_path.rglob("*199.parquet"))[:2]:    # a torn batch: replay completes it
+        p.unlink()
+    run()
+    assert file_set(tmp_path) == first
+
+
+def test_record_time_rolls_files_deterministically(tmp_path: Path) -> None:
+    recs = bodies(30)    # received_at = BASE + 10 ms * i
+    sink = ParquetSink(SinkConfig(dataset=str(tmp_path), roll_ms=100), topic="w")
+    sink.open_partition(0)
+    for off, r in enumerate(recs):
+        sink.add(0, off, r.kafka_key(), r.kafka_value())
+    sink.flush(0)
+    names = sorted({p.name for p, _ in iter_batch_files(tmp_path)})
+    assert [n.split("-", 2)[2] for n in names] == [
+        "00000000000000000000-00000000000000000009.parquet",
+        "00000000000000000010-00000000000000000019.parquet",
+        "00000000000000000020-00000000000000000029.parquet"]
+
+
+def test_embedded_bad_record_goes_to_dead_letter_file(tmp_path: Path) -> None:
+    good = bodies(3)
+    bad = [IngestRecord("dev-1", b"\xc1", 1, BASE_MS),
+           IngestRecord("dev-9", good[0].window, 1, BASE_MS)]      # device id mismatch
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
+    sink.write(good[:1] + bad + good[1:])
+    sink.close()
+    lines = [json.loads(x) for x in (tmp_path / "_dlq" / "embedded.jsonl").read_text().splitlines()]
+    assert [x["ingest_id"] for x in lines] == ["embedded/0/1", "embedded/0/2"]
+    assert "w" in lines[0]["reason"] and "record.key" in lines[1]["reason"]
+    con = duckdb.connect()
+    ids = con.execute("SELECT ingest_id FROM read_parquet(?) ORDER BY 1",
+                      [_glob(tmp_path, "windows")]).fetchall()
+    assert [i for (i,) in ids] == ["embedded/0/0", "embedded/0/3", "embedded/0/4"]
+
+
+def test_embedded_group_commits_concurrent_writers(tmp_path: Path) -> None:
+    recs = bodies(400)
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=20))
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for j in range(k * 50, (k + 1) * 50, 2):
+                sink.write(recs[j:j + 2])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    sink.close()
+    assert not errors
+    con = duckdb.connect()
+    seqs, ids = con.execute("SELECT count(DISTINCT seq), count(DISTINCT ingest_id) FROM "
+                            "read_parquet(?)", [_glob(tmp_path, "windows")]).fetchone()
+    assert (seqs, ids) == (400, 400)
+    batches = {p.name for p, _ in iter_batch_files(tmp_path)}
+    assert len(batches) < 200            # 200 write() calls, far fewer file sets
+    assert EmbeddedSink(SinkConfig(dataset=str(tmp_path))).next_offset == 400
+
+
+def test_embedded_removes_a_torn_unacknowledged_batch(tmp_path: Path) -> None:
+    cfg = SinkConfig(dataset=str(tmp_path), group_commit_ms=0)
+    sink = EmbeddedSink(cfg)
+    sink.write(bodies(5))
+    sink.write(bodies(5, start=5))
+    sink.close()
+    torn = sorted(tmp_path.glob("windows/*/*/*.parquet"))[-1]
+    torn.unlink()           # died before the windows file of the last batch was renamed
+    sink = EmbeddedSink(cfg)
+    assert sink.next_offset == 5
+    assert not [p for p, _ in iter_batch_files(tmp_path) if p.name == torn.name]
+    sink.write(bodies(5, start=5))
+    sink.close()
+    con = duckdb.connect()
+    assert con.execute("SELECT count(*), count(DISTINCT seq) FROM read_parquet(?)",
+                       [_glob(tmp_path, "features")]).fetchone()[1] == 10
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match="offsets_per_file"):
+        SinkConfig(offsets_per_file=0)
+    with pytest.raises(ValueError, match="compression: got 'brotli'"):
+        SinkConfig(compression="brotli")
+    with pytest.raises(ValueError, match="dlq_topic"):
+        KafkaConfig(topic="a", dlq_topic="a")
+
+
+def test_sink_command_without_kafka_is_refused(tmp_path: Path, capsys) -> None:
+    from edgedrift.cli import main
+
+    assert main(["sink", "--data-dir", str(tmp_path)]) == 1
+    assert "--kafka: expected HOST:PORT" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""A small real data directory for the dashboard tests, built by the real pipeline pieces.
+
+SDK ``WindowSketch`` windows -> wire v1 -> ``collector.embedded.EmbeddedSink`` -> Parquet
+-> ``analytics.job.run_analysis`` -> results DuckDB, then the verdict changes -> the
+alerts package's ``AlertEngine.observe`` -> outbox, and one real delivery pass of the
+``Deliverer`` against two loopback HTTP receivers (one answers 204, one 500), so the
+outbox holds delivered and failed deliveries with their attempts.
+
+Model ``kws`` 1.0 has a reference and labels-free windows; feature ``temp`` drifts from
+window 5 on in every segment. Model ``asr`` 2.0 has no reference profile.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.alerts import AlertEngine, AlertsConfig, Condition, Deliverer, FeatureScore
+from analytics.alerts.config import EndpointConfig
+from analytics.config import AnalyticsConfig
+from analytics.job import run_analysis
+from analytics.reference import ReferenceStore
+from analytics.reference_build import build_reference
+from collector.embedded import EmbeddedSink
+from collector.records import IngestRecord
+from collector.sink_config import SinkConfig
+from edge_sdk.spec import Spec
+from edge_sdk.window import WindowSketch
+from edge_sdk.wire import encode_window
+from edgedrift.paths import DataPaths
+
+BASE_MS = 1_760_000_000_000 // 3_600_000 * 3_600_000   # an hour boundary in Oct 2025
+W_MS = 600_000
+WINDOWS = 10
+DRIFT_FROM = 5
+NOW_MS = BASE_MS + 2 * 24 * 3_600_000
+CONFIG = AnalyticsConfig(window_s=W_MS // 1000, segment_tags=("firmware",), reports=False)
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def sample_rows(rows: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame({
+        "temp": rng.normal(20.0 + shift * 2.0, 2.0, rows),
+        "rms": rng.lognormal(-2.0, 0.5, rows),
+        "mic": rng.choice(["front", "rear", "side"], rows, p=[0.5, 0.3, 0.2]),
+        "score": rng.beta(2.0, 5.0, rows),
+        "latency": rng.lognormal(1.5, 0.3, rows),
+    })
+
+
+def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, ws_ms: int,
+                model: str, version: str, tags: dict[str, str], model_hash: str) -> bytes:
+    """A wire-v1 window body filled record by record, as a device does."""
+    w = WindowSketch(spec)
+    for rec, pred, lat in zip(frame[["temp", "rms", "mic"]].to_dict("records"),
+                              frame["score"].tolist(), frame["latency"].tolist()):
+        w.add_record(rec, prediction=pred, latency_ms=lat)
+    body: dict[str, Any] = {"v": 1, "d": device, "m": model, "mv": version, "mh": model_hash,
+                            "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS, "tg": tags,
+                            "si": spec.spec_id if spec else "", "sdk": "edge_sdk/0.1.0",
+                            "hl": {"dp": seq % 3, "dc": 0, "rj": 0, "sb": 2 * (seq % 4), "ie": 0,
+                                   "sk": 5}}
+    body.update(w.body_fields())
+    return encode_window(body)
+
+
+class _Receiver:
+    """A loopback HTTP server answering every POST with one fixed status code."""
+
+    def __init__(self, status: int) -> None:
+        code = status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(code)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def build_data_dir(root: str | Path, devices: int = 3, records: int = 150) -> dict[str, Any]:
+    """Fill ``root`` as a real installation would; return what the tests assert on."""
+    paths = DataPaths(root)
+    rng = np.random.default_rng(7)
+    built = build_reference(sample_rows(20_000, np.random.default_rng(0)), "kws", "1.0",
+                            prediction="score", latency="latency")
+    built.save(ReferenceStore(paths.references))
+    records_out = []
+    for i in range(WINDOWS):
+        ws = BASE_MS + i * W_MS
+        for d in range(devices):
+            dev = f"dev-{d}"
+            tags = {"firmware": "a" if d < 2 else "b"}
+            frame = sample_rows(records, rng, shift=1.0 if i >= DRIFT_FROM else 0.0)
+            mh = "sha256:m1" if d != devices - 1 else "sha256:rogue"
+            records_out.append(IngestRecord(dev, window_body(built.spec, frame, dev, i, ws, "kws",
+                                                             "1.0", tags, mh),
+                                            ws // 1000 + 600, ws + W_MS + 1_000))
+            # a second model without a reference profile
+            frame = sample_rows(records, rng)
+            records_out.append(IngestRecord(dev, window_body(None, frame, dev, i, ws, "asr", "2.0",
+                                                             tags, "sha256:a2"),
+                                            ws // 1000 + 600, ws + W_MS + 2_000))
+    sink = EmbeddedSink(SinkConfig(dataset=str(paths.dataset), group_commit_ms=0))
+    try:
+        sink.write(records_out)
+    finally:
+        sink.close()
+    summary = run_analysis(CONFIG, paths, now_ms=NOW_MS)
+    ok, bad = _Receiver(204), _Receiver(500)
+    try:
+        alerts_cfg = AlertsConfig(
+            cooldown_s=0, retry_schedule_s=(), allow_loopback=True, timeout_s=5,
+            endpoints=(EndpointConfig("retrain-ci", ok.url, (SECRET,)),
+                       EndpointConfig("pager", bad.url, (SECRET,))))
+        conditions = [_condition(v) for v in summary.verdicts
+                      if v["kind"] == "drift" and v["segment_tag"] == ""]
+        alerts = AlertEngine(alerts_cfg, paths.outbox).observe(conditions)
+        Deliverer(alerts_cfg, paths.outbox).run_once()
+    finally:
+        ok.close()
+        bad.close()
+    return {"paths": paths, "summary": summary, "alerts": alerts}
+
+
+def _condition(v: dict[str, Any]) -> Condition:
+    feats = tuple(FeatureScore(f["feature"], f["method"], f["score"] or 0.0,
+                               f["threshold"] or 0.0, f.get("lower"), f.get("upper"))
+                  for f in json.loads(v["drifted_features"] or "[]"))
+    start = datetime.fromtimestamp(v["window_start_ms"] / 1000, timezone.utc)
+    end = datetime.fromtimestamp(v["window_end_ms"] / 1000, timezone.utc)
+    return Condition("drift", v["model"], v["version"], "", start, end, v["state"] == "drift",
+                     features=feats)

@@ -1,0 +1,82 @@
+"""A real browser: `edgedrift dashboard` in a subprocess, each page in headless Chromium.
+
+Screenshots go to tests/artifacts/dashboard-<page>.png (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import ARTIFACTS, ROOT, free_port
+
+PAGES = [("fleet", "Fleet"), ("models", "Models"), ("feature", "Feature"), ("alerts", "Alerts")]
+
+
+@pytest.fixture()
+def server(pipeline_dir):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEDRIFT_")}
+    proc = subprocess.Popen([sys.executable, "-m", "edgedrift", "dashboard", "--data-dir",
+                             str(pipeline_dir), "--port", str(port), "--host", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"dashboard did not start: {out}")
+        time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def test_every_page_renders_in_chromium(server, chromium):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            for path, title in PAGES:
+                page.goto(f"{server}/{path}?model=kws&version=1.0&segment=fleet&range=all",
+                          timeout=30_000)
+                page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+                if path != "alerts":
+                    page.locator("[data-testid='stVegaLiteChart'] canvas, "
+                                 "[data-testid='stVegaLiteChart'] svg").first.wait_for(
+                        timeout=30_000)
+                page.wait_for_load_state("networkidle", timeout=30_000)
+                page.wait_for_timeout(1500)     # let the charts finish drawing
+                page.screenshot(path=str(ARTIFACTS / f"dashboard-{path}.png"), full_page=True)
+                assert page.locator("[data-testid='stException']").count() == 0, path
+                body = page.inner_text("body")
+                assert "Traceback" not in body, path
+                if path == "models":
+                    assert "temp" in body
+                if path == "alerts":
+                    assert "drift.detected" in body
+        finally:
+            browser.close()
