@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     parser.add_argument("--include-open", action="store_true", default=None,
                         help="also compute the still-open current window")
+    parser.add_argument("--no-alerts", action="store_true",
+                        help="do not turn verdicts into alerts (default: alert when the config "
+                             "has an [alerts] section)")
 
 
 def parse_time(value: str, field: str = "--since", now_ms: int | None = None) -> int:
@@ -64,14 +67,50 @@ def build(args: argparse.Namespace):
                         overrides, section="analytics")
 
 
+def alerts_config(args: argparse.Namespace):
+    """The AlertsConfig when the config file has an ``[alerts]`` section (else None)."""
+    from edgedrift.config import load_toml, section
+
+    table = section(load_toml(args.config), "alerts")
+    if args.no_alerts or not table:
+        return None
+    from .alerts import alerts_config_from_toml
+    return alerts_config_from_toml(table)
+
+
 def run(args: argparse.Namespace) -> int:
+    import threading
+
     from .job import run_analysis
     config = build(args)
+    alerting = alerts_config(args)
     paths = DataPaths(args.data_dir)
     since = parse_time(args.since) if args.since else None
     models = tuple(args.model)
+    deliverer = stop = None
+    if alerting is not None:
+        from .alerts import Deliverer
+        deliverer, stop = Deliverer(alerting, paths.outbox), threading.Event()
+        if args.every is not None:  # retries keep running between passes
+            threading.Thread(target=deliverer.run_forever, args=(stop,), daemon=True,
+                             name="edgedrift-deliverer").start()
+    try:
+        return _loop(args, config, alerting, deliverer, paths, since, models, run_analysis)
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis) -> int:
     while True:
         summary = run_analysis(config, paths, since_ms=since, models=models)
+        if alerting is not None:
+            from .alerting import raise_alerts
+            stored = raise_alerts(summary.verdicts, alerting, paths.outbox)
+            for alert in stored:
+                print(f"  alert #{alert.id} {alert.event_type} stored for delivery", flush=True)
+            if args.every is None and stored:
+                deliverer.run_once()
         drift = summary.drift_verdicts()
         print(f"analyze: {summary.windows_computed} windows, {summary.feature_rows} metric rows, "
               f"{len(summary.verdicts)} verdicts ({len(drift)} drift, "

@@ -258,16 +258,18 @@ def _analyse(paths: DataPaths, options: DemoOptions, start_ms: int, end_ms: int)
 def _alert(paths: DataPaths, webhook_url: str, verdicts: list[dict[str, Any]]) -> list[Any]:
     from analytics.alerting import raise_alerts
     from analytics.alerts import Deliverer, alerts_config_from_toml
+    from analytics.alerts.outbox import Outbox
 
     config = alerts_config_from_toml(_alerts_table(webhook_url))
     alerts = raise_alerts(verdicts, config, paths.outbox)
     deliverer = Deliverer(config, paths.outbox)
+    outbox = Outbox(paths.outbox)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        stats = deliverer.run_once()
-        if not getattr(stats, "pending", 0) and not getattr(stats, "retrying", 0):
+        deliverer.run_once()
+        if not any(a["pending"] for a in outbox.list_alerts(limit=1000)):
             break
-        time.sleep(0.2)
+        time.sleep(0.5)  # a retry is due later (the receiver was busy): wait for it
     return alerts
 
 
