@@ -15,6 +15,8 @@ window since then is recomputed.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import time
 import uuid
@@ -31,7 +33,7 @@ from . import verdict as policy
 from .config import AnalyticsConfig
 from .dataset import Dataset
 from .reference import ReferenceStore
-from .results import ResultsDB
+from .results import ResultsDB, publish_snapshot
 
 log = logging.getLogger(__name__)
 WINDOW = policy.WINDOW
@@ -158,6 +160,8 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
                            "seconds": summary.seconds, "status": status, "error": error})
         finally:
             db.close()
+            with contextlib.suppress(OSError):  # a missing snapshot only makes readers wait
+                publish_snapshot(data_paths.analytics_db)
             ds.close()
 
 

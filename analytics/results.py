@@ -221,3 +221,30 @@ class ResultsDB:
             self.con.execute(f"INSERT INTO {name} SELECT {', '.join(cols)} FROM _rows")
         finally:
             self.con.unregister("_rows")
+
+
+def snapshot_path(db_path: str | os.PathLike[str]) -> Path:
+    """Where readers find the published copy of ``db_path``.
+
+    >>> snapshot_path("/srv/ed/analytics.duckdb").name
+    'analytics.snapshot.duckdb'
+    """
+    p = Path(db_path)
+    return p.with_name(p.stem + ".snapshot" + p.suffix)
+
+
+def publish_snapshot(db_path: str | os.PathLike[str]) -> Path:
+    """Copy the closed results file to its read snapshot atomically (temp, fsync, rename).
+
+    Readers (the dashboard) open the snapshot, never the live file, so a
+    reader can never block the single DuckDB writer.
+    """
+    target = snapshot_path(db_path)
+    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+    with open(db_path, "rb") as src, open(tmp, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, target)
+    return target

@@ -28,7 +28,7 @@ SINGLE_REQUESTS = 8000
 BATCHES = 200
 BATCH_SIZE = 100
 LATENCY_SECONDS = 5.0
-CONNECTIONS = 32
+CONNECTIONS = 128
 
 
 # -- load generator (runs in its own process) -------------------------------------------

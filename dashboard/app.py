@@ -10,6 +10,11 @@ then runs the chosen page. Nothing runs on import.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+_RUN = threading.local()   # set while main() runs the chosen page (per script thread)
+
 PAGES = (("pages/fleet.py", "Fleet", ":material/devices:", "fleet"),
          ("pages/models.py", "Models", ":material/model_training:", "models"),
          ("pages/feature.py", "Feature", ":material/insights:", "feature"),
@@ -25,14 +30,34 @@ def main() -> None:
     st.set_page_config(page_title="edgedrift", page_icon=":material/monitoring:",
                        layout="wide")
     cfg = from_env()
-    nav = st.navigation([st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)
-                         for i, (path, title, icon, url) in enumerate(PAGES)])
+    pages = [st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)
+             for i, (path, title, icon, url) in enumerate(PAGES)]
+    nav = st.navigation(pages, position="hidden")
+    for page in pages:      # our own links: the pages/ folder must not add its own menu
+        st.sidebar.page_link(page)
     st.sidebar.caption(f"data dir `{cfg.data_dir}`")
     ov = data.overview(cfg)
     chosen = filters.sidebar(data.catalog(cfg) if ov.has_results else _empty())
     filters.remember(cfg, chosen)
     ui.freshness_banner(st.sidebar, ov)
-    nav.run()
+    _RUN.inside = True
+    try:
+        nav.run()
+    finally:
+        _RUN.inside = False
+
+
+def run_page(page_main: Callable[[], None]) -> None:
+    """Run a page script: its ``main()`` inside the app, else the whole app.
+
+    Streamlit runs ``pages/<name>.py`` directly (its legacy folder mode) when a
+    fresh server's first request is a page URL; going through :func:`main`
+    registers the navigation, which then runs that same page.
+    """
+    if getattr(_RUN, "inside", False):
+        page_main()
+    else:
+        main()
 
 
 def _empty():  # noqa: ANN202
@@ -41,4 +66,6 @@ def _empty():  # noqa: ANN202
 
 
 if __name__ == "__main__":
-    main()
+    # run the imported module's main(), so the pages see the same run state (_RUN)
+    from dashboard.app import main as app_main
+    app_main()

@@ -69,8 +69,11 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame) -> alt.VConcatCh
     triangle (drift), labelled.
     """
     cells = effect.assign(ratio=effect["score"] / effect["threshold"].where(
-        effect["threshold"] > 0), mark=effect["drifted"].map({True: "✕", False: ""}))
-    x = alt.X("window_start:O", timeUnit="yearmonthdatehoursminutes", title=None,
+        effect["threshold"] > 0), mark=effect["drifted"].map({True: "✕", False: ""}),
+        window=_window_label(effect["window_start"]))
+    strip_df = verdicts.assign(window=_window_label(verdicts["window_start"]))
+    order = sorted(set(cells["window"]) | set(strip_df["window"]))
+    x = alt.X("window:O", sort=order, scale=alt.Scale(domain=order), title=None,
               axis=alt.Axis(labelAngle=-45, labelOverlap=True))
     heat = alt.Chart(cells).encode(x=x, y=alt.Y("feature:N", title=None))
     grid = alt.layer(
@@ -82,15 +85,20 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame) -> alt.VConcatCh
                      alt.Tooltip("upper:Q", format=".3f"), "threshold", "drifted"]),
         heat.mark_text(fontSize=13, fontWeight="bold").encode(text="mark:N"),
     ).properties(height=max(120, 26 * cells["feature"].nunique()))
-    strip = alt.Chart(verdicts).encode(x=x)
+    strip = alt.Chart(strip_df).encode(x=alt.X("window:O", sort=order,
+                                               scale=alt.Scale(domain=order), axis=None))
     top = alt.layer(
         strip.mark_point(size=120, filled=True).encode(
             shape=alt.Shape("state:N", scale=STATE_SHAPES, title="verdict"),
             color=alt.Color("state:N", scale=STATE_COLORS, legend=None),
             tooltip=[alt.Tooltip("window_start:T"), "state", "share_drifted", "note"]),
         strip.mark_text(dy=-14, fontSize=10).encode(text="state:N"),
-    ).properties(height=50, title="model verdict per window")
-    return alt.vconcat(top, grid).resolve_scale(color="independent")
+    ).properties(height=40, title="model verdict per window")
+    return alt.vconcat(top, grid, spacing=4).resolve_scale(color="independent", x="shared")
+
+
+def _window_label(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).dt.strftime("%m-%d %H:%M")
 
 
 def metric_history(df: pd.DataFrame) -> alt.LayerChart:

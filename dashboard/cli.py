@@ -37,7 +37,7 @@ def streamlit_command(cfg: DashboardConfig) -> list[str]:
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.address", cfg.host, "--server.port", str(cfg.port),
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",
-            "--client.toolbarMode", "viewer"]
+            "--client.toolbarMode", "viewer", "--client.showSidebarNavigation", "false"]
 
 
 def child_env(cfg: DashboardConfig, base: dict[str, str] | None = None) -> dict[str, str]:

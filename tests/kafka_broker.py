@@ -40,7 +40,8 @@ def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout} s") from None
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout} s") \
+                    from None
             time.sleep(0.05)
 
 

@@ -118,4 +118,5 @@ def _policy(cfg: Any) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dashboard.app import run_page
+    run_page(main)

@@ -152,4 +152,5 @@ def _report(cfg: Any, f: Any, st: Any, since: Any, until: Any) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dashboard.app import run_page
+    run_page(main)

@@ -51,7 +51,7 @@ def _body(cfg: Any, f: Any) -> None:
     c[1].metric("Reporting now", len(devices) - len(silent),
                 help=f"heard from in the last {cfg.silent_after_s:.0f} s")
     c[2].metric("Silent", len(silent))
-    c[3].metric("Newest window received", ui.ago((now - newest).total_seconds()) + " ago"
+    c[3].metric("Newest window", ui.ago((now - newest).total_seconds()) + " ago"
                 if newest is not None else "never")
     c[4].metric("Models", health["model"].nunique())
 
@@ -104,4 +104,5 @@ def _body(cfg: Any, f: Any) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dashboard.app import run_page
+    run_page(main)

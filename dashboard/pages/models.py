@@ -195,4 +195,5 @@ def _compare(cfg: Any, f: Any, since: Any, until: Any) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dashboard.app import run_page
+    run_page(main)

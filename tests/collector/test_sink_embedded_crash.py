@@ -56,7 +56,8 @@ def test_embedded_sink_killed_mid_write_loses_nothing_acknowledged(tmp_path: Pat
     # dedup rule for readers: one ingest_id per identity -> exactly N windows
     dedup = con.execute(
         "SELECT count(*) FROM (SELECT device_id, model, seq, min(ingest_id) FROM "
-        "read_parquet(?, hive_partitioning=true) GROUP BY ALL)", [glob.format("windows")]).fetchone()
+        "read_parquet(?, hive_partitioning=true) GROUP BY ALL)",
+        [glob.format("windows")]).fetchone()
     assert dedup == (N,)
     # no torn batch: every ingest id has its features and the other way round
     orphans = con.execute(

@@ -40,7 +40,8 @@ def _identity_counts(dataset: Path) -> tuple[int, int, int]:
         return con.execute(
             "SELECT count(*), count(DISTINCT (device_id, model, seq)), "
             "max(c) FROM (SELECT device_id, model, seq, count(*) OVER "
-            "(PARTITION BY device_id, model, seq) AS c FROM read_parquet(?, hive_partitioning=true))",
+            "(PARTITION BY device_id, model, seq) AS c "
+            "FROM read_parquet(?, hive_partitioning=true))",
             [str(dataset / "windows" / "**" / "*.parquet")]).fetchone()
     finally:
         con.close()

@@ -218,3 +218,33 @@ def test_sink_command_without_kafka_is_refused(tmp_path: Path, capsys) -> None:
 
     assert main(["sink", "--data-dir", str(tmp_path)]) == 1
     assert "--kafka: expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_the_documented_queries_run(tmp_path: Path, monkeypatch) -> None:
+    """Every ```sql block of docs/parquet-schema.md runs against a real dataset."""
+    import re
+
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path / "telemetry"), group_commit_ms=0))
+    sink.write(_records(4, records_per_window=100))
+    sink.close()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "parquet-schema.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    con = duckdb.connect()
+    for block in blocks:
+        for stmt in filter(str.strip, block.replace("/* ... */", "").split(";")):
+            assert con.execute(stmt).fetchall(), stmt
+
+
+def test_idle_and_old_batches_are_reported_for_flushing(tmp_path: Path) -> None:
+    import time
+
+    rec = bodies(1)[0]
+    for quiet, old, expected in ((1000, 0, [0]), (0, 2000, [0]), (0, 0, [])):
+        sink = ParquetSink(SinkConfig(dataset=str(tmp_path), idle_flush_ms=quiet,
+                                      flush_after_ms=old), topic="w")
+        sink.open_partition(0)
+        sink.add(0, 0, rec.kafka_key(), rec.kafka_value())
+        assert sink.idle(now=time.monotonic()) == []
+        assert sink.idle(now=time.monotonic() + 5) == expected

@@ -43,6 +43,15 @@ DRIFT_FROM = 5
 NOW_MS = BASE_MS + 2 * 24 * 3_600_000
 CONFIG = AnalyticsConfig(window_s=W_MS // 1000, segment_tags=("firmware",), reports=False)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sample_rows(rows: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
