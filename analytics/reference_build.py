@@ -132,6 +132,7 @@ class _Numeric:
     max: float = -math.inf
     mean: float = 0.0
     m2: float = 0.0
+    integral: bool = True            # every finite value is a whole number
     layouts: dict[str, Layout] = field(default_factory=dict)
     hist: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -147,6 +148,7 @@ class _Numeric:
         fin = x[~isnan & ~isinf]
         k = len(fin)
         if k:
+            self.integral = self.integral and bool(np.all(fin == np.round(fin)))
             self.min = min(self.min, float(fin.min()))
             self.max = max(self.max, float(fin.max()))
             bmean = float(fin.mean())
@@ -313,9 +315,11 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
         if col in numeric:
             acc = numeric[col]
             prof = acc.profile(name, spec_layouts.get(col, ""))
+            lay = acc.layouts[spec_layouts[col]] if col != opts.latency else None
             fs = None if col == opts.latency else FeatureSpec(
-                name, "numeric", acc.layouts[spec_layouts[col]],
-                (acc.min, acc.max) if acc.n else None)
+                name, "numeric", lay, (acc.min, acc.max) if acc.n else None,
+                discrete=bool(lay is not None and acc.n and len(lay.edges) < MAX_EDGES
+                              and acc.integral))
         else:
             prof = categorical[col].profile(name)
             cats = tuple(list(prof.categories)[:opts.max_categories])

@@ -32,6 +32,7 @@ _I32_MAX = 2**31 - 1
 _DAY_MS = 86_400_000
 _NSLOTS = len(schema.BIN_COLUMNS)
 _date_cache: dict[int, str] = {}
+_PSEUDO = ((schema.PREDICTION, "pr"), (schema.LATENCY, "lt"), (schema.ENERGY, "en"))
 
 
 def utc_date(ms: int) -> str:
@@ -78,7 +79,8 @@ class _Partition:
     def __init__(self) -> None:
         self.ident: list[tuple] = []      # device, version, seq, ws, we, ingest_id, tags
         self.win: list[tuple] = []        # windows-table extras
-        self.num: list[list] = []         # [win, name, 0, layout, n, missing, nan, inf, min, max, mean, m2, bins, tm, oor]
+        # [win, name, 0, layout, n, missing, nan, inf, min, max, mean, m2, bins, tm, oor]
+        self.num: list[list] = []
         self.cat: list[list] = []         # [win, name, 1, n, missing, tm, unseen, other, counts]
         self.cats: list[tuple] = []       # (win, feature, category, count)
         self.labels: list[tuple] = []     # (win, predicted, actual, count)
@@ -127,7 +129,7 @@ class RowBuilder:
                 num.append([i, *entry])
             else:
                 cat.append([i, *entry])
-        for name, key_ in ((schema.PREDICTION, "pr"), (schema.LATENCY, "lt"), (schema.ENERGY, "en")):
+        for name, key_ in _PSEUDO:
             entry = w.get(key_)
             if entry is not None:
                 (num if entry[0] == 0 else cat).append([i, name, *entry])
@@ -172,7 +174,8 @@ def _build(p: _Partition) -> dict[str, pa.Table]:
     if p.labels:
         win, pred, actual, count = zip(*p.labels)
         out["labels"] = _with_ident(ident, win, schema.LABELS, [
-            pa.array(pred, pa.string()), pa.array(actual, pa.string()), pa.array(count, pa.int64())])
+            pa.array(pred, pa.string()), pa.array(actual, pa.string()),
+            pa.array(count, pa.int64())])
     if p.samples:
         win, row, values = zip(*p.samples)
         out["samples"] = _with_ident(ident, win, schema.SAMPLES, [
@@ -198,7 +201,8 @@ def _features(p: _Partition, ident: list[pa.Array]) -> pa.Table | None:
          oor) = zip(*p.num)
         _fill_bins(bins, packed)
     else:
-        win_n = name_n = layout = n_n = miss_n = nan = inf = vmin = vmax = mean = m2 = tm_n = oor = ()
+        win_n = name_n = layout = n_n = miss_n = nan = inf = ()
+        vmin = vmax = mean = m2 = tm_n = oor = ()
     if nc:
         win_c, name_c, _, n_c, miss_c, tm_c, unseen, other, _ = zip(*p.cat)
     else:

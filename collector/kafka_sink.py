@@ -9,7 +9,8 @@ after a batch's files are durable and its dead letters acknowledged::
 
 On a rebalance a revoked partition's unflushed records are dropped (the next
 owner replays them from the last commit into the same file names); an
-assigned partition first learns which batches are already on disk.
+assigned partition first learns which batches are already on disk, then is
+rewound to its committed offset.
 
 >>> from collector.sink_config import KafkaConfig, SinkConfig
 >>> w = KafkaSinkWorker(KafkaConfig(bootstrap="127.0.0.1:1"), SinkConfig(dataset="/tmp/x"))
@@ -20,6 +21,7 @@ assigned partition first learns which batches are already on disk.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -63,6 +65,7 @@ class KafkaSinkWorker:
         self.commits = 0
         self._producer: Any = None
         self._consumer: Any = None
+        self._events: queue.SimpleQueue[tuple[str, list[Any]]] = queue.SimpleQueue()
 
     def stats(self) -> dict[str, int]:
         return {"windows": self.sink.windows_written, "files": self.sink.files_written,
@@ -72,21 +75,20 @@ class KafkaSinkWorker:
     def _connect(self) -> None:
         from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 
-        worker = self
+        events = self._events
 
         class Listener(ConsumerRebalanceListener):
+            # kafka-python 3 calls these on its IO thread: only hand the event to the loop
             def on_partitions_revoked(self, revoked: Any) -> None:
-                for tp in revoked:
-                    worker.sink.close_partition(tp.partition)
-                log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+                events.put(("revoked", list(revoked)))
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                worker.sink.open_partitions([tp.partition for tp in assigned])
-                log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+                events.put(("assigned", list(assigned)))
 
         k = self.kafka
-        self._producer = KafkaProducer(bootstrap_servers=k.bootstrap, client_id=k.client_id + "-dlq",
-                                       acks="all", request_timeout_ms=k.request_timeout_ms)
+        self._producer = KafkaProducer(bootstrap_servers=k.bootstrap,
+                                       client_id=k.client_id + "-dlq", acks="all",
+                                       request_timeout_ms=k.request_timeout_ms)
         self._consumer = KafkaConsumer(
             bootstrap_servers=k.bootstrap, group_id=k.group_id, client_id=k.client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -95,6 +97,38 @@ class KafkaSinkWorker:
             fetch_max_bytes=k.fetch_max_bytes, request_timeout_ms=max(
                 k.request_timeout_ms, k.session_timeout_ms + 1000))
         self._consumer.subscribe([k.topic], listener=Listener())
+
+    def _rebalanced(self) -> set[int]:
+        """Apply rebalance events on this thread; return the partitions they touched."""
+        touched: set[int] = set()
+        while True:
+            try:
+                kind, tps = self._events.get_nowait()
+            except queue.Empty:
+                return touched
+            parts = sorted(tp.partition for tp in tps)
+            touched.update(parts)
+            if kind == "revoked":
+                for p in parts:
+                    self.sink.close_partition(p)
+            else:
+                self.sink.open_partitions(parts)
+                self._rewind(tps)
+            log.info("partitions %s: %s", kind, parts)
+
+    def _rewind(self, assigned: Any) -> None:
+        """Seek every assigned partition to its committed offset: records fetched before a
+        rebalance were dropped with their batch and must be read again."""
+        consumer = self._consumer
+        missing = []
+        for tp in assigned:
+            committed = consumer.committed(tp)
+            if committed is None:
+                missing.append(tp)
+            else:
+                consumer.seek(tp, committed)
+        if missing:
+            consumer.seek_to_beginning(*missing)
 
     def _dead_letter(self, dl: DeadLetter) -> None:
         headers = [("edgedrift.reason", dl.reason.encode()),
@@ -117,12 +151,15 @@ class KafkaSinkWorker:
         """One poll: buffer records, flush finished and idle batches, commit."""
         from kafka import TopicPartition
 
+        self._rebalanced()
         polled = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+        moved = self._rebalanced()      # records fetched across a rebalance are read again
+        assignment = self._consumer.assignment()
         ready: dict[int, int] = {}
         with gc_paused():
             for tp, messages in polled.items():
-                if tp.partition not in self.sink._known:   # assigned before the listener ran
-                    self.sink.open_partition(tp.partition)
+                if tp.partition in moved or tp not in assignment:
+                    continue
                 for m in messages:
                     for partition, nxt in self.sink.add(tp.partition, m.offset, m.key, m.value):
                         ready[partition] = nxt

@@ -42,12 +42,19 @@ from .faults import fault_point
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P<last>\d{20})\.parquet$")
+_NAME = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P<last>\d{20})"
+                   r"\.parquet$")
 TMP_SUFFIX = ".tmp"
 META_BATCH = b"edgedrift.batch"
 META_FILES = b"edgedrift.files"
 META_VERSION = b"edgedrift.schema_version"
 _HOST = socket.gethostname().replace(".", "_") or "host"
+
+# Dictionary-encode only the repetitive strings (bins and counters compress fine without it
+# and encode ~1.6x faster); keep statistics where readers filter (row-group pruning).
+_DICTIONARY = ("device_id", "version", "ingest_id", "feature", "layout", "category", "predicted",
+               "actual", "label_task", "model_hash", "spec_id", "sdk", "tags")
+_STATISTICS = ("device_id", "seq", "window_start", "window_end", "ingest_id", "feature", "kind")
 
 Tables = dict[tuple[str, str], dict[str, pa.Table]]   # (model, date) -> table name -> rows
 
@@ -93,8 +100,11 @@ def _write_temp(table: pa.Table, final: Path, metadata: dict[bytes, bytes],
                 compression: str) -> Path:
     tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     table = table.replace_schema_metadata(metadata)
+    names = set(table.column_names)
     with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, compression=None if compression == "none" else compression)
+        pq.write_table(table, fh, compression=None if compression == "none" else compression,
+                       use_dictionary=[c for c in _DICTIONARY if c in names],
+                       write_statistics=[c for c in _STATISTICS if c in names])
         fh.flush()
         os.fsync(fh.fileno())
     return tmp

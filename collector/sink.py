@@ -95,14 +95,14 @@ def gc_paused() -> Iterator[None]:
 
 
 class _Batch:
-    __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched")
+    __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched", "created")
 
     def __init__(self, first: int, forced_last: int | None) -> None:
         self.first = self.last = first
         self.builder = RowBuilder()
         self.bucket = -1
         self.forced_last = forced_last
-        self.touched = time.monotonic()
+        self.touched = self.created = time.monotonic()
 
 
 class ParquetSink:
@@ -135,7 +135,7 @@ class ParquetSink:
             self._known[partition] = known.get(partition, {})
 
     def close_partition(self, partition: int) -> None:
-        """Forget a partition (revoked): its unflushed records will be replayed by the next owner."""
+        """Forget a revoked partition: the next owner replays its unflushed records."""
         self._batches.pop(partition, None)
         self._known.pop(partition, None)
 
@@ -157,7 +157,8 @@ class ParquetSink:
             self._dead_letter(partition, offset, key, value, record, str(exc))
         if batch is not None and (
                 offset > batch.forced_last if batch.forced_last is not None
-                else offset % self.config.offsets_per_file == 0 or bucket > batch.bucket >= 0):
+                else offset % self.config.offsets_per_file == 0 or bucket > batch.bucket >= 0
+                or offset in known):      # a batch already on disk starts here
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]
             batch = None
         if batch is None:
@@ -202,9 +203,10 @@ class ParquetSink:
         return batch.last + 1
 
     def idle(self, now: float | None = None) -> list[int]:
-        """Partitions whose open batch was untouched for ``idle_flush_ms`` (0: never)."""
-        if not self.config.idle_flush_ms:
-            return []
+        """Partitions whose open batch was quiet for ``idle_flush_ms`` or is older than
+        ``flush_after_ms`` (the caller writes them if the partition is caught up)."""
         now = time.monotonic() if now is None else now
-        limit = self.config.idle_flush_ms / 1000.0
-        return [p for p, b in self._batches.items() if now - b.touched >= limit]
+        quiet = self.config.idle_flush_ms / 1000.0 or float("inf")
+        old = self.config.flush_after_ms / 1000.0 or float("inf")
+        return [p for p, b in self._batches.items()
+                if now - b.touched >= quiet or now - b.created >= old]

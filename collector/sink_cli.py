@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kafka", metavar="HOST:PORT", help="bootstrap servers ([kafka] bootstrap)")
+    parser.add_argument("--kafka", metavar="HOST:PORT",
+                        help="bootstrap servers ([kafka] bootstrap)")
     parser.add_argument("--topic", help="windows topic ([kafka] topic)")
     parser.add_argument("--group-id", help="consumer group ([kafka] group_id)")
     parser.add_argument("--partitions", type=int, help="partitions when creating the topic")

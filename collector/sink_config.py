@@ -80,10 +80,12 @@ class SinkConfig:
     Batch boundaries are a function of the records only, so a replay after a
     crash writes exactly the same files: a batch of one partition ends before
     an offset that is a multiple of ``offsets_per_file`` and before a record
-    whose receive time falls in another ``roll_ms`` bucket. ``idle_flush_ms``
-    (wall clock, 0 = off) also closes a batch when its partition has been
-    quiet that long; such a boundary is recorded in the file name and honoured
-    on replay, so it never causes a duplicate.
+    whose receive time falls in another ``roll_ms`` bucket. When a partition
+    is caught up (nothing more to read), its batch is also written once it has
+    been quiet for ``idle_flush_ms`` or open for ``flush_after_ms`` (wall
+    clock, 0 = off; this bounds the end-to-end latency at low traffic). Such a
+    boundary is recorded in the file name and honoured on replay, so it never
+    causes a duplicate.
 
     Embedded sink: concurrent ``write()`` calls are grouped for up to
     ``group_commit_ms`` or ``group_commit_records`` records into one file set.
@@ -93,6 +95,7 @@ class SinkConfig:
     offsets_per_file: int = 50_000
     roll_ms: int = 60_000
     idle_flush_ms: int = 1_000
+    flush_after_ms: int = 2_000
     compression: str = "zstd"
     group_commit_ms: float = 20.0
     group_commit_records: int = 2_000
@@ -105,8 +108,9 @@ class SinkConfig:
         for name in ("offsets_per_file", "roll_ms", "group_commit_records", "tmp_max_age_s",
                      "poll_timeout_ms"):
             _positive(name, getattr(self, name), "integer")
-        if self.idle_flush_ms < 0:
-            raise ValueError(f"idle_flush_ms: got {self.idle_flush_ms}, expected >= 0 (0 = off)")
+        for name in ("idle_flush_ms", "flush_after_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: got {getattr(self, name)}, expected >= 0 (0 = off)")
         if self.group_commit_ms < 0:
             raise ValueError(f"group_commit_ms: got {self.group_commit_ms}, expected >= 0")
         if self.compression not in COMPRESSIONS:

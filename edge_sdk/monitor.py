@@ -173,16 +173,21 @@ class Monitor:
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Seal the open window now and wait until the spool is delivered (True) or timeout."""
-        self.seal_window()
-        self.sender.wake.set()
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if not self.spool.backlog()[0]:
-                return True
-            if self.sender._thread is None or not self.sender._thread.is_alive():
-                self.sender.send_once()
-            time.sleep(0.02)
-        return not self.spool.backlog()[0]
+        try:
+            self.seal_window()
+            self.sender.wake.set()
+            end = time.monotonic() + timeout_s
+            while time.monotonic() < end:
+                if not self.spool.backlog()[0]:
+                    return True
+                if self.sender._thread is None or not self.sender._thread.is_alive():
+                    self.sender.send_once()
+                time.sleep(0.02)
+            return not self.spool.backlog()[0]
+        except Exception:  # never raise into the app
+            log.exception("edgedrift: flush failed")
+            self._internal_errors += 1
+            return False
 
     def __enter__(self) -> Monitor:
         return self

@@ -61,10 +61,11 @@ class NumericSketch:
     """
 
     __slots__ = ("layout", "_counts", "_n", "nan", "_inf", "missing", "_min", "_max", "_mean",
-                 "_m2", "type_mismatch", "_out_of_range", "valid_range", "buf", "fold_at")
+                 "_m2", "type_mismatch", "_out_of_range", "valid_range", "buf", "fold_at",
+                 "discrete")
 
     def __init__(self, layout: Layout | None = None,
-                 valid_range: tuple[float, float] | None = None) -> None:
+                 valid_range: tuple[float, float] | None = None, discrete: bool = False) -> None:
         if layout is None:
             from .layout import universal_layout
             layout = universal_layout()
@@ -81,6 +82,7 @@ class NumericSketch:
         self.type_mismatch = 0
         self._out_of_range = 0
         self.valid_range = valid_range
+        self.discrete = discrete  # spec: one value per slot (integer data), so no interpolation
         self.buf = array("d")
         # Buffer length that triggers a fold. A window staggers its features' first fold
         # (see WindowSketch) so that 20 features never all fold in the same log() call.
@@ -242,7 +244,8 @@ class NumericSketch:
     def quantile(self, q: float) -> float:
         """Quantile estimate, linear interpolation inside the slot that holds rank ``q``.
 
-        The rank error is at most the mass of that slot (see docs/sdk.md).
+        The rank error is at most the mass of that slot (see docs/sdk.md). For a
+        ``discrete`` feature (the spec gave one slot per value) it is the slot's value.
         """
         self.flush()
         if not self._n:
@@ -253,8 +256,10 @@ class NumericSketch:
         for slot, c in enumerate(self._counts):
             if c and acc + c >= target:
                 lo, hi = self._slot_range(slot)
+                if self.discrete:  # the slot holds a single value: its lower edge
+                    return lo
                 frac = (target - acc) / c
-                return lo + (hi - lo) * min(max(frac, 0.0), 1.0)
+                return min(hi, max(lo, lo + (hi - lo) * frac))
             acc += c
         return self._max
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -213,9 +214,13 @@ class Sender:
             return SendResult([], [], seqs, None, f"network: {exc}")
         self._update_skew(resp_headers, payload)
         retry_after = _retry_after(resp_headers.get("retry-after"))
-        if len(batch) > 1 and status == 200 and isinstance(payload, dict) \
-                and isinstance(payload.get("results"), list):
-            return self._per_item(seqs, payload["results"], retry_after)
+        if len(batch) > 1 and 200 <= status < 300:
+            if isinstance(payload, dict) and isinstance(payload.get("results"), list) \
+                    and len(payload["results"]) == len(seqs):
+                return self._per_item(seqs, payload["results"], retry_after)
+            return SendResult([], [], seqs, None, _NOT_COLLECTOR)
+        if 200 <= status < 300 and not _is_ack(payload):
+            return SendResult([], [], seqs, None, _NOT_COLLECTOR)
         return self._classify(seqs, status, payload, retry_after)
 
     def _classify(self, seqs: list[int], status: int, payload: Any,
@@ -232,7 +237,8 @@ class Sender:
         out = SendResult([], [], [], retry_after)
         for i, seq in enumerate(seqs):
             item = results[i] if i < len(results) and isinstance(results[i], dict) else {}
-            one = self._classify([seq], int(item.get("code", 503)), item, retry_after)
+            code = item.get("code")
+            one = self._classify([seq], code if type(code) is int else 503, item, retry_after)
             out.delivered += one.delivered
             out.rejected += one.rejected
             out.retry += one.retry
@@ -241,12 +247,15 @@ class Sender:
 
     def _update_skew(self, headers: dict[str, str], payload: Any) -> None:
         server_ms = payload.get("server_time_ms") if isinstance(payload, dict) else None
-        if not isinstance(server_ms, (int, float)):
+        if not isinstance(server_ms, (int, float)) or isinstance(server_ms, bool) \
+                or not math.isfinite(server_ms):
             try:
                 server_ms = parsedate_to_datetime(headers["date"]).timestamp() * 1000
             except (KeyError, TypeError, ValueError):
                 return
-        self.clock_skew_ms = int(server_ms - time.time() * 1000)
+        skew = server_ms - time.time() * 1000
+        if abs(skew) < _MAX_SKEW_MS:  # ignore absurd answers (a broken or hostile endpoint)
+            self.clock_skew_ms = int(skew)
 
     # -- HTTP ------------------------------------------------------------------------
     def _request(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
@@ -292,6 +301,16 @@ class Sender:
             except Exception:
                 pass
             self._conn = None
+
+
+_NOT_COLLECTOR = ("2xx answer that is not an edgedrift collector's (captive portal, proxy or "
+                  "wrong URL?): windows kept")
+_MAX_SKEW_MS = 10 * 365 * 86400 * 1000
+
+
+def _is_ack(payload: Any) -> bool:
+    """A collector's 2xx body: {"status": "accepted"|"duplicate"} (see docs/wire-format.md)."""
+    return isinstance(payload, dict) and payload.get("status") in ("accepted", "duplicate")
 
 
 def _reason(payload: Any) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .labels import TASKS
-from .layout import PROBABILITY, Layout, universal_layout
+from .layout import BUILTIN_LAYOUTS, Layout, universal_layout
 
 SPEC_FORMAT = "edgedrift-spec/1"
 FEATURE_TYPES = ("numeric", "categorical")
@@ -48,17 +48,20 @@ class FeatureSpec:
     layout: Layout | None = None
     valid_range: tuple[float, float] | None = None
     categories: tuple[str, ...] = ()
+    discrete: bool = False   # numeric: each slot holds one value (integer-valued data)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
-        if self.layout is not None and self.layout.layout_id == "u1":
-            out["layout"] = "u1"
+        if self.layout is not None and self.layout.layout_id in BUILTIN_LAYOUTS:
+            out["layout"] = self.layout.layout_id
         elif self.layout is not None and self.layout.edges:
             out["edges"] = list(self.layout.edges)
         if self.valid_range is not None:
             out["range"] = list(self.valid_range)
         if self.categories:
             out["categories"] = list(self.categories)
+        if self.discrete:
+            out["discrete"] = True
         return out
 
 
@@ -160,8 +163,12 @@ def _feature(name: Any, body: Any, path: str) -> FeatureSpec:
         return FeatureSpec(name, ftype, categories=tuple(cats))
     if "edges" in body:
         layout = Layout.from_edges(body["edges"], field_name=f"{path}.edges")
-    elif body.get("layout") == "p1":
-        layout = PROBABILITY
+    elif "layout" in body:
+        if body["layout"] not in BUILTIN_LAYOUTS:
+            raise ConfigError(f"{path}.layout", body["layout"],
+                              f"one of the built-in layouts {', '.join(sorted(BUILTIN_LAYOUTS))} "
+                              "(or give \"edges\")")
+        layout = BUILTIN_LAYOUTS[body["layout"]]
     else:
         layout = universal_layout()
     valid_range = None
@@ -172,4 +179,7 @@ def _feature(name: Any, body: Any, path: str) -> FeatureSpec:
                 or not all(math.isfinite(v) for v in rng) or rng[0] > rng[1]):
             raise ConfigError(f"{path}.range", rng, "[low, high] with finite low <= high")
         valid_range = (float(rng[0]), float(rng[1]))
-    return FeatureSpec(name, ftype, layout=layout, valid_range=valid_range)
+    discrete = body.get("discrete", False)
+    if not isinstance(discrete, bool):
+        raise ConfigError(f"{path}.discrete", discrete, "true or false")
+    return FeatureSpec(name, ftype, layout=layout, valid_range=valid_range, discrete=discrete)

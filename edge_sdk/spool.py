@@ -84,8 +84,15 @@ class Spool:
                 tmp.unlink()
 
     # -- state ---------------------------------------------------------------------
+    def _ensure_dir(self) -> None:
+        """Re-create the directory if something removed it at run time (tmp cleaners ...)."""
+        if not self.dir.is_dir():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            log.warning("spool directory %s had disappeared; re-created it", self.dir)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        self._ensure_dir()
         if fcntl is None:
             yield
             return
@@ -153,6 +160,7 @@ class Spool:
 
     def append(self, seq: int, body: bytes) -> int:
         """Durably store one window; returns how many old windows were dropped to fit it."""
+        self._ensure_dir()
         path = self.dir / f"{seq:020d}{SUFFIX}"
         tmp = self.dir / f".{seq:020d}.{os.getpid()}.tmp"
         data = _HEADER.pack(MAGIC, len(body), zlib.crc32(body)) + body
@@ -226,6 +234,7 @@ class Spool:
     @contextlib.contextmanager
     def sending(self) -> Iterator[bool]:
         """Non-blocking inter-process claim on sending (True if this process holds it)."""
+        self._ensure_dir()
         if fcntl is None:
             yield True
             return

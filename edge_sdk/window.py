@@ -62,7 +62,8 @@ class WindowSketch:
 
     def _from_spec(self, fs: FeatureSpec) -> Sketch:
         if fs.type == "numeric":
-            return self._staggered(NumericSketch(fs.layout or universal_layout(), fs.valid_range))
+            return self._staggered(NumericSketch(fs.layout or universal_layout(), fs.valid_range,
+                                                 fs.discrete))
         return CategoricalSketch(fs.categories or None, self.category_capacity)
 
     def _staggered(self, sketch: Sketch) -> Sketch:
@@ -76,6 +77,8 @@ class WindowSketch:
         if self.spec is not None or type(name) is not str or not 0 < len(name) <= MAX_NAME_LEN \
                 or len(self.features) >= self.max_features:
             self.unknown_feature += 1
+            return None
+        if value is None:  # no type yet; finalize() counts the record as missing later
             return None
         sketch = infer_sketch(value, self.category_capacity)
         if sketch is None:
@@ -130,13 +133,7 @@ class WindowSketch:
         self.untyped += other.untyped
         self.bad_record += other.bad_record
         for name, sk in other.features.items():
-            mine = self.features.get(name)
-            if mine is None:
-                self.features[name] = _copy(sk)
-            elif type(mine) is type(sk):
-                mine.merge(sk)  # type: ignore[arg-type]
-            else:
-                self.features[name] = _merge_conflict(mine, sk)
+            self.features[name] = _merge_opt(self.features.get(name), sk)
         self.prediction = _merge_opt(self.prediction, other.prediction)
         self.latency.merge(other.latency)
         self.energy = _merge_opt(self.energy, other.energy)
@@ -284,8 +281,9 @@ def _with_missing(sk: Sketch, n_records: int) -> Sketch:
 
 
 def _merge_conflict(a: Sketch, b: Sketch) -> Sketch:
-    """Two devices inferred different types for one feature (no spec): keep the type with
-    more values (numeric on a tie) and count the other's values as type mismatches.
+    """Two devices inferred different types (or numeric layouts) for one feature (no spec):
+    keep the sketch with more values (numeric, then the smaller layout id, on a tie) and
+    count the other's values as type mismatches.
 
     >>> num, cat = NumericSketch(), CategoricalSketch()
     >>> num.update(1.0); cat.update("a"); cat.update("b")
@@ -296,8 +294,11 @@ def _merge_conflict(a: Sketch, b: Sketch) -> Sketch:
     def values(sk: Sketch) -> int:
         return sk.n + (sk.nan + sk.inf if isinstance(sk, NumericSketch) else 0) + sk.type_mismatch
 
-    keep, drop = (a, b) if (values(a), isinstance(a, NumericSketch)) >= \
-        (values(b), isinstance(b, NumericSketch)) else (b, a)
+    def rank(sk: Sketch) -> tuple:
+        layout = sk.layout.layout_id if isinstance(sk, NumericSketch) else "~"
+        return (values(sk), isinstance(sk, NumericSketch), [-ord(c) for c in layout])
+
+    keep, drop = (a, b) if rank(a) >= rank(b) else (b, a)
     kept = _copy(keep)
     kept.type_mismatch += values(drop)
     kept.missing += drop.missing
@@ -311,10 +312,14 @@ def _copy(sk: Any) -> Any:
 
 
 def _merge_opt(a: Any, b: Any) -> Any:
+    """Merge two optional sketches; different types or layouts resolve by _merge_conflict."""
     if b is None:
         return a
     if a is None:
         return _copy(b)
+    if type(a) is not type(b) or (isinstance(a, NumericSketch)
+                                  and a.layout.layout_id != b.layout.layout_id):
+        return _merge_conflict(a, b)
     return a.merge(b)
 
 

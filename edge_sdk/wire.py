@@ -57,7 +57,8 @@ class WireLimits:
 DEFAULT_LIMITS = WireLimits()
 
 
-def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body") -> Any:
+def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
+                 check_depth: bool = True) -> Any:
     """Decode one msgpack object from untrusted bytes, or raise :class:`WireError`.
 
     >>> safe_unpackb(msgpack.packb({"a": [1, 2]}))
@@ -91,7 +92,8 @@ def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "
     trailing = len(data) - unpacker.tell()
     if trailing:
         raise WireError(path, "exactly one msgpack object", got=f"{trailing} trailing bytes")
-    _check_depth(obj, limits.max_depth, path)
+    if check_depth:  # callers that validate every field themselves skip the generic walk
+        _check_depth(obj, limits.max_depth, path)
     return obj
 
 
@@ -104,15 +106,18 @@ def _short(text: str) -> str:
 
 
 def _check_depth(obj: Any, max_depth: int, path: str) -> None:
-    stack = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
+    # level by level (msgpack yields exact list/dict types): ~2.4x faster than a node stack
+    level = [obj] if isinstance(obj, (list, dict)) else []
+    depth = 1
+    while level:
         if depth > max_depth:
             raise WireError(path, f"nesting at most {max_depth} levels deep")
-        if isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (list, dict)))
-        elif isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (list, dict)))
+        nxt: list[Any] = []
+        for node in level:
+            nxt += [v for v in (node.values() if isinstance(node, dict) else node)
+                    if isinstance(v, (list, dict))]
+        level = nxt
+        depth += 1
 
 
 # -- window bodies -----------------------------------------------------------------
@@ -124,11 +129,11 @@ def encode_window(body: dict[str, Any]) -> bytes:
 def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
                   path: str = "w") -> dict[str, Any]:
     """Decode and validate a window body; the dict keeps the wire's short keys."""
-    if len(data) > limits.max_window_bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limits.max_window_bytes:
         raise WireError(path, f"a window of at most {limits.max_window_bytes} bytes",
                         got=f"{len(data)} bytes")
-    body = safe_unpackb(data, limits, path)
-    validate_window(body, limits, path)
+    body = safe_unpackb(data, limits, path, check_depth=False)
+    validate_window(body, limits, path)  # checks the type (and so the depth) of every value
     return body
 
 
@@ -183,8 +188,13 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
             _counter_map(body[key], f"{path}.{key}")
     if "sm" in body:
         _samples(body["sm"], f"{path}.sm")
+    for key, value in body.items():  # unknown keys are ignored, but must stay shallow
+        if key not in _WINDOW_KEYS and isinstance(value, (list, dict)):
+            _check_depth(value, limits.max_depth - 1, f"{path}.{key}")
 
 
+_WINDOW_KEYS = frozenset(("v", "d", "m", "mv", "mh", "si", "sdk", "sq", "ws", "we", "n", "tg", "f",
+                          "lt", "pr", "en", "lb", "q", "hl", "sm"))
 def _name(body: dict, key: str, max_len: int, path: str) -> None:
     _str(body.get(key), f"{path}.{key}", max_len, allow_empty=False)
 
@@ -208,6 +218,10 @@ def _float(value: Any, path: str) -> None:
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (missing)"
+    if isinstance(value, list):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a map of {len(value)} entries"
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
@@ -218,6 +232,8 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
                         got=_describe(entry))
     kind = entry[0]
     if kind == 0 and len(entry) == 13:
+        if _numeric_ok(entry):      # fast path; the checks below name the field on failure
+            return
         _str(entry[1], f"{path}.layout", 32, allow_empty=False)
         for j, key in ((2, "n"), (3, "missing"), (4, "nan"), (5, "inf"), (11, "type_mismatch"),
                        (12, "out_of_range")):
@@ -253,6 +269,23 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
     if not numeric_only:
         expected += " or a categorical entry [1, n, missing, type_mismatch, unseen, other, counts]"
     raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
+
+
+def _numeric_ok(entry: list) -> bool:
+    """All checks of a numeric entry without building error paths (True = valid)."""
+    _, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch, oor = entry
+    if type(lay) is not str or not 0 < len(lay) <= 32:
+        return False
+    for v in (n, missing, nan, inf, mismatch, oor):
+        if type(v) is not int or not 0 <= v <= MAX_U64:
+            return False
+    for v in (vmin, vmax, mean, m2):
+        if type(v) is not float and type(v) is not int or not math.isfinite(v):
+            return False
+    if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
+            or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
+        return False
+    return _bin_total(packed) == n and not (n and vmin > vmax)
 
 
 def _bin_total(packed: bytes) -> int:

@@ -29,25 +29,34 @@ def quantile_edges(reference: np.ndarray) -> tuple[float, ...]:
     return tuple(float(v) for v in np.unique(np.quantile(ref, QUANTILES)))
 
 
+def is_discrete(reference: np.ndarray) -> bool:
+    """Few distinct values: one slot per value (the spec marks the feature ``discrete``)."""
+    return len(np.unique(np.asarray(reference, dtype=float))) <= 64
+
+
 def spec_for(name: str, reference: np.ndarray) -> Spec:
     """A spec with one numeric feature whose layout is ``reference``'s quantile edges."""
-    return Spec.from_dict({"features": {name: {"type": "numeric",
-                                               "edges": list(quantile_edges(reference))}}})
+    body = {"type": "numeric", "edges": list(quantile_edges(reference))}
+    if is_discrete(reference):
+        body["discrete"] = True
+    return Spec.from_dict({"features": {name: body}})
 
 
-def sketch_of(values: np.ndarray, layout: Layout | None = None) -> NumericSketch:
-    s = NumericSketch(layout)
+def sketch_of(values: np.ndarray, layout: Layout | None = None,
+              discrete: bool = False) -> NumericSketch:
+    s = NumericSketch(layout, discrete=True) if discrete else NumericSketch(layout)
     for v in values.tolist():
         s.update(v)
     return s
 
 
-def merged_devices(values: np.ndarray, layout: Layout | None, devices: int) -> NumericSketch:
+def merged_devices(values: np.ndarray, layout: Layout | None, devices: int,
+                   discrete: bool = False) -> NumericSketch:
     """Split ``values`` over ``devices`` devices, sketch each, merge the sketches."""
     parts = np.array_split(values, devices)
-    total = sketch_of(parts[0], layout)
+    total = sketch_of(parts[0], layout, discrete)
     for part in parts[1:]:
-        total.merge(sketch_of(part, layout))
+        total.merge(sketch_of(part, layout, discrete))
     return total
 
 

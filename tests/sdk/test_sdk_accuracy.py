@@ -52,16 +52,16 @@ def case(request):
     kind = request.param
     rng = np.random.default_rng(DISTRIBUTIONS.index(kind) + 7)
     ref = draw(kind, N_REF, rng)
-    layout = spec_for("x", ref).features["x"].layout
+    fs = spec_for("x", ref).features["x"]
     currents = {v: draw(kind, N_CUR, rng, *v) for v in VARIANTS}
-    return kind, ref, layout, currents
+    return kind, ref, fs, currents
 
 
 def test_spec_ks_within_interval_and_002_of_scipy(case):
-    kind, ref, layout, currents = case
-    ref_counts = sketch_of(ref, layout).counts
+    kind, ref, fs, currents = case
+    ref_counts = sketch_of(ref, fs.layout).counts
     for variant, cur in currents.items():
-        merged = merged_devices(cur, layout, DEVICES)
+        merged = merged_devices(cur, fs.layout, DEVICES)
         lo, hi = ks_interval(ref_counts, merged.counts)
         ks = ks_true(ref, cur)
         assert lo - 1e-9 <= ks <= hi + 1e-9, (kind, variant, ks, lo, hi)
@@ -69,9 +69,9 @@ def test_spec_ks_within_interval_and_002_of_scipy(case):
 
 
 def test_spec_quantiles_within_1pct_rank_error(case):
-    kind, ref, layout, currents = case
+    kind, ref, fs, currents = case
     cur = currents[(0.0, 1.0)]                      # current data like the reference
-    merged = merged_devices(cur, layout, DEVICES)
+    merged = merged_devices(cur, fs.layout, DEVICES, getattr(fs, "discrete", False))
     raw = np.sort(cur)
     errors = {float(p): rank_error(raw, merged.quantile(float(p)), float(p)) for p in PS}
     worst = max(errors, key=errors.get)
@@ -81,9 +81,9 @@ def test_spec_quantiles_within_1pct_rank_error(case):
 def test_spec_quantile_error_never_exceeds_its_slot_mass(case):
     """Drifted data piles into few slots: the 1% claim needs data like the reference, but
     the error stays below the mass of the slot holding the rank (what the sketch reports)."""
-    kind, ref, layout, currents = case
+    kind, ref, fs, currents = case
     for variant, cur in currents.items():
-        merged = merged_devices(cur, layout, DEVICES)
+        merged = merged_devices(cur, fs.layout, DEVICES, getattr(fs, "discrete", False))
         raw = np.sort(cur)
         counts = np.array(merged.counts)
         cum = np.cumsum(counts) / merged.n
@@ -95,10 +95,10 @@ def test_spec_quantile_error_never_exceeds_its_slot_mass(case):
 
 
 def test_merge_over_devices_equals_one_sketch(case):
-    kind, ref, layout, currents = case
+    kind, ref, fs, currents = case
     cur = currents[(0.3, 1.0)]
-    one = sketch_of(cur, layout)
-    merged = merged_devices(cur, layout, DEVICES)
+    one = sketch_of(cur, fs.layout)
+    merged = merged_devices(cur, fs.layout, DEVICES)
     assert merged.counts == one.counts and merged.n == one.n
     assert (merged.min, merged.max) == (float(cur.min()), float(cur.max()))
     assert merged.mean == pytest.approx(float(np.mean(cur)), rel=1e-9, abs=1e-12)
@@ -106,7 +106,7 @@ def test_merge_over_devices_equals_one_sketch(case):
 
 
 def test_universal_layout_bounds_always_hold(case):
-    kind, ref, _layout, currents = case
+    kind, ref, _fs, currents = case
     ref_counts = sketch_of(ref).counts
     for variant, cur in currents.items():
         merged = merged_devices(cur, None, DEVICES)
@@ -139,3 +139,27 @@ def test_reference_builder_spec_meets_the_same_bounds():
         merged = merged_devices(same, layout, DEVICES)
         raw = np.sort(same)
         assert max(rank_error(raw, merged.quantile(float(p)), float(p)) for p in PS) <= 0.01
+
+
+def test_discrete_spec_end_to_end_through_monitor_and_wire(make_monitor):
+    """Integer counts: the spec marks the feature discrete; the server decodes two windows
+    with the spec and merges them; quantiles are values of the data (<= 1% rank error)."""
+    from edge_sdk import WindowSketch
+    from edge_sdk.wire import decode_window, encode_window
+
+    rng = np.random.default_rng(11)
+    ref, cur = rng.poisson(4.0, N_REF).astype(float), rng.poisson(4.0, 5_000)
+    spec = spec_for("count", ref)
+    assert spec.features["count"].discrete
+    mon = make_monitor(spec=spec)
+    bodies = []
+    for half in np.array_split(cur, 2):
+        for v in half.tolist():                      # ints, as an app would log them
+            mon.log({"count": v})
+        bodies.append(encode_window(mon.seal_window()))
+    first, second = (WindowSketch.from_wire(decode_window(b), spec) for b in bodies)
+    sk = first.merge(second).features["count"]
+    raw = np.sort(cur.astype(float))
+    assert max(rank_error(raw, sk.quantile(float(p)), float(p)) for p in PS) <= 0.01
+    lo, hi = ks_interval(sketch_of(ref, spec.features["count"].layout).counts, sk.counts)
+    assert lo - 1e-9 <= ks_true(ref, cur.astype(float)) <= lo + 1e-9   # exact: atoms on edges
