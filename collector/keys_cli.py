@@ -8,6 +8,7 @@ gateway picks up changes within about a second, without a restart.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 
 from edgedrift.config import load_toml, section
@@ -32,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _registry(args: argparse.Namespace) -> KeyRegistry:
-    keys_path = section(load_toml(args.config), "gateway").get("keys_path")
+    keys_path = (os.environ.get("EDGEDRIFT_GATEWAY_KEYS_PATH")
+                 or section(load_toml(args.config), "gateway").get("keys_path"))
     return KeyRegistry(keys_path or DataPaths(args.data_dir).keys)
 
 

@@ -11,6 +11,7 @@ Also runnable as ``python -m collector.sink_cli ...``.
 from __future__ import annotations
 
 import argparse
+import os
 import gc
 import logging
 import signal
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_configs(args: argparse.Namespace) -> tuple[KafkaConfig, SinkConfig]:
     toml = load_toml(args.config)
     kafka_section = section(toml, "kafka")
-    if not (args.kafka or kafka_section.get("bootstrap")):
+    if not (args.kafka or kafka_section.get("bootstrap")
+            or os.environ.get("EDGEDRIFT_KAFKA_BOOTSTRAP")):
         raise ValueError("--kafka: expected HOST:PORT of the broker (or [kafka] bootstrap in "
                          "--config); without Kafka the gateway writes Parquet itself")
     kafka = build_config(KafkaConfig, kafka_section,

@@ -217,7 +217,13 @@ def sketch_from_entry(entry: list, spec: Spec | None, name: str | None, path: st
         return CategoricalSketch.from_msgpack(entry, path)
     packed = entry[10]
     slots = (len(packed) - 1) // packed[0] if packed and packed[0] in (1, 2, 4) else 0
-    return NumericSketch.from_msgpack(entry, resolve_layout(entry[1], slots, spec, name), path)
+    sketch = NumericSketch.from_msgpack(entry, resolve_layout(entry[1], slots, spec, name), path)
+    if spec is not None:  # per-feature facts the wire does not carry (the spec does)
+        fs = spec.features.get(name) if name is not None else spec.prediction
+        if fs is not None and fs.layout is not None and fs.layout.layout_id == entry[1]:
+            sketch.discrete = fs.discrete
+            sketch.valid_range = fs.valid_range
+    return sketch
 
 
 def infer_sketch(value: Any, capacity: int, prediction: bool = False) -> Sketch | None:
