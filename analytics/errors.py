@@ -8,18 +8,11 @@ Every message names the field (or input), the bad value and what is allowed.
 
 from __future__ import annotations
 
+from edge_sdk.errors import FieldValueError
 
-class AnalyticsError(ValueError):
+
+class AnalyticsError(FieldValueError):
     """Base class of every analytics error: ``field: got VALUE, expected WHAT``."""
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
-        self.expected = expected
-        shown = repr(value)
-        if len(shown) > 100:
-            shown = shown[:97] + "..."
-        super().__init__(f"{field}: got {shown}, expected {expected}")
 
 
 class UnknownMethodError(AnalyticsError, KeyError):

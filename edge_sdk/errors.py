@@ -11,15 +11,14 @@ class EdgeDriftError(Exception):
     """Base class of every error the SDK raises."""
 
 
-class ConfigError(EdgeDriftError, ValueError):
-    """A constructor argument or spec file is invalid.
+class FieldValueError(ValueError):
+    """A value is not what a named field allows: ``field: got VALUE, expected WHAT``.
 
-    ``field`` names the offending setting, ``value`` the bad value and the
-    message says what is allowed.
+    The shared shape of every edgedrift error about a setting or an input
+    (the server packages derive their errors from it too).
 
-    >>> err = ConfigError("window_s", -1, "a positive number of seconds")
-    >>> str(err)
-    'window_s: got -1, expected a positive number of seconds'
+    >>> str(FieldValueError("port", "x" * 100, "a TCP port"))[:22]
+    "port: got 'xxxxxxxxxxx"
     """
 
     def __init__(self, field: str, value: object, expected: str) -> None:
@@ -30,6 +29,18 @@ class ConfigError(EdgeDriftError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"{field}: got {shown}, expected {expected}")
+
+
+class ConfigError(EdgeDriftError, FieldValueError):
+    """A constructor argument or spec file is invalid.
+
+    ``field`` names the offending setting, ``value`` the bad value and the
+    message says what is allowed.
+
+    >>> err = ConfigError("window_s", -1, "a positive number of seconds")
+    >>> str(err)
+    'window_s: got -1, expected a positive number of seconds'
+    """
 
 
 class WireError(EdgeDriftError, ValueError):

@@ -280,15 +280,10 @@ def alerts_config_from_toml(values: dict[str, Any] | None,
         raise ConfigFileError(f"alerts: {exc}") from None
 
 
-@dataclass(frozen=True)
-class _FlatAlerts:
-    cooldown_s: float = 900.0
-    retry_schedule_s: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE_S
-    jitter: float = 0.2
-    timeout_s: float = 15.0
-    max_retry_after_s: float = 86400.0
-    concurrency_per_endpoint: int = 4
-    poll_interval_s: float = 1.0
-    allow_loopback: bool = False
-    allow_private_networks: bool = False
-    dashboard_url: str = ""
+# The scalar settings of AlertsConfig (everything but the nested tables), derived so the
+# two can never disagree; build_config coerces and names them like any other section.
+_FlatAlerts = dataclasses.make_dataclass(
+    "_FlatAlerts",
+    [(f.name, f.type, dataclasses.field(default=f.default))
+     for f in dataclasses.fields(AlertsConfig) if f.name not in ("policies", "endpoints")],
+    frozen=True, namespace={"__module__": __name__})

@@ -8,26 +8,19 @@ Every message names the field (or header), the bad value and what is allowed.
 
 from __future__ import annotations
 
+from edge_sdk.errors import FieldValueError
+
 
 class AlertsError(Exception):
     """Base class of every error the alerts package raises."""
 
 
-class AlertsConfigError(AlertsError, ValueError):
+class AlertsConfigError(AlertsError, FieldValueError):
     """A setting of the ``[alerts]`` config section is invalid.
 
     >>> AlertsConfigError("alerts.endpoints[0].url", "ftp://x", "an http(s) URL").field
     'alerts.endpoints[0].url'
     """
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
-        self.expected = expected
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}: got {shown}, expected {expected}")
 
 
 class UnsafeURLError(AlertsError, ValueError):
@@ -43,21 +36,12 @@ class UnsafeURLError(AlertsError, ValueError):
         super().__init__(f"endpoint url {url}: {reason}")
 
 
-class SignatureError(AlertsError, ValueError):
+class SignatureError(AlertsError, FieldValueError):
     """A webhook request failed verification (headers, timestamp or signature).
 
     >>> str(SignatureError("webhook-timestamp", "1", "within 300 s of now"))
     "webhook-timestamp: got '1', expected within 300 s of now"
     """
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
-        self.expected = expected
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}: got {shown}, expected {expected}")
 
 
 class NotFoundError(AlertsError, LookupError):
