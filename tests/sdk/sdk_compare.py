@@ -39,7 +39,8 @@ def num_diff(a: NumericSketch, b: NumericSketch, path: str = "num") -> list[str]
             out.append(f"{path}.mean: {a.mean!r} != {b.mean!r}")
         spread = a.max - a.min            # deviations are off by ~eps * scale each
         m2_scale = a.n * (spread * spread + spread * scale)
-        if abs(a.m2 - b.m2) > REL * m2_scale * (1 + math.log2(a.n + 1)) + 1e-300:
+        floor = a.n * (1e-12 * scale) ** 2    # identical values: the mean itself is rounded
+        if abs(a.m2 - b.m2) > REL * m2_scale * (1 + math.log2(a.n + 1)) + floor:
             out.append(f"{path}.m2: {a.m2!r} != {b.m2!r}")
     return out
 

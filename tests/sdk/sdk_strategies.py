@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 import math
+import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from edge_sdk import NumericSketch, Spec, WindowSketch
 from edge_sdk.layout import LATENCY, PROBABILITY, Layout, universal_layout
 
-SETTINGS = settings(max_examples=60, deadline=None,
+# SDK_HYPOTHESIS_EXAMPLES=1000 for a deeper (slower) run; 60 keeps tests/sdk under ~30 s.
+SETTINGS = settings(max_examples=int(os.environ.get("SDK_HYPOTHESIS_EXAMPLES", "60")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
