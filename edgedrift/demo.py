@@ -384,14 +384,19 @@ class _Services:
         glob = str(self.paths.dataset / "windows" / "**" / "*.parquet")
         deadline = time.monotonic() + timeout
         seen = 0
-        while time.monotonic() < deadline:
-            self._died("sink")
-            with contextlib.suppress(duckdb.Error):
-                seen = duckdb.sql(f"SELECT count(DISTINCT (device_id, seq)) FROM read_parquet("
-                                  f"'{glob}', hive_partitioning = true)").fetchone()[0]
-                if seen >= windows:
-                    return
-            time.sleep(0.5)
+        con = duckdb.connect()
+        try:
+            while time.monotonic() < deadline:
+                self._died("sink")
+                with contextlib.suppress(duckdb.Error):
+                    seen = con.execute(
+                        "SELECT count(DISTINCT (device_id, model, seq)) FROM read_parquet(?, "
+                        "hive_partitioning = true)", [glob]).fetchall()[0][0]
+                    if seen >= windows:
+                        return
+                time.sleep(0.5)
+        finally:
+            con.close()
         raise CommandError(f"the sink wrote {seen} of {windows} windows within {timeout:.0f} s")
 
     def received_webhooks(self, expected: int, timeout: float = 15.0) -> list[dict[str, Any]]:
