@@ -26,12 +26,40 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from edge_sdk.signing import verify
+import hashlib
+import hmac
+
+from edge_sdk.signing import signed_message
 
 from .errors import AuthError
 from .keys import KeyRegistry
 
 Identity = tuple[str, str, int]
+
+_GIL_CHUNK = 2047   # hashlib releases the GIL for updates of >= 2048 bytes
+
+
+def verify(key: str, device_id: str, model: str, ts: int, seq: int, body: bytes,
+           signature: bytes) -> bool:
+    """:func:`edge_sdk.signing.verify`, computed without releasing the GIL.
+
+    A ~3 KB window takes ~4 us to hash; releasing the GIL for that and then waiting to get it
+    back from the Kafka client's threads cost ~50 us per request under load.
+
+    >>> from edge_sdk.signing import sign
+    >>> sig = sign("k", "d", "m", 1, 2, bytes(5000))
+    >>> verify("k", "d", "m", 1, 2, bytes(5000), sig), verify("k", "d", "m", 1, 3, bytes(5000), sig)
+    (True, False)
+    """
+    msg = signed_message(device_id, model, ts, seq, body)
+    mac = hmac.new(key.encode(), digestmod=hashlib.sha256)
+    if len(msg) <= _GIL_CHUNK:
+        mac.update(msg)
+    else:
+        view = memoryview(msg)
+        for i in range(0, len(msg), _GIL_CHUNK):
+            mac.update(view[i:i + _GIL_CHUNK])
+    return hmac.compare_digest(mac.digest(), signature)
 
 
 class ReplayGuard:

@@ -19,8 +19,13 @@ See docs/collector.md for the HTTP contract.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
+import os
+import threading
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,7 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .auth import AcceptedSet, Authenticator
-from .errors import GatewayError, RateLimited, Unavailable
+from .errors import GatewayError, PayloadError, RateLimited, Unavailable
 from .faults import fault_point
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
@@ -40,8 +45,8 @@ from .metrics import GatewayMetrics
 from .producer import Backend
 from .ratelimit import RateLimiter
 from .records import IngestRecord
-from .validation import check_content_type, check_envelope, check_window, decode_body, inflate, \
-    read_body
+from .validation import check_content_type, check_envelope, check_window, check_windows, \
+    decode_body, inflate, read_body
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +105,108 @@ class Gateway:
         self.auth = Authenticator(registry, config.skew_s, config.replay_capacity)
         self.rate = RateLimiter(config.rate_per_s, config.rate_burst)
         self.accepted = AcceptedSet(config.accepted_capacity)
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    # -- helper processes for the windows of large batches ------------------------------
+    def start_pool(self) -> None:
+        """Start ``config.window_workers`` helper processes (none: windows checked in-loop)."""
+        if self.config.window_workers and self.pool is None:
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.config.window_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_helper_init, initargs=(os.getpid(),))
+            for _ in range(self.config.window_workers):   # spawn now, not on the first batch
+                self.pool.submit(check_windows, [], self.limits)
+
+    def close_pool(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _precheck(self, items: list[_Item]) -> dict[int, Any] | None:
+        """Window checks of a large batch in a helper process, while the event loop serves
+        other requests: {item index: None (valid) or error tuple} for the items whose
+        envelope is valid; None to check every window in the loop (no pool, small batch,
+        or the pool failed). The results are exactly :func:`check_window`'s."""
+        if self.pool is None or len(items) < self.config.window_batch_min:
+            return None
+        index, jobs = [], []
+        for i, it in enumerate(items):
+            try:
+                check_envelope(it.env, self.limits, it.path)
+            except GatewayError:
+                continue   # the sequential checks raise it again, in order
+            env = it.env
+            index.append(i)
+            jobs.append((env["d"], env["m"], env["s"], env["w"], it.path))
+        if not jobs:
+            return None
+        try:
+            results = await asyncio.wrap_future(self.pool.submit(check_windows, jobs,
+                                                                 self.limits))
+        except Exception as exc:   # e.g. a helper was killed: check in the loop
+            log.warning("window helper process failed (%s); checking in-process",
+                        type(exc).__name__)
+            if isinstance(exc, concurrent.futures.BrokenExecutor):   # start afresh
+                self.close_pool()
+                self.start_pool()
+            return None
+        return dict(zip(index, results, strict=True))
 
     # -- POST /v1/telemetry ----------------------------------------------------------
     async def telemetry(self, request: Request) -> Response:
+        """Starlette endpoint (kept for the route table; the app serves it via :meth:`asgi`)."""
+        h = request.headers
+        status, body, headers = await self.handle(
+            h.get("content-type"), h.get("content-encoding"), h.get("content-length"),
+            request.stream())
+        return Response(body, status, headers=headers, media_type="application/json")
+
+    async def asgi(self, scope: dict[str, Any], receive: Callable[[], Any],
+                   send: Callable[[dict[str, Any]], Any]) -> None:
+        """Raw ASGI fast path for ``POST /v1/telemetry`` (no Request/Response objects)."""
+        ctype = cenc = clen = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                ctype = value.decode("latin-1")
+            elif name == b"content-encoding":
+                cenc = value.decode("latin-1")
+            elif name == b"content-length":
+                clen = value.decode("latin-1")
+        try:
+            status, body, headers = await self.handle(ctype, cenc, clen, _receive_chunks(receive))
+        except _Disconnected:
+            return
+        raw = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    async def handle(self, content_type: str | None, content_encoding: str | None,
+                     content_length: str | None,
+                     chunks: AsyncIterator[bytes]) -> tuple[int, bytes, dict[str, str]]:
+        """One telemetry request -> (status, JSON body bytes, extra headers)."""
         started = time.perf_counter()
         nbytes = 0
         headers: dict[str, str] = {}
         try:
             if self.registry.maybe_reload():
                 self.metrics.key_reloads += 1
-            enc = check_content_type(request.headers.get("content-type"),
-                                     request.headers.get("content-encoding"))
-            raw = await read_body(request.stream(), self.config.max_body_bytes,
-                                  request.headers.get("content-length"))
+            enc = check_content_type(content_type, content_encoding)
+            raw = await read_body(chunks, self.config.max_body_bytes, content_length)
             nbytes = len(raw)
             items_raw, single = decode_body(inflate(raw, enc, self.config.max_inflated_bytes),
                                             self.limits)
             items = [_Item(env, "body" if single else f"body[{i}]")
                      for i, env in enumerate(items_raw)]
             await self._process(items)
+            if single and items[0].code == 202:   # the common answer: no JSON encoder
+                text = b'{"status":"accepted","server_time_ms":%d}' % int(self.clock() * 1000)
+                self.metrics.observe_request(202, time.perf_counter() - started, nbytes)
+                return 202, text, headers
             status, payload, headers = self._answer(items, single)
+        except _Disconnected:
+            raise
         except GatewayError as exc:
             self.metrics.reject(exc.reason)
             status, payload = exc.status, {"error": exc.as_dict()}
@@ -130,21 +217,23 @@ class Gateway:
                                               "got": "internal error"}}
         payload["server_time_ms"] = int(self.clock() * 1000)
         try:
-            text = json.dumps(payload, separators=(",", ":"))
+            text = json.dumps(payload, separators=(",", ":")).encode()
         except (TypeError, ValueError):   # a bug in an error body: still answer
             log.exception("unserialisable response body")
-            status, text = 500, '{"error":{"field":"body","reason":"internal"}}'
+            status, text = 500, b'{"error":{"field":"body","reason":"internal"}}'
         self.metrics.observe_request(status, time.perf_counter() - started, nbytes)
-        return Response(text, status, headers=headers, media_type="application/json")
+        return status, text, headers
 
     async def _process(self, items: list[_Item]) -> None:
+        pre = await self._precheck(items)
         now = self.clock()
         received_ms = int(now * 1000)
         in_request: set[tuple[str, str, int]] = set()
         todo: list[_Item] = []
-        for it in items:
+        for i, it in enumerate(items):
             try:
-                check_envelope(it.env, self.limits, it.path)
+                if pre is None or i not in pre:
+                    check_envelope(it.env, self.limits, it.path)
                 env = it.env
                 self.auth.authenticate(env, now, it.path)
                 it.marked = True
@@ -156,7 +245,12 @@ class Gateway:
                     it.code = 200
                     self.metrics.duplicate()
                     continue
-                check_window(env, self.limits, it.path)
+                if pre is not None and i in pre:
+                    if pre[i] is not None:
+                        field, expected, got, status, reason = pre[i]
+                        raise PayloadError(field, expected, got, status, reason)
+                else:
+                    check_window(env, self.limits, it.path)
                 in_request.add(ident)
                 it.record = IngestRecord(env["d"], env["w"], env["t"], received_ms)
                 todo.append(it)
@@ -212,6 +306,46 @@ class Gateway:
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def _helper_init(parent_pid: int) -> None:
+    """In a window helper process: exit as soon as the gateway is gone (even SIGKILLed; the
+    helper holds both ends of its queue's pipe, so it would never see EOF)."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class _Disconnected(Exception):
+    """The client went away before its body arrived (no answer is sent)."""
+
+
+async def _receive_chunks(receive: Callable[[], Any]) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class _GatewayApp(Starlette):
+    """Starlette app whose ``POST /v1/telemetry`` skips the middleware and routing layers."""
+
+    telemetry_asgi: Callable[..., Any]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/telemetry" \
+                and scope["method"] == "POST":
+            await self.telemetry_asgi(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _retry_header(exc: GatewayError) -> dict[str, str]:
     retry = getattr(exc, "retry_after", None)
     return {"Retry-After": str(retry)} if retry else {}
@@ -226,17 +360,20 @@ def create_app(config: GatewayConfig, registry: KeyRegistry, backend: Backend,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
+        gw.start_pool()
         log.info("gateway ready (%s backend)", type(backend).__name__)
         try:
             yield
         finally:
+            gw.close_pool()
             await backend.close()
 
-    app = Starlette(routes=[
+    app = _GatewayApp(routes=[
         Route("/v1/telemetry", gw.telemetry, methods=["POST"]),
         Route("/healthz", gw.healthz, methods=["GET"]),
         Route("/readyz", gw.readyz, methods=["GET"]),
         Route("/metrics", gw.metrics_text, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.gateway = gw
+    app.telemetry_asgi = gw.asgi
     return app

@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=cfg.host, port=cfg.port, ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key,
         log_config=None, access_log=False, lifespan="on", limit_concurrency=cfg.max_connections,
-        timeout_keep_alive=30, server_header=False))
+        timeout_keep_alive=30, server_header=False, proxy_headers=False))
     server.run()
     return 0

@@ -48,6 +48,10 @@ class GatewayConfig:
     retry_after_s: int = 5               # Retry-After sent with 503
     key_reload_s: float = 1.0            # check keys.json's mtime at most this often
     workers: int = 1
+    # helper processes that check the windows of batches of >= window_batch_min envelopes
+    # while the event loop serves other requests (0: every window checked in the loop)
+    window_workers: int = 1
+    window_batch_min: int = 16
     max_connections: int = 2048          # concurrent connections; past it uvicorn answers 503
 
     def __post_init__(self) -> None:
@@ -66,6 +70,8 @@ class GatewayConfig:
             ("retry_after_s", self.retry_after_s >= 1, "at least 1 second"),
             ("key_reload_s", self.key_reload_s >= 0, "a number of seconds >= 0"),
             ("max_connections", self.max_connections > 0, "a positive count"),
+            ("window_workers", 0 <= self.window_workers <= 16, "0..16 helper processes"),
+            ("window_batch_min", self.window_batch_min >= 1, "at least 1 envelope"),
             ("workers", self.workers == 1, "1 (one process; run more gateways behind a "
                                            "load balancer)"),
             ("tls_key", bool(self.tls_cert) == bool(self.tls_key),

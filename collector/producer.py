@@ -74,6 +74,8 @@ class KafkaBackend:
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafka-send")
         self._connect_task: asyncio.Task[None] | None = None
+        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None]]] = []
+        self._flush_scheduled = False
 
     def _make_producer(self) -> Any:
         from kafka import KafkaProducer
@@ -144,28 +146,43 @@ class KafkaBackend:
                 pass
         return self._producer is not None and self._healthy
 
-    def _send_all(self, records: list[IngestRecord]) -> list[Any]:
-        producer = self._producer_or_connect()
+    def _send_group(self, loop: asyncio.AbstractEventLoop,
+                    group: list[tuple[list[IngestRecord], asyncio.Future[None]]]) -> None:
+        """Executor thread: send every record of a group of requests, resolve each request's
+        future from the acks with one loop wake-up for the whole group."""
         try:
-            return [producer.send(self.topic, key=r.kafka_key(), value=r.kafka_value())
-                    for r in records]
-        except Exception as exc:
-            from kafka.errors import KafkaTimeoutError
+            producer = self._producer_or_connect()
+            try:
+                kfuts = [[producer.send(self.topic, key=r.kafka_key(), value=r.kafka_value())
+                          for r in records] for records, _ in group]
+            except Exception as exc:
+                from kafka.errors import KafkaTimeoutError
 
-            if not isinstance(exc, KafkaTimeoutError):
-                self._discard(producer)   # e.g. a fatal idempotence state: start afresh
-            raise
+                if not isinstance(exc, KafkaTimeoutError):
+                    self._discard(producer)   # e.g. a fatal idempotence state: start afresh
+                raise
+        except Exception as exc:
+            loop.call_soon_threadsafe(_settle, group, [exc] * len(group))
+            return
+        _GroupAcks(loop, group, kfuts).watch()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        group, self._pending = self._pending, []
+        if group:
+            self._executor.submit(self._send_group, asyncio.get_running_loop(), group)
 
     async def put(self, records: list[IngestRecord]) -> None:
         if not records:
             return
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending.append((records, fut))
+        if not self._flush_scheduled:   # group the requests that arrive in this loop turn
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         try:
-            kfuts = await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._send_all, records),
-                self.timeout_s + 1)
-            await asyncio.wait_for(asyncio.gather(*(_bridge(loop, f) for f in kfuts)),
-                                   self.timeout_s + 1)
+            await asyncio.wait_for(fut, self.timeout_s + 1)
         except Exception as exc:
             kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             self.metrics.kafka_error(kind)
@@ -208,28 +225,52 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, replication_factor
         admin.close()
 
 
-def _bridge(loop: asyncio.AbstractEventLoop, kfut: Any) -> asyncio.Future[Any]:
-    """An asyncio future resolved from a kafka-python FutureRecordMetadata's callbacks."""
-    afut: asyncio.Future[Any] = loop.create_future()
-
-    def done(value: Any, ok: bool) -> None:
-        if afut.done():
-            return
-        if ok:
-            afut.set_result(value)
+def _settle(group: list[tuple[list[IngestRecord], asyncio.Future[None]]],
+            errors: list[BaseException | None]) -> None:
+    """Event loop: resolve each request's future (an error -> that request's exception)."""
+    for (_, fut), err in zip(group, errors, strict=True):
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(None)
         else:
-            afut.set_exception(value if isinstance(value, BaseException)
-                               else RuntimeError(repr(value)))
+            fut.set_exception(err if isinstance(err, BaseException) else RuntimeError(repr(err)))
 
-    def on_ok(meta: Any) -> None:
-        loop.call_soon_threadsafe(done, meta, True)
 
-    def on_err(exc: Any) -> None:
-        loop.call_soon_threadsafe(done, exc, False)
+class _GroupAcks:
+    """Counts the acks of a group's kafka-python futures (callbacks run in the client's
+    threads) and wakes the event loop once, when the last one is in."""
 
-    kfut.add_callback(on_ok)
-    kfut.add_errback(on_err)
-    return afut
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 group: list[tuple[list[IngestRecord], asyncio.Future[None]]],
+                 kfuts: list[list[Any]]) -> None:
+        self.loop = loop
+        self.group = group
+        self.kfuts = kfuts
+        self.errors: list[BaseException | None] = [None] * len(group)
+        self.left = sum(len(f) for f in kfuts)
+        self.lock = threading.Lock()
+
+    def watch(self) -> None:
+        if not self.left:
+            self.loop.call_soon_threadsafe(_settle, self.group, self.errors)
+            return
+        for i, futs in enumerate(self.kfuts):
+            for kfut in futs:
+                kfut.add_callback(self._done, i, None)
+                kfut.add_errback(self._failed, i)
+
+    def _failed(self, i: int, exc: Any) -> None:
+        self._done(i, exc if isinstance(exc, BaseException) else RuntimeError(repr(exc)))
+
+    def _done(self, i: int, exc: BaseException | None, *meta: Any) -> None:
+        with self.lock:
+            if exc is not None and self.errors[i] is None:
+                self.errors[i] = exc
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self.loop.call_soon_threadsafe(_settle, self.group, self.errors)
 
 
 class EmbeddedBackend:
