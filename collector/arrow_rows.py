@@ -5,7 +5,9 @@
 them into one Arrow table per schema table. The hot parts are vectorised:
 numeric entries are transposed with ``zip(*rows)``, the 64 bin columns come
 from the packed bin bytes through ``numpy.frombuffer`` (grouped by width and
-slot count), and per-row tables repeat the identity columns with ``take``.
+slot count), and per-row tables repeat the identity columns with ``take``. Every 512
+windows of a partition are turned into Arrow chunks as they arrive (while still in
+cache, and then freed); a batch's tables concatenate them in the same row order.
 
 >>> from collector.fake_windows import make_window_body
 >>> from edge_sdk.wire import decode_window
@@ -49,6 +51,27 @@ def utc_date(ms: int) -> str:
     return text
 
 
+def warm_up() -> None:
+    """Pay pyarrow's one-time lazy imports (its first ``pa.array`` loads pandas, ~0.3 s) now.
+
+    >>> warm_up()
+    """
+    pa.array(np.zeros(1, np.int64))
+
+
+def bin_sums(packed: list[bytes], width: int) -> list[int]:
+    """Count totals of packed bins of one shape (same width byte and length), vectorised;
+    the :data:`edge_sdk.wire.BinSums` that the sink hands to ``decode_window``.
+
+    >>> bin_sums([bytes([2, 1, 0, 44, 1]), bytes([2, 0, 0, 7, 0])], 2)
+    [301, 7]
+    """
+    length = len(packed[0])
+    arr = np.ndarray((len(packed), (length - 1) // width), _DTYPES[width], b"".join(packed), 1,
+                     (length, width))
+    return np.add.reduce(arr, 1, np.uint64).tolist()
+
+
 def check_window(w: dict[str, Any], device_id: str) -> None:
     """Checks beyond the wire schema that the Parquet schema needs (raise RecordError)."""
     if w["d"] != device_id:
@@ -79,9 +102,12 @@ class _Partition:
     def __init__(self) -> None:
         self.ident: list[tuple] = []      # device, version, seq, ws, we, ingest_id, tags
         self.win: list[tuple] = []        # windows-table extras
-        # [win, name, 0, layout, n, missing, nan, inf, min, max, mean, m2, bins, tm, oor]
+        # numeric entries [name, 0, layout, n, missing, nan, inf, min, max, mean, m2, bins, tm,
+        # oor] (the wire's own lists, not copied) and the window index of each
         self.num: list[list] = []
-        self.cat: list[list] = []         # [win, name, 1, n, missing, tm, unseen, other, counts]
+        self.num_win: list[int] = []
+        self.cat: list[list] = []         # [name, 1, n, missing, tm, unseen, other, counts]
+        self.cat_win: list[int] = []
         self.cats: list[tuple] = []       # (win, feature, category, count)
         self.labels: list[tuple] = []     # (win, predicted, actual, count)
         self.samples: list[tuple] = []    # (win, row, values_json)
@@ -90,8 +116,13 @@ class _Partition:
 class RowBuilder:
     """Accumulates decoded windows and builds the Arrow tables of a batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_windows: int = 512) -> None:
         self._parts: dict[tuple[str, str], _Partition] = {}
+        # Every ``chunk_windows`` windows of a partition become Arrow chunks right away: the
+        # decoded windows are converted while still in cache and then freed (memory stays
+        # bounded by the Arrow data); the batch's tables are those chunks concatenated.
+        self._chunks: dict[tuple[str, str], list[dict[str, pa.Table]]] = {}
+        self._chunk_windows = chunk_windows
         self.windows = 0
 
     def __len__(self) -> int:
@@ -118,21 +149,29 @@ class RowBuilder:
                 part.labels.extend((i, p, y, c) for p, y, c in lb[4])
             else:
                 label = ("regression", lb[1], None, lb[2], float(lb[3]), float(lb[4]))
-                part.num.append([i, schema.LABEL_ERROR, *lb[5]])
+                part.num.append([schema.LABEL_ERROR, *lb[5]])
+                part.num_win.append(i)
         part.win.append((w.get("mh"), w.get("si"), received_at_ms, sent_at_s * 1000, w["n"],
                          q.get("uf"), q.get("ut"), q.get("br"), *label,
                          hl.get("dp"), hl.get("dc"), hl.get("rj"), hl.get("sb"), hl.get("ie"),
                          hl.get("sk"), w.get("sdk")))
-        num, cat = part.num, part.cat
-        for entry in w["f"]:
-            if entry[1] == 0:
-                num.append([i, *entry])
-            else:
-                cat.append([i, *entry])
+        feats = w["f"]
+        nums = [e for e in feats if e[1] == 0]
+        part.num += nums
+        part.num_win += [i] * len(nums)
+        if len(nums) != len(feats):
+            cats = [e for e in feats if e[1] != 0]
+            part.cat += cats
+            part.cat_win += [i] * len(cats)
         for name, key_ in _PSEUDO:
             entry = w.get(key_)
             if entry is not None:
-                (num if entry[0] == 0 else cat).append([i, name, *entry])
+                if entry[0] == 0:
+                    part.num.append([name, *entry])
+                    part.num_win.append(i)
+                else:
+                    part.cat.append([name, *entry])
+                    part.cat_win.append(i)
         sm = w.get("sm")
         if sm and sm["r"]:
             cols = sm["c"]
@@ -140,13 +179,32 @@ class RowBuilder:
                                                   allow_nan=False, default=str))
                                 for r, row in enumerate(sm["r"]))
         self.windows += 1
+        if len(part.ident) >= self._chunk_windows:
+            self._chunks.setdefault(key, []).append(_build(part))
+            del self._parts[key]
 
     def tables(self) -> dict[tuple[str, str], dict[str, pa.Table]]:
         """{(model, date): {table name: Arrow table}} (empty tables omitted), in key order."""
-        return {key: _build(self._parts[key]) for key in sorted(self._parts)}
+        out = {}
+        for key in sorted(set(self._parts) | set(self._chunks)):
+            chunks = list(self._chunks.get(key, ()))
+            if key in self._parts:
+                chunks.append(_build(self._parts[key]))
+            merged = {}
+            for name in schema.TABLES:
+                parts = _FEATURE_PARTS if name == "features" else (name,)
+                found = [c[part] for part in parts for c in chunks if part in c]
+                if found:
+                    merged[name] = found[0] if len(found) == 1 else pa.concat_tables(found)
+            out[key] = merged
+        return out
 
 
 # -- building -------------------------------------------------------------------------
+_NUM_FEATURES, _CAT_FEATURES = "features/numeric", "features/categorical"
+_FEATURE_PARTS = (_NUM_FEATURES, _CAT_FEATURES)
+
+
 def _ts(values: Any) -> pa.Array:
     return pa.array(values, pa.int64()).cast(schema._TS)
 
@@ -163,9 +221,18 @@ def _build(p: _Partition) -> dict[str, pa.Table]:
                      if schema.WINDOWS.field(i + n_ident).type != schema._TS else _ts(col)
                      for i, col in enumerate(extra)]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
+    # numeric and categorical feature rows apart: a batch's features table lists all numeric
+    # rows (in window order) and then all categorical rows, however it was chunked
+    kept = p.num, p.num_win, p.cat, p.cat_win
+    p.cat, p.cat_win = [], []
     feats = _features(p, ident)
     if feats is not None:
-        out["features"] = feats
+        out[_NUM_FEATURES] = feats
+    p.num, p.num_win, p.cat, p.cat_win = [], [], kept[2], kept[3]
+    feats = _features(p, ident)
+    if feats is not None:
+        out[_CAT_FEATURES] = feats
+    p.num, p.num_win = kept[0], kept[1]
     if p.cats:
         win, feat, category, count = zip(*p.cats)
         out["categories"] = _with_ident(ident, win, schema.CATEGORIES, [
@@ -189,46 +256,54 @@ def _with_ident(ident: list[pa.Array], win: Any, sch: pa.Schema, cols: list[pa.A
 
 
 def _features(p: _Partition, ident: list[pa.Array]) -> pa.Table | None:
-    for entry in p.cat:    # categorical counts become category rows (before the transpose)
-        i, name, counts = entry[0], entry[1], entry[8]
-        p.cats.extend((i, name, k, c) for k, c in counts.items())
     nn, nc = len(p.num), len(p.cat)
     if not nn + nc:
         return None
-    bins = np.zeros((nn + nc, _NSLOTS), dtype=np.int32, order="F")
-    if nn:
-        (win_n, name_n, _, layout, n_n, miss_n, nan, inf, vmin, vmax, mean, m2, packed, tm_n,
+    if nn:   # one transpose of the wire entries; nulls of the other kind appended as arrays
+        (name_n, _, layout, n_n, miss_n, nan, inf, vmin, vmax, mean, m2, packed, tm_n,
          oor) = zip(*p.num)
-        _fill_bins(bins, packed)
     else:
-        win_n = name_n = layout = n_n = miss_n = nan = inf = ()
-        vmin = vmax = mean = m2 = tm_n = oor = ()
+        name_n = layout = n_n = miss_n = nan = inf = vmin = vmax = mean = m2 = tm_n = oor = ()
+        packed = ()
     if nc:
-        win_c, name_c, _, n_c, miss_c, tm_c, unseen, other, _ = zip(*p.cat)
+        name_c, _, n_c, miss_c, tm_c, unseen, other, counts = zip(*p.cat)
+        for w, name, cnt in zip(p.cat_win, name_c, counts):   # category rows, in entry order
+            p.cats.extend((w, name, k, c) for k, c in cnt.items())
     else:
-        win_c = name_c = n_c = miss_c = tm_c = unseen = other = ()
-    none_c = [None] * nc
-    none_n = [None] * nn
+        name_c = n_c = miss_c = tm_c = unseen = other = ()
+
+    def num_only(values: tuple, typ: pa.DataType) -> pa.Array:
+        arr = pa.array(values, typ)
+        return pa.concat_arrays([arr, pa.nulls(nc, typ)]) if nc else arr
+
+    def cat_only(values: tuple, typ: pa.DataType) -> pa.Array:
+        arr = pa.array(values, typ)
+        return pa.concat_arrays([pa.nulls(nn, typ), arr]) if nn else arr
+
+    i64, f64 = pa.int64(), pa.float64()
     kind = np.concatenate([np.zeros(nn, np.int8), np.ones(nc, np.int8)])
     cols = [
         pa.array(name_n + name_c, pa.string()),
         pa.array(kind, pa.int8()),
-        pa.array(list(layout) + none_c, pa.string()),
-        pa.array(n_n + n_c, pa.int64()),
-        pa.array(miss_n + miss_c, pa.int64()),
-        pa.array(list(nan) + none_c, pa.int64()),
-        pa.array(list(inf) + none_c, pa.int64()),
-        pa.array(tm_n + tm_c, pa.int64()),
-        pa.array(list(oor) + none_c, pa.int64()),
-        pa.array(none_n + list(unseen), pa.int64()),
-        pa.array(none_n + list(other), pa.int64()),
-        pa.array(list(vmin) + none_c, pa.float64()),
-        pa.array(list(vmax) + none_c, pa.float64()),
-        pa.array(list(mean) + none_c, pa.float64()),
-        pa.array(list(m2) + none_c, pa.float64()),
+        num_only(layout, pa.string()),
+        pa.array(n_n + n_c, i64),
+        pa.array(miss_n + miss_c, i64),
+        num_only(nan, i64),
+        num_only(inf, i64),
+        pa.array(tm_n + tm_c, i64),
+        num_only(oor, i64),
+        cat_only(unseen, i64),
+        cat_only(other, i64),
+        num_only(vmin, f64),
+        num_only(vmax, f64),
+        num_only(mean, f64),
+        num_only(m2, f64),
     ]
+    bins = np.zeros((nn + nc, _NSLOTS), dtype=np.int32, order="F")
+    if nn:
+        _fill_bins(bins, packed)
     cols += [pa.array(bins[:, j]) for j in range(_NSLOTS)]
-    return _with_ident(ident, win_n + win_c, schema.FEATURES, cols)
+    return _with_ident(ident, p.num_win + p.cat_win, schema.FEATURES, cols)
 
 
 _DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
@@ -242,7 +317,6 @@ def _fill_bins(out: np.ndarray, packed: tuple[bytes, ...]) -> None:
     for code, rows in groups.items():
         width, length = code % 8, code // 8
         slots = (length - 1) // width
-        blob = b"".join([packed[r] for r in rows])
-        raw = np.frombuffer(blob, dtype=np.uint8).reshape(len(rows), length)[:, 1:]
-        arr = np.ascontiguousarray(raw).view(_DTYPES[width]).reshape(len(rows), slots)
+        blob = b"".join([packed[r] for r in rows])   # a strided view skips each width byte
+        arr = np.ndarray((len(rows), slots), _DTYPES[width], blob, 1, (length, width))
         out[np.asarray(rows), :slots] = arr

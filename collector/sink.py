@@ -48,7 +48,7 @@ from pathlib import Path
 from edge_sdk.errors import WireError
 from edge_sdk.wire import decode_window
 
-from .arrow_rows import RowBuilder, check_window
+from .arrow_rows import RowBuilder, bin_sums, check_window, warm_up
 from .errors import RecordError
 from .faults import fault_point
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
@@ -77,7 +77,7 @@ def decode_record(key: bytes | None, value: bytes,
     """Ingest record and its decoded window; raises WireError/RecordError (-> dead letter)."""
     if record is None:
         record = IngestRecord.from_kafka(key, value)
-    window = decode_window(record.window)
+    window = decode_window(record.window, bin_sums=bin_sums)
     check_window(window, record.device_id)
     return record, window
 
@@ -128,6 +128,7 @@ class ParquetSink:
     def open_partitions(self, partitions: list[int]) -> None:
         """Start (or restart) partitions with one scan of the dataset."""
         self.root.mkdir(parents=True, exist_ok=True)
+        warm_up()      # pyarrow's one-time lazy imports (~0.3 s) at start, not in the first batch
         clean_temp(self.root, self.config.tmp_max_age_s)
         known = known_batches(self.root, self.topic)
         for partition in partitions:

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from operator import le as _le
 from typing import Any
 
 import msgpack
@@ -31,6 +35,8 @@ from .signing import sign
 WIRE_VERSION = 1
 CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
 MAX_U64 = 2**64 - 1
+# Every unsigned field is at most int64's maximum: the Parquet dataset stores them as int64.
+MAX_UINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class WireLimits:
 
 
 DEFAULT_LIMITS = WireLimits()
+
+# (packed bins of one shape: same width byte and length, width) -> the count total of each;
+# an optional vectorised stand-in for summing each with _bin_total (the SDK needs no numpy).
+BinSums = Callable[[list[bytes], int], list[int]]
 
 
 def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
@@ -127,17 +137,22 @@ def encode_window(body: dict[str, Any]) -> bytes:
 
 
 def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
-                  path: str = "w") -> dict[str, Any]:
-    """Decode and validate a window body; the dict keeps the wire's short keys."""
+                  path: str = "w", bin_sums: BinSums | None = None) -> dict[str, Any]:
+    """Decode and validate a window body; the dict keeps the wire's short keys.
+
+    ``bin_sums`` (optional, see :data:`BinSums`) only speeds up the bin-total checks
+    (the collector passes a numpy one); what is accepted or rejected does not change.
+    """
     if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limits.max_window_bytes:
         raise WireError(path, f"a window of at most {limits.max_window_bytes} bytes",
                         got=f"{len(data)} bytes")
     body = safe_unpackb(data, limits, path, check_depth=False)
-    validate_window(body, limits, path)  # checks the type (and so the depth) of every value
+    validate_window(body, limits, path, bin_sums)  # checks the type (so depth) of every value
     return body
 
 
-def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> None:
+def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "w",
+                    bin_sums: BinSums | None = None) -> None:
     """Check a decoded window body against the v1 schema; raise WireError naming the field."""
     if not isinstance(body, dict):
         raise WireError(path, "a map (window body)", got=type(body).__name__)
@@ -166,8 +181,9 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
     if not isinstance(feats, list) or len(feats) > limits.max_features:
         raise WireError(f"{path}.f", f"an array of at most {limits.max_features} feature entries")
     seen: set[str] = set()
-    for i, entry in enumerate(feats):
-        fpath = f"{path}.f[{i}]"
+    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums)
+    for i, entry in enumerate(() if fast_ok else feats):
+        fpath = f"{path}.f[{i}]"    # only when the fast path found a problem: name it
         if not isinstance(entry, list) or not entry:
             raise WireError(fpath, "[name, kind, ...] (a feature entry)")
         name = entry[0]
@@ -206,7 +222,7 @@ def _str(value: Any, path: str, max_len: int, allow_empty: bool = True) -> None:
 
 
 def _uint(value: Any, path: str) -> None:
-    if type(value) is not int or not 0 <= value <= MAX_U64:
+    if type(value) is not int or not 0 <= value <= MAX_UINT:
         raise WireError(path, "an unsigned integer", got=_describe(value))
 
 
@@ -277,7 +293,7 @@ def _numeric_ok(entry: list) -> bool:
     if type(lay) is not str or not 0 < len(lay) <= 32:
         return False
     for v in (n, missing, nan, inf, mismatch, oor):
-        if type(v) is not int or not 0 <= v <= MAX_U64:
+        if type(v) is not int or not 0 <= v <= MAX_UINT:
             return False
     for v in (vmin, vmax, mean, m2):
         if type(v) is not float and type(v) is not int or not math.isfinite(v):
@@ -286,6 +302,93 @@ def _numeric_ok(entry: list) -> bool:
             or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
         return False
     return _bin_total(packed) == n and not (n and vmin > vmax)
+
+
+def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None) -> bool:
+    """All checks of the feature entries at once, column by column (True = valid).
+
+    A fast path only: False (or any exception) means "run the per-entry checks", which
+    decide and name the field, so what is accepted or rejected does not change.
+
+    >>> ok = ["x", 0, "u1", 2, 0, 0, 0, 0.0, 1.0, 0.5, 0.5, bytes([1, 1, 1]), 0, 0]
+    >>> _features_ok([ok, ["c", 1, 1, 0, 0, 0, 0, {"a": 1}]], 128)
+    True
+    >>> _features_ok([ok, ok], 128), _features_ok([ok[:3] + [3] + ok[4:]], 128)
+    (False, False)
+    """
+    try:
+        return _features_ok_unchecked(feats, max_name_len, bin_sums)
+    except Exception:      # noqa: BLE001 - anything odd: let the detailed checks decide
+        return False
+
+
+_INT_T, _STR_T, _BYTES_T, _LIST_T, _NUMBER_T = {int}, {str}, {bytes}, {list}, {float, int}
+_ZERO = {0}
+_first = itemgetter(0)
+
+
+def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None) -> bool:
+    if not feats:
+        return True
+    if set(map(type, feats)) != _LIST_T or len(set(map(_first, feats))) != len(feats):
+        return False                                    # not lists, or names not unique
+    nums = [e for e in feats if len(e) == 14]
+    if len(nums) != len(feats):
+        cats = [e for e in feats if len(e) != 14]
+        if not _categoricals_ok(cats, max_name_len):
+            return False
+    if not nums:
+        return True
+    name, kind, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mm, oor = zip(*nums)
+    if set(map(type, name + lay)) != _STR_T or set(kind) != _ZERO:
+        return False
+    ints = kind + n + missing + nan + inf + mm + oor
+    if set(map(type, ints)) != _INT_T or min(ints) < 0 or max(ints) > MAX_UINT:
+        return False
+    if not all(name) or max(map(len, name)) > max_name_len or not all(lay) \
+            or max(map(len, lay)) > 32:
+        return False
+    floats = vmin + vmax + mean + m2
+    if not set(map(type, floats)) <= _NUMBER_T or not math.isfinite(sum(floats)):
+        return False     # a finite sum means no inf/nan among them
+    if not all(map(_le, vmin, vmax)) and any(c and a > b for a, b, c in zip(vmin, vmax, n)):
+        return False
+    if set(map(type, packed)) != _BYTES_T:
+        return False
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, p in enumerate(packed):
+        groups.setdefault((len(p), p[0]), []).append(i)
+    for (length, width), rows in groups.items():
+        if width not in (1, 2, 4) or (length - 1) % width \
+                or not 1 <= (length - 1) // width <= MAX_SLOTS:
+            return False
+        if len(rows) < 4 or bin_sums is None:
+            sums = [_bin_total(packed[i]) for i in rows]
+        else:
+            sums = bin_sums([packed[i] for i in rows], width)
+        if sums != [n[i] for i in rows]:
+            return False
+    return True
+
+
+def _categoricals_ok(cats: list[list], max_name_len: int) -> bool:
+    """All checks of categorical feature entries ``[name, 1, n, missing, type_mismatch,
+    unseen, other, counts]`` at once, without building error paths (True = valid)."""
+    if set(map(len, cats)) != {8}:
+        return False
+    name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats)
+    ints = kind + n + missing + mismatch + unseen + other
+    if set(map(type, name)) != _STR_T or not all(name) or max(map(len, name)) > max_name_len \
+            or set(kind) != {1} or set(map(type, ints)) != _INT_T or min(ints) < 0 \
+            or max(ints) > MAX_UINT or set(map(type, counts)) != {dict}:
+        return False
+    keys = list(chain.from_iterable(counts))
+    if keys:
+        values = list(chain.from_iterable(map(dict.values, counts)))
+        if set(map(type, keys)) != _STR_T or max(map(len, keys)) > 64 \
+                or set(map(type, values)) != _INT_T or min(values) < 0 or max(values) > MAX_UINT:
+            return False
+    return list(map(sum, map(dict.values, counts))) == [a - b for a, b in zip(n, other)]
 
 
 def _bin_total(packed: bytes) -> int:

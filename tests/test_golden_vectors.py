@@ -81,3 +81,14 @@ def test_invalid_vector_names_the_field() -> None:
     with pytest.raises(WireError) as info:
         decode_window(raw)
     assert info.value.field == expected["error_field"]
+
+
+def test_counts_beyond_int64_are_rejected_by_the_wire_not_the_sink() -> None:
+    import msgpack
+
+    body = msgpack.unpackb((GOLDEN / "window_full.bin").read_bytes(), raw=False)
+    body["f"][2][7]["front"] = 2**63          # categorical count past int64
+    body["f"][2][2] = 2**63 + 1               # ... and its n, so only the bound is wrong
+    with pytest.raises(WireError) as info:
+        decode_window(encode_window(body))
+    assert info.value.field.startswith("w.f[2]")

@@ -143,7 +143,7 @@ names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
 @SETTINGS
 @given(st.one_of(key_text, st.builds(lambda a, b: f"edk_{a}_{b}", st.text("abcdef0123", min_size=1,
                                                                        max_size=32), key_text)),
-       names, names, st.lists(st.tuples(st.integers(0, 2**64 - 1), st.binary(min_size=1,
+       names, names, st.lists(st.tuples(st.integers(0, 2**63 - 1), st.binary(min_size=1,
                                                                             max_size=200)),
                               min_size=1, max_size=5),
        st.integers(0, 2**40), st.booleans())
