@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from edgedrift.cli import add_common_after_subcommand
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("deliver", help="run the webhook deliverer")
     p.add_argument("--once", action="store_true", help="deliver what is due now and exit")
     for child in sub.choices.values():
-        _common_after(child)
+        add_common_after_subcommand(child)
     parser.set_defaults(alerts_parser=parser)
 
 
@@ -197,11 +198,3 @@ def _deliver(config: Any, outbox_path: Any, once: bool) -> int:
     print(f"deliverer stopped after {time.time() - started:.0f} s: "
           f"{json.dumps(stats.by_endpoint, sort_keys=True)}")
     return 0
-
-
-def _common_after(parser: argparse.ArgumentParser) -> None:
-    """Accept --config/--data-dir/--log-level after the sub-command too (not overriding)."""
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS)
-    parser.add_argument("--log-level", default=argparse.SUPPRESS,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])

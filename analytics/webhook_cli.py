@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 
+from edgedrift.cli import add_common_after_subcommand
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="webhook_command", metavar="SUBCOMMAND")
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", type=int, default=300,
                    help="max age (s) of webhook-timestamp (default 300)")
     for child in sub.choices.values():
-        _common_after(child)
+        add_common_after_subcommand(child)
     parser.set_defaults(webhook_parser=parser)
 
 
@@ -49,11 +51,3 @@ def run(args: argparse.Namespace) -> int:
     receiver.stop()
     print(f"stopped: {receiver.counts}", file=sys.stderr)
     return 0
-
-
-def _common_after(parser: argparse.ArgumentParser) -> None:
-    """Accept --config/--data-dir/--log-level after the sub-command too (not overriding)."""
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS)
-    parser.add_argument("--log-level", default=argparse.SUPPRESS,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -11,6 +11,7 @@ import argparse
 import os
 import json
 
+from edgedrift.cli import add_common_after_subcommand
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -28,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--device", help="only this device's keys")
     ls.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     for p in (add, rev, ls):   # also accept the common options after the action
-        p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        add_common_after_subcommand(p)
 
 
 def _registry(args: argparse.Namespace) -> KeyRegistry:

@@ -46,6 +46,19 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
 
 
+def add_common_after_subcommand(parser: argparse.ArgumentParser) -> None:
+    """Accept --config/--data-dir/--log-level after a sub-command too (``keys add X --data-dir D``).
+
+    Defaults are suppressed, so a flag given before the sub-command is not overridden.
+    """
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="edgedrift",
