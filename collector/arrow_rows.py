@@ -1,13 +1,17 @@
-"""Decoded windows -> Arrow tables of :mod:`collector.schema`, column by column.
+"""Decoded windows -> Arrow tables of :mod:`collector.schema`, checked and built column by column.
 
-:class:`RowBuilder` collects windows (already decoded by
-:func:`edge_sdk.wire.decode_window`) per ``(model, date)`` partition and turns
-them into one Arrow table per schema table. The hot parts are vectorised:
-numeric entries are transposed with ``zip(*rows)``, the 64 bin columns come
-from the packed bin bytes through ``numpy.frombuffer`` (grouped by width and
-slot count), and per-row tables repeat the identity columns with ``take``. Every 512
-windows of a partition are turned into Arrow chunks as they arrive (while still in
-cache, and then freed); a batch's tables concatenate them in the same row order.
+:class:`RowBuilder` takes windows as msgpack decoded them (untrusted: the sink
+does not trust that a record passed the gateway) and collects them per
+``(model, date)`` partition. Every ``chunk_windows`` windows of a partition (and
+at :meth:`RowBuilder.tables`) the chunk is proven valid by the column-wise
+checks of :mod:`collector.chunk_checks` while its Arrow columns are built: one
+transpose of all feature entries (``zip(*rows)``), the 64 bin columns from the
+packed bin bytes through ``numpy`` (grouped by width and slot count), category
+and label cells flattened with ``itertools.chain``. When a check fails, the
+chunk's windows are validated one by one with :func:`edge_sdk.wire.validate_window`
+(the one parser's exact rules); the invalid ones go to ``on_invalid`` with the
+reason and the rest are built. Windows of an unusual shape (samples, unknown
+keys, regression labels) take the exact check when added.
 
 >>> from collector.fake_windows import make_window_body
 >>> from edge_sdk.wire import decode_window
@@ -16,25 +20,49 @@ cache, and then freed); a batch's tables concatenate them in the same row order.
 ...       received_at_ms=1, sent_at_s=2)
 >>> [(key, t["windows"].num_rows, t["features"].num_rows) for key, t in b.tables().items()]
 [(('kws', '2025-11-24'), 1, 26)]
+>>> bad = decode_window(make_window_body("dev-1", 8, records=20))
+>>> bad["f"][0][3] += 1                   # n no longer equals the bin total
+>>> found = []
+>>> b = RowBuilder(on_invalid=lambda token, reason: found.append((token, reason)))
+>>> b.add("t/0/8", bad, 1, 2, device_id="dev-1", token=8)
+>>> b.tables(), found
+({}, [(8, 'w.f[0].bins: expected bin counts summing to n (21), got 20')])
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import operator
+from collections.abc import Callable
+from itertools import chain, compress
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from edge_sdk.errors import WireError
+from edge_sdk.wire import DEFAULT_LIMITS, MAX_UINT, WIRE_VERSION, WireLimits, validate_window
+
 from . import schema
+from .chunk_checks import (need, need_counter_maps, need_numbers, need_tag_maps,
+                           need_unique_per_window, str_array, sums_per_owner, uint_array)
 from .errors import RecordError
+
+log = logging.getLogger(__name__)
+
+OnInvalid = Callable[[Any, str], None]     # (the token given to add(), the reason)
 
 _I32_MAX = 2**31 - 1
 _DAY_MS = 86_400_000
 _NSLOTS = len(schema.BIN_COLUMNS)
 _date_cache: dict[int, str] = {}
-_PSEUDO = ((schema.PREDICTION, "pr"), (schema.LATENCY, "lt"), (schema.ENERGY, "en"))
+_PREDICTION, _LATENCY, _ENERGY = schema.PREDICTION, schema.LATENCY, schema.ENERGY
+# Keys a window may carry and still be checked column-wise; others (samples, keys of a
+# newer SDK) make the window take the exact per-window check when it is added.
+_FAST_KEYS = frozenset(("v", "d", "m", "mv", "mh", "si", "sdk", "sq", "ws", "we", "n", "tg",
+                        "f", "lt", "pr", "en", "lb", "q", "hl"))
 
 
 def utc_date(ms: int) -> str:
@@ -61,7 +89,7 @@ def warm_up() -> None:
 
 def bin_sums(packed: list[bytes], width: int) -> list[int]:
     """Count totals of packed bins of one shape (same width byte and length), vectorised;
-    the :data:`edge_sdk.wire.BinSums` that the sink hands to ``decode_window``.
+    the :data:`edge_sdk.wire.BinSums` handed to ``validate_window``.
 
     >>> bin_sums([bytes([2, 1, 0, 44, 1]), bytes([2, 0, 0, 7, 0])], 2)
     [301, 7]
@@ -72,12 +100,11 @@ def bin_sums(packed: list[bytes], width: int) -> list[int]:
     return np.add.reduce(arr, 1, np.uint64).tolist()
 
 
-def check_window(w: dict[str, Any], device_id: str) -> None:
-    """Checks beyond the wire schema that the Parquet schema needs (raise RecordError)."""
-    if w["d"] != device_id:
+def check_window(w: dict[str, Any], device_id: str | None) -> None:
+    """Checks beyond the wire schema that the Parquet schema needs (raise RecordError):
+    the window names the record's device, and 4-byte bin counts fit int32."""
+    if device_id is not None and w["d"] != device_id:
         raise RecordError("record.key", f"the window's device id ({w['d']!r})", got=repr(device_id))
-    if w["sq"] > 2**64 - 1 or w["we"] >= 2**63 or w["n"] >= 2**63:
-        raise RecordError("w", "seq < 2^64 and times/counts < 2^63")
     for i, entry in enumerate(w["f"]):
         if entry[1] == 0 and entry[11][0] == 4:
             _check_i32(entry[11], f"w.f[{i}].bins")
@@ -96,157 +123,253 @@ def _check_i32(packed: bytes, field: str) -> None:
         raise RecordError(field, "bin counts below 2^31", got=str(top))
 
 
+def _fast_fields(w: Any) -> tuple | None:
+    """The fields :func:`_append` reads, if a decoded window may skip the per-window check
+    (the chunk proves the rest); None if it needs the per-window check."""
+    if type(w) is not dict or not w.keys() <= _FAST_KEYS or None in w.values():
+        return None
+    get = w.get
+    ws, feats, lt, pr, en, lb = get("ws"), get("f"), get("lt"), get("pr"), get("en"), get("lb")
+    if get("v") != WIRE_VERSION or type(get("m")) is not str or type(ws) is not int \
+            or not 0 <= ws <= MAX_UINT or type(feats) is not list:
+        return None
+    if type(lt) is not list or len(lt) != 13 or lt[0] != 0:
+        return None
+    if en is not None and (type(en) is not list or len(en) != 13 or en[0] != 0):
+        return None
+    if pr is not None and (type(pr) is not list or not (
+            (len(pr) == 13 and pr[0] == 0) or (len(pr) == 7 and pr[0] == 1))):
+        return None
+    if lb is not None and (type(lb) is not list or len(lb) != 5 or lb[0] != 2):
+        return None
+    return feats, pr, lt, en, lb
+
+
 class _Partition:
-    """Columns of one (model, date) partition of a batch."""
+    """The windows of one (model, date) partition of a chunk, as the wire's own objects."""
 
     def __init__(self) -> None:
-        self.ident: list[tuple] = []      # device, version, seq, ws, we, ingest_id, tags
-        self.win: list[tuple] = []        # windows-table extras
-        # numeric entries [name, 0, layout, n, missing, nan, inf, min, max, mean, m2, bins, tm,
-        # oor] (the wire's own lists, not copied) and the window index of each
-        self.num: list[list] = []
-        self.num_win: list[int] = []
-        self.cat: list[list] = []         # [name, 1, n, missing, tm, unseen, other, counts]
-        self.cat_win: list[int] = []
-        self.cats: list[tuple] = []       # (win, feature, category, count)
-        self.labels: list[tuple] = []     # (win, predicted, actual, count)
-        self.samples: list[tuple] = []    # (win, row, values_json)
+        self.ident: list[tuple] = []       # device, version, seq, ws, we, ingest_id, tags
+        self.win: list[tuple] = []         # mh, si, received ms, sent ms, n, q, hl, lb, sdk
+        self.entries: list[list] = []      # feature entries: f's, then [pseudo name, *entry]
+        self.entry_count: list[int] = []   # entries per window
+        self.f_len: list[int] = []         # len(f) per window
+        self.record_device: list[Any] = []  # the Kafka record's device id per window
+        self.samples: list[tuple] = []     # (window index, row, values_json)
+        self.sources: list[tuple] = []     # add() arguments, to re-check window by window
+        self.unchecked = 0                 # windows not validated one by one
 
 
 class RowBuilder:
-    """Accumulates decoded windows and builds the Arrow tables of a batch."""
+    """Accumulates decoded windows and builds the Arrow tables of a batch.
 
-    def __init__(self, chunk_windows: int = 512) -> None:
+    ``on_invalid(token, reason)`` receives the windows found invalid (by default the
+    :class:`~edge_sdk.errors.WireError` or :class:`~collector.errors.RecordError` is raised).
+    """
+
+    def __init__(self, chunk_windows: int = 512, on_invalid: OnInvalid | None = None,
+                 limits: WireLimits = DEFAULT_LIMITS) -> None:
         self._parts: dict[tuple[str, str], _Partition] = {}
         # Every ``chunk_windows`` windows of a partition become Arrow chunks right away: the
         # decoded windows are converted while still in cache and then freed (memory stays
         # bounded by the Arrow data); the batch's tables are those chunks concatenated.
         self._chunks: dict[tuple[str, str], list[dict[str, pa.Table]]] = {}
         self._chunk_windows = chunk_windows
-        self.windows = 0
+        self.on_invalid = on_invalid
+        self.limits = limits
+        self.windows = 0       # windows added and not (yet) found invalid
+        self.invalid = 0
 
     def __len__(self) -> int:
         return self.windows
 
-    def add(self, ingest_id: str, w: dict[str, Any], received_at_ms: int, sent_at_s: int) -> None:
-        """Add one decoded, validated window (see :func:`check_window`)."""
+    def add(self, ingest_id: str, w: Any, received_at_ms: int, sent_at_s: int,
+            device_id: str | None = None, token: Any = None) -> None:
+        """Add one decoded window; ``device_id`` is the record's (the window must name it)."""
+        fields = _fast_fields(w)
+        checked = fields is None
+        if checked:
+            if not self._check_one(w, device_id, token):
+                return
+            fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
         key = (w["m"], utc_date(w["ws"]))
         part = self._parts.get(key)
         if part is None:
             part = self._parts[key] = _Partition()
-        i = len(part.ident)
-        tags = w.get("tg")
-        part.ident.append((w["d"], w["mv"], w["sq"], w["ws"], w["we"], ingest_id,
-                           list(tags.items()) if tags else None))
-        q = w.get("q") or {}
-        hl = w.get("hl") or {}
-        lb = w.get("lb")
-        label = (None, None, None, None, None, None)
-        if lb is not None:
-            if lb[0] == 2:
-                correct = sum(c for p, y, c in lb[4] if p == y)
-                label = ("classification", lb[1], correct, lb[2], None, None)
-                part.labels.extend((i, p, y, c) for p, y, c in lb[4])
-            else:
-                label = ("regression", lb[1], None, lb[2], float(lb[3]), float(lb[4]))
-                part.num.append([schema.LABEL_ERROR, *lb[5]])
-                part.num_win.append(i)
-        part.win.append((w.get("mh"), w.get("si"), received_at_ms, sent_at_s * 1000, w["n"],
-                         q.get("uf"), q.get("ut"), q.get("br"), *label,
-                         hl.get("dp"), hl.get("dc"), hl.get("rj"), hl.get("sb"), hl.get("ie"),
-                         hl.get("sk"), w.get("sdk")))
-        feats = w["f"]
-        nums = [e for e in feats if e[1] == 0]
-        part.num += nums
-        part.num_win += [i] * len(nums)
-        if len(nums) != len(feats):
-            cats = [e for e in feats if e[1] != 0]
-            part.cat += cats
-            part.cat_win += [i] * len(cats)
-        for name, key_ in _PSEUDO:
-            entry = w.get(key_)
-            if entry is not None:
-                if entry[0] == 0:
-                    part.num.append([name, *entry])
-                    part.num_win.append(i)
-                else:
-                    part.cat.append([name, *entry])
-                    part.cat_win.append(i)
-        sm = w.get("sm")
-        if sm and sm["r"]:
-            cols = sm["c"]
-            part.samples.extend((i, r, json.dumps(dict(zip(cols, row)), separators=(",", ":"),
-                                                  allow_nan=False, default=str))
-                                for r, row in enumerate(sm["r"]))
+        _append(part, (token, w, device_id, checked, ingest_id, received_at_ms, sent_at_s),
+                fields)
         self.windows += 1
         if len(part.ident) >= self._chunk_windows:
-            self._chunks.setdefault(key, []).append(_build(part))
             del self._parts[key]
+            self._seal(key, part)
 
     def tables(self) -> dict[tuple[str, str], dict[str, pa.Table]]:
         """{(model, date): {table name: Arrow table}} (empty tables omitted), in key order."""
+        for key in list(self._parts):
+            self._seal(key, self._parts.pop(key))
         out = {}
-        for key in sorted(set(self._parts) | set(self._chunks)):
-            chunks = list(self._chunks.get(key, ()))
-            if key in self._parts:
-                chunks.append(_build(self._parts[key]))
+        for key in sorted(self._chunks):
+            chunks = self._chunks[key]
             merged = {}
             for name in schema.TABLES:
                 parts = _FEATURE_PARTS if name == "features" else (name,)
                 found = [c[part] for part in parts for c in chunks if part in c]
                 if found:
                     merged[name] = found[0] if len(found) == 1 else pa.concat_tables(found)
-            out[key] = merged
+            if merged:
+                out[key] = merged
         return out
+
+    # -- checking -------------------------------------------------------------------
+    def _check_one(self, w: Any, device_id: str | None, token: Any) -> bool:
+        """The exact per-window checks; an invalid window goes to ``on_invalid``."""
+        try:
+            validate_window(w, self.limits, bin_sums=bin_sums)
+            check_window(w, device_id)
+        except (WireError, RecordError) as exc:
+            if self.on_invalid is None:
+                raise
+            self.invalid += 1
+            self.on_invalid(token, str(exc))
+            return False
+        return True
+
+    def _seal(self, key: tuple[str, str], part: _Partition) -> None:
+        """Prove and build one chunk (re-checking window by window if a proof fails)."""
+        if part.unchecked:
+            try:
+                self._chunks.setdefault(key, []).append(_build(part, key[0], self.limits, True))
+                return
+            except Exception as exc:   # noqa: BLE001 - any failed or impossible proof
+                log.debug("chunk of %d windows not proven (%s): checking one by one",
+                          len(part.ident), exc)
+            fresh = _Partition()
+            for source in part.sources:
+                token, w, device_id, checked = source[:4]
+                if checked or self._check_one(w, device_id, token):
+                    _append(fresh, (*source[:3], True, *source[4:]),
+                            (w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")))
+                else:
+                    self.windows -= 1
+            part = fresh
+        if part.ident:
+            self._chunks.setdefault(key, []).append(_build(part, key[0], self.limits, False))
+
+
+def _append(p: _Partition, source: tuple, fields: tuple) -> None:
+    """Gather one window's fields into the partition's lists (no checks, no conversion)."""
+    _, w, device_id, checked, ingest_id, received_at_ms, sent_at_s = source
+    feats, pr, lt, en, lb = fields
+    get = w.get
+    i = len(p.ident)
+    entries = p.entries
+    entries += feats
+    count = len(feats) + 1
+    if pr is not None:
+        entries.append([_PREDICTION, *pr])
+        count += 1
+    entries.append([_LATENCY, *lt])
+    if en is not None:
+        entries.append([_ENERGY, *en])
+        count += 1
+    if lb is not None and lb[0] == 3:      # regression: the error histogram is a feature row
+        entries.append([schema.LABEL_ERROR, *lb[5]])
+        count += 1
+    p.entry_count.append(count)
+    p.f_len.append(len(feats))
+    p.ident.append((get("d"), get("mv"), get("sq"), get("ws"), get("we"), ingest_id, get("tg")))
+    p.win.append((get("mh"), get("si"), received_at_ms, sent_at_s * 1000, get("n"),
+                  get("q"), get("hl"), lb, get("sdk")))
+    p.record_device.append(w.get("d") if device_id is None else device_id)
+    p.sources.append(source)
+    if not checked:
+        p.unchecked += 1
+    sm = w.get("sm")              # only windows checked one by one carry samples this far
+    if sm and sm["r"]:
+        cols = sm["c"]
+        p.samples.extend((i, r, json.dumps(dict(zip(cols, row)), separators=(",", ":"),
+                                           allow_nan=False, default=str))
+                         for r, row in enumerate(sm["r"]))
 
 
 # -- building -------------------------------------------------------------------------
 _NUM_FEATURES, _CAT_FEATURES = "features/numeric", "features/categorical"
 _FEATURE_PARTS = (_NUM_FEATURES, _CAT_FEATURES)
+_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
+_I64, _F64, _STRING = pa.int64(), pa.float64(), pa.string()
+_COUNTERS = (("q", ("uf", "ut", "br")), ("hl", ("dp", "dc", "rj", "sb", "ie", "sk")))
+
+
+def _uints(values: tuple, check: bool) -> pa.Array:
+    return uint_array(values) if check else pa.array(values, _I64)
+
+
+def _strings(values: tuple, max_len: int, check: bool) -> pa.Array:
+    return str_array(values, max_len) if check else pa.array(values, _STRING)
+
+
+def _finite(values: tuple, check: bool) -> pa.Array:
+    """A float64 column; with ``check`` all finite (the types were checked by the caller)."""
+    try:
+        arr = pa.array(values, _F64)
+    except pa.ArrowInvalid:      # an int beyond 2^53: numpy rounds it as float() does
+        arr = pa.array(np.array(values, np.float64))
+    if check:
+        need(arr.null_count == 0 and np.isfinite(arr.to_numpy()).all(), "not all finite")
+    return arr
 
 
 def _ts(values: Any) -> pa.Array:
-    return pa.array(values, pa.int64()).cast(schema._TS)
+    return pa.array(values, _I64).cast(schema._TS)
 
 
-def _build(p: _Partition) -> dict[str, pa.Table]:
+def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[str, pa.Table]:
+    """The chunk's tables; with ``check`` every column is proven first (else Unproven)."""
     dev, ver, seq, ws, we, ing, tags = zip(*p.ident)
-    ident = [pa.array(dev, pa.string()), pa.array(ver, pa.string()), pa.array(seq, pa.uint64()),
-             _ts(ws), _ts(we), pa.array(ing, pa.string()),
-             pa.array(tags, schema.WINDOWS.field("tags").type)]
-    n_ident = len(ident)
+    mh, si, received, sent, n, q, hl, lbs, sdk = zip(*p.win)
+    name_len = limits.max_name_len
+    if check:
+        need(0 < len(model) <= name_len, "model name")
+        need(dev == tuple(p.record_device), "window device ids equal the record keys")
+        ws_arr, we_arr = uint_array(ws), uint_array(we)
+        need((we_arr.to_numpy() >= ws_arr.to_numpy()).all(), "window end >= start")
+        need_tag_maps(tags)
+        need_counter_maps(q)
+        need_counter_maps(hl)
+        need(max(p.f_len) <= limits.max_features, "features per window")
+        win_strs = [str_array(mh, 128, True, True), str_array(si, 64, True, True)]
+        sdk_arr = str_array(sdk, 64, True, True)
+        ident = [str_array(dev, name_len), str_array(ver, name_len),
+                 uint_array(seq).cast(pa.uint64()), ws_arr.cast(schema._TS),
+                 we_arr.cast(schema._TS)]
+        n_arr = uint_array(n)
+    else:
+        win_strs = [pa.array(mh, _STRING), pa.array(si, _STRING)]
+        sdk_arr = pa.array(sdk, _STRING)
+        ident = [pa.array(dev, _STRING), pa.array(ver, _STRING), pa.array(seq, pa.uint64()),
+                 _ts(ws), _ts(we)]
+        n_arr = pa.array(n, _I64)
+    ident += [pa.array(ing, _STRING), pa.array(tags, schema.WINDOWS.field("tags").type)]
     out: dict[str, pa.Table] = {}
-    extra = list(zip(*p.win))
-    wcols = ident + [pa.array(col, schema.WINDOWS.field(i + n_ident).type)
-                     if schema.WINDOWS.field(i + n_ident).type != schema._TS else _ts(col)
-                     for i, col in enumerate(extra)]
+    label_cols, label_rows = _labels(lbs, limits, check)
+    counters = {k: [m.get(k) if m is not None else None for m in maps]
+                for maps, keys in ((q, _COUNTERS[0][1]), (hl, _COUNTERS[1][1])) for k in keys}
+    wcols = ident + win_strs + [
+        _ts(received), _ts(sent), n_arr,
+        *(pa.array(counters[k], _I64) for k in _COUNTERS[0][1]),
+        *label_cols,
+        *(pa.array(counters[k], _I64) for k in _COUNTERS[1][1]),
+        sdk_arr,
+    ]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
-    # numeric and categorical feature rows apart: a batch's features table lists all numeric
-    # rows (in window order) and then all categorical rows, however it was chunked
-    kept = p.num, p.num_win, p.cat, p.cat_win
-    p.cat, p.cat_win = [], []
-    feats = _features(p, ident)
-    if feats is not None:
-        out[_NUM_FEATURES] = feats
-    p.num, p.num_win, p.cat, p.cat_win = [], [], kept[2], kept[3]
-    feats = _features(p, ident)
-    if feats is not None:
-        out[_CAT_FEATURES] = feats
-    p.num, p.num_win = kept[0], kept[1]
-    if p.cats:
-        win, feat, category, count = zip(*p.cats)
-        out["categories"] = _with_ident(ident, win, schema.CATEGORIES, [
-            pa.array(feat, pa.string()), pa.array(category, pa.string()),
-            pa.array(count, pa.int64())])
-    if p.labels:
-        win, pred, actual, count = zip(*p.labels)
-        out["labels"] = _with_ident(ident, win, schema.LABELS, [
-            pa.array(pred, pa.string()), pa.array(actual, pa.string()),
-            pa.array(count, pa.int64())])
+    out.update(_features(p, ident, limits, check))
+    if label_rows is not None:
+        win, pred, actual, count = label_rows
+        out["labels"] = _with_ident(ident, win, schema.LABELS, [pred, actual, count])
     if p.samples:
         win, row, values = zip(*p.samples)
         out["samples"] = _with_ident(ident, win, schema.SAMPLES, [
-            pa.array(row, pa.int32()), pa.array(values, pa.string())])
+            pa.array(row, pa.int32()), pa.array(values, _STRING)])
     return out
 
 
@@ -255,68 +378,187 @@ def _with_ident(ident: list[pa.Array], win: Any, sch: pa.Schema, cols: list[pa.A
     return pa.Table.from_arrays([a.take(idx) for a in ident] + cols, schema=sch)
 
 
-def _features(p: _Partition, ident: list[pa.Array]) -> pa.Table | None:
-    nn, nc = len(p.num), len(p.cat)
-    if not nn + nc:
-        return None
-    if nn:   # one transpose of the wire entries; nulls of the other kind appended as arrays
-        (name_n, _, layout, n_n, miss_n, nan, inf, vmin, vmax, mean, m2, packed, tm_n,
-         oor) = zip(*p.num)
+def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array], tuple | None]:
+    """Window label columns and the label-cell rows ``(win, predicted, actual, count)``."""
+    nw = len(lbs)
+    task: list[str | None] = [None] * nw
+    total: list[int | None] = [None] * nw
+    correct: list[int | None] = [None] * nw
+    mismatch: list[int | None] = [None] * nw
+    abs_err: list[float | None] = [None] * nw
+    sq_err: list[float | None] = [None] * nw
+    rows = None
+    cls = [i for i, lb in enumerate(lbs) if lb is not None and lb[0] == 2]
+    for i, lb in enumerate(lbs):        # regression labels were checked one by one
+        if lb is not None and lb[0] != 2:
+            task[i], total[i], mismatch[i] = "regression", lb[1], lb[2]
+            abs_err[i], sq_err[i] = float(lb[3]), float(lb[4])
+    if cls:
+        _, n_, mm_, other_, cells_ = zip(*[lbs[i] for i in cls])
+        n_arr, other_arr = _uints(n_, check).to_numpy(), _uints(other_, check).to_numpy()
+        if check:
+            uint_array(mm_)
+            need(set(map(type, cells_)) == {list}, "label cells")
+        per = np.fromiter(map(len, cells_), np.int64, len(cls))
+        flat = list(chain.from_iterable(cells_))
+        owner = np.repeat(np.arange(len(cls)), per)
+        sums = np.zeros(len(cls), np.int64)
+        good = np.zeros(len(cls), np.int64)
+        if flat:
+            if check:
+                need(set(map(type, flat)) == {list} and set(map(len, flat)) == {3}, "label cells")
+            pred, actual, count = zip(*flat)
+            c_arr = _uints(count, check)
+            counts = c_arr.to_numpy()
+            if check:
+                sums = sums_per_owner(owner, counts, len(cls))
+            diag = np.fromiter(map(operator.eq, pred, actual), bool, len(flat))
+            np.add.at(good, owner[diag], counts[diag])
+            rows = (np.asarray(cls, np.int32)[owner],
+                    _strings(pred, limits.max_str_len, check) if pred else pa.array(pred, _STRING),
+                    _strings(actual, limits.max_str_len, check), c_arr)
+        if check:
+            need((sums + other_arr == n_arr).all(), "label cells + other == n")
+        for j, i in enumerate(cls):
+            task[i], total[i], mismatch[i], correct[i] = \
+                "classification", n_[j], mm_[j], int(good[j])
+    cols = [pa.array(task, _STRING), pa.array(total, _I64), pa.array(correct, _I64),
+            pa.array(mismatch, _I64), pa.array(abs_err, _F64), pa.array(sq_err, _F64)]
+    return cols, rows
+
+
+def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits,
+              check: bool) -> dict[str, pa.Table]:
+    """Numeric and categorical feature rows apart (a batch's features table lists all numeric
+    rows, then all categorical ones, however it was chunked), and the category rows."""
+    entries = p.entries
+    if not entries:
+        return {}
+    owner = np.repeat(np.arange(len(p.entry_count), dtype=np.int32), p.entry_count)
+    if check:
+        need(set(map(type, entries)) == {list}, "feature entries are arrays")
+    lens = np.fromiter(map(len, entries), np.int64, len(entries))
+    is_num = lens == 14
+    if is_num.all():
+        nums, cats, num_owner, cat_owner = entries, [], owner, owner[:0]
     else:
-        name_n = layout = n_n = miss_n = nan = inf = vmin = vmax = mean = m2 = tm_n = oor = ()
-        packed = ()
-    if nc:
-        name_c, _, n_c, miss_c, tm_c, unseen, other, counts = zip(*p.cat)
-        for w, name, cnt in zip(p.cat_win, name_c, counts):   # category rows, in entry order
-            p.cats.extend((w, name, k, c) for k, c in cnt.items())
-    else:
-        name_c = n_c = miss_c = tm_c = unseen = other = ()
+        if check:
+            need(((lens == 14) | (lens == 8)).all(), "feature entry lengths")
+        flags = is_num.tolist()
+        nums = list(compress(entries, flags))
+        cats = list(compress(entries, (~is_num).tolist()))
+        num_owner, cat_owner = owner[is_num], owner[~is_num]
+    out: dict[str, pa.Table] = {}
+    names: list[pa.Array] = []
+    owners: list[np.ndarray] = []
+    if nums:
+        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check)
+        out[_NUM_FEATURES] = table
+        names.append(name_arr)
+        owners.append(num_owner)
+    if cats:
+        table, name_arr, cat_table = _categorical(cats, cat_owner, ident, limits, check)
+        out[_CAT_FEATURES] = table
+        names.append(name_arr)
+        owners.append(cat_owner)
+        if cat_table is not None:
+            out["categories"] = cat_table
+    if check:    # feature names unique within a window (pseudo-feature names included)
+        codes = pa.concat_arrays(names).dictionary_encode().indices.to_numpy()
+        need_unique_per_window(np.concatenate(owners), codes)
+    return out
 
-    def num_only(values: tuple, typ: pa.DataType) -> pa.Array:
-        arr = pa.array(values, typ)
-        return pa.concat_arrays([arr, pa.nulls(nc, typ)]) if nc else arr
 
-    def cat_only(values: tuple, typ: pa.DataType) -> pa.Array:
-        arr = pa.array(values, typ)
-        return pa.concat_arrays([pa.nulls(nn, typ), arr]) if nn else arr
-
-    i64, f64 = pa.int64(), pa.float64()
-    kind = np.concatenate([np.zeros(nn, np.int8), np.ones(nc, np.int8)])
-    cols = [
-        pa.array(name_n + name_c, pa.string()),
-        pa.array(kind, pa.int8()),
-        num_only(layout, pa.string()),
-        pa.array(n_n + n_c, i64),
-        pa.array(miss_n + miss_c, i64),
-        num_only(nan, i64),
-        num_only(inf, i64),
-        pa.array(tm_n + tm_c, i64),
-        num_only(oor, i64),
-        cat_only(unseen, i64),
-        cat_only(other, i64),
-        num_only(vmin, f64),
-        num_only(vmax, f64),
-        num_only(mean, f64),
-        num_only(m2, f64),
-    ]
-    bins = np.zeros((nn + nc, _NSLOTS), dtype=np.int32, order="F")
-    if nn:
-        _fill_bins(bins, packed)
+def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
+             check: bool) -> tuple[pa.Table, pa.Array, np.ndarray]:
+    """Numeric feature rows, ordered by bin shape (so each shape's bins are one slice) and
+    then by window; returns the table, its feature names and its rows' window indices."""
+    shape = _bin_shapes([e[11] for e in nums], check)
+    if shape.size and not (shape[1:] >= shape[:-1]).all():
+        order = np.argsort(shape, kind="stable")
+        nums = [nums[i] for i in order.tolist()]
+        owner, shape = owner[order], shape[order]
+    (name, kind, layout, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch,
+     oor) = zip(*nums)
+    rows = len(nums)
+    if check:
+        need(set(kind) == {0}, "numeric kind")
+        need_numbers(vmin, vmax, mean, m2)
+    name_arr = _strings(name, limits.max_name_len, check)
+    n_arr = _uints(n, check)
+    mins, maxs = _finite(vmin, check), _finite(vmax, check)
+    if check:
+        need(((mins.to_numpy() <= maxs.to_numpy()) | (n_arr.to_numpy() == 0)).all(),
+             "min <= max")
+    cols = [name_arr, pa.array(np.zeros(rows, np.int8)), _strings(layout, 32, check),
+            n_arr, _uints(missing, check), _uints(nan, check), _uints(inf, check),
+            _uints(mismatch, check), _uints(oor, check), pa.nulls(rows, _I64),
+            pa.nulls(rows, _I64), mins, maxs, _finite(mean, check), _finite(m2, check)]
+    bins = _unpack_bins(packed, shape, n_arr.to_numpy(), check)
     cols += [pa.array(bins[:, j]) for j in range(_NSLOTS)]
-    return _with_ident(ident, p.num_win + p.cat_win, schema.FEATURES, cols)
+    return _with_ident(ident, owner, schema.FEATURES, cols), name_arr, owner
 
 
-_DTYPES = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dtype("<u4")}
+def _categorical(cats: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
+                 check: bool) -> tuple[pa.Table, pa.Array, pa.Table | None]:
+    name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats)
+    if check:
+        need(set(kind) == {1}, "categorical kind")
+        need(set(map(type, counts)) == {dict}, "category counts are maps")
+    rows = len(cats)
+    name_arr = _strings(name, limits.max_name_len, check)
+    n_arr, other_arr = _uints(n, check), _uints(other, check)
+    keys = tuple(chain.from_iterable(counts))
+    values = _uints(tuple(chain.from_iterable(map(dict.values, counts))), check)
+    per = np.fromiter(map(len, counts), np.int64, rows)
+    entry_of = np.repeat(np.arange(rows, dtype=np.int32), per)
+    if check:
+        need((sums_per_owner(entry_of, values.to_numpy(), rows) + other_arr.to_numpy()
+              == n_arr.to_numpy()).all(), "category counts + other == n")
+    cols = [name_arr, pa.array(np.ones(rows, np.int8)), pa.nulls(rows, _STRING),
+            n_arr, _uints(missing, check), pa.nulls(rows, _I64),
+            pa.nulls(rows, _I64), _uints(mismatch, check), pa.nulls(rows, _I64),
+            _uints(unseen, check), other_arr]
+    cols += [pa.nulls(rows, _F64)] * 4
+    zeros = pa.array(np.zeros(rows, np.int32))
+    cols += [zeros] * _NSLOTS
+    table = _with_ident(ident, owner, schema.FEATURES, cols)
+    cat_table = None
+    if keys:
+        cat_table = _with_ident(ident, owner[entry_of], schema.CATEGORIES, [
+            name_arr.take(pa.array(entry_of)), _strings(keys, 64, check) if check
+            else pa.array(keys, _STRING), values])
+    return table, name_arr, cat_table
 
 
-def _fill_bins(out: np.ndarray, packed: tuple[bytes, ...]) -> None:
-    """Unpack bin bytes into rows of ``out`` (int32), grouped by (width, slots)."""
-    groups: dict[int, list[int]] = {}
-    for row, b in enumerate(packed):
-        groups.setdefault(len(b) * 8 + b[0], []).append(row)   # length and width
-    for code, rows in groups.items():
+def _bin_shapes(packed: list, check: bool) -> np.ndarray:
+    """``length * 8 + width byte`` of each entry's bin bytes (the grouping key)."""
+    if check:
+        need(set(map(type, packed)) == {bytes}, "bins are bytes")
+    lens = np.fromiter(map(len, packed), np.int64, len(packed))
+    if check:
+        need(lens.min() >= 2, "bin bytes")
+    return lens * 8 + np.fromiter(map(operator.itemgetter(0), packed), np.int64, len(packed))
+
+
+def _unpack_bins(packed: tuple, shape: np.ndarray, n: np.ndarray, check: bool) -> np.ndarray:
+    """Bin bytes (sorted by shape) -> an int32 (rows, 64) matrix; with ``check`` also proves
+    the shapes, that each row's counts sum to its ``n``, and that 4-byte counts fit int32."""
+    rows = len(packed)
+    out = np.zeros((rows, _NSLOTS), np.int32, order="F")
+    bounds = np.flatnonzero(shape[1:] != shape[:-1]) + 1
+    for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), rows]):
+        code = int(shape[a])
         width, length = code % 8, code // 8
+        if check:
+            need(width in _DTYPES and (length - 1) % width == 0
+                 and 1 <= (length - 1) // width <= _NSLOTS, "bin shape")
         slots = (length - 1) // width
-        blob = b"".join([packed[r] for r in rows])   # a strided view skips each width byte
-        arr = np.ndarray((len(rows), slots), _DTYPES[width], blob, 1, (length, width))
-        out[np.asarray(rows), :slots] = arr
+        group = b"".join(packed[a:b])
+        mat = np.ndarray((b - a, slots), _DTYPES[width], group, 1, (length, width))
+        if check:
+            need((mat.sum(1, dtype=np.uint64) == n[a:b].astype(np.uint64)).all(), "bin totals")
+            if width == 4:
+                need(mat.max() <= _I32_MAX, "4-byte counts fit int32")
+        out[a:b, :slots] = mat
+    return out

@@ -24,6 +24,7 @@ from edge_sdk.errors import WireError
 from edge_sdk.wire import DEFAULT_LIMITS, safe_unpackb
 
 RECORD_VERSION = 1
+_MAX_MS = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,14 @@ class IngestRecord:
     @classmethod
     def from_kafka(cls, key: bytes | None, value: bytes) -> IngestRecord:
         """Decode a Kafka record; raises :class:`WireError` (-> dead-letter topic) if malformed."""
-        obj = safe_unpackb(value, DEFAULT_LIMITS, "record")
+        obj = safe_unpackb(value, DEFAULT_LIMITS, "record", check_depth=False)
         if not isinstance(obj, dict) or obj.get("v") != RECORD_VERSION:
             raise WireError("record.v", f"an ingest record map with v={RECORD_VERSION}")
         w, r, t = obj.get("w"), obj.get("r"), obj.get("t")
-        if type(w) is not bytes or type(r) is not int or type(t) is not int:
-            raise WireError("record", "w bytes, r int (received ms), t int (sent s)")
+        if type(w) is not bytes or type(r) is not int or type(t) is not int \
+                or not 0 <= r <= _MAX_MS or not 0 <= t <= _MAX_MS // 1000:
+            raise WireError("record", "w bytes, r int (received ms), t int (sent s), "
+                                      "times below 2^63 ms")
         try:
             device = key.decode() if key else ""
         except UnicodeDecodeError:

@@ -42,13 +42,14 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import decode_window
+from edge_sdk.wire import unpack_window
 
-from .arrow_rows import RowBuilder, bin_sums, check_window, warm_up
+from .arrow_rows import OnInvalid, RowBuilder, warm_up
 from .errors import RecordError
 from .faults import fault_point
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
@@ -57,7 +58,7 @@ from .sink_config import SinkConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ParquetSink", "DeadLetter", "decode_record", "gc_paused", "iter_batch_files"]
+__all__ = ["ParquetSink", "DeadLetter", "unpack_record", "gc_paused", "iter_batch_files"]
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,13 @@ class DeadLetter:
     reason: str
 
 
-def decode_record(key: bytes | None, value: bytes,
-                  record: IngestRecord | None = None) -> tuple[IngestRecord, dict]:
-    """Ingest record and its decoded window; raises WireError/RecordError (-> dead letter)."""
+def unpack_record(key: bytes | None, value: bytes,
+                  record: IngestRecord | None = None) -> tuple[IngestRecord, Any]:
+    """Ingest record and its msgpack-decoded window (schema checks are the RowBuilder's);
+    raises WireError (-> dead letter)."""
     if record is None:
         record = IngestRecord.from_kafka(key, value)
-    window = decode_window(record.window, bin_sums=bin_sums)
-    check_window(window, record.device_id)
-    return record, window
+    return record, unpack_window(record.window)
 
 
 @contextlib.contextmanager
@@ -97,9 +97,9 @@ def gc_paused() -> Iterator[None]:
 class _Batch:
     __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched", "created")
 
-    def __init__(self, first: int, forced_last: int | None) -> None:
+    def __init__(self, first: int, forced_last: int | None, on_invalid: OnInvalid) -> None:
         self.first = self.last = first
-        self.builder = RowBuilder()
+        self.builder = RowBuilder(on_invalid=on_invalid)
         self.bucket = -1
         self.forced_last = forced_last
         self.touched = self.created = time.monotonic()
@@ -151,7 +151,7 @@ class ParquetSink:
         batch = self._batches.get(partition)
         known = self._known.setdefault(partition, {})
         try:
-            record, window = decode_record(key, value, record)
+            record, window = unpack_record(key, value, record)
             bucket = record.received_at_ms // self.config.roll_ms
         except (WireError, RecordError) as exc:
             record, window, bucket = None, None, -1
@@ -166,17 +166,26 @@ class ParquetSink:
             inside = next((f for f, last in known.items() if f < offset <= last), None)
             if inside is not None:     # already durable in batch [inside, last]
                 return flushed
-            batch = self._batches[partition] = _Batch(offset, known.get(offset))
+            batch = self._batches[partition] = _Batch(offset, known.get(offset),
+                                                      self._invalid_window(partition))
         batch.last = offset
         batch.touched = time.monotonic()
         if window is not None:
             batch.bucket = max(batch.bucket, bucket)
             batch.builder.add(f"{self.topic}/{partition}/{offset}", window,
-                              record.received_at_ms, record.sent_at_s)   # type: ignore[union-attr]
+                              record.received_at_ms, record.sent_at_s,   # type: ignore[union-attr]
+                              record.device_id, (offset, key, value, record))
         fault_point("sink", "after_buffer")
         if batch.forced_last is not None and offset >= batch.forced_last:
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]
         return flushed
+
+    def _invalid_window(self, partition: int) -> OnInvalid:
+        """The RowBuilder's report of a window that fails the schema: a dead letter."""
+        def report(token: tuple, reason: str) -> None:
+            offset, key, value, record = token
+            self._dead_letter(partition, offset, key, value, record, reason)
+        return report
 
     def _dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes,
                      record: IngestRecord | None, reason: str) -> None:
@@ -193,9 +202,9 @@ class ParquetSink:
         if batch is None:
             return None
         name = batch_name(self.topic, partition, batch.first, batch.last)
-        if batch.builder.windows:
-            with gc_paused():
-                tables = batch.builder.tables()
+        with gc_paused():
+            tables = batch.builder.tables()    # may still find invalid windows (dead letters)
+        if tables:
             files = commit_batch(self.root, name, tables, self.config.compression)
             self.files_written += len(files)
             self.windows_written += batch.builder.windows

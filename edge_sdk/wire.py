@@ -82,26 +82,24 @@ def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "
         raise WireError(path, "msgpack bytes", got=type(data).__name__)
     if not data:
         raise WireError(path, "a msgpack object", got="an empty body")
-    unpacker = msgpack.Unpacker(
-        raw=False, strict_map_key=True, use_list=True,
-        max_buffer_size=len(data), max_str_len=limits.max_str_len,
-        max_bin_len=limits.max_bin_len, max_array_len=limits.max_array_len,
-        max_map_len=limits.max_map_len, max_ext_len=0, ext_hook=_reject_ext)
-    try:
-        unpacker.feed(data)
-        obj = unpacker.unpack()
-    except msgpack.OutOfData:
-        raise WireError(path, "a complete msgpack object", got="truncated input") from None
+    try:   # unpackb bounds every length by the input size too (no max_buffer_size needed)
+        obj = msgpack.unpackb(
+            data, raw=False, strict_map_key=True, use_list=True,
+            max_str_len=limits.max_str_len, max_bin_len=limits.max_bin_len,
+            max_array_len=limits.max_array_len, max_map_len=limits.max_map_len,
+            max_ext_len=0, ext_hook=_reject_ext)
+    except msgpack.ExtraData as exc:
+        raise WireError(path, "exactly one msgpack object",
+                        got=f"{len(exc.extra)} trailing bytes") from None
     except UnicodeDecodeError:
         raise WireError(path, "valid UTF-8 in every string", got="invalid UTF-8") from None
     except WireError:
         raise
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+        if str(exc) == "Unpack failed: incomplete input":
+            raise WireError(path, "a complete msgpack object", got="truncated input") from None
         raise WireError(path, "msgpack within the limits (lengths, nesting, no ext types, "
-                              "str map keys)", got=_short(str(exc))) from None
-    trailing = len(data) - unpacker.tell()
-    if trailing:
-        raise WireError(path, "exactly one msgpack object", got=f"{trailing} trailing bytes")
+                              "str map keys)", got=_short(str(exc) or type(exc).__name__)) from None
     if check_depth:  # callers that validate every field themselves skip the generic walk
         _check_depth(obj, limits.max_depth, path)
     return obj
@@ -143,12 +141,18 @@ def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
     ``bin_sums`` (optional, see :data:`BinSums`) only speeds up the bin-total checks
     (the collector passes a numpy one); what is accepted or rejected does not change.
     """
+    body = unpack_window(data, limits, path)
+    validate_window(body, limits, path, bin_sums)  # checks the type (so depth) of every value
+    return body
+
+
+def unpack_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> Any:
+    """The msgpack half of :func:`decode_window`: size and msgpack limits, no schema checks
+    (the caller must run :func:`validate_window` or an equivalent proof before using it)."""
     if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limits.max_window_bytes:
         raise WireError(path, f"a window of at most {limits.max_window_bytes} bytes",
                         got=f"{len(data)} bytes")
-    body = safe_unpackb(data, limits, path, check_depth=False)
-    validate_window(body, limits, path, bin_sums)  # checks the type (so depth) of every value
-    return body
+    return safe_unpackb(data, limits, path, check_depth=False)
 
 
 def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "w",
@@ -418,7 +422,8 @@ def _label_entry(entry: Any, path: str) -> None:
         total = entry[3]
         for i, cell in enumerate(cells):
             if (not isinstance(cell, list) or len(cell) != 3 or type(cell[0]) is not str
-                    or type(cell[1]) is not str or type(cell[2]) is not int or cell[2] < 0):
+                    or type(cell[1]) is not str or type(cell[2]) is not int
+                    or not 0 <= cell[2] <= MAX_UINT):
                 raise WireError(f"{path}.cells[{i}]", "[prediction str, label str, count uint]")
             total += cell[2]
         if total != entry[1]:
@@ -441,8 +446,8 @@ def _counter_map(value: Any, path: str) -> None:
     for k, v in value.items():
         _str(k, path, 16, allow_empty=False)
         if k == "sk":   # clock skew may be negative
-            if type(v) is not int or abs(v) > MAX_U64:
-                raise WireError(f"{path}.{k}", "an integer", got=_describe(v))
+            if type(v) is not int or abs(v) > MAX_UINT:
+                raise WireError(f"{path}.{k}", "an integer of magnitude < 2^63", got=_describe(v))
             continue
         _uint(v, f"{path}.{k}")
 

@@ -1,0 +1,157 @@
+"""The sink's column-wise chunk proofs accept exactly what the per-window validator accepts.
+
+Windows are decoded, then mutated at random places (a value swapped for one of many
+wrong or boundary values, a key removed, a feature entry duplicated, an unknown key
+added), and fed to :class:`collector.arrow_rows.RowBuilder` in small chunks. The set of
+windows the builder reports invalid must equal the set on which
+``edge_sdk.wire.validate_window`` + ``collector.arrow_rows.check_window`` raise, and the
+rows written must be exactly those of the valid windows.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import msgpack
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.arrow_rows import RowBuilder, bin_sums, check_window
+from collector.errors import RecordError
+from collector.fake_windows import make_window_body
+from edge_sdk.errors import WireError
+from edge_sdk.numeric import pack_counts
+from edge_sdk.wire import validate_window
+
+_BASES = [msgpack.unpackb(make_window_body(f"dev-{i}", i, records=40 + 30 * i, seed=i,
+                                           window_index=0))
+          for i in range(4)]
+_BASES[3]["lb"] = [3, 5, 0, 1.5, 2.25,
+                   [0, "e:x", 5, 0, 0, 0, -1.0, 1.0, 0.1, 0.5, pack_counts([1, 3, 1]), 0, 0]]
+_BASES[2]["sm"] = {"c": ["x00", "c0"], "r": [[1.5, "front"], [None, "back"]]}
+
+_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
+          float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"", b"\x01", b"\x04\xff\xff\xff\xff",
+          b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]]]
+
+
+def _slots(obj: Any, path: tuple = ()) -> list[tuple]:
+    """Every (path to container, key) inside a decoded window."""
+    out = []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) \
+        if isinstance(obj, list) else ()
+    for k, v in items:
+        out.append((path, k))
+        out.extend(_slots(v, path + (k,)))
+    return out
+
+
+def _at(obj: Any, path: tuple) -> Any:
+    for k in path:
+        obj = obj[k]
+    return obj
+
+
+@st.composite
+def mutated_window(draw: st.DrawFn) -> dict[str, Any]:
+    w = copy.deepcopy(draw(st.sampled_from(_BASES)))
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["swap", "swap", "swap", "drop", "dup", "extra"]))
+        slots = _slots(w)
+        path, key = draw(st.sampled_from(slots))
+        parent = _at(w, path)
+        if kind == "swap":
+            parent[key] = copy.deepcopy(draw(st.sampled_from(_WRONG)))
+        elif kind == "drop":
+            del parent[key]
+        elif kind == "dup" and isinstance(w.get("f"), list) and w["f"]:
+            w["f"].append(copy.deepcopy(w["f"][draw(st.integers(0, len(w["f"]) - 1))]))
+        elif kind == "extra":
+            w[draw(st.sampled_from(["zz", "q", "tg", "hl"]))] = draw(st.sampled_from(
+                [{"uf": 1}, {"sk": -2**62}, {"x": [1, [2, [3]]]}, 7, {"fw": "1"}]))
+    return w
+
+
+def _exact_error(w: Any, device: str) -> bool:
+    try:
+        validate_window(copy.deepcopy(w), bin_sums=bin_sums)
+        check_window(w, device)
+    except (WireError, RecordError):
+        return True
+    return False
+
+
+def _row_count(tables: dict, name: str) -> int:
+    return sum(t[name].num_rows for t in tables.values() if name in t)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mutated_window(), min_size=1, max_size=8), st.integers(1, 4))
+def test_builder_rejects_exactly_what_the_validator_rejects(windows: list, chunk: int) -> None:
+    devices = [w.get("d") if isinstance(w, dict) and isinstance(w.get("d"), str) else "dev-0"
+               for w in windows]
+    expected = {i for i, (w, d) in enumerate(zip(windows, devices)) if _exact_error(w, d)}
+    found: dict[int, str] = {}
+    b = RowBuilder(chunk_windows=chunk, on_invalid=lambda tok, why: found.setdefault(tok, why))
+    for i, (w, d) in enumerate(zip(windows, devices)):
+        b.add(f"t/0/{i}", w, 1_764_000_000_000, 1_764_000_000, device_id=d, token=i)
+    tables = b.tables()
+    assert set(found) == expected
+    assert b.windows == len(windows) - len(expected)
+    written = sorted(r for t in tables.values() for r in t["windows"]["ingest_id"].to_pylist())
+    assert written == sorted(f"t/0/{i}" for i in range(len(windows)) if i not in expected)
+    rows = sum(len(w["f"]) + 1 + (w.get("pr") is not None) + (w.get("en") is not None)
+               + (w.get("lb") is not None and w["lb"][0] == 3)
+               for i, w in enumerate(windows) if i not in expected)
+    assert _row_count(tables, "features") == rows
+
+
+def test_a_bad_window_in_a_chunk_leaves_its_neighbours_rows_identical() -> None:
+    good = [copy.deepcopy(_BASES[i % 2]) for i in range(6)]
+    bad = copy.deepcopy(_BASES[0])
+    bad["f"][3][7] = float("nan")           # min: not finite
+    reference = RowBuilder(chunk_windows=8)
+    for i, w in enumerate(good):
+        reference.add(f"t/0/{i}", w, 1, 2, device_id=w["d"], token=i)
+    found = []
+    mixed = RowBuilder(chunk_windows=8, on_invalid=lambda tok, why: found.append((tok, why)))
+    for i, w in enumerate(good[:3] + [bad] + good[3:]):
+        mixed.add(f"t/0/{i if i < 3 else i - 1}" if w is not bad else "t/0/bad", w, 1, 2,
+                  device_id=w["d"], token=i)
+    assert found == []                      # a chunk is proven (or not) when it is sealed
+    (ref,), (got,) = reference.tables().values(), mixed.tables().values()
+    assert found == [(3, "w.f[3].min: expected a finite number, got float nan")]
+    for name in ref:
+        assert got[name].equals(ref[name]), name
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda w: w["f"][0].__setitem__(3, 2**63), "w.f[0].n: expected an unsigned integer"),
+    (lambda w: w["f"][0].__setitem__(3, True), "w.f[0].n: expected an unsigned integer"),
+    (lambda w: w["hl"].__setitem__("dp", -1), "w.hl.dp: expected an unsigned integer"),
+    (lambda w: w["tg"].__setitem__("fw", b"2.1"), "w.tg.fw: expected a string"),
+    (lambda w: w["f"].append(copy.deepcopy(w["f"][0])), "w.f[23].name: expected feature names"),
+    (lambda w: w["f"][20][7].__setitem__("zz", 1), "w.f[20].n: expected the sum of counts"),
+])
+def test_each_rejection_names_the_field(mutate: Any, reason: str) -> None:
+    w = copy.deepcopy(_BASES[1])
+    mutate(w)
+    found = []
+    b = RowBuilder(on_invalid=lambda tok, why: found.append(why))
+    b.add("t/0/0", w, 1, 2, device_id=w["d"], token=0)
+    assert b.tables() == {} and len(found) == 1 and found[0].startswith(reason), found
+
+
+def test_proven_chunks_keep_types_of_the_parquet_schema() -> None:
+    b = RowBuilder(chunk_windows=2)
+    for i in range(5):
+        w = copy.deepcopy(_BASES[i % 2])
+        b.add(f"t/0/{i}", w, 1, 2, device_id=w["d"])
+    (tables,) = b.tables().values()
+    from collector import schema
+    for name, table in tables.items():
+        assert table.schema.equals(schema.SCHEMAS[name]), name
+    assert tables["features"]["b00"].type == pa.int32()
