@@ -90,3 +90,12 @@ def test_peer_env_is_not_ready_in_an_empty_dir(tmp_path):
     assert not env.ready()
     assert env.python().is_relative_to(tmp_path)
     assert PEERS.root.name == ".peers"
+
+
+def test_sink_bench_measures_a_real_sink_pass():
+    from bench.bench_sink import measure
+
+    m = measure(n=300, per_file=100, repeats=1)
+    assert m["files"] >= 3 * 3                     # 3 batches x (windows, features, ...)
+    assert 0 < m["bytes_per_window"] < m["window_bytes"]
+    assert m["sink_per_cpu_s"] > 0 and m["sink_machine_per_s"] > 0 and m["embedded_per_s"] > 0
