@@ -184,12 +184,16 @@ class RowBuilder:
         return self.windows
 
     def add(self, ingest_id: str, w: Any, received_at_ms: int, sent_at_s: int,
-            device_id: str | None = None, token: Any = None) -> None:
-        """Add one decoded window; ``device_id`` is the record's (the window must name it)."""
-        fields = _fast_fields(w)
+            device_id: str | None = None, token: Any = None, validated: bool = False) -> None:
+        """Add one decoded window; ``device_id`` is the record's (the window must name it).
+
+        ``validated``: ``w`` already passed :func:`edge_sdk.wire.validate_window` in this
+        process (the embedded gateway's); only :func:`check_window` runs.
+        """
+        fields = None if validated else _fast_fields(w)
         checked = fields is None
         if checked:
-            if not self._check_one(w, device_id, token):
+            if not self._check_one(w, device_id, token, validated):
                 return
             fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
         key = (w["m"], utc_date(w["ws"]))
@@ -221,10 +225,12 @@ class RowBuilder:
         return out
 
     # -- checking -------------------------------------------------------------------
-    def _check_one(self, w: Any, device_id: str | None, token: Any) -> bool:
+    def _check_one(self, w: Any, device_id: str | None, token: Any,
+                   validated: bool = False) -> bool:
         """The exact per-window checks; an invalid window goes to ``on_invalid``."""
         try:
-            validate_window(w, self.limits, bin_sums=bin_sums)
+            if not validated:
+                validate_window(w, self.limits, bin_sums=bin_sums)
             check_window(w, device_id)
         except (WireError, RecordError) as exc:
             if self.on_invalid is None:

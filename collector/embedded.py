@@ -4,9 +4,11 @@
 directly: records get offsets from a persistent counter (topic ``embedded``,
 partition 0, ``ingest_id = "embedded/0/<offset>"``) and ``write()`` returns
 only once the batch holding them is durable in Parquet. Concurrent callers
-are group-committed by one writer thread: it takes everything queued, lingers
-up to ``group_commit_ms`` (or until ``group_commit_records``) for more, then
-writes one file set, so a busy gateway does not make one file per request.
+are group-committed by one writer thread: it takes everything queued once the
+oldest waiting request is ``group_commit_ms`` old (or ``group_commit_records``
+records wait), then writes one file set, so a busy gateway does not make one
+file per request; requests that queued during a write go out at once. Windows
+the gateway already decoded and validated in this process are not decoded again.
 
 Start-up recovery: the counter continues after the highest offset found in
 the file names; a torn last batch (the process died between its renames, so
@@ -50,12 +52,13 @@ PARTITION = 0
 
 
 class _Request:
-    __slots__ = ("records", "done", "error")
+    __slots__ = ("records", "done", "error", "queued_at")
 
-    def __init__(self, records: list[IngestRecord]) -> None:
+    def __init__(self, records: list[IngestRecord], since: float | None) -> None:
         self.records = records
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.queued_at = time.monotonic() if since is None else since
 
 
 class EmbeddedSink:
@@ -90,11 +93,15 @@ class EmbeddedSink:
             log.warning("removed torn unacknowledged batch %s (%d files)", name, len(removed))
 
     # -- public API ---------------------------------------------------------------------
-    def write(self, records: list[IngestRecord]) -> None:
-        """Return once every record is durable in Parquet (or dead-lettered); raise SinkError."""
+    def write(self, records: list[IngestRecord], since: float | None = None) -> None:
+        """Return once every record is durable in Parquet (or dead-lettered); raise SinkError.
+
+        ``since``: ``time.monotonic()`` when the oldest of ``records`` arrived, if the caller
+        grouped them itself (the group-commit linger counts from then).
+        """
         if not records:
             return
-        req = _Request(list(records))
+        req = _Request(list(records), since)
         with self._lock:
             if self._closed:
                 raise SinkClosedError("embedded sink: write() after close()")
@@ -124,7 +131,9 @@ class EmbeddedSink:
                 if self._closed:
                     return None
                 self._wake.wait()
-            deadline = time.monotonic() + self.config.group_commit_ms / 1000.0
+            # linger counts from the oldest waiting request (like Kafka's linger.ms): under
+            # load, requests that queued during the previous write go at once
+            deadline = self._queue[0].queued_at + self.config.group_commit_ms / 1000.0
             while not self._closed and sum(len(r.records) for r in self._queue) \
                     < self.config.group_commit_records:
                 left = deadline - time.monotonic()

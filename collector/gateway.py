@@ -245,14 +245,15 @@ class Gateway:
                     it.code = 200
                     self.metrics.duplicate()
                     continue
+                decoded = None
                 if pre is not None and i in pre:
                     if pre[i] is not None:
                         field, expected, got, status, reason = pre[i]
                         raise PayloadError(field, expected, got, status, reason)
                 else:
-                    check_window(env, self.limits, it.path)
+                    decoded = check_window(env, self.limits, it.path)
                 in_request.add(ident)
-                it.record = IngestRecord(env["d"], env["w"], env["t"], received_ms)
+                it.record = IngestRecord(env["d"], env["w"], env["t"], received_ms, decoded)
                 todo.append(it)
             except GatewayError as exc:
                 it.fail(exc)

@@ -41,7 +41,7 @@ class Backend(Protocol):
 
 
 class Sink(Protocol):
-    def write(self, records: list[IngestRecord]) -> None: ...
+    def write(self, records: list[IngestRecord], since: float | None = None) -> None: ...
     def close(self) -> None: ...
 
 
@@ -282,7 +282,8 @@ class EmbeddedBackend:
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
         self.metrics = metrics or GatewayMetrics()
-        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None]]] = []
+        # (records, future, arrival) of the puts waiting for the next write
+        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None], float]] = []
         self._writer: asyncio.Task[None] | None = None
         self._healthy = True
 
@@ -298,7 +299,7 @@ class EmbeddedBackend:
         if self.sink is None:
             raise Unavailable("sink", self.retry_after_s)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((records, fut))
+        self._pending.append((records, fut, time.monotonic()))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         try:
@@ -309,19 +310,21 @@ class EmbeddedBackend:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            records = [r for recs, _ in batch for r in recs]
+            records = [r for recs, _, _ in batch for r in recs]
+            since = batch[0][2]     # puts that waited during the last write go out at once
             try:
-                await anyio.to_thread.run_sync(self.sink.write, records)  # type: ignore[union-attr]
+                await anyio.to_thread.run_sync(self.sink.write, records,   # type: ignore[union-attr]
+                                               since)
             except Exception as exc:
                 self._healthy = False
                 self.metrics.sink_error()
                 log.error("embedded sink write of %d records failed: %s", len(records), exc)
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(Unavailable("sink", self.retry_after_s))
                 continue
             self._healthy = True
-            for _, fut in batch:
+            for _, fut, _ in batch:
                 if not fut.done():
                     fut.set_result(None)
 

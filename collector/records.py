@@ -16,7 +16,8 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 
@@ -35,6 +36,9 @@ class IngestRecord:
     window: bytes
     sent_at_s: int
     received_at_ms: int
+    # The window as the gateway's validate_window already decoded and accepted it, when it
+    # is handed over in-process (the embedded sink skips re-decoding); never sent to Kafka.
+    decoded: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def kafka_key(self) -> bytes:
         return self.device_id.encode()

@@ -79,6 +79,8 @@ def unpack_record(key: bytes | None, value: bytes,
     raises WireError (-> dead letter)."""
     if record is None:
         record = IngestRecord.from_kafka(key, value)
+    if record.decoded is not None:      # handed over in-process, already validated
+        return record, record.decoded
     return record, unpack_window(record.window)
 
 
@@ -174,7 +176,8 @@ class ParquetSink:
             batch.bucket = max(batch.bucket, bucket)
             batch.builder.add(f"{self.topic}/{partition}/{offset}", window,
                               record.received_at_ms, record.sent_at_s,   # type: ignore[union-attr]
-                              record.device_id, (offset, key, value, record))
+                              record.device_id, (offset, key, value, record),
+                              validated=record.decoded is not None)    # type: ignore[union-attr]
         fault_point("sink", "after_buffer")
         if batch.forced_last is not None and offset >= batch.forced_last:
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]

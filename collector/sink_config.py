@@ -87,8 +87,9 @@ class SinkConfig:
     boundary is recorded in the file name and honoured on replay, so it never
     causes a duplicate.
 
-    Embedded sink: concurrent ``write()`` calls are grouped for up to
-    ``group_commit_ms`` or ``group_commit_records`` records into one file set.
+    Embedded sink: concurrent ``write()`` calls are grouped into one file set until
+    the oldest waits ``group_commit_ms`` or ``group_commit_records`` records wait
+    (a busy gateway's requests form groups while the previous group is written).
     """
 
     dataset: str = "./edgedrift-data/telemetry"
@@ -97,7 +98,7 @@ class SinkConfig:
     idle_flush_ms: int = 1_000
     flush_after_ms: int = 2_000
     compression: str = "zstd"
-    group_commit_ms: float = 20.0
+    group_commit_ms: float = 5.0
     group_commit_records: int = 2_000
     tmp_max_age_s: int = 3_600
     poll_timeout_ms: int = 200
