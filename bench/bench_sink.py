@@ -3,10 +3,11 @@
 Windows are realistic (20 numeric + 3 categorical features, 1,000 records, built with
 ``WindowSketch``), packed as Kafka record values, and pushed through the real
 ``ParquetSink.add``/``flush`` (msgpack decode with limits, column-wise chunk proofs of the
-wire schema, Arrow columns, zstd Parquet, temp write + fsync + rename) in this process. Also reported: the decode step
-alone, the exact per-window validator for comparison, one sink process per core
-(the machine's aggregate) and the embedded sink's ``write()``. The per-core figure is windows
-per CPU-second of the best of three passes (this machine is shared and noisy).
+wire schema, Arrow columns, zstd Parquet, temp write + fsync + rename) in this process.
+Also reported: the decode step alone, the exact per-window validator for comparison, one
+sink process per core (the machine's aggregate) and the embedded sink's ``write()``. The
+per-core figure is windows per CPU-second of the best of three passes (this machine is
+shared and noisy).
 
 Run: ``python -m bench sink`` (env ``EDGEDRIFT_BENCH_SINK_WINDOWS`` to change the count).
 """

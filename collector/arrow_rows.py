@@ -46,8 +46,16 @@ from edge_sdk.errors import WireError
 from edge_sdk.wire import DEFAULT_LIMITS, MAX_UINT, WIRE_VERSION, WireLimits, validate_window
 
 from . import schema
-from .chunk_checks import (need, need_counter_maps, need_numbers, need_tag_maps,
-                           need_unique_per_window, str_array, sums_per_owner, uint_array)
+from .chunk_checks import (
+    need,
+    need_counter_maps,
+    need_numbers,
+    need_tag_maps,
+    need_unique_per_window,
+    str_array,
+    sums_per_owner,
+    uint_array,
+)
 from .errors import RecordError
 
 log = logging.getLogger(__name__)

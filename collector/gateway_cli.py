@@ -14,6 +14,7 @@ from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
 from .gateway_config import GatewayConfig
+from .gc_tuning import tune_for_service
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     cfg, app = build_gateway(args)
+    tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter
     log.info("gateway on %s://%s:%d (%s)", "https" if cfg.tls else "http", cfg.host, cfg.port,

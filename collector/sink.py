@@ -42,9 +42,9 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge_sdk.errors import WireError
 from edge_sdk.wire import unpack_window

@@ -11,9 +11,8 @@ Also runnable as ``python -m collector.sink_cli ...``.
 from __future__ import annotations
 
 import argparse
-import os
-import gc
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +20,7 @@ import threading
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
+from .gc_tuning import tune_for_service
 from .sink_config import KafkaConfig, SinkConfig
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    gc.freeze()   # start-up objects leave the collector's young generations
+    tune_for_service()
     worker = KafkaSinkWorker(kafka, config)
     log.info("sink: %s %s -> %s (group %s)", kafka.bootstrap, kafka.topic, config.dataset,
              kafka.group_id)
