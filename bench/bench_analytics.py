@@ -71,6 +71,8 @@ def _restamp(table: pa.Table, src_win: np.ndarray, ids: np.ndarray, dup: np.ndar
 
 def build_dataset(root: Path, windows: int, dup_share: float = 0.05) -> None:
     """Write ``windows`` windows (+ duplicates) as hive-partitioned Parquet under ``root``."""
+    from collector.parquet_files import write_options
+
     tpl = _templates()
     rng = np.random.default_rng(0)
     meta = {}
@@ -94,8 +96,8 @@ def build_dataset(root: Path, windows: int, dup_share: float = 0.05) -> None:
                 out = _restamp(t, src[sel], all_ids[sel], dup[sel], per, off)
                 d = root / name / "model=kws" / f"date={date}"
                 d.mkdir(parents=True, exist_ok=True)
-                pq.write_table(out, d / f"bench-{c:04d}.parquet", compression="zstd",
-                               row_group_size=1 << 20)
+                pq.write_table(out, d / f"bench-{c:04d}.parquet", row_group_size=1 << 20,
+                               **write_options(out.column_names))   # as the sink writes
 
 
 _CHILD = """
