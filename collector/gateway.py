@@ -252,6 +252,8 @@ class Gateway:
                         raise PayloadError(field, expected, got, status, reason)
                 else:
                     decoded = check_window(env, self.limits, it.path)
+                    if not getattr(self.backend, "takes_decoded", False):
+                        decoded = None
                 in_request.add(ident)
                 it.record = IngestRecord(env["d"], env["w"], env["t"], received_ms, decoded)
                 todo.append(it)

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
+    # whether the records should carry the gateway's decoded window (an in-process sink
+    # reuses it; a Kafka producer only sends bytes, so keeping it would just hold memory)
+    takes_decoded: bool
+
     async def put(self, records: list[IngestRecord]) -> None: ...
     def ready(self) -> bool: ...
     async def start(self) -> None: ...
@@ -54,6 +58,8 @@ class KafkaBackend:
     >>> b.topic, b.partitions
     ('edgedrift.windows', 6)
     """
+
+    takes_decoded = False
 
     def __init__(self, bootstrap: str, topic: str, timeout_s: float = 10.0,
                  retry_after_s: int = 5, metrics: GatewayMetrics | None = None,
@@ -275,6 +281,8 @@ class _GroupAcks:
 
 class EmbeddedBackend:
     """Group-commit writes through an in-process sink (``sink.write`` blocks until durable)."""
+
+    takes_decoded = True
 
     def __init__(self, sink: Sink | None, timeout_s: float = 10.0, retry_after_s: int = 5,
                  metrics: GatewayMetrics | None = None) -> None:

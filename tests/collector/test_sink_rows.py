@@ -248,3 +248,21 @@ def test_idle_and_old_batches_are_reported_for_flushing(tmp_path: Path) -> None:
         sink.add(0, 0, rec.kafka_key(), rec.kafka_value())
         assert sink.idle(now=time.monotonic()) == []
         assert sink.idle(now=time.monotonic() + 5) == expected
+
+
+def test_embedded_sink_reuses_the_gateways_decoded_window(tmp_path: Path) -> None:
+    body = make_window_body("dev-1", 1, records=30)
+    decoded = decode_window(body)
+    wrong_device = decode_window(make_window_body("dev-9", 2, records=30))
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
+    # the bytes are what Kafka would carry; in-process the validated dict is used as is
+    sink.write([IngestRecord("dev-1", body, 1, BASE_MS, decoded),
+                IngestRecord("dev-1", b"", 1, BASE_MS, wrong_device)])
+    sink.close()
+    con = duckdb.connect()
+    rows = con.execute("SELECT device_id, seq FROM read_parquet(?)",
+                       [_glob(tmp_path, "windows")]).fetchall()
+    assert rows == [("dev-1", 1)]
+    (dead,) = [json.loads(line) for line in
+               (tmp_path / "_dlq" / "embedded.jsonl").read_text().splitlines()]
+    assert dead["reason"].startswith("record.key: expected the window's device id ('dev-9')")
