@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import DEFAULT_LIMITS, MAX_UINT, WIRE_VERSION, WireLimits, validate_window
+from edge_sdk.wire import DEFAULT_LIMITS, MAX_TIME_MS, WIRE_VERSION, WireLimits, validate_window
 
 from . import schema
 from .chunk_checks import (
@@ -139,7 +139,7 @@ def _fast_fields(w: Any) -> tuple | None:
     get = w.get
     ws, feats, lt, pr, en, lb = get("ws"), get("f"), get("lt"), get("pr"), get("en"), get("lb")
     if get("v") != WIRE_VERSION or type(get("m")) is not str or type(ws) is not int \
-            or not 0 <= ws <= MAX_UINT or type(feats) is not list:
+            or not 0 <= ws <= MAX_TIME_MS or type(feats) is not list:
         return None
     if type(lt) is not list or len(lt) != 13 or lt[0] != 0:
         return None
@@ -346,7 +346,9 @@ def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[s
         need(0 < len(model) <= name_len, "model name")
         need(dev == tuple(p.record_device), "window device ids equal the record keys")
         ws_arr, we_arr = uint_array(ws), uint_array(we)
-        need((we_arr.to_numpy() >= ws_arr.to_numpy()).all(), "window end >= start")
+        we_np = we_arr.to_numpy()
+        need((we_np >= ws_arr.to_numpy()).all() and we_np.max() <= MAX_TIME_MS,
+             "window end >= start, before the year 10000")
         need_tag_maps(tags)
         need_counter_maps(q)
         need_counter_maps(hl)

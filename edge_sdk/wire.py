@@ -37,6 +37,8 @@ CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
 MAX_U64 = 2**64 - 1
 # Every unsigned field is at most int64's maximum: the Parquet dataset stores them as int64.
 MAX_UINT = 2**63 - 1
+# Window times must have a calendar date (9999-12-31T23:59:59.999Z at the latest).
+MAX_TIME_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,9 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         _uint(body.get(key), f"{path}.{key}")
     if body["we"] < body["ws"]:
         raise WireError(f"{path}.we", "a window end >= the window start (ws)", got=str(body["we"]))
+    if body["we"] > MAX_TIME_MS:     # the dataset is partitioned by calendar date
+        raise WireError(f"{path}.we", "a Unix time in ms before the year 10000",
+                        got=str(body["we"]))
     if "tg" in body:
         tags = body["tg"]
         if not isinstance(tags, dict) or len(tags) > 16:

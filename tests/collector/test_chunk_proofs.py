@@ -33,7 +33,7 @@ _BASES[3]["lb"] = [3, 5, 0, 1.5, 2.25,
                    [0, "e:x", 5, 0, 0, 0, -1.0, 1.0, 0.1, 0.5, pack_counts([1, 3, 1]), 0, 0]]
 _BASES[2]["sm"] = {"c": ["x00", "c0"], "r": [[1.5, "front"], [None, "back"]]}
 
-_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
+_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
           float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"", b"\x01", b"\x04\xff\xff\xff\xff",
           b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]]]
 
@@ -155,3 +155,13 @@ def test_proven_chunks_keep_types_of_the_parquet_schema() -> None:
     for name, table in tables.items():
         assert table.schema.equals(schema.SCHEMAS[name]), name
     assert tables["features"]["b00"].type == pa.int32()
+
+
+def test_a_window_from_beyond_the_calendar_is_a_dead_letter_not_a_crash() -> None:
+    w = copy.deepcopy(_BASES[0])
+    w["ws"] = w["we"] = 2**62            # a broken device clock: no calendar date to file under
+    found = []
+    b = RowBuilder(on_invalid=lambda tok, why: found.append(why))
+    b.add("t/0/0", w, 1, 2, device_id=w["d"], token=0)
+    assert b.tables() == {}
+    assert found == [f"w.we: expected a Unix time in ms before the year 10000, got {2**62}"]
