@@ -43,7 +43,8 @@ import numpy as np
 import pyarrow as pa
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import DEFAULT_LIMITS, MAX_TIME_MS, WIRE_VERSION, WireLimits, validate_window
+from edge_sdk.wire import (DEFAULT_LIMITS, MAX_TIME_MS, WIRE_VERSION, WireLimits, is_model_name,
+                           validate_window)
 
 from . import schema
 from .chunk_checks import (
@@ -343,7 +344,7 @@ def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[s
     mh, si, received, sent, n, q, hl, lbs, sdk = zip(*p.win)
     name_len = limits.max_name_len
     if check:
-        need(0 < len(model) <= name_len, "model name")
+        need(is_model_name(model), "model name")      # it names a directory
         need(dev == tuple(p.record_device), "window device ids equal the record keys")
         ws_arr, we_arr = uint_array(ws), uint_array(we)
         we_np = we_arr.to_numpy()

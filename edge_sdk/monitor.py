@@ -29,7 +29,7 @@ from .sender import Endpoint, Sender
 from .spec import Spec
 from .spool import Spool
 from .window import WindowSketch
-from .wire import WIRE_VERSION, encode_window
+from .wire import MODEL_NAME_RULE, WIRE_VERSION, encode_window, is_model_name
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class Monitor:
                  close_timeout_s: float = 5.0, ssl_context: Any = None, start: bool = True,
                  clock: Callable[[], float] | None = None, durable: bool = True) -> None:
         self.model = _ident("model", model)
+        if not is_model_name(self.model):
+            raise ConfigError("model", model, MODEL_NAME_RULE)
         self.version = _ident("version", version)
         self.device_id = _ident("device_id", device_id)
         if not isinstance(key, str) or len(key) < 8:

@@ -39,6 +39,20 @@ MAX_U64 = 2**64 - 1
 MAX_UINT = 2**63 - 1
 # Window times must have a calendar date (9999-12-31T23:59:59.999Z at the latest).
 MAX_TIME_MS = 253_402_300_799_999
+# Model names name directories of the dataset (model=<name>): no '/', no leading '.'.
+MODEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MODEL_NAME_RULE = ("a model name of at most 128 letters, digits, '.', '_' or '-', starting with "
+                   "a letter or digit")
+
+
+def is_model_name(name: Any) -> bool:
+    """Whether ``name`` may name a model (it becomes a directory of the dataset).
+
+    >>> is_model_name("kws-v2.1"), is_model_name("../etc"), is_model_name("a/b"), is_model_name("")
+    (True, False, False, False)
+    """
+    return (type(name) is str and 0 < len(name) <= 128 and name[0].isalnum()
+            and set(name) <= MODEL_NAME_CHARS)
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,8 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=repr(body.get("v")))
     for key in ("d", "m", "mv"):
         _name(body, key, limits.max_name_len, path)
+    if not is_model_name(body["m"]):
+        raise WireError(f"{path}.m", MODEL_NAME_RULE, got=repr(body["m"]))
     if "mh" in body:
         _str(body["mh"], f"{path}.mh", 128)
     if "si" in body:
@@ -470,8 +486,10 @@ def _samples(value: Any, path: str) -> None:
         if not isinstance(row, list) or len(row) != len(cols):
             raise WireError(f"{path}.r[{i}]", f"a row of {len(cols)} values (one per column)")
         for v in row:
-            if v is not None and type(v) not in (int, float, str, bool):
-                raise WireError(f"{path}.r[{i}]", "scalar values (number, string, bool, nil)")
+            if v is not None and type(v) not in (int, float, str, bool) \
+                    or type(v) is float and not math.isfinite(v):   # stored as JSON
+                raise WireError(f"{path}.r[{i}]", "scalar values (finite number, string, bool, "
+                                                  "nil)", got=_describe(v))
 
 
 # -- envelopes and requests ---------------------------------------------------------
@@ -534,6 +552,8 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
         raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=_describe(env.get("v")))
     _str(env.get("d"), f"{path}.d", limits.max_name_len, allow_empty=False)
     _str(env.get("m"), f"{path}.m", limits.max_name_len, allow_empty=False)
+    if not is_model_name(env["m"]):
+        raise WireError(f"{path}.m", MODEL_NAME_RULE, got=repr(env["m"]))
     _uint(env.get("t"), f"{path}.t")
     _uint(env.get("s"), f"{path}.s")
     w = env.get("w")

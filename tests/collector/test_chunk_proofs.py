@@ -165,3 +165,35 @@ def test_a_window_from_beyond_the_calendar_is_a_dead_letter_not_a_crash() -> Non
     b.add("t/0/0", w, 1, 2, device_id=w["d"], token=0)
     assert b.tables() == {}
     assert found == [f"w.we: expected a Unix time in ms before the year 10000, got {2**62}"]
+
+
+def test_a_sampled_row_with_nan_is_a_dead_letter_not_a_crash() -> None:
+    w = copy.deepcopy(_BASES[2])
+    w["sm"]["r"][0][0] = float("nan")   # the SDK sends None; JSON has no NaN
+    found = []
+    b = RowBuilder(on_invalid=lambda tok, why: found.append(why))
+    b.add("t/0/0", w, 1, 2, device_id=w["d"], token=0)
+    assert b.tables() == {}
+    assert found == ["w.sm.r[0]: expected scalar values (finite number, string, bool, nil), "
+                     "got float nan"]
+
+
+@pytest.mark.parametrize("model", ["a/../../../../tmp/evil", "..", "x/y", "a\x00b", " kws"])
+def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, tmp_path) -> None:
+    from collector.records import IngestRecord
+    from collector.sink import ParquetSink
+    from collector.sink_config import SinkConfig
+    from edge_sdk.wire import encode_window
+
+    w = copy.deepcopy(_BASES[0])
+    w["m"] = model
+    dead = []
+    sink = ParquetSink(SinkConfig(dataset=str(tmp_path / "ds")), topic="t",
+                       on_dead_letter=dead.append)
+    sink.open_partition(0)
+    rec = IngestRecord(w["d"], encode_window(w), 1, 1_764_000_000_000)
+    sink.add(0, 0, rec.kafka_key(), rec.kafka_value())
+    sink.flush(0)
+    assert [d.reason.split(":")[0] for d in dead] == ["w.m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]      # nothing written outside
+    assert not list((tmp_path / "ds").rglob("*.parquet"))

@@ -15,6 +15,8 @@ from sdk_strategies import (SETTINGS, SPEC, any_records, cat_values, layouts, sk
                             typed_records, value_lists, window)
 
 from edge_sdk import CategoricalSketch, LabelSketch, NumericSketch, WindowSketch, WireError
+from edge_sdk.errors import ConfigError
+from edge_sdk.monitor import Monitor
 from edge_sdk.layout import MAX_SLOTS
 from edge_sdk.numeric import pack_counts, unpack_counts
 from edge_sdk.signing import verify
@@ -138,12 +140,14 @@ def test_unpack_counts_rejects_garbage_with_wire_error(data, slots):
 
 key_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=8, max_size=40)
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+# model names become dataset directories: letters, digits, '.', '_', '-' (edge_sdk.wire)
+model_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}", fullmatch=True)
 
 
 @SETTINGS
 @given(st.one_of(key_text, st.builds(lambda a, b: f"edk_{a}_{b}", st.text("abcdef0123", min_size=1,
                                                                        max_size=32), key_text)),
-       names, names, st.lists(st.tuples(st.integers(0, 2**63 - 1), st.binary(min_size=1,
+       names, model_names, st.lists(st.tuples(st.integers(0, 2**63 - 1), st.binary(min_size=1,
                                                                             max_size=200)),
                               min_size=1, max_size=5),
        st.integers(0, 2**40), st.booleans())
@@ -304,3 +308,14 @@ def test_spec_round_trip(raw):
     for name, fs in spec.features.items():
         if "edges" in raw["features"][name]:
             assert fs.layout.edges == tuple(raw["features"][name]["edges"])
+
+
+@pytest.mark.parametrize("model", ["../x", "a/b", ".hidden", "a b", "é"])
+def test_a_model_name_that_is_not_a_directory_name_is_refused(model):
+    env = make_envelope("edk_0a_secret", "dev-1", "kws", 0, b"\x80", ts=1)
+    env["m"] = model
+    with pytest.raises(WireError, match=r"^body\.m: expected a model name"):
+        decode_request(encode_request([env]))
+    with pytest.raises(ConfigError, match="model"):
+        Monitor(model=model, version="1", device_id="d", endpoint="http://127.0.0.1:9/",
+                key="edk_0a_secret", spool_dir="/nonexistent-edgedrift-test")
