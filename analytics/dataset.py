@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from collector.schema import BIN_COLUMNS, SCHEMAS
+from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS
 
 from .errors import DatasetError
 
@@ -74,7 +74,7 @@ class Dataset:
 
     def _scan(self, table: str) -> str:
         # the glob is a parameter; hive partitioning gives back model and date
-        return "read_parquet(?, hive_partitioning = true, union_by_name = true)"
+        return f"read_parquet(?, {READ_OPTIONS})"
 
     def _query(self, sql: str, params: list[Any]) -> pa.Table:
         try:

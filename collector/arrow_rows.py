@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import (DEFAULT_LIMITS, MAX_TIME_MS, WIRE_VERSION, WireLimits, is_model_name,
-                           validate_window)
+from edge_sdk.wire import (DEFAULT_LIMITS, MAX_TIME_MS, PSEUDO_FEATURES, WIRE_VERSION, WireLimits,
+                           is_model_name, validate_window)
 
 from . import schema
 from .chunk_checks import (
@@ -64,10 +65,12 @@ log = logging.getLogger(__name__)
 OnInvalid = Callable[[Any, str], None]     # (the token given to add(), the reason)
 
 _I32_MAX = 2**31 - 1
+_MAX_INT64 = 2**63 - 1
 _DAY_MS = 86_400_000
 _NSLOTS = len(schema.BIN_COLUMNS)
 _date_cache: dict[int, str] = {}
 _PREDICTION, _LATENCY, _ENERGY = schema.PREDICTION, schema.LATENCY, schema.ENERGY
+_RESERVED_NAMES = pa.array(PSEUDO_FEATURES)
 # Keys a window may carry and still be checked column-wise; others (samples, keys of a
 # newer SDK) make the window take the exact per-window check when it is added.
 _FAST_KEYS = frozenset(("v", "d", "m", "mv", "mh", "si", "sdk", "sq", "ws", "we", "n", "tg",
@@ -346,10 +349,8 @@ def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[s
     if check:
         need(is_model_name(model), "model name")      # it names a directory
         need(dev == tuple(p.record_device), "window device ids equal the record keys")
-        ws_arr, we_arr = uint_array(ws), uint_array(we)
-        we_np = we_arr.to_numpy()
-        need((we_np >= ws_arr.to_numpy()).all() and we_np.max() <= MAX_TIME_MS,
-             "window end >= start, before the year 10000")
+        ws_arr, we_arr = uint_array(ws, MAX_TIME_MS), uint_array(we, MAX_TIME_MS)
+        need((we_arr.to_numpy() >= ws_arr.to_numpy()).all(), "window end >= start")
         need_tag_maps(tags)
         need_counter_maps(q)
         need_counter_maps(hl)
@@ -357,7 +358,7 @@ def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[s
         win_strs = [str_array(mh, 128, True, True), str_array(si, 64, True, True)]
         sdk_arr = str_array(sdk, 64, True, True)
         ident = [str_array(dev, name_len), str_array(ver, name_len),
-                 uint_array(seq).cast(pa.uint64()), ws_arr.cast(schema._TS),
+                 uint_array(seq, _MAX_INT64).cast(pa.uint64()), ws_arr.cast(schema._TS),
                  we_arr.cast(schema._TS)]
         n_arr = uint_array(n)
     else:
@@ -481,8 +482,12 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits,
         if cat_table is not None:
             out["categories"] = cat_table
     if check:    # feature names unique within a window (pseudo-feature names included)
-        codes = pa.concat_arrays(names).dictionary_encode().indices.to_numpy()
+        all_names = pa.concat_arrays(names)
+        codes = all_names.dictionary_encode().indices.to_numpy()
         need_unique_per_window(np.concatenate(owners), codes)
+        # the reserved names appear exactly as often as the pseudo-feature entries
+        reserved = pc.sum(pc.is_in(all_names, value_set=_RESERVED_NAMES)).as_py() or 0
+        need(reserved == len(entries) - sum(p.f_len), "reserved feature names")
     return out
 
 

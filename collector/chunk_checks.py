@@ -83,14 +83,15 @@ def str_array(values: Sequence[Any], max_len: int, allow_empty: bool = False,
     return arr
 
 
-def need_uints(values: Sequence[Any]) -> np.ndarray:
-    """Every value an int in 0..2^63-1 (bools refused); returns them as int64."""
-    return uint_array(values).to_numpy()
+def need_uints(values: Sequence[Any], top: int = MAX_UINT) -> np.ndarray:
+    """Every value an int in 0..``top`` (bools refused); returns them as int64."""
+    return uint_array(values, top).to_numpy()
 
 
-def uint_array(values: Sequence[Any]) -> pa.Array:
-    """Every value an int in 0..2^63-1, as an Arrow int64 array (inference yields int64
-    only for ints: a bool raises, a float makes it double, 2^63 overflows).
+def uint_array(values: Sequence[Any], top: int = MAX_UINT) -> pa.Array:
+    """Every value an int in 0..``top`` (the wire's bound for counts by default), as an
+    Arrow int64 array (inference yields int64 only for ints: a bool raises, a float makes
+    it double, 2^63 overflows).
 
     >>> uint_array((3, 4)).to_pylist()
     [3, 4]
@@ -103,7 +104,8 @@ def uint_array(values: Sequence[Any]) -> pa.Array:
         return pa.array((), _INT64)
     arr = pa.array(values)
     need(arr.type == _INT64 and arr.null_count == 0, "not all unsigned integers")
-    need(arr.to_numpy().min() >= 0, "not all unsigned integers")
+    values_np = arr.to_numpy()
+    need(values_np.min() >= 0 and values_np.max() <= top, "not all unsigned integers")
     return arr
 
 
@@ -144,7 +146,7 @@ def need_tag_maps(tags: Sequence[Any]) -> None:
 
 def need_counter_maps(maps_or_none: Sequence[Any]) -> None:
     """``q``/``hl``: at most 32 counters, names non-empty str <= 16, values unsigned except
-    the signed clock skew ``sk`` (|sk| <= 2^63-1)."""
+    the signed clock skew ``sk`` (|value| <= the wire's MAX_UINT)."""
     maps = need_dicts(maps_or_none, 32)
     if not maps:
         return
@@ -155,6 +157,7 @@ def need_counter_maps(maps_or_none: Sequence[Any]) -> None:
         return
     need(set(map(type, values)) == _INT, "counter values")
     arr = np.array(values, np.int64)
+    need(arr.max() <= MAX_UINT, "counter values")
     negative = np.flatnonzero(arr < 0)
     need(all(keys[j] == "sk" and arr[j] >= -MAX_UINT for j in negative.tolist()),
          "negative counters")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from edge_sdk.layout import MAX_SLOTS
+from edge_sdk.wire import PSEUDO_FEATURES
 
 SCHEMA_VERSION = 1
 TABLES = ("windows", "features", "categories", "labels", "samples")
@@ -37,10 +38,8 @@ PARTITION_COLUMNS = ("model", "date")
 BIN_COLUMNS = [f"b{i:02d}" for i in range(MAX_SLOTS)]
 
 # Pseudo-feature names for the window-level sketches, stored as feature rows.
-PREDICTION = "__prediction__"
-LATENCY = "__latency__"
-ENERGY = "__energy__"
-LABEL_ERROR = "__label_error__"   # regression: histogram of prediction - label
+# (reserved by the wire format: a window's own features may not use these names)
+PREDICTION, LATENCY, ENERGY, LABEL_ERROR = PSEUDO_FEATURES   # LABEL_ERROR: prediction - label
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -117,6 +116,12 @@ SAMPLES = pa.schema(_IDENTITY + [
     pa.field("row", pa.int32(), nullable=False),
     pa.field("values_json", pa.string(), nullable=False),  # {"feature": value, ..., "__prediction__": p}
 ])
+
+# How readers scan a table (DuckDB ``read_parquet(?, <these>)``): the partition columns
+# typed explicitly, so a fleet whose model names all look like numbers or dates still
+# reads ``model`` as text (DuckDB would otherwise guess BIGINT or DATE).
+READ_OPTIONS = ("hive_partitioning = true, union_by_name = true, "
+                "hive_types = {'model': 'VARCHAR', 'date': 'DATE'}")
 
 SCHEMAS: dict[str, pa.Schema] = {
     "windows": WINDOWS, "features": FEATURES, "categories": CATEGORIES,

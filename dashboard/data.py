@@ -4,7 +4,7 @@
   through short-lived ``read_only`` DuckDB connections, one per query; the live
   file is never opened, so ``edgedrift analyze`` is never blocked. Results are
   cached with ``st.cache_data`` keyed by the copy's version (new data = new key).
-* Parquet: DuckDB ``read_parquet(?, hive_partitioning = true)`` over the
+* Parquet: DuckDB ``read_parquet(?, schema.READ_OPTIONS)`` over the
   dataset's ``windows`` and ``features``/``categories`` tables, cached with a TTL.
 * Alert outbox: SQLite opened with ``mode=ro``; the redeliver action goes through
   the alerts package's own API (``Outbox.redeliver``), never SQL from here.
@@ -35,7 +35,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from collector.schema import BIN_COLUMNS
+from collector.schema import BIN_COLUMNS, READ_OPTIONS
 
 from .config import DashboardConfig
 from .snapshot import ResultsSnapshot, SnapshotInfo
@@ -267,7 +267,7 @@ def _parquet_query(pattern: str, sql: str, params: tuple[Any, ...]) -> pd.DataFr
         con.close()
 
 
-_SCAN = "read_parquet(?, hive_partitioning = true, union_by_name = true)"
+_SCAN = f"read_parquet(?, {READ_OPTIONS})"
 
 
 def ingest(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:

@@ -37,6 +37,9 @@ SPEC_FORMAT = "edgedrift-spec/1"
 FEATURE_TYPES = ("numeric", "categorical")
 MAX_FEATURES = 256
 MAX_NAME_LEN = 64
+# Names the dataset gives the window-level sketches (prediction, latency, energy,
+# regression-label error): no feature may use them.
+RESERVED_FEATURES = ("__prediction__", "__latency__", "__energy__", "__label_error__")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,9 @@ def spec_hash(spec_dict: dict[str, Any]) -> str:
 def _feature(name: Any, body: Any, path: str) -> FeatureSpec:
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LEN:
         raise ConfigError(path, name, f"a feature name of 1 to {MAX_NAME_LEN} characters")
+    if name in RESERVED_FEATURES:
+        raise ConfigError(path, name, "a feature name other than the reserved "
+                                      + ", ".join(RESERVED_FEATURES))
     if not isinstance(body, dict):
         raise ConfigError(path, body, 'an object such as {"type": "numeric", "edges": [...]}')
     ftype = body.get("type")

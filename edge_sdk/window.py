@@ -24,7 +24,7 @@ from .categorical import CategoricalSketch
 from .labels import LabelSketch
 from .layout import BUILTIN_LAYOUTS, ENERGY, LATENCY, PROBABILITY, Layout, universal_layout
 from .numeric import BUFFER_SIZE, NumericSketch
-from .spec import MAX_NAME_LEN, FeatureSpec, Spec
+from .spec import MAX_NAME_LEN, RESERVED_FEATURES, FeatureSpec, Spec
 
 Sketch = NumericSketch | CategoricalSketch
 DEFAULT_MAX_FEATURES = 64
@@ -75,7 +75,7 @@ class WindowSketch:
     def new_feature(self, name: Any, value: Any) -> Sketch | None:
         """Create the sketch for a feature first seen with ``value`` (None: value not usable)."""
         if self.spec is not None or type(name) is not str or not 0 < len(name) <= MAX_NAME_LEN \
-                or len(self.features) >= self.max_features:
+                or len(self.features) >= self.max_features or name in RESERVED_FEATURES:
             self.unknown_feature += 1
             return None
         if value is None:  # no type yet; finalize() counts the record as missing later

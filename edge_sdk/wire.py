@@ -31,12 +31,21 @@ import msgpack
 from .errors import WireError
 from .layout import MAX_SLOTS
 from .signing import sign
+from .spec import RESERVED_FEATURES
 
 WIRE_VERSION = 1
 CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
 MAX_U64 = 2**64 - 1
-# Every unsigned field is at most int64's maximum: the Parquet dataset stores them as int64.
-MAX_UINT = 2**63 - 1
+# Every count and counter is at most 2^40 - 1 (a trillion): the dataset stores int64 and
+# the analytics sum counts over millions of windows, which must not overflow whatever one
+# device sends. Sequence numbers (time-based in the SDK) and window times are int64.
+MAX_UINT = 2**40 - 1
+_MAX_INT64 = 2**63 - 1
+_MAX_I32 = 2**31 - 1
+# Feature names of the window-level sketches in the dataset (prediction, latency, energy,
+# regression-label error): a feature of the window may not use them.
+PSEUDO_FEATURES = RESERVED_FEATURES
+_RESERVED = frozenset(PSEUDO_FEATURES)
 # Window times must have a calendar date (9999-12-31T23:59:59.999Z at the latest).
 MAX_TIME_MS = 253_402_300_799_999
 # Model names name directories of the dataset (model=<name>): no '/', no leading '.'.
@@ -189,7 +198,7 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
     if "sdk" in body:
         _str(body["sdk"], f"{path}.sdk", 64)
     for key in ("sq", "ws", "we", "n"):
-        _uint(body.get(key), f"{path}.{key}")
+        _uint(body.get(key), f"{path}.{key}", MAX_UINT if key == "n" else _MAX_INT64)
     if body["we"] < body["ws"]:
         raise WireError(f"{path}.we", "a window end >= the window start (ws)", got=str(body["we"]))
     if body["we"] > MAX_TIME_MS:     # the dataset is partitioned by calendar date
@@ -213,6 +222,9 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
             raise WireError(fpath, "[name, kind, ...] (a feature entry)")
         name = entry[0]
         _str(name, f"{fpath}.name", limits.max_name_len, allow_empty=False)
+        if name in _RESERVED:
+            raise WireError(f"{fpath}.name", "a feature name other than the reserved "
+                                             + ", ".join(PSEUDO_FEATURES), got=repr(name))
         if name in seen:
             raise WireError(f"{fpath}.name", "feature names unique within a window", got=repr(name))
         seen.add(name)
@@ -246,8 +258,8 @@ def _str(value: Any, path: str, max_len: int, allow_empty: bool = True) -> None:
                               f"{max_len} characters", got=_describe(value))
 
 
-def _uint(value: Any, path: str) -> None:
-    if type(value) is not int or not 0 <= value <= MAX_UINT:
+def _uint(value: Any, path: str, top: int = MAX_UINT) -> None:
+    if type(value) is not int or not 0 <= value <= top:
         raise WireError(path, "an unsigned integer", got=_describe(value))
 
 
@@ -288,6 +300,8 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
         total = _bin_total(packed)
         if total != entry[2]:
             raise WireError(f"{path}.bins", f"bin counts summing to n ({entry[2]})", got=str(total))
+        if total > _MAX_I32 and _bin_max(packed) > _MAX_I32:
+            raise WireError(f"{path}.bins", "bin counts below 2^31", got=str(_bin_max(packed)))
         if entry[2] and entry[6] > entry[7]:
             raise WireError(f"{path}.min", "min <= max", got=f"{entry[6]} > {entry[7]}")
         return
@@ -326,7 +340,8 @@ def _numeric_ok(entry: list) -> bool:
     if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
             or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
         return False
-    return _bin_total(packed) == n and not (n and vmin > vmax)
+    return _bin_total(packed) == n and not (n and vmin > vmax) \
+        and (n <= _MAX_I32 or _bin_max(packed) <= _MAX_I32)
 
 
 def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None) -> bool:
@@ -355,8 +370,11 @@ _first = itemgetter(0)
 def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None) -> bool:
     if not feats:
         return True
-    if set(map(type, feats)) != _LIST_T or len(set(map(_first, feats))) != len(feats):
-        return False                                    # not lists, or names not unique
+    if set(map(type, feats)) != _LIST_T:
+        return False
+    names = set(map(_first, feats))
+    if len(names) != len(feats) or not names.isdisjoint(_RESERVED):
+        return False                                    # names not unique, or reserved
     nums = [e for e in feats if len(e) == 14]
     if len(nums) != len(feats):
         cats = [e for e in feats if len(e) != 14]
@@ -391,8 +409,8 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
             sums = [_bin_total(packed[i]) for i in rows]
         else:
             sums = bin_sums([packed[i] for i in rows], width)
-        if sums != [n[i] for i in rows]:
-            return False
+        if sums != [n[i] for i in rows] or max(sums) > _MAX_I32:
+            return False        # (a total above 2^31: the exact checks look at each count)
     return True
 
 
@@ -414,6 +432,17 @@ def _categoricals_ok(cats: list[list], max_name_len: int) -> bool:
                 or set(map(type, values)) != _INT_T or min(values) < 0 or max(values) > MAX_UINT:
             return False
     return list(map(sum, map(dict.values, counts))) == [a - b for a, b in zip(n, other)]
+
+
+def _bin_max(packed: bytes) -> int:
+    """The largest count of packed bins.
+
+    >>> _bin_max(bytes([2, 1, 0, 44, 1]))
+    300
+    """
+    width = packed[0]
+    return max(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
+               for k in range((len(packed) - 1) // width))
 
 
 def _bin_total(packed: bytes) -> int:
@@ -555,7 +584,7 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
     if not is_model_name(env["m"]):
         raise WireError(f"{path}.m", MODEL_NAME_RULE, got=repr(env["m"]))
     _uint(env.get("t"), f"{path}.t")
-    _uint(env.get("s"), f"{path}.s")
+    _uint(env.get("s"), f"{path}.s", _MAX_INT64)     # a sequence number, not a count
     w = env.get("w")
     if type(w) is not bytes or not w or len(w) > limits.max_window_bytes:
         raise WireError(f"{path}.w", f"window bytes (1 to {limits.max_window_bytes})",

@@ -381,6 +381,8 @@ class _Services:
     def wait_for_sink(self, windows: int, timeout: float = 120.0) -> None:
         import duckdb
 
+        from collector.schema import READ_OPTIONS
+
         glob = str(self.paths.dataset / "windows" / "**" / "*.parquet")
         deadline = time.monotonic() + timeout
         seen = 0
@@ -390,8 +392,8 @@ class _Services:
                 self._died("sink")
                 with contextlib.suppress(duckdb.Error):
                     seen = con.execute(
-                        "SELECT count(DISTINCT (device_id, model, seq)) FROM read_parquet(?, "
-                        "hive_partitioning = true)", [glob]).fetchall()[0][0]
+                        "SELECT count(DISTINCT (device_id, model, seq)) FROM "
+                        f"read_parquet(?, {READ_OPTIONS})", [glob]).fetchall()[0][0]
                     if seen >= windows:
                         return
                 time.sleep(0.5)

@@ -68,3 +68,21 @@ def test_evidently_report_written_when_verdict_turns_to_drift(tmp_path, built):
     stored = con.execute("SELECT report_path FROM verdicts WHERE report_path <> ''").fetchall()
     con.close()
     assert stored == [(html,)]
+
+
+def test_a_fleet_whose_only_model_looks_like_a_number_still_reads_as_text(tmp_path):
+    """DuckDB guesses hive partition types: model=7 alone read back as BIGINT, and every
+    query with a string model then failed (found by review)."""
+    from collector.embedded import EmbeddedSink
+    from collector.fake_windows import BASE_MS, make_window_body
+    from collector.records import IngestRecord
+    from collector.sink_config import SinkConfig
+    from analytics.dataset import Dataset
+
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
+    sink.write([IngestRecord("dev-1", make_window_body("dev-1", s, model="7", records=20),
+                             1, BASE_MS) for s in range(3)])
+    sink.close()
+    got = Dataset(tmp_path).telemetry_features("7", "1.0", BASE_MS - 1, BASE_MS + 10**7)
+    assert got.num_rows > 0
+    assert set(Dataset(tmp_path).fleet_health().column("model").to_pylist()) == {"7"}

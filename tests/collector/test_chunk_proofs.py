@@ -33,9 +33,10 @@ _BASES[3]["lb"] = [3, 5, 0, 1.5, 2.25,
                    [0, "e:x", 5, 0, 0, 0, -1.0, 1.0, 0.1, 0.5, pack_counts([1, 3, 1]), 0, 0]]
 _BASES[2]["sm"] = {"c": ["x00", "c0"], "r": [[1.5, "front"], [None, "back"]]}
 
-_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
+_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**40 - 1, 2**40, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
           float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"", b"\x01", b"\x04\xff\xff\xff\xff",
-          b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]]]
+          b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]],
+          "__latency__", "__label_error__"]
 
 
 def _slots(obj: Any, path: tuple = ()) -> list[tuple]:
@@ -197,3 +198,27 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
     assert [d.reason.split(":")[0] for d in dead] == ["w.m"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]      # nothing written outside
     assert not list((tmp_path / "ds").rglob("*.parquet"))
+
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    # a count the analytics could not sum over a fleet (found by review: SUM(n)::BIGINT)
+    (lambda w: w.__setitem__("n", 2**40), "w.n: expected an unsigned integer"),
+    (lambda w: w["hl"].__setitem__("dp", 2**40), "w.hl.dp: expected an unsigned integer"),
+    # a 4-byte bin count that does not fit the int32 bin columns: refused at the gateway too
+    (lambda w: w["f"].__setitem__(0, ["x00", 0, "u1", 2**31, 0, 0, 0, 0.0, 1.0, 0.5, 0.1,
+                                      b"\x04" + (2**31).to_bytes(4, "little"), 0, 0]),
+     "w.f[0].bins: expected bin counts below 2^31"),
+    # a feature under a name the dataset gives a window-level sketch
+    (lambda w: w["f"][0].__setitem__(0, "__label_error__"), "w.f[0].name: expected a feature name"),
+])
+def test_the_validator_and_the_sink_refuse_what_the_dataset_cannot_hold(mutate, reason) -> None:
+    w = copy.deepcopy(_BASES[1])
+    mutate(w)
+    with pytest.raises(WireError) as exc:
+        validate_window(copy.deepcopy(w))
+    assert str(exc.value).startswith(reason)
+    found = []
+    b = RowBuilder(on_invalid=lambda tok, why: found.append(why))
+    b.add("t/0/0", w, 1, 2, device_id=w["d"], token=0)
+    assert b.tables() == {} and len(found) == 1 and found[0].startswith(reason), found

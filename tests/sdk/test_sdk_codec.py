@@ -319,3 +319,12 @@ def test_a_model_name_that_is_not_a_directory_name_is_refused(model):
     with pytest.raises(ConfigError, match="model"):
         Monitor(model=model, version="1", device_id="d", endpoint="http://127.0.0.1:9/",
                 key="edk_0a_secret", spool_dir="/nonexistent-edgedrift-test")
+
+
+def test_reserved_feature_names_are_never_sent():
+    w = WindowSketch()
+    w.add_record({"__latency__": 1.0, "x": 2.0})
+    assert list(w.features) == ["x"] and w.unknown_feature == 1
+    from edge_sdk.spec import Spec
+    with pytest.raises(ConfigError, match="__prediction__"):
+        Spec.from_dict({"version": 1, "features": {"__prediction__": {"kind": "numeric"}}})
