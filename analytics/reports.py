@@ -11,6 +11,7 @@ from the SDK's opt-in raw-row samples (the dataset's ``samples`` table). The
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -23,11 +24,26 @@ log = logging.getLogger(__name__)
 
 def report_name(model: str, version: str, segment_tag: str, segment_value: str,
                 window_start_ms: int) -> str:
-    """File stem of a report: model, version, segment and window start (UTC)."""
+    """File stem of a report: model, version, segment and window start (UTC).
+
+    Characters outside ``[A-Za-z0-9._+-]`` become ``_``; when that changed the text, or
+    the stem would pass 150 characters (file names stop at 255 bytes), a short hash of
+    the exact values keeps names apart (versions ``1/0`` and ``1_0`` get two reports).
+
+    >>> report_name("kws", "1/0", "", "", 0)
+    'kws_1_0_fleet_19700101T000000Z_bc5a7421'
+    >>> len(report_name("m", "v" * 128, "t", "x" * 64, 0)) <= 160
+    True
+    """
     when = dt.datetime.fromtimestamp(window_start_ms / 1000, dt.timezone.utc)
     seg = f"{segment_tag}-{segment_value}" if segment_tag else "fleet"
     stem = f"{model}_{version}_{seg}_{when:%Y%m%dT%H%M%SZ}"
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", stem)
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", stem)
+    if safe == stem and len(stem) <= 150:
+        return stem
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:8]
+    return f"{safe[:120]}_{when:%Y%m%dT%H%M%SZ}_{digest}" if len(safe) > 150 else \
+        f"{safe}_{digest}"
 
 
 def samples_frame(values_json: list[str]) -> pd.DataFrame:
