@@ -71,7 +71,7 @@ def write_drift_report(reference: pd.DataFrame, current: pd.DataFrame, directory
     for c in cols:   # the same dtype on both sides (numbers stay numbers)
         if pd.api.types.is_numeric_dtype(ref[c]) != pd.api.types.is_numeric_dtype(cur[c]):
             ref[c], cur[c] = ref[c].astype(str), cur[c].astype(str)
-    from evidently import Report                    # lazy: ~6 s import
+    from evidently import Report  # lazy: ~6 s import
     from evidently.presets import DataDriftPreset
     snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
     directory = Path(directory)

@@ -44,8 +44,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import (DEFAULT_LIMITS, MAX_TIME_MS, PSEUDO_FEATURES, WIRE_VERSION, WireLimits,
-                           is_model_name, validate_window)
+from edge_sdk.wire import (
+    DEFAULT_LIMITS,
+    MAX_TIME_MS,
+    PSEUDO_FEATURES,
+    WIRE_VERSION,
+    WireLimits,
+    is_model_name,
+    validate_window,
+)
 
 from . import schema
 from .chunk_checks import (

@@ -12,9 +12,9 @@ schema (e.g. category counts below 2^40), never looser: a proof is only used to
 skip work, never to accept something the per-window checks would refuse.
 
 >>> need_strs(("kws", "vad"), 128)
->>> need_uints((1, 2, 3)).tolist()
+>>> uint_array((1, 2, 3)).to_pylist()
 [1, 2, 3]
->>> need_uints((1, -2))
+>>> uint_array((1, -2))
 Traceback (most recent call last):
 ...
 collector.chunk_checks.Unproven: not all unsigned integers
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from edge_sdk.wire import MAX_UINT
 
-_STR, _INT, _DICT, _LIST = {str}, {int}, {dict}, {list}
+_INT, _DICT = {int}, {dict}
 _NUMBERS = {float, int}
 _NONE = type(None)
 _NULL, _STRING, _INT64 = pa.null(), pa.string(), pa.int64()
@@ -83,11 +83,6 @@ def str_array(values: Sequence[Any], max_len: int, allow_empty: bool = False,
     return arr
 
 
-def need_uints(values: Sequence[Any], top: int = MAX_UINT) -> np.ndarray:
-    """Every value an int in 0..``top`` (bools refused); returns them as int64."""
-    return uint_array(values, top).to_numpy()
-
-
 def uint_array(values: Sequence[Any], top: int = MAX_UINT) -> pa.Array:
     """Every value an int in 0..``top`` (the wire's bound for counts by default), as an
     Arrow int64 array (inference yields int64 only for ints: a bool raises, a float makes
@@ -106,16 +101,6 @@ def uint_array(values: Sequence[Any], top: int = MAX_UINT) -> pa.Array:
     need(arr.type == _INT64 and arr.null_count == 0, "not all unsigned integers")
     values_np = arr.to_numpy()
     need(values_np.min() >= 0 and values_np.max() <= top, "not all unsigned integers")
-    return arr
-
-
-def need_finite(values: Sequence[Any]) -> np.ndarray:
-    """Every value a finite float or int (bools refused); returns them as float64."""
-    if not values:
-        return np.zeros(0, np.float64)
-    need(set(map(type, values)) <= _NUMBERS, "not all numbers")
-    arr = np.array(values, np.float64)
-    need(np.isfinite(arr).all(), "not all finite")
     return arr
 
 
@@ -182,7 +167,6 @@ def sums_per_owner(owner: np.ndarray, values: np.ndarray, owners: int) -> np.nda
     return np.bincount(owner, weights=values, minlength=owners).astype(np.int64)
 
 
-__all__ = ["Unproven", "need", "need_strs", "str_array", "need_uints", "uint_array", "need_finite",
-           "need_numbers", "need_dicts",
+__all__ = ["Unproven", "need", "need_strs", "str_array", "uint_array", "need_numbers", "need_dicts",
            "need_tag_maps", "need_counter_maps", "need_unique_per_window", "sums_per_owner",
            "SAFE_COUNT"]
