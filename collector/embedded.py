@@ -162,11 +162,28 @@ class EmbeddedSink:
             except BaseException as exc:   # noqa: BLE001 - reported to every waiting caller
                 log.error("embedded sink write failed: %s", exc)
                 error = exc
-                self._sink.open_partition(PARTITION)   # drop the half batch, rescan the disk
-                self.next_offset = self._recover()
+                self._undo(start, offset)
             for req in group:
                 req.error = error
                 req.done.set()
+
+    def _undo(self, start: int, end: int) -> None:
+        """After a failed write: delete every batch of the group (from offset ``start``),
+        complete ones too, since none was acknowledged and the clients will send them again.
+        If even that fails, later writes start after ``end``: a leftover batch can then only
+        add a duplicate (which readers drop by identity), never hide a new window behind an
+        existing file name."""
+        try:
+            names = {path.name for path, (_, _, first, _) in
+                     iter_batch_files(self.root, EMBEDDED_TOPIC) if first >= start}
+            for name in sorted(names):
+                remove_batch(self.root, name)
+            self.next_offset = self._recover()
+            self._sink.open_partition(PARTITION)    # forget the half batch, rescan the disk
+        except Exception as exc:   # noqa: BLE001 - the writer thread must keep serving
+            log.error("embedded sink: cleanup after a failed write failed too: %s", exc)
+            self.next_offset = max(self.next_offset, end + 1)
+            self._sink.open_partition(PARTITION)
 
     def _dead_letter(self, dl: DeadLetter) -> None:
         self._dlq_path.parent.mkdir(parents=True, exist_ok=True)

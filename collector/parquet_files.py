@@ -117,10 +117,14 @@ def _write_temp(table: pa.Table, final: Path, metadata: dict[bytes, bytes],
                 compression: str) -> Path:
     tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     table = table.replace_schema_metadata(metadata)
-    with open(tmp, "wb") as fh:
-        pq.write_table(table, fh, **write_options(table.column_names, compression))
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, **write_options(table.column_names, compression))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)     # e.g. a full disk: leave no partial temp file
+        raise
     return tmp
 
 
@@ -145,10 +149,12 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
                for item in items[1:]]
     for t in threads:
         t.start()
-    if items:
-        call(items[0])
-    for t in threads:
-        t.join()
+    try:
+        if items:
+            call(items[0])
+    finally:
+        for t in threads:     # even when interrupted: no thread outlives the call
+            t.join()
     if errors:
         raise errors[0]
 

@@ -152,12 +152,12 @@ class ParquetSink:
         flushed: list[tuple[int, int]] = []
         batch = self._batches.get(partition)
         known = self._known.setdefault(partition, {})
+        undecodable = None
         try:
             record, window = unpack_record(key, value, record)
             bucket = record.received_at_ms // self.config.roll_ms
         except (WireError, RecordError) as exc:
-            record, window, bucket = None, None, -1
-            self._dead_letter(partition, offset, key, value, record, str(exc))
+            record, window, bucket, undecodable = None, None, -1, str(exc)
         if batch is not None and (
                 offset > batch.forced_last if batch.forced_last is not None
                 else offset % self.config.offsets_per_file == 0 or bucket > batch.bucket >= 0
@@ -167,9 +167,11 @@ class ParquetSink:
         if batch is None:
             inside = next((f for f, last in known.items() if f < offset <= last), None)
             if inside is not None:     # already durable in batch [inside, last]
-                return flushed
+                return flushed         # (and its dead letters sent with it)
             batch = self._batches[partition] = _Batch(offset, known.get(offset),
                                                       self._invalid_window(partition))
+        if undecodable is not None:
+            self._dead_letter(partition, offset, key, value, record, undecodable)
         batch.last = offset
         batch.touched = time.monotonic()
         if window is not None:
