@@ -387,7 +387,7 @@ def _build(p: _Partition, model: str, limits: WireLimits, check: bool) -> dict[s
         sdk_arr,
     ]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
-    out.update(_features(p, ident, limits, check))
+    out.update(_features(p, ident, limits, check, n_arr.to_numpy()))
     if label_rows is not None:
         win, pred, actual, count = label_rows
         out["labels"] = _with_ident(ident, win, schema.LABELS, [pred, actual, count])
@@ -452,8 +452,8 @@ def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array]
     return cols, rows
 
 
-def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits,
-              check: bool) -> dict[str, pa.Table]:
+def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: bool,
+              records: np.ndarray) -> dict[str, pa.Table]:
     """Numeric and categorical feature rows apart (a batch's features table lists all numeric
     rows, then all categorical ones, however it was chunked), and the category rows."""
     entries = p.entries
@@ -477,12 +477,13 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits,
     names: list[pa.Array] = []
     owners: list[np.ndarray] = []
     if nums:
-        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check)
+        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[_NUM_FEATURES] = table
         names.append(name_arr)
         owners.append(num_owner)
     if cats:
-        table, name_arr, cat_table = _categorical(cats, cat_owner, ident, limits, check)
+        table, name_arr, cat_table = _categorical(cats, cat_owner, ident, limits, check,
+                                                  records)
         out[_CAT_FEATURES] = table
         names.append(name_arr)
         owners.append(cat_owner)
@@ -499,7 +500,7 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits,
 
 
 def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-             check: bool) -> tuple[pa.Table, pa.Array, np.ndarray]:
+             check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
     """Numeric feature rows, ordered by bin shape (so each shape's bins are one slice) and
     then by window; returns the table, its feature names and its rows' window indices."""
     shape = _bin_shapes([e[11] for e in nums], check)
@@ -519,9 +520,17 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
     if check:
         need(((mins.to_numpy() <= maxs.to_numpy()) | (n_arr.to_numpy() == 0)).all(),
              "min <= max")
+    counts = [_uints(missing, check), _uints(nan, check), _uints(inf, check),
+              _uints(mismatch, check), _uints(oor, check)]
+    if check:    # the wire's bounds between counts (see edge_sdk.wire._sketch_entry)
+        n_np, lo, hi = n_arr.to_numpy(), mins.to_numpy(), maxs.to_numpy()
+        need((counts[4].to_numpy() <= n_np).all(), "out_of_range <= n")
+        need(((n_np > 0) | ((lo == 0) & (hi == 0))).all(), "min = max = 0 when n is 0")
+        seen = n_np + sum(c.to_numpy() for c in counts[:4])
+        label_error = pc.equal(name_arr, schema.LABEL_ERROR).to_numpy(zero_copy_only=False)
+        need(((seen <= records[owner]) | label_error).all(), "counts <= the window's records")
     cols = [name_arr, pa.array(np.zeros(rows, np.int8)), _strings(layout, 32, check),
-            n_arr, _uints(missing, check), _uints(nan, check), _uints(inf, check),
-            _uints(mismatch, check), _uints(oor, check), pa.nulls(rows, _I64),
+            n_arr, *counts, pa.nulls(rows, _I64),
             pa.nulls(rows, _I64), mins, maxs, _finite(mean, check), _finite(m2, check)]
     bins = _unpack_bins(packed, shape, n_arr.to_numpy(), check)
     cols += [pa.array(bins[:, j]) for j in range(_NSLOTS)]
@@ -529,7 +538,7 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
 
 
 def _categorical(cats: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-                 check: bool) -> tuple[pa.Table, pa.Array, pa.Table | None]:
+                 check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Table | None]:
     name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats)
     if check:
         need(set(kind) == {1}, "categorical kind")
@@ -541,13 +550,19 @@ def _categorical(cats: list[list], owner: np.ndarray, ident: list[pa.Array], lim
     values = _uints(tuple(chain.from_iterable(map(dict.values, counts))), check)
     per = np.fromiter(map(len, counts), np.int64, rows)
     entry_of = np.repeat(np.arange(rows, dtype=np.int32), per)
+    missing_arr, mismatch_arr, unseen_arr = (_uints(missing, check), _uints(mismatch, check),
+                                             _uints(unseen, check))
     if check:
+        n_np = n_arr.to_numpy()
         need((sums_per_owner(entry_of, values.to_numpy(), rows) + other_arr.to_numpy()
-              == n_arr.to_numpy()).all(), "category counts + other == n")
+              == n_np).all(), "category counts + other == n")
+        need((unseen_arr.to_numpy() <= n_np).all(), "unseen <= n")
+        need((n_np + missing_arr.to_numpy() + mismatch_arr.to_numpy() <= records[owner]).all(),
+             "counts <= the window's records")
     cols = [name_arr, pa.array(np.ones(rows, np.int8)), pa.nulls(rows, _STRING),
-            n_arr, _uints(missing, check), pa.nulls(rows, _I64),
-            pa.nulls(rows, _I64), _uints(mismatch, check), pa.nulls(rows, _I64),
-            _uints(unseen, check), other_arr]
+            n_arr, missing_arr, pa.nulls(rows, _I64),
+            pa.nulls(rows, _I64), mismatch_arr, pa.nulls(rows, _I64),
+            unseen_arr, other_arr]
     cols += [pa.nulls(rows, _F64)] * 4
     zeros = pa.array(np.zeros(rows, np.int32))
     cols += [zeros] * _NSLOTS

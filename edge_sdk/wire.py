@@ -215,7 +215,8 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
     if not isinstance(feats, list) or len(feats) > limits.max_features:
         raise WireError(f"{path}.f", f"an array of at most {limits.max_features} feature entries")
     seen: set[str] = set()
-    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums)
+    records = body["n"]
+    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums, records)
     for i, entry in enumerate(() if fast_ok else feats):
         fpath = f"{path}.f[{i}]"    # only when the fast path found a problem: name it
         if not isinstance(entry, list) or not entry:
@@ -228,12 +229,12 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         if name in seen:
             raise WireError(f"{fpath}.name", "feature names unique within a window", got=repr(name))
         seen.add(name)
-        _sketch_entry(entry[1:], fpath)
-    _sketch_entry(body.get("lt"), f"{path}.lt", numeric_only=True)
+        _sketch_entry(entry[1:], fpath, records=records)
+    _sketch_entry(body.get("lt"), f"{path}.lt", numeric_only=True, records=records)
     if body.get("pr") is not None:
-        _sketch_entry(body["pr"], f"{path}.pr")
+        _sketch_entry(body["pr"], f"{path}.pr", records=records)
     if body.get("en") is not None:
-        _sketch_entry(body["en"], f"{path}.en", numeric_only=True)
+        _sketch_entry(body["en"], f"{path}.en", numeric_only=True, records=records)
     if body.get("lb") is not None:
         _label_entry(body["lb"], f"{path}.lb")
     for key in ("q", "hl"):
@@ -279,13 +280,16 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
+def _sketch_entry(entry: Any, path: str, numeric_only: bool = False,
+                  records: int | None = None) -> None:
+    """Check one sketch entry; ``records``: the window's record count, which bounds the
+    entry's n + missing + ... (None for the label-error histogram, which counts labels)."""
     if not isinstance(entry, list) or not entry:
         raise WireError(path, "a sketch entry (array starting with kind 0 or 1)",
                         got=_describe(entry))
     kind = entry[0]
     if kind == 0 and len(entry) == 13:
-        if _numeric_ok(entry):      # fast path; the checks below name the field on failure
+        if _numeric_ok(entry, records):   # fast path; the checks below name the field
             return
         _str(entry[1], f"{path}.layout", 32, allow_empty=False)
         for j, key in ((2, "n"), (3, "missing"), (4, "nan"), (5, "inf"), (11, "type_mismatch"),
@@ -304,6 +308,17 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
             raise WireError(f"{path}.bins", "bin counts below 2^31", got=str(_bin_max(packed)))
         if entry[2] and entry[6] > entry[7]:
             raise WireError(f"{path}.min", "min <= max", got=f"{entry[6]} > {entry[7]}")
+        if not entry[2] and (entry[6] or entry[7]):
+            raise WireError(f"{path}.min", "min = max = 0 when n is 0",
+                            got=f"{entry[6]}, {entry[7]}")
+        if entry[12] > entry[2]:
+            raise WireError(f"{path}.out_of_range", f"at most n ({entry[2]}; out-of-range "
+                                                    "values are in the bins too)",
+                            got=str(entry[12]))
+        seen = entry[2] + entry[3] + entry[4] + entry[5] + entry[11]
+        if records is not None and seen > records:
+            raise WireError(f"{path}.n", "n + missing + nan + inf + type_mismatch at most the "
+                                         f"window's records ({records})", got=str(seen))
         return
     if kind == 1 and len(entry) == 7 and not numeric_only:
         for j, key in ((1, "n"), (2, "missing"), (3, "type_mismatch"), (4, "unseen"), (5, "other")):
@@ -318,6 +333,12 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
             total += v
         if total != entry[1]:
             raise WireError(f"{path}.n", f"the sum of counts plus other ({total})", got=str(entry[1]))
+        if entry[4] > entry[1]:
+            raise WireError(f"{path}.unseen", f"at most n ({entry[1]})", got=str(entry[4]))
+        seen = entry[1] + entry[2] + entry[3]
+        if records is not None and seen > records:
+            raise WireError(f"{path}.n", "n + missing + type_mismatch at most the window's "
+                                         f"records ({records})", got=str(seen))
         return
     expected = "a numeric entry [0, layout, n, missing, nan, inf, min, max, mean, m2, bins, " \
                "type_mismatch, out_of_range]"
@@ -326,7 +347,7 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False) -> None:
     raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
 
 
-def _numeric_ok(entry: list) -> bool:
+def _numeric_ok(entry: list, records: int | None = None) -> bool:
     """All checks of a numeric entry without building error paths (True = valid)."""
     _, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch, oor = entry
     if type(lay) is not str or not 0 < len(lay) <= 32:
@@ -340,11 +361,15 @@ def _numeric_ok(entry: list) -> bool:
     if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
             or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
         return False
+    if oor > n or not n and (vmin or vmax) \
+            or records is not None and n + missing + nan + inf + mismatch > records:
+        return False
     return _bin_total(packed) == n and not (n and vmin > vmax) \
         and (n <= _MAX_I32 or _bin_max(packed) <= _MAX_I32)
 
 
-def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None) -> bool:
+def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None,
+                 records: int = MAX_UINT) -> bool:
     """All checks of the feature entries at once, column by column (True = valid).
 
     A fast path only: False (or any exception) means "run the per-entry checks", which
@@ -357,7 +382,7 @@ def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None
     (False, False)
     """
     try:
-        return _features_ok_unchecked(feats, max_name_len, bin_sums)
+        return _features_ok_unchecked(feats, max_name_len, bin_sums, records)
     except Exception:      # noqa: BLE001 - anything odd: let the detailed checks decide
         return False
 
@@ -367,7 +392,8 @@ _ZERO = {0}
 _first = itemgetter(0)
 
 
-def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None) -> bool:
+def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None,
+                           records: int) -> bool:
     if not feats:
         return True
     if set(map(type, feats)) != _LIST_T:
@@ -378,7 +404,7 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
     nums = [e for e in feats if len(e) == 14]
     if len(nums) != len(feats):
         cats = [e for e in feats if len(e) != 14]
-        if not _categoricals_ok(cats, max_name_len):
+        if not _categoricals_ok(cats, max_name_len, records):
             return False
     if not nums:
         return True
@@ -396,6 +422,10 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
         return False     # a finite sum means no inf/nan among them
     if not all(map(_le, vmin, vmax)) and any(c and a > b for a, b, c in zip(vmin, vmax, n)):
         return False
+    if not all(map(_le, oor, n)) or max(map(sum, zip(n, missing, nan, inf, mm))) > records:
+        return False     # out of range beyond n, or more values than the window's records
+    if 0 in n and any(not c and (a or b) for a, b, c in zip(vmin, vmax, n)):
+        return False     # an empty histogram with a min or max
     if set(map(type, packed)) != _BYTES_T:
         return False
     groups: dict[tuple[int, int], list[int]] = {}
@@ -414,7 +444,7 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
     return True
 
 
-def _categoricals_ok(cats: list[list], max_name_len: int) -> bool:
+def _categoricals_ok(cats: list[list], max_name_len: int, records: int = MAX_UINT) -> bool:
     """All checks of categorical feature entries ``[name, 1, n, missing, type_mismatch,
     unseen, other, counts]`` at once, without building error paths (True = valid)."""
     if set(map(len, cats)) != {8}:
@@ -431,6 +461,8 @@ def _categoricals_ok(cats: list[list], max_name_len: int) -> bool:
         if set(map(type, keys)) != _STR_T or max(map(len, keys)) > 64 \
                 or set(map(type, values)) != _INT_T or min(values) < 0 or max(values) > MAX_UINT:
             return False
+    if not all(map(_le, unseen, n)) or max(map(sum, zip(n, missing, mismatch))) > records:
+        return False
     return list(map(sum, map(dict.values, counts))) == [a - b for a, b in zip(n, other)]
 
 
@@ -583,7 +615,7 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
     _str(env.get("m"), f"{path}.m", limits.max_name_len, allow_empty=False)
     if not is_model_name(env["m"]):
         raise WireError(f"{path}.m", MODEL_NAME_RULE, got=repr(env["m"]))
-    _uint(env.get("t"), f"{path}.t")
+    _uint(env.get("t"), f"{path}.t", _MAX_INT64)     # a time, not a count
     _uint(env.get("s"), f"{path}.s", _MAX_INT64)     # a sequence number, not a count
     w = env.get("w")
     if type(w) is not bytes or not w or len(w) > limits.max_window_bytes:

@@ -211,6 +211,11 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
      "w.f[0].bins: expected bin counts below 2^31"),
     # a feature under a name the dataset gives a window-level sketch
     (lambda w: w["f"][0].__setitem__(0, "__label_error__"), "w.f[0].name: expected a feature name"),
+    # counts one device could use to outweigh the fleet's quality rates (found by review)
+    (lambda w: w["f"][0].__setitem__(13, w["f"][0][3] + 1), "w.f[0].out_of_range: expected at most n"),
+    (lambda w: w["f"][0].__setitem__(4, w["n"]), "w.f[0].n: expected n + missing + nan + inf"),
+    (lambda w: w["f"][20].__setitem__(5, w["f"][20][2] + 1), "w.f[20].unseen: expected at most n"),
+    (lambda w: w["f"][20].__setitem__(3, w["n"]), "w.f[20].n: expected n + missing + type_mismatch"),
 ])
 def test_the_validator_and_the_sink_refuse_what_the_dataset_cannot_hold(mutate, reason) -> None:
     w = copy.deepcopy(_BASES[1])
