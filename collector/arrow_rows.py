@@ -120,26 +120,10 @@ def bin_sums(packed: list[bytes], width: int) -> list[int]:
 
 
 def check_window(w: dict[str, Any], device_id: str | None) -> None:
-    """Checks beyond the wire schema that the Parquet schema needs (raise RecordError):
-    the window names the record's device, and 4-byte bin counts fit int32."""
+    """The check beyond the wire schema (raise RecordError): the window names the record's
+    device. (That 4-byte bin counts fit the int32 columns is a wire rule now.)"""
     if device_id is not None and w["d"] != device_id:
         raise RecordError("record.key", f"the window's device id ({w['d']!r})", got=repr(device_id))
-    for i, entry in enumerate(w["f"]):
-        if entry[1] == 0 and entry[11][0] == 4:
-            _check_i32(entry[11], f"w.f[{i}].bins")
-    for key in ("pr", "lt", "en"):
-        entry = w.get(key)
-        if entry is not None and entry[0] == 0 and entry[10][0] == 4:
-            _check_i32(entry[10], f"w.{key}.bins")
-    lb = w.get("lb")
-    if lb is not None and lb[0] == 3 and lb[5][10][0] == 4:
-        _check_i32(lb[5][10], "w.lb.err.bins")
-
-
-def _check_i32(packed: bytes, field: str) -> None:
-    top = int(np.frombuffer(packed, dtype="<u4", offset=1).max()) if len(packed) > 1 else 0
-    if top > _I32_MAX:
-        raise RecordError(field, "bin counts below 2^31", got=str(top))
 
 
 def _fast_fields(w: Any) -> tuple | None:
