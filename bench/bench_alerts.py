@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def _fanout(n_alerts: int, modes: list[str]) -> tuple[float, float, int]:
                            poll_interval_s=0.2, cooldown_s=0)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "alerts.sqlite"
-            t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+            t = datetime(2025, 1, 1, tzinfo=UTC)
             AlertEngine(cfg, path).observe(
                 Condition("drift", "kws", "1", f"seg={i}", t, t, True) for i in range(n_alerts))
             healthy = {f"ep{i}" for i, m in enumerate(modes) if m == "ok"}
@@ -111,7 +111,7 @@ def _observe_to_received() -> float:
             worker = threading.Thread(target=Deliverer(cfg, path).run_forever, args=(stop,))
             worker.start()
             samples = []
-            t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+            t = datetime(2025, 1, 1, tzinfo=UTC)
             for i in range(5):
                 time.sleep(0.37)  # land at different points of the poll cycle
                 before = time.time()

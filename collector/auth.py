@@ -23,11 +23,10 @@ collector.errors.AuthError: body: replay (expected an envelope (d, m, s, t) not 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any
-
 import hashlib
 import hmac
+from collections import OrderedDict
+from typing import Any
 
 from edge_sdk.signing import signed_message
 

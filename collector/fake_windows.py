@@ -22,8 +22,8 @@ from typing import Any
 
 import msgpack
 
-from edge_sdk.wire import encode_window
 from edge_sdk.window import WindowSketch
+from edge_sdk.wire import encode_window
 
 BASE_MS = 1_764_000_000_000     # 2025-11-24T16:00:00Z
 WINDOW_MS = 60_000

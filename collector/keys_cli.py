@@ -8,8 +8,8 @@ gateway picks up changes within about a second, without a restart.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 
 from edgedrift.cli import add_common_after_subcommand
 from edgedrift.config import load_toml, section

@@ -39,6 +39,9 @@ class IngestRecord:
     # The window as the gateway's validate_window already decoded and accepted it, when it
     # is handed over in-process (the embedded sink skips re-decoding); never sent to Kafka.
     decoded: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The window bytes passed validate_window in one of this gateway's helper processes (the
+    # embedded sink decodes them again but skips re-proving them); never sent to Kafka.
+    validated: bool = field(default=False, compare=False, repr=False)
 
     def kafka_key(self) -> bytes:
         return self.device_id.encode()

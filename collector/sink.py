@@ -179,7 +179,8 @@ class ParquetSink:
             batch.builder.add(f"{self.topic}/{partition}/{offset}", window,
                               record.received_at_ms, record.sent_at_s,   # type: ignore[union-attr]
                               record.device_id, (offset, key, value, record),
-                              validated=record.decoded is not None)    # type: ignore[union-attr]
+                              validated=record.decoded is not None    # type: ignore[union-attr]
+                              or record.validated)                   # type: ignore[union-attr]
         fault_point("sink", "after_buffer")
         if batch.forced_last is not None and offset >= batch.forced_last:
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]

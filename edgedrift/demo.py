@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -425,10 +426,10 @@ def _check_kafka(bootstrap: str) -> None:
 
 # -- summary ------------------------------------------------------------------------------
 def summary_text(result: DemoResult, options: DemoOptions) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def when(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     lines = ["", "edgedrift demo summary", "======================",
              f"{result.windows_sent} windows from {options.devices} devices through the real "

@@ -12,9 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from sink_support import bodies  # noqa: E402
+
 from collector.embedded import EmbeddedSink  # noqa: E402
 from collector.sink_config import SinkConfig  # noqa: E402
-from sink_support import bodies  # noqa: E402
 
 
 def main() -> None:

@@ -7,8 +7,16 @@ import sys
 import time
 
 import pytest
-from gateway_harness import ROOT, GatewayProcess, KeyPool, envelope, metrics, post, rejected, \
-    wait_until
+from gateway_harness import (
+    ROOT,
+    GatewayProcess,
+    KeyPool,
+    envelope,
+    metrics,
+    post,
+    rejected,
+    wait_until,
+)
 
 pytestmark = pytest.mark.kafka
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from sink_support import ROOT
 
 pytestmark = pytest.mark.timeout(120)

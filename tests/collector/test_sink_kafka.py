@@ -34,12 +34,21 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from sink_support import (
+    bodies,
+    count_windows,
+    create_topic,
+    file_set,
+    produce,
+    start_sink,
+    stop,
+    wait_for,
+    write_config,
+)
 
 from collector.kafka_sink import KafkaSinkWorker
 from collector.parquet_files import parse_name
 from collector.sink_config import KafkaConfig, SinkConfig
-from sink_support import (bodies, count_windows, create_topic, file_set, produce, start_sink,
-                          stop, wait_for, write_config)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
@@ -196,7 +205,8 @@ def test_undecodable_records_go_to_the_dead_letter_topic(kafka_bootstrap: str,
     assert reasons[0].startswith("record") and "record.key" in reasons[1]
     assert dead[1].value == wrong_device
     # the committed offset is past everything, dead letters included
-    from kafka import KafkaConsumer as C, TopicPartition
+    from kafka import KafkaConsumer as C
+    from kafka import TopicPartition
     c = C(bootstrap_servers=kafka_bootstrap, group_id="dlq-test", enable_auto_commit=False)
     try:
         assert c.committed(TopicPartition(topic, 0)) == 22

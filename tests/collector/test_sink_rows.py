@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sink_support import bodies, file_set
 
 from collector import schema
 from collector.arrow_rows import RowBuilder
@@ -20,9 +21,8 @@ from collector.records import IngestRecord
 from collector.sink import ParquetSink
 from collector.sink_config import KafkaConfig, SinkConfig
 from edge_sdk.numeric import NumericSketch, pack_counts
-from edge_sdk.wire import decode_window, encode_window
 from edge_sdk.window import WindowSketch
-from sink_support import bodies, file_set
+from edge_sdk.wire import decode_window, encode_window
 
 BIN_SUM = ", ".join(f"SUM({c})::BIGINT" for c in schema.BIN_COLUMNS)
 
@@ -267,6 +267,31 @@ def test_embedded_sink_reuses_the_gateways_decoded_window(tmp_path: Path) -> Non
     (dead,) = [json.loads(line) for line in
                (tmp_path / "_dlq" / "embedded.jsonl").read_text().splitlines()]
     assert dead["reason"].startswith("record.key: expected the window's device id ('dev-9')")
+
+
+def test_windows_validated_by_a_gateway_helper_are_written_alike_and_still_matched(
+        tmp_path: Path) -> None:
+    """Bytes a gateway helper process validated skip the chunk proofs in the embedded sink;
+    the rows are the same as for proven bytes, and the record's device is still checked."""
+    bodies = [make_window_body("dev-1", s, records=30) for s in (1, 2, 3)]
+    other = make_window_body("dev-9", 4, records=30)
+    tables = {}
+    for flag in (False, True):
+        root = tmp_path / str(flag)
+        sink = EmbeddedSink(SinkConfig(dataset=str(root), group_commit_ms=0))
+        sink.write([IngestRecord("dev-1", b, 1, BASE_MS, validated=flag)
+                    for b in [*bodies, other]])
+        sink.close()
+        con = duckdb.connect()
+        tables[flag] = [con.execute("SELECT * EXCLUDE (ingest_id) FROM read_parquet(?) "
+                                    "ORDER BY ALL", [_glob(root, name)]).fetchall()
+                        for name in ("windows", "features", "categories")]
+        (dead,) = (root / "_dlq" / "embedded.jsonl").read_text().splitlines()
+        assert "record.key" in json.loads(dead)["reason"]
+    assert tables[True] == tables[False]
+    assert len(tables[True][0]) == 3
+    rec = IngestRecord("dev-1", bodies[0], 1, BASE_MS, validated=True)
+    assert IngestRecord.from_kafka(rec.kafka_key(), rec.kafka_value()).validated is False
 
 
 def _rows(root: Path) -> list[tuple]:

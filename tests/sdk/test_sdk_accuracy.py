@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sdk_reference import (merged_devices, rank_error, sketch_of, spec_for, true_quantile)
+from sdk_reference import merged_devices, rank_error, sketch_of, spec_for, true_quantile
 
 from edge_sdk.numeric import ks_interval
 

@@ -11,17 +11,33 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sdk_compare import label_diff, num_diff, window_diff
-from sdk_strategies import (SETTINGS, SPEC, any_records, cat_values, layouts, sketch,
-                            typed_records, value_lists, window)
+from sdk_strategies import (
+    SETTINGS,
+    SPEC,
+    any_records,
+    cat_values,
+    layouts,
+    sketch,
+    typed_records,
+    value_lists,
+    window,
+)
 
 from edge_sdk import CategoricalSketch, LabelSketch, NumericSketch, WindowSketch, WireError
 from edge_sdk.errors import ConfigError
-from edge_sdk.monitor import Monitor
 from edge_sdk.layout import MAX_SLOTS
+from edge_sdk.monitor import Monitor
 from edge_sdk.numeric import pack_counts, unpack_counts
 from edge_sdk.signing import verify
-from edge_sdk.wire import (decode_request, decode_window, encode_request, encode_window,
-                           make_envelope, safe_unpackb, validate_window)
+from edge_sdk.wire import (
+    decode_request,
+    decode_window,
+    encode_request,
+    encode_window,
+    make_envelope,
+    safe_unpackb,
+    validate_window,
+)
 
 
 def wire(obj):

@@ -9,10 +9,22 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 from sdk_compare import label_diff, num_diff, window_diff
-from sdk_strategies import (SETTINGS, SPEC, FloatRaises, any_records, cat_values,
-                            finite, layouts, sketch, typed_records, value_lists, window)
+from sdk_strategies import (
+    SETTINGS,
+    SPEC,
+    FloatRaises,
+    any_records,
+    cat_values,
+    finite,
+    layouts,
+    sketch,
+    typed_records,
+    value_lists,
+    window,
+)
 
 from edge_sdk import CategoricalSketch, LabelSketch, WindowSketch
+
 
 @SETTINGS
 @given(layouts(), value_lists, value_lists, st.integers(1, 4))
