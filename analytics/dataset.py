@@ -25,10 +25,26 @@ import duckdb
 import pyarrow as pa
 
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS
+from edge_sdk.layout import BUILTIN_LAYOUTS
 
 from .errors import DatasetError
 
 _DAY_MS = 86_400_000
+BAD_SLOTS = "!slots"   # suffix of a built-in layout id whose rows have counts past its slots
+# Label statistics per task: a bucket may hold windows of both tasks (a stray regression
+# window in a classification model, a spec change ...); summing them together, or picking
+# the task with ``any_value``, would let one window hide or corrupt the other task's metric.
+_LABEL_AGGREGATES = """
+    SUM(label_n) FILTER (WHERE label_task <> 'regression')::BIGINT AS label_n_cls,
+    SUM(label_correct) FILTER (WHERE label_task <> 'regression')::BIGINT AS label_correct,
+    SUM(label_mismatch) FILTER (WHERE label_task <> 'regression')::BIGINT AS label_mismatch,
+    SUM(label_n) FILTER (WHERE label_task = 'regression')::BIGINT AS label_n_reg,
+    SUM(label_abs_err) FILTER (WHERE label_task = 'regression') AS label_abs_err,
+    SUM(label_sq_err) FILTER (WHERE label_task = 'regression') AS label_sq_err"""
+# The bucket's dominant task (more labels wins, ties go to classification): only a hint
+# for consumers without a reference task; the per-task columns above stay separate.
+_MAJORITY_TASK = """CASE WHEN coalesce(label_n_reg, 0) > coalesce(label_n_cls, 0)
+    THEN 'regression' WHEN coalesce(label_n_cls, 0) > 0 THEN 'classification' END"""
 _REMOTE = ("s3://", "gs://", "gcs://", "az://", "abfss://", "http://", "https://", "r2://")
 
 
@@ -134,9 +150,10 @@ class Dataset:
         seg_sel, _, sp = self._segments()
         group_by, grp_sel = self._grouping("model, version, feature, kind, layout, bucket")
         bins = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+        layout_sql, lp = _checked_layout("f")
         sql = f"""WITH {dedup},
         rows AS (
-            SELECT f.model, f.version, f.feature, f.kind, coalesce(f.layout, '') AS layout,
+            SELECT f.model, f.version, f.feature, f.kind, {layout_sql} AS layout,
                    (epoch_ms(f.window_start) // ?) * ? AS bucket,
                    f.n, f.missing, f.nan, f.inf, f.type_mismatch, f.out_of_range, f.unseen,
                    f.other, f.min, f.max, f.mean, f.m2, {', '.join('f.' + c for c in BIN_COLUMNS)}
@@ -153,7 +170,7 @@ class Dataset:
                SUM(other)::BIGINT AS other, MIN(min) AS min, MAX(max) AS max,
                SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}
         FROM rows {group_by}"""
-        params = [*dp, window_ms, window_ms, *sp, self.pattern("features"),
+        params = [*dp, *lp, window_ms, window_ms, *sp, self.pattern("features"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
@@ -196,12 +213,10 @@ class Dataset:
                count(*) AS windows, count(DISTINCT device_id) AS devices,
                SUM(n)::BIGINT AS records, SUM(unknown_feature)::BIGINT AS unknown_feature,
                SUM(untyped)::BIGINT AS untyped, SUM(bad_record)::BIGINT AS bad_record,
-               any_value(label_task) AS label_task, SUM(label_n)::BIGINT AS label_n,
-               SUM(label_correct)::BIGINT AS label_correct,
-               SUM(label_mismatch)::BIGINT AS label_mismatch,
-               SUM(label_abs_err) AS label_abs_err, SUM(label_sq_err) AS label_sq_err,
-               MIN(window_start) AS first_start, MAX(window_end) AS last_end
+               SUM(label_n)::BIGINT AS label_n, {_LABEL_AGGREGATES},
+               MIN(window_start) AS first_start, MAX(least(window_end, received_at)) AS last_end
         FROM rows {group_by}"""
+        sql = f"""SELECT *, {_MAJORITY_TASK} AS label_task FROM ({sql})"""
         params = [window_ms, window_ms, *sp, self.pattern("windows"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
@@ -224,8 +239,10 @@ class Dataset:
         """Per device and model: last seen, versions, model hashes, SDK counters, clock skew."""
         if not self.has_table("windows"):
             return pa.table({})
+        # last seen = gateway receive time; the device-clock window end is clamped to it (a
+        # device may send a window end far in the future and would look fresh forever)
         sql = f"""SELECT device_id, model, max(received_at) AS last_seen,
-                         max(window_end) AS last_window_end,
+                         max(least(window_end, received_at)) AS last_window_end,
                          count(DISTINCT (seq)) AS windows, count(*) - count(DISTINCT seq) AS duplicates,
                          string_agg(DISTINCT version, ',' ORDER BY version) AS versions,
                          string_agg(DISTINCT model_hash, ',' ORDER BY model_hash) AS model_hashes,
@@ -291,12 +308,17 @@ class Dataset:
                   WHERE {self._time_filter()} AND model = ? AND version = ?
                   QUALIFY row_number() OVER (PARTITION BY device_id, model, seq
                                              ORDER BY ingest_id) = 1)
-                  SELECT coalesce(SUM(n), 0)::BIGINT, coalesce(SUM(label_n), 0)::BIGINT,
-                         coalesce(SUM(coalesce(label_correct, 0) + coalesce(label_abs_err, 0)), 0),
-                         count(*), any_value(label_task) FROM rows"""
+                  SELECT coalesce(SUM(n), 0)::BIGINT AS records, count(*) AS windows,
+                         {_LABEL_AGGREGATES} FROM rows"""
+        sql = f"""SELECT *, {_MAJORITY_TASK} AS label_task FROM ({sql})"""
         params = [self.pattern("windows"), *self._time_params(since_ms, until_ms), model, version]
         row = self._query(sql, params).to_pylist()[0]
-        return tuple(row.values())  # type: ignore[return-value]
+        task = row["label_task"]
+        if task == "regression":
+            label_n, value = row["label_n_reg"] or 0, row["label_abs_err"] or 0.0
+        else:
+            label_n, value = row["label_n_cls"] or 0, float(row["label_correct"] or 0)
+        return (row["records"], int(label_n), value, row["windows"], task)
 
     def samples(self, model: str, version: str, since_ms: int, until_ms: int,
                 limit: int, segment: tuple[str, str] = ("", "")) -> list[str]:
@@ -315,6 +337,29 @@ class Dataset:
         return [r["values_json"] for r in self._query(sql, params).to_pylist()]
 
 
+def _checked_layout(alias: str) -> tuple[str, list[Any]]:
+    """SQL for a feature row's layout id, checked against the built-in layouts' slot counts:
+    a row that claims a built-in layout but has counts past its last slot gets the id
+    ``<layout>!slots`` (:data:`BAD_SLOTS`), so it is never merged with the well-formed rows
+    of that layout and no reference histogram matches it (the analysis reports it as not
+    scored). Layouts with all 64 slots, and spec layouts, cannot be checked here.
+
+    >>> sql, params = _checked_layout("f")
+    >>> params[:2], sql.count("<> 0") > 0
+    (['lat1', 'lat1!slots'], True)
+    """
+    whens, params = [], []
+    for lid, lay in BUILTIN_LAYOUTS.items():
+        if lay.slots >= len(BIN_COLUMNS):
+            continue
+        tail = " OR ".join(f"{alias}.{c} <> 0" for c in BIN_COLUMNS[lay.slots:])
+        whens.append(f"WHEN {alias}.layout = ? AND ({tail}) THEN ?")
+        params += [lid, lid + BAD_SLOTS]
+    if not whens:
+        return f"coalesce({alias}.layout, '')", []
+    return f"CASE {' '.join(whens)} ELSE coalesce({alias}.layout, '') END", params
+
+
 def _models_filter(models: tuple[str, ...], alias: str = "") -> str:
     if not models:
         return ""
@@ -328,4 +373,4 @@ def _date(ms: int) -> str:
     return (dt.date(1970, 1, 1) + dt.timedelta(days=min(day, 2_900_000))).isoformat()
 
 
-__all__ = ["Dataset", "SCHEMAS"]
+__all__ = ["BAD_SLOTS", "Dataset", "SCHEMAS"]

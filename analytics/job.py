@@ -114,7 +114,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
                                                       config)
         vhist = db.verdict_history(hist_lo, lo_ms)
         verdicts = pd.concat([v for v in (
-            policy.drift_verdicts(feats, met, config), q_verdicts,
+            policy.drift_verdicts(feats, met, config, _only(tables.skipped, keep)), q_verdicts,
             policy.latency_verdicts(latency, refs, vhist, config),
             policy.accuracy_verdicts(wdf, refs, vhist, config)) if not v.empty],
             ignore_index=True)
@@ -215,16 +215,19 @@ def _model_metrics(wdf: pd.DataFrame, latency: pd.DataFrame,
         return wdf
     mm = wdf.merge(latency, on=WINDOW, how="left") if not latency.empty else wdf.copy()
     mm["throughput_rps"] = mm["records"] / float(config.window_s)
-    label_n = mm["label_n"].fillna(0).to_numpy(float)
+    # classification and regression labels are aggregated apart (dataset.window_groups):
+    # accuracy from the classification windows only, MAE/RMSE from the regression ones
+    label_n = mm["label_n_cls"].fillna(0).to_numpy(float)
     correct = mm["label_correct"].fillna(0).to_numpy(float)
-    cls = (mm["label_task"] != "regression").to_numpy() & (label_n > 0)
+    cls = label_n > 0
     mm["accuracy"] = np.where(cls, correct / np.maximum(label_n, 1), np.nan)
     bounds = [_wilson(c, n) if ok else (np.nan, np.nan) for c, n, ok in zip(correct, label_n, cls)]
     mm["accuracy_lower"] = [b[0] for b in bounds]
     mm["accuracy_upper"] = [b[1] for b in bounds]
-    reg = (mm["label_task"] == "regression").to_numpy() & (label_n > 0)
-    mm["mae"] = np.where(reg, mm["label_abs_err"].fillna(0) / np.maximum(label_n, 1), np.nan)
-    mm["rmse"] = np.where(reg, np.sqrt(mm["label_sq_err"].fillna(0) / np.maximum(label_n, 1)),
+    reg_n = mm["label_n_reg"].fillna(0).to_numpy(float)
+    reg = reg_n > 0
+    mm["mae"] = np.where(reg, mm["label_abs_err"].fillna(0) / np.maximum(reg_n, 1), np.nan)
+    mm["rmse"] = np.where(reg, np.sqrt(mm["label_sq_err"].fillna(0) / np.maximum(reg_n, 1)),
                           np.nan)
     return mm
 

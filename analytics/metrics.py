@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from collector.schema import BIN_COLUMNS, ENERGY, LABEL_ERROR, LATENCY
 from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
 
 from .config import AnalyticsConfig
+from .dataset import BAD_SLOTS
 from .methods.base import Binned
 from .methods.registry import get_method
 from .reference import FeatureProfile, ReferenceProfile
@@ -48,6 +49,7 @@ class FeatureTables:
     metrics: pd.DataFrame
     quality: pd.DataFrame
     latency: pd.DataFrame
+    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)  # layouts not scored (why)
 
 
 def decode_segments(df: pd.DataFrame, tags: tuple[str, ...]) -> pd.DataFrame:
@@ -126,16 +128,84 @@ def compute(groups: pa.Table, categories: pa.Table, refs: RefLookup, config: Ana
     latency = _latency(df, bins)
     drift_rows = df[~df["feature"].isin(NOT_DRIFT)]
     quality = _quality(drift_rows, refs)
-    parts = [_numeric(drift_rows[drift_rows["kind"] == 0], bins, refs, config, known_edges or {}),
-             _categorical(drift_rows[drift_rows["kind"] == 1], categories, refs, config)]
+    scored, skipped = pick_layouts(drift_rows, refs, config.min_samples)
+    parts = [_numeric(scored[scored["kind"] == 0], bins, refs, config, known_edges or {}),
+             _categorical(scored[scored["kind"] == 1], categories, refs, config)]
     parts = [p for p in parts if not p.empty]
     metrics = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    return FeatureTables(metrics, quality, latency)
+    if not skipped.empty:
+        log.warning("%d merged groups not scored (layout/kind does not match the reference, or "
+                    "another layout of the same feature was scored): %s", len(skipped),
+                    sorted(set(zip(skipped["feature"], skipped["layout"], skipped["reason"])))[:5])
+    return FeatureTables(metrics, quality, latency, skipped)
+
+
+def pick_layouts(df: pd.DataFrame, refs: RefLookup, min_samples: int
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(groups to score, groups skipped with a ``reason``): at most one group per
+    (model, version, segment, window, feature) is scored.
+
+    Devices may send one feature in different layouts (a device without the spec sends
+    ``u1`` where the others send the spec's quantile layout) or even kinds; the SQL merge
+    keeps those apart, and only one of them may enter the drift score, else the feature
+    counts twice and a handful of devices can tip the fleet verdict. A group is comparable
+    when the reference has a histogram in its layout (numeric) or is categorical too. Among
+    the comparable groups the reference's own layout is scored when it has ``min_samples``
+    values, else the comparable group with the most values (ties: the reference's layout,
+    then the layout id). Groups of features without any reference are left to the methods
+    (nothing to compare with: not reported here).
+
+    >>> from analytics.reference import FeatureProfile, ReferenceProfile
+    >>> fp = FeatureProfile("t", "numeric", histograms={"e:q": (1, 2), "u1": (3,)},
+    ...                     edges={"e:q": (0.5,)})
+    >>> refs = {("m", "1"): ReferenceProfile("m", "1", 3, {"t": fp})}
+    >>> g = pd.DataFrame({"model": "m", "version": "1", "segment_tag": "", "segment_value": "",
+    ...                   "bucket": 0, "feature": "t", "kind": 0, "layout": ["e:q", "u1", "x"],
+    ...                   "n": [500, 20, 7]})
+    >>> scored, skipped = pick_layouts(g, refs, 200)
+    >>> scored["layout"].tolist(), skipped[["layout", "reason"]].values.tolist()
+    (['e:q'], [['u1', 'another layout scored'], ['x', 'no reference histogram for this layout']])
+    """
+    if df.empty:
+        return df, pd.DataFrame()
+    checked = [_comparable(_ref_feature(refs, m, v, f), int(k), lay) for m, v, f, k, lay in
+               zip(df["model"], df["version"], df["feature"], df["kind"], df["layout"])]
+    own, comparable, reason = (list(c) for c in zip(*checked))
+    d = df.assign(_own=own, _cmp=comparable, _reason=reason)
+    d["_rank"] = np.where(d["_own"] & (d["n"].fillna(0) >= min_samples), 0, 1)
+    d["_n"] = d["n"].fillna(0)
+    d["_pos"] = np.arange(len(d))
+    cmp_rows = d[d["_cmp"]].sort_values(["_rank", "_n", "_own", "layout"],
+                                         ascending=[True, False, False, True], kind="stable")
+    first = cmp_rows.drop_duplicates([*KEYS, "feature"], keep="first")
+    keep = np.zeros(len(d), dtype=bool)
+    keep[first["_pos"].to_numpy()] = True
+    d.loc[~keep & d["_cmp"].to_numpy(), "_reason"] = "another layout scored"
+    cols = [c for c in d.columns if not c.startswith("_")]
+    skipped = d.loc[~keep, [*KEYS, "feature", "kind", "layout", "n", "_reason"]]
+    skipped = skipped.rename(columns={"_reason": "reason"}).reset_index(drop=True)
+    return d.loc[keep, cols], skipped
 
 
 def _ref_feature(refs: RefLookup, model: str, version: str, feature: str) -> FeatureProfile | None:
     prof = refs.get((model, version))
     return prof.features.get(feature) if prof is not None else None
+
+
+def _comparable(fp: FeatureProfile | None, kind: int, layout: str) -> tuple[bool, bool, str]:
+    """(the reference's own layout, comparable with the reference, why not)."""
+    if fp is None:
+        return False, True, ""
+    if kind == 1:
+        ok = fp.type == "categorical"
+        return ok, ok, "" if ok else "categorical here, numeric in the reference"
+    if fp.type != "numeric":
+        return False, False, "numeric here, categorical in the reference"
+    if layout.endswith(BAD_SLOTS):
+        return False, False, "more non-zero slots than the built-in layout has"
+    if layout not in fp.histograms:
+        return False, False, "no reference histogram for this layout"
+    return layout in fp.edges or len(fp.histograms) == 1, True, ""
 
 
 def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: AnalyticsConfig,

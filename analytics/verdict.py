@@ -87,10 +87,13 @@ def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
     keys = [*WINDOW, "feature"]
     if metrics.empty:
         return pd.DataFrame(columns=[*keys, "n", "candidate", "drifted", "p_adjusted"])
-    eff = metrics[metrics["role"] == "effect"].groupby(keys, as_index=False).agg(
+    # one scored layout per feature (metrics.pick_layouts); effect and test rows of one
+    # group are paired by layout too, so a second layout could never duplicate a feature
+    pair = [*keys, "layout"] if "layout" in metrics else keys
+    eff = metrics[metrics["role"] == "effect"].groupby(pair, as_index=False).agg(
         n=("n", "max"), effect=("exceeded", "any"))
-    tests = metrics[metrics["role"] == "test"][[*keys, "p_value"]]
-    feats = eff.merge(tests, on=keys, how="left")
+    tests = metrics[metrics["role"] == "test"][[*pair, "p_value"]]
+    feats = eff.merge(tests, on=pair, how="left")
     feats["p_adjusted"] = feats.groupby(WINDOW)["p_value"].transform(
         lambda s: pd.Series(bh_adjust(s.to_numpy()), index=s.index))
     p_ok = feats["p_adjusted"].isna() | (feats["p_adjusted"] <= config.fdr_alpha)
@@ -100,9 +103,14 @@ def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
     return feats
 
 
-def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame,
-                   config: AnalyticsConfig) -> pd.DataFrame:
-    """Model-level drift verdict per window and segment, with the drifted features' details."""
+def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: AnalyticsConfig,
+                   skipped: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Model-level drift verdict per window and segment, with the drifted features' details.
+
+    ``skipped`` (from :func:`analytics.metrics.pick_layouts`): merged groups left out of
+    the score because their layout does not match the reference or another layout of the
+    feature was scored; they are named in the verdict's ``note``.
+    """
     if feats.empty:
         return _empty()
     f = feats.assign(_ev=feats["n"] >= config.min_samples)
@@ -117,6 +125,8 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame,
     agg["state"] = np.where(fire, "drift", "ok")
     agg["kind"] = "drift"
     agg["note"] = np.where(ev > 0, "", f"fewer than {config.min_samples} values")
+    if skipped is not None and not skipped.empty:
+        agg["note"] = _skipped_notes(agg, skipped)
     details: dict[tuple, list] = {}
     critical: dict[tuple, list] = {}
     hit = f[f["_dr"]]
@@ -137,6 +147,20 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame,
     agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
     agg["candidate"] = agg["candidate"].astype(bool)
     return agg.drop(columns=["drifted", "crit"])
+
+
+def _skipped_notes(agg: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
+    """The verdict notes with the skipped groups of each window appended (one per layout)."""
+    sk = skipped.sort_values(["feature", "layout"])
+    text = sk["feature"] + " [" + sk["layout"].replace("", "(none)") + ", n=" \
+        + sk["n"].fillna(0).astype(np.int64).astype(str) + ": " + sk["reason"] + "]"
+    per = sk.assign(_t=text).groupby(WINDOW)["_t"].agg("; ".join)
+    notes = []
+    for key, note in zip(zip(*(agg[k] for k in WINDOW)), agg["note"]):
+        extra = per.get(key, "")
+        extra = f"not scored: {extra}" if extra else ""
+        notes.append("; ".join(x for x in (note, extra) if x))
+    return notes
 
 
 def quality_verdicts(quality: pd.DataFrame, history: pd.DataFrame,
@@ -194,35 +218,61 @@ def latency_verdicts(latency: pd.DataFrame, refs: dict, history: pd.DataFrame,
 def accuracy_verdicts(windows: pd.DataFrame, refs: dict, history: pd.DataFrame,
                       config: AnalyticsConfig) -> pd.DataFrame:
     """Accuracy (Wilson upper bound) under a floor or below the reference by more than the
-    allowed drop; regression: MAE over ``mae_ratio_max`` x the reference's MAE."""
+    allowed drop; regression: MAE over ``mae_ratio_max`` x the reference's MAE.
+
+    Each bucket is judged on one task: the reference's task when it has one, else the
+    bucket's dominant task (``label_task``). The statistics of that task only are used
+    (``label_n_cls``/``label_correct`` or ``label_n_reg``/``label_abs_err``), so a stray
+    window of the other task can neither hide nor corrupt the alert.
+    """
     if windows.empty or "label_n" not in windows:
         return _empty()
-    w = windows[windows["label_n"].fillna(0) >= config.min_labels].copy()
+    w = windows.copy()
+    task = [_judged_task(refs.get((m, v)), t)
+            for m, v, t in zip(w["model"], w["version"], w["label_task"])]
+    w["judged_task"] = task
+    reg = w["judged_task"] == "regression"
+    w["judged_n"] = np.where(reg, w["label_n_reg"].fillna(0), w["label_n_cls"].fillna(0))
+    w = w[w["judged_n"] >= config.min_labels].copy()
     if w.empty:
         return _empty()
     limit, score, upper = [], [], []
     for r in w.itertuples():
         ref = refs.get((r.model, r.version))
-        if r.label_task == "regression":
-            mae = r.label_abs_err / r.label_n
+        n = int(r.judged_n)
+        if r.judged_task == "regression":
+            mae = (r.label_abs_err or 0.0) / n
             ref_mae = ref.mae if ref is not None and ref.mae else None
             limit.append(-ref_mae * config.mae_ratio_max if ref_mae else np.nan)
             score.append(-mae)
             upper.append(-mae)
             continue
-        acc = (r.label_correct or 0) / r.label_n
+        correct = int(r.label_correct or 0)
+        acc = correct / n
         floor = config.accuracy_min or -np.inf
         if ref is not None and ref.accuracy is not None:
             floor = max(floor, ref.accuracy - config.accuracy_drop_max)
         limit.append(floor if np.isfinite(floor) else np.nan)
         score.append(acc)
-        upper.append(wilson_upper(r.label_correct or 0, r.label_n))
+        upper.append(wilson_upper(correct, n))
     w["score"], w["upper"], w["limit"] = score, upper, limit
     w = w[~w["limit"].isna()].copy()
     if w.empty:
         return _empty()
     w["candidate"] = w["upper"] < w["limit"]
     return _simple(w, history, "accuracy", "score", "limit", config)
+
+
+def _judged_task(ref: ReferenceProfile | None, bucket_task: object) -> str:
+    """``regression`` or ``classification``: the reference's task wins over the bucket's.
+
+    >>> _judged_task(None, "regression"), _judged_task(None, None)
+    ('regression', 'classification')
+    """
+    ref_task = ref.task if ref is not None else None
+    if ref_task:
+        return "regression" if ref_task == "regression" else "classification"
+    return "regression" if bucket_task == "regression" else "classification"
 
 
 def wilson_upper(successes: int, n: int, z: float = 2.576) -> float:

@@ -242,9 +242,17 @@ def model_metrics(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime,
 
 
 def fleet_health(cfg: DashboardConfig, model: str | None = None) -> pd.DataFrame:
-    """One row per (device, model): last seen, versions, hashes, SDK counters, clock skew."""
+    """One row per (device, model): last seen, versions, hashes, SDK counters, clock skew.
+
+    ``last_seen`` is the gateway's receive time (``received_at``): a device cannot push it
+    into the future. ``last_window_end`` is clamped to it here as well (results written by
+    an older analytics kept the raw device-clock ``window_end``, which a device may set to
+    the year 9999 and so look fresh forever).
+    """
     where, params = _where(model, None, None)
-    return _results(cfg, f"SELECT * EXCLUDE (run_id) FROM fleet_health WHERE true {where} "
+    return _results(cfg, "SELECT * EXCLUDE (run_id, last_window_end), "
+                         "least(last_window_end, last_seen) AS last_window_end "
+                         f"FROM fleet_health WHERE true {where} "
                          "ORDER BY model, device_id", tuple(params))
 
 
@@ -287,13 +295,20 @@ def ingest(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.D
 
 
 def freshness(cfg: DashboardConfig) -> pd.DataFrame:
-    """Newest received window per model (gateway clock) across the whole dataset."""
+    """Newest received window per model (gateway clock) across the whole dataset.
+
+    Staleness is judged on the gateway's clock only: ``last_received`` is the newest
+    ``received_at`` (stamped by the collector), and ``last_window_end`` clamps each
+    window's device-clock ``window_end`` to its ``received_at`` -- a window cannot have
+    ended after it arrived, and one device sending ``we`` in the year 9999 must not make
+    the model look fresh forever while its other devices went silent.
+    """
     if not _parquet_files(cfg, "windows"):
         return pd.DataFrame()
     pattern = str(cfg.paths.dataset / "windows" / "**" / "*.parquet")
     return _parquet_query(pattern, f"""
         SELECT model, max(received_at::TIMESTAMP) AS last_received,
-               max(window_end::TIMESTAMP) AS last_window_end
+               max(least(window_end, received_at)::TIMESTAMP) AS last_window_end
         FROM {_SCAN} GROUP BY model ORDER BY model""", ())
 
 

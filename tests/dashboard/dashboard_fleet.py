@@ -65,14 +65,17 @@ def sample_rows(rows: int, rng: np.random.Generator, shift: float = 0.0) -> pd.D
 
 
 def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, ws_ms: int,
-                model: str, version: str, tags: dict[str, str], model_hash: str) -> bytes:
-    """A wire-v1 window body filled record by record, as a device does."""
+                model: str, version: str, tags: dict[str, str], model_hash: str,
+                we_ms: int | None = None) -> bytes:
+    """A wire-v1 window body filled record by record, as a device does (``we_ms``: the
+    window end the device claims, default ``ws_ms + W_MS``)."""
     w = WindowSketch(spec)
     for rec, pred, lat in zip(frame[["temp", "rms", "mic"]].to_dict("records"),
                               frame["score"].tolist(), frame["latency"].tolist()):
         w.add_record(rec, prediction=pred, latency_ms=lat)
     body: dict[str, Any] = {"v": 1, "d": device, "m": model, "mv": version, "mh": model_hash,
-                            "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS, "tg": tags,
+                            "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS if we_ms is None else we_ms,
+                            "tg": tags,
                             "si": spec.spec_id if spec else "", "sdk": "edge_sdk/0.1.0",
                             "hl": {"dp": seq % 3, "dc": 0, "rj": 0, "sb": 2 * (seq % 4), "ie": 0,
                                    "sk": 5}}

@@ -1,0 +1,169 @@
+"""Regressions for the analytics audit (after #4): mixed bin layouts of one feature, mixed
+label tasks in one bucket, far-future window ends, slot counts against built-in layouts.
+
+Every test writes real Parquet through the collector's embedded sink and runs the real
+analysis pass into a real results DuckDB file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+from analytics_fleet import BASE_MS, built, fleet, write  # noqa: F401 (fixture)
+
+from analytics.config import AnalyticsConfig
+from analytics.dataset import Dataset
+from analytics.job import run_analysis
+from analytics.reference import ReferenceStore
+from edge_sdk.window import WindowSketch
+from edge_sdk.wire import encode_window
+from edgedrift.paths import DataPaths
+
+W_MS = 600_000
+NOW = BASE_MS + 24 * 3_600_000
+
+
+def _query(db, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+# -- 1. one feature in two layouts -------------------------------------------------------------
+def test_a_feature_sent_in_another_layout_is_scored_once_and_cannot_tip_the_fleet(tmp_path,
+                                                                                  built):
+    """Three devices send the spec's quantile layouts and are stationary; one device without
+    the spec sends ``u1`` and drifts hard. The reference has histograms in both layouts. The
+    fleet is judged on the reference's own layout only (one row per feature and method), the
+    ``u1`` groups are named in the verdict's note, and the odd device's own segment is still
+    judged (on ``u1``, its only layout)."""
+    paths = DataPaths(tmp_path)
+    built.save(ReferenceStore(paths.references))
+    ok = fleet(built.spec, windows=1, devices=3, records=250, window_ms=W_MS, seed=3)
+    odd = fleet(None, windows=1, devices=1, records=250, window_ms=W_MS, seed=4, drift_from=0,
+                shift=8.0, tags_of=lambda d: {"firmware": "b"}, first_device=3)
+    write(paths.dataset, ok + odd)
+    config = AnalyticsConfig(window_s=W_MS // 1000, segment_tags=("firmware",), reports=False,
+                             persistence_k=1, persistence_m=1)
+    summary = run_analysis(config, paths, now_ms=NOW)
+
+    dupes = _query(paths.analytics_db, """SELECT segment_tag, segment_value, feature, method,
+                   count(*) FROM feature_metrics GROUP BY ALL HAVING count(*) > 1""")
+    assert dupes == []
+    spec_layout = built.spec.features["temp"].layout.layout_id
+    fleet_temp = _query(paths.analytics_db, """SELECT DISTINCT layout, n FROM feature_metrics
+                        WHERE segment_tag = '' AND feature = 'temp'""")
+    assert fleet_temp == [(spec_layout, 750)]
+
+    drift = {(v["segment_tag"], v["segment_value"]): v for v in summary.verdicts
+             if v["kind"] == "drift"}
+    fleet_v = drift[("", "")]
+    assert fleet_v["features_evaluated"] == 4            # temp, rms, mic, __prediction__
+    assert fleet_v["state"] == "ok"
+    assert "temp [u1, n=250: another layout scored]" in fleet_v["note"]
+    # the device's own segment has nothing but u1: it is judged there, and drifts
+    seg_b = drift[("firmware", "b")]
+    assert seg_b["state"] == "drift" and "temp" in seg_b["drifted_features"]
+    assert _query(paths.analytics_db, """SELECT DISTINCT layout FROM feature_metrics
+                  WHERE segment_value = 'b' AND feature = 'temp'""") == [("u1",)]
+
+
+# -- 2. a stray regression label window in a classification bucket ------------------------------
+def _label_body(device: str, seq: int, ws_ms: int, pairs: list[tuple[Any, Any]]) -> bytes:
+    w = WindowSketch(None)
+    for pred, label in pairs:
+        w.add_record({"x": 1.0}, prediction=pred, latency_ms=5.0)
+        w.label_sketch(pred, label).update(pred, label)
+    body: dict[str, Any] = {"v": 1, "d": device, "m": "clf", "mv": "1.0", "mh": "sha256:m1",
+                            "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS, "tg": {"firmware": "a"},
+                            "si": "", "sdk": "edge_sdk/0.1.0",
+                            "hl": {"dp": 0, "dc": 0, "rj": 0, "sb": 0, "ie": 0, "sk": 5}}
+    body.update(w.body_fields())
+    return encode_window(body)
+
+
+def test_a_stray_regression_window_cannot_hide_the_accuracy_alert(tmp_path):
+    """A classification model at 60 % accuracy (floor 80 %) over 600 labels; one window of
+    the same bucket carries 5 regression labels. The accuracy alert fires on the
+    classification labels alone, and accuracy / MAE are computed per task."""
+    paths = DataPaths(tmp_path)
+    rng = np.random.default_rng(0)
+    bodies = [("dev-0", _label_body("dev-0", 0, BASE_MS, [(3.0, 2.0)] * 5))]   # |err| = 1
+    for d in range(3):
+        right = rng.permutation([True] * 120 + [False] * 80)
+        pairs = [("cat", "cat" if ok else "dog") for ok in right]
+        bodies.append((f"dev-{d}", _label_body(f"dev-{d}", 1, BASE_MS + 1000, pairs)))
+    write(paths.dataset, bodies)
+    config = AnalyticsConfig(window_s=W_MS // 1000, segment_tags=(), reports=False,
+                             persistence_k=1, persistence_m=1, accuracy_min=0.8)
+    summary = run_analysis(config, paths, now_ms=NOW)
+
+    acc = [v for v in summary.verdicts if v["kind"] == "accuracy"]
+    assert [(v["state"], v["model"]) for v in acc] == [("drift", "clf")]
+    mm = _query(paths.analytics_db, "SELECT label_n, accuracy, mae FROM model_metrics")
+    assert len(mm) == 1
+    label_n, accuracy, mae = mm[0]
+    assert label_n == 605
+    assert accuracy == 360 / 600
+    assert mae == 1.0
+    # the telemetry reference picks the dominant task and only its labels
+    records, n, correct, windows, task = Dataset(paths.dataset).telemetry_labels(
+        "clf", "1.0", BASE_MS, BASE_MS + W_MS)
+    assert (task, n, correct, windows) == ("classification", 600, 360.0, 4)
+
+
+# -- 4. a row that claims a built-in layout but has more slots --------------------------------
+def _x_body(device: str, values: np.ndarray, layout: str, as_layout: bool) -> bytes:
+    """Feature ``x`` binned in ``u1`` (64 slots), then labelled ``layout``; with
+    ``as_layout`` the bins are re-counted in that built-in layout first (a well-formed row)."""
+    from edge_sdk.layout import BUILTIN_LAYOUTS
+    w = WindowSketch(None)
+    for v in values:
+        w.add_record({"x": float(v)})
+    fields = w.body_fields()
+    entry = fields["f"][0]
+    entry[2] = layout
+    if as_layout:
+        lay = BUILTIN_LAYOUTS[layout]
+        counts = np.bincount([lay.slot_of(float(v)) for v in values], minlength=lay.slots)
+        entry[-3] = bytes([1, *counts.tolist()])              # 1-byte counts, lay.slots slots
+    body: dict[str, Any] = {"v": 1, "d": device, "m": "kws", "mv": "1.0", "mh": "sha256:m1",
+                            "sq": 0, "ws": BASE_MS, "we": BASE_MS + W_MS, "tg": {}, "si": "",
+                            "sdk": "edge_sdk/0.1.0",
+                            "hl": {"dp": 0, "dc": 0, "rj": 0, "sb": 0, "ie": 0, "sk": 5}}
+    body.update(fields)
+    return encode_window(body)
+
+
+def test_rows_with_more_slots_than_their_builtin_layout_are_not_merged(tmp_path):
+    """dev-1 claims ``p1`` (52 slots) for counts binned in 64 slots (the sink accepts it).
+    Its rows stay apart from the well-formed ``p1`` rows, and are reported as not scored."""
+    from analytics.metrics import compute
+    from analytics.reference import FeatureProfile, ReferenceProfile
+    from edge_sdk.layout import PROBABILITY
+
+    rng = np.random.default_rng(0)
+    good = rng.uniform(0.0, 1.0, 300)
+    write(tmp_path, [("dev-0", _x_body("dev-0", good, "p1", as_layout=True)),
+                     ("dev-1", _x_body("dev-1", rng.uniform(5e3, 2e4, 40), "p1", False))])
+    groups = Dataset(tmp_path).feature_groups(BASE_MS, BASE_MS + W_MS, W_MS)
+    x = groups.filter(np.array(groups.column("feature").to_pylist()) == "x").to_pandas()
+    assert sorted(zip(x["layout"], x["n"])) == [("p1", 300), ("p1!slots", 40)]
+    assert x.loc[x["layout"] == "p1", [f"b{i:02d}" for i in range(52, 64)]].sum().sum() == 0
+
+    ref_counts = np.bincount([PROBABILITY.slot_of(v) for v in rng.uniform(0, 1, 5000)],
+                             minlength=PROBABILITY.slots)
+    fp = FeatureProfile("x", "numeric", n=5000, records=5000, min=0.0, max=1.0, mean=0.5,
+                        std=0.29, histograms={"p1": tuple(int(c) for c in ref_counts)})
+    refs = {("kws", "1.0"): ReferenceProfile("kws", "1.0", 5000, {"x": fp})}
+    tables = compute(groups, Dataset(tmp_path).category_groups(BASE_MS, BASE_MS + W_MS, W_MS),
+                     refs, AnalyticsConfig(window_s=W_MS // 1000, segment_tags=()))
+    scored = tables.metrics[tables.metrics["feature"] == "x"]
+    assert set(scored["layout"]) == {"p1"} and set(scored["n"]) == {300}
+    assert not scored.loc[scored["role"] == "effect", "exceeded"].any()   # same distribution
+    skipped = tables.skipped[tables.skipped["feature"] == "x"]
+    assert skipped[["layout", "reason"]].values.tolist() == [
+        ["p1!slots", "more non-zero slots than the built-in layout has"]]
