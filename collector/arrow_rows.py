@@ -45,6 +45,7 @@ import pyarrow.compute as pc
 
 from edge_sdk.errors import WireError
 from edge_sdk.wire import (
+    BUILTIN_SLOTS,
     DEFAULT_LIMITS,
     MAX_TIME_MS,
     PSEUDO_FEATURES,
@@ -513,10 +514,16 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
         seen = n_np + sum(c.to_numpy() for c in counts[:4])
         label_error = pc.equal(name_arr, schema.LABEL_ERROR).to_numpy(zero_copy_only=False)
         need(((seen <= records[owner]) | label_error).all(), "counts <= the window's records")
-    cols = [name_arr, pa.array(np.zeros(rows, np.int8)), _strings(layout, 32, check),
+    layout_arr = _strings(layout, 32, check)
+    cols = [name_arr, pa.array(np.zeros(rows, np.int8)), layout_arr,
             n_arr, *counts, pa.nulls(rows, _I64),
             pa.nulls(rows, _I64), mins, maxs, _finite(mean, check), _finite(m2, check)]
     bins = _unpack_bins(packed, shape, n_arr.to_numpy(), check)
+    if check:    # a built-in layout id names its slot count (the shapes are proven by now)
+        slots = (shape // 8 - 1) // (shape % 8)
+        for layout_id, want in BUILTIN_SLOTS.items():
+            mask = pc.equal(layout_arr, layout_id).to_numpy(zero_copy_only=False)
+            need((slots[mask] == want).all(), "built-in layout slots")
     cols += _matrix_columns(bins)
     return _with_ident(ident, owner, schema.FEATURES, cols), name_arr, owner
 

@@ -29,7 +29,7 @@ from typing import Any
 import msgpack
 
 from .errors import WireError
-from .layout import MAX_SLOTS
+from .layout import BUILTIN_LAYOUTS, MAX_SLOTS
 from .signing import sign
 from .spec import RESERVED_FEATURES
 
@@ -301,6 +301,10 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False,
         if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
                 or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
             raise WireError(f"{path}.bins", f"bin bytes: width byte 1/2/4 then 1..{MAX_SLOTS} counts")
+        slots, want = (len(packed) - 1) // packed[0], BUILTIN_SLOTS.get(entry[1])
+        if want is not None and slots != want:
+            raise WireError(f"{path}.bins", f"{want} counts (the slots of the built-in layout "
+                                            f"{entry[1]!r})", got=f"{slots} counts")
         total = _bin_total(packed)
         if total != entry[2]:
             raise WireError(f"{path}.bins", f"bin counts summing to n ({entry[2]})", got=str(total))
@@ -361,6 +365,8 @@ def _numeric_ok(entry: list, records: int | None = None) -> bool:
     if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
             or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
         return False
+    if BUILTIN_SLOTS.get(lay, -1) not in (-1, (len(packed) - 1) // packed[0]):
+        return False
     if oor > n or not n and (vmin or vmax) \
             or records is not None and n + missing + nan + inf + mismatch > records:
         return False
@@ -375,7 +381,7 @@ def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None
     A fast path only: False (or any exception) means "run the per-entry checks", which
     decide and name the field, so what is accepted or rejected does not change.
 
-    >>> ok = ["x", 0, "u1", 2, 0, 0, 0, 0.0, 1.0, 0.5, 0.5, bytes([1, 1, 1]), 0, 0]
+    >>> ok = ["x", 0, "e:q", 2, 0, 0, 0, 0.0, 1.0, 0.5, 0.5, bytes([1, 1, 1]), 0, 0]
     >>> _features_ok([ok, ["c", 1, 1, 0, 0, 0, 0, {"a": 1}]], 128)
     True
     >>> _features_ok([ok, ok], 128), _features_ok([ok[:3] + [3] + ok[4:]], 128)
@@ -390,6 +396,8 @@ def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None
 _INT_T, _STR_T, _BYTES_T, _LIST_T, _NUMBER_T = {int}, {str}, {bytes}, {list}, {float, int}
 _ZERO = {0}
 _first = itemgetter(0)
+# a built-in layout id names its slot count: bins of another length cannot be merged with it
+BUILTIN_SLOTS = {layout_id: lay.slots for layout_id, lay in BUILTIN_LAYOUTS.items()}
 
 
 def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None,
@@ -435,6 +443,9 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
         if width not in (1, 2, 4) or (length - 1) % width \
                 or not 1 <= (length - 1) // width <= MAX_SLOTS:
             return False
+        slots = (length - 1) // width
+        if any(BUILTIN_SLOTS.get(lay[i], slots) != slots for i in rows):
+            return False        # a built-in layout id with another slot count
         if len(rows) < 4 or bin_sums is None:
             sums = [_bin_total(packed[i]) for i in rows]
         else:

@@ -138,9 +138,23 @@ def _x_body(device: str, values: np.ndarray, layout: str, as_layout: bool) -> by
     return encode_window(body)
 
 
+def _relabel_layout(root, old: str, new: str) -> None:
+    """Rewrite the features files so rows of layout ``old`` claim ``new``: a dataset written
+    before the wire refused such windows (the gateway and sink refuse them now)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    for path in root.glob("features/**/*.parquet"):
+        table = pq.read_table(path, partitioning=None)
+        col = table.schema.get_field_index("layout")
+        fixed = pc.if_else(pc.equal(table["layout"], old), new, table["layout"])
+        pq.write_table(table.set_column(col, "layout", fixed), path)
+
+
 def test_rows_with_more_slots_than_their_builtin_layout_are_not_merged(tmp_path):
-    """dev-1 claims ``p1`` (52 slots) for counts binned in 64 slots (the sink accepts it).
-    Its rows stay apart from the well-formed ``p1`` rows, and are reported as not scored."""
+    """dev-1's rows claim ``p1`` (52 slots) for counts binned in 64 slots (written before the
+    wire refused that). They stay apart from the well-formed ``p1`` rows, and are reported
+    as not scored."""
     from analytics.metrics import compute
     from analytics.reference import FeatureProfile, ReferenceProfile
     from edge_sdk.layout import PROBABILITY
@@ -148,7 +162,8 @@ def test_rows_with_more_slots_than_their_builtin_layout_are_not_merged(tmp_path)
     rng = np.random.default_rng(0)
     good = rng.uniform(0.0, 1.0, 300)
     write(tmp_path, [("dev-0", _x_body("dev-0", good, "p1", as_layout=True)),
-                     ("dev-1", _x_body("dev-1", rng.uniform(5e3, 2e4, 40), "p1", False))])
+                     ("dev-1", _x_body("dev-1", rng.uniform(5e3, 2e4, 40), "e:wide", False))])
+    _relabel_layout(tmp_path, "e:wide", "p1")
     groups = Dataset(tmp_path).feature_groups(BASE_MS, BASE_MS + W_MS, W_MS)
     x = groups.filter(np.array(groups.column("feature").to_pylist()) == "x").to_pandas()
     assert sorted(zip(x["layout"], x["n"])) == [("p1", 300), ("p1!slots", 40)]

@@ -36,7 +36,7 @@ _BASES[2]["sm"] = {"c": ["x00", "c0"], "r": [[1.5, "front"], [None, "back"]]}
 _WRONG = [None, True, False, -1, 0, 1, 2**31, 2**40 - 1, 2**40, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
           float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"", b"\x01", b"\x04\xff\xff\xff\xff",
           b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]],
-          "__latency__", "__label_error__"]
+          "__latency__", "__label_error__", "lat1", "p1"]
 
 
 def _slots(obj: Any, path: tuple = ()) -> list[tuple]:
@@ -206,7 +206,7 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
     (lambda w: w.__setitem__("n", 2**40), "w.n: expected an unsigned integer"),
     (lambda w: w["hl"].__setitem__("dp", 2**40), "w.hl.dp: expected an unsigned integer"),
     # a 4-byte bin count that does not fit the int32 bin columns: refused at the gateway too
-    (lambda w: w["f"].__setitem__(0, ["x00", 0, "u1", 2**31, 0, 0, 0, 0.0, 1.0, 0.5, 0.1,
+    (lambda w: w["f"].__setitem__(0, ["x00", 0, "e:x", 2**31, 0, 0, 0, 0.0, 1.0, 0.5, 0.1,
                                       b"\x04" + (2**31).to_bytes(4, "little"), 0, 0]),
      "w.f[0].bins: expected bin counts below 2^31"),
     # a feature under a name the dataset gives a window-level sketch
@@ -216,6 +216,12 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
     (lambda w: w["f"][0].__setitem__(4, w["n"]), "w.f[0].n: expected n + missing + nan + inf"),
     (lambda w: w["f"][20].__setitem__(5, w["f"][20][2] + 1), "w.f[20].unseen: expected at most n"),
     (lambda w: w["f"][20].__setitem__(3, w["n"]), "w.f[20].n: expected n + missing + type_mismatch"),
+    # a built-in layout id with bins of another length (found by the analytics audit: the
+    # rows were merged with well-formed ones of that layout)
+    (lambda w: w["f"][0].__setitem__(2, "p1"),
+     "w.f[0].bins: expected 52 counts (the slots of the built-in layout 'p1'), got 64 counts"),
+    (lambda w: w["lt"].__setitem__(10, pack_counts([w["n"]] + [0] * 63)),
+     "w.lt.bins: expected 49 counts (the slots of the built-in layout 'lat1')"),
 ])
 def test_the_validator_and_the_sink_refuse_what_the_dataset_cannot_hold(mutate, reason) -> None:
     w = copy.deepcopy(_BASES[1])

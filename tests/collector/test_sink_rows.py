@@ -84,7 +84,7 @@ def test_round_trip_bins_and_counts_equal_merged_sketches(tmp_path: Path) -> Non
 
 
 def _window_with_bins(counts_list: list[list[int]]) -> bytes:
-    feats = [[f"x{i}", 0, "u1", sum(c), 0, 0, 0, 0.0, 1.0 if sum(c) else 0.0, 0.5, 0.1,
+    feats = [[f"x{i}", 0, "e:t", sum(c), 0, 0, 0, 0.0, 1.0 if sum(c) else 0.0, 0.5, 0.1,
               pack_counts(c), 0, 0] for i, c in enumerate(counts_list)]
     lt = [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"\x01" + bytes(49), 0, 0]
     return encode_window({"v": 1, "d": "d", "m": "m", "mv": "1", "sq": 1, "ws": BASE_MS,
