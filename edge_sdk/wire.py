@@ -398,6 +398,7 @@ _ZERO = {0}
 _first = itemgetter(0)
 # a built-in layout id names its slot count: bins of another length cannot be merged with it
 BUILTIN_SLOTS = {layout_id: lay.slots for layout_id, lay in BUILTIN_LAYOUTS.items()}
+_BUILTIN_IDS = frozenset(BUILTIN_SLOTS)
 
 
 def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None,
@@ -436,6 +437,7 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
         return False     # an empty histogram with a min or max
     if set(map(type, packed)) != _BYTES_T:
         return False
+    builtin = _BUILTIN_IDS.intersection(lay)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, p in enumerate(packed):
         groups.setdefault((len(p), p[0]), []).append(i)
@@ -443,9 +445,11 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
         if width not in (1, 2, 4) or (length - 1) % width \
                 or not 1 <= (length - 1) // width <= MAX_SLOTS:
             return False
-        slots = (length - 1) // width
-        if any(BUILTIN_SLOTS.get(lay[i], slots) != slots for i in rows):
-            return False        # a built-in layout id with another slot count
+        if builtin:             # a built-in layout id with another slot count
+            slots = (length - 1) // width
+            if any(BUILTIN_SLOTS[b] != slots for b in builtin.intersection(map(lay.__getitem__,
+                                                                               rows))):
+                return False
         if len(rows) < 4 or bin_sums is None:
             sums = [_bin_total(packed[i]) for i in rows]
         else:
