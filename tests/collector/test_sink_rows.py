@@ -368,3 +368,29 @@ def test_a_replay_inside_a_durable_batch_does_not_resend_its_dead_letters(tmp_pa
         sink.add(0, off, *recs[off])
     sink.flush(0)
     assert again == []
+
+
+def test_small_tables_are_written_with_lz4_and_large_ones_with_zstd(tmp_path: Path) -> None:
+    """zstd's start-up per column chunk dominates small files (a quiet embedded gateway
+    writes a few windows per group): those use lz4; large ones keep zstd."""
+    import pyarrow.parquet as pq
+
+    from collector.parquet_files import SMALL_TABLE_ROWS
+
+    windows = SMALL_TABLE_ROWS // 23 + 1          # 23+ feature rows per window
+    sink = ParquetSink(SinkConfig(dataset=str(tmp_path), offsets_per_file=10**6), topic="t")
+    sink.open_partition(0)
+    for seq in range(windows):
+        body = make_window_body("dev-1", seq, records=20, window_index=0)   # one date
+        rec = IngestRecord("dev-1", body, 1, BASE_MS)
+        sink.add(0, seq, record=rec)
+    sink.flush(0)
+    codecs = {}
+    for path, _ in iter_batch_files(tmp_path):
+        meta = pq.ParquetFile(path).metadata
+        codecs[path.parts[-4]] = (meta.num_rows, meta.row_group(0).column(0).compression)
+    assert codecs["features"][0] >= SMALL_TABLE_ROWS and codecs["features"][1] == "ZSTD"
+    assert codecs["windows"] == (windows, "LZ4")
+    con = duckdb.connect()      # and both read back
+    assert con.execute("SELECT count(*) FROM read_parquet(?)",
+                       [_glob(tmp_path, "windows")]).fetchone() == (windows,)
