@@ -40,7 +40,13 @@ from collections import deque
 from pathlib import Path
 
 from .errors import SinkClosedError, SinkError
-from .parquet_files import batch_is_complete, clean_temp, iter_batch_files, remove_batch
+from .parquet_files import (
+    batch_is_complete,
+    clean_temp,
+    iter_batch_files,
+    iter_compacted_batches,
+    remove_batch,
+)
 from .records import IngestRecord
 from .sink import DeadLetter, ParquetSink
 from .sink_config import SinkConfig
@@ -80,13 +86,18 @@ class EmbeddedSink:
 
     def _recover(self) -> int:
         clean_temp(self.root, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
+        # batches merged by compaction are complete and acknowledged: offsets continue after
+        compacted = max((last for *_, last in iter_compacted_batches(self.root, EMBEDDED_TOPIC)),
+                        default=-1)
         while True:
             last_by_name: dict[str, tuple[int, Path]] = {}
             for path, (_, _, _, last) in iter_batch_files(self.root, EMBEDDED_TOPIC):
                 last_by_name[path.name] = (last, path)
             if not last_by_name:
-                return 0
+                return compacted + 1
             name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])
+            if last <= compacted:
+                return compacted + 1
             if batch_is_complete(self.root, path):
                 return last + 1
             removed = remove_batch(self.root, name)

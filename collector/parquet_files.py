@@ -50,6 +50,8 @@ TMP_SUFFIX = ".tmp"
 META_BATCH = b"edgedrift.batch"
 META_FILES = b"edgedrift.files"
 META_VERSION = b"edgedrift.schema_version"
+META_COMPACTED = b"edgedrift.compacted"    # a compacted file: the batch file names it holds
+COMPACTED_PREFIX = "compacted-"
 _HOST = socket.gethostname().replace(".", "_") or "host"
 
 # Dictionary-encode only the repetitive strings (bins and counters compress fine without it
@@ -174,8 +176,12 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
         raise errors[0]
 
 
-def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd") -> list[str]:
+def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd",
+                 replay: bool = False) -> list[str]:
     """Make one batch durable under ``root``; return the relative paths of its files.
+
+    ``replay``: the batch is known on disk already (a replay after a crash): its files held
+    by compacted files count as existing too (they are not written again).
 
     Fault points (``EDGEDRIFT_FAULT=sink:<point>:N``): ``after_temp_write``,
     ``after_rename`` (after the first rename: a torn batch), ``after_renames``.
@@ -190,11 +196,18 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
     metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(), META_BATCH: name.encode(),
                 META_FILES: json.dumps(sorted(listing)).encode()}
     jobs: list[tuple[pa.Table, Path]] = []
+    compacted: dict[Path, set[str]] = {}
     for rel, table in files:
         final = root / rel
-        if not final.exists():
-            ensure_dir(final.parent)
-            jobs.append((table, final))
+        if final.exists():
+            continue
+        if replay:
+            if final.parent not in compacted:
+                compacted[final.parent] = compacted_names(final.parent)
+            if final.name in compacted[final.parent]:
+                continue
+        ensure_dir(final.parent)
+        jobs.append((table, final))
     # the files are encoded and fsynced in parallel (both release the GIL): about half the
     # time of one after another, which is the embedded gateway's acknowledgement latency
     written: list[Path | None] = [None] * len(jobs)
@@ -251,19 +264,65 @@ def iter_batch_files(root: Path, topic: str | None = None) -> Iterator[tuple[Pat
                         yield Path(entry.path), parsed
 
 
+def compacted_names(ddir: Path) -> set[str]:
+    """The batch file names that compacted files in directory ``ddir`` hold (see
+    :mod:`collector.compaction`): those batches are on disk as much as their own files."""
+    names: set[str] = set()
+    try:
+        entries = list(os.scandir(ddir))
+    except FileNotFoundError:
+        return names
+    for entry in entries:
+        if entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet"):
+            meta = pq.read_schema(entry.path).metadata or {}
+            names.update(json.loads(meta.get(META_COMPACTED, b"[]")))
+    return names
+
+
+def iter_compacted_batches(root: Path, topic: str | None = None) -> Iterator[tuple]:
+    """``(topic, partition, first, last)`` of every batch held by a compacted file."""
+    for table in schema.TABLES:
+        tdir = root / table
+        if not tdir.is_dir():
+            continue
+        for mdir in os.scandir(tdir):
+            if not mdir.is_dir() or not mdir.name.startswith("model="):
+                continue
+            for ddir in os.scandir(mdir.path):
+                if not ddir.is_dir() or not ddir.name.startswith("date="):
+                    continue
+                for name in compacted_names(Path(ddir.path)):
+                    parsed = parse_name(name)
+                    if parsed is not None and (topic is None or parsed[0] == topic):
+                        yield parsed
+
+
 def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
-    """{partition: {first offset: last offset}} of the batches already on disk."""
+    """{partition: {first offset: last offset}} of the batches already on disk (in their own
+    files or in compacted ones)."""
     out: dict[int, dict[int, int]] = {}
     for _, (_, partition, first, last) in iter_batch_files(root, topic):
+        out.setdefault(partition, {})[first] = last
+    for _, partition, first, last in iter_compacted_batches(root, topic):
         out.setdefault(partition, {})[first] = last
     return out
 
 
 def batch_is_complete(root: Path, path: Path) -> bool:
-    """Whether every file listed in ``path``'s metadata exists."""
+    """Whether every file listed in ``path``'s metadata exists (or is held by a compacted
+    file of its directory)."""
     meta = pq.read_schema(path).metadata or {}
     listing = json.loads(meta.get(META_FILES, b"[]"))
-    return all((root / rel).exists() for rel in listing)
+    compacted: dict[Path, set[str]] = {}
+    for rel in listing:
+        target = root / rel
+        if target.exists():
+            continue
+        if target.parent not in compacted:
+            compacted[target.parent] = compacted_names(target.parent)
+        if target.name not in compacted[target.parent]:
+            return False
+    return True
 
 
 def remove_batch(root: Path, name: str) -> list[Path]:

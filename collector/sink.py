@@ -211,7 +211,8 @@ class ParquetSink:
         with gc_paused():
             tables = batch.builder.tables()    # may still find invalid windows (dead letters)
         if tables:
-            files = commit_batch(self.root, name, tables, self.config.compression)
+            files = commit_batch(self.root, name, tables, self.config.compression,
+                                 replay=batch.forced_last is not None)
             self.files_written += len(files)
             self.windows_written += batch.builder.windows
             log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("collector.keys_cli", "manage device keys: add, revoke, list"),
     "gateway": ("collector.gateway_cli", "run the HTTP ingest gateway"),
     "sink": ("collector.sink_cli", "run a Kafka -> Parquet sink worker"),
+    "compact": ("collector.compact_cli", "merge the small Parquet files of closed days"),
     "reference": ("analytics.reference_cli", "build reference profiles and SDK spec files"),
     "analyze": ("analytics.analyze_cli", "run drift analysis once or on a schedule"),
     "alerts": ("analytics.alerts_cli", "list, show, redeliver and test alerts"),

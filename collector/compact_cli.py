@@ -1,0 +1,62 @@
+"""``edgedrift compact``: merge the batch files of closed days (see :mod:`collector.compaction`).
+
+Settings come from ``[compact]`` in the TOML config, then the flags below. Safe to
+run while sinks, gateways and analysis passes run (e.g. daily from cron); run one
+compaction at a time per dataset.
+
+Also runnable as ``python -m collector.compact_cli ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from edgedrift.config import build_config, load_toml, section
+from edgedrift.paths import DataPaths
+
+from .compaction import CompactionConfig, compact
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", metavar="PATH",
+                        help="Parquet dataset root (default <data-dir>/telemetry)")
+    parser.add_argument("--before", metavar="YYYY-MM-DD",
+                        help="compact dates before this one (default: today, UTC)")
+    parser.add_argument("--min-age-s", type=float, metavar="S",
+                        help="leave batch files younger than this alone (default 600)")
+    parser.add_argument("--dry-run", action="store_true", default=None,
+                        help="report what would be merged, change nothing")
+
+
+def build(args: argparse.Namespace) -> CompactionConfig:
+    values = dict(section(load_toml(args.config), "compact"))
+    values.setdefault("dataset", str(DataPaths(args.data_dir).dataset))
+    config = build_config(CompactionConfig, values,
+                          {"dataset": args.dataset, "before": args.before,
+                           "min_age_s": args.min_age_s, "dry_run": args.dry_run},
+                          section="compact")
+    config.before_date()        # a bad date is reported before any work
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = build(args)
+    report = compact(config)
+    verb = "would merge" if config.dry_run else "merged"
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())) or "none"
+    print(f"{verb} {report.batch_files} batch files into {report.compacted_files} files "
+          f"in {report.directories} directories ({report.rows} rows, "
+          f"{report.bytes_before} -> {report.bytes_after or report.bytes_before} bytes); "
+          f"left alone: {skipped}; leftovers of an interrupted run removed: "
+          f"{report.leftovers_removed}")
+    return 0
+
+
+if __name__ == "__main__":
+    from edgedrift.cli import main
+
+    sys.exit(main(["compact", *sys.argv[1:]]))
