@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from . import schema
@@ -126,9 +126,25 @@ def compact(config: CompactionConfig) -> CompactionReport:
     report = CompactionReport()
     if not config.dry_run:
         clean_temp(root, 3600.0)      # temp files of writers that died (sinks' or ours)
+    state = _RunState()
     for ddir in _date_dirs(root, before):
-        _compact_dir(root, ddir, config, report)
+        _compact_dir(root, ddir, config, report, state)
     return report
+
+
+class _RunState:
+    """What one run learnt: the batches held by compacted files per directory, and which
+    batch names were found complete (the same names repeat across the tables)."""
+
+    def __init__(self) -> None:
+        self.compacted: dict[Path, set[str]] = {}
+        self.complete: dict[str, bool] = {}
+
+    def is_complete(self, root: Path, path: Path) -> bool:
+        known = self.complete.get(path.name)
+        if known is None:
+            known = self.complete[path.name] = batch_is_complete(root, path, self.compacted)
+        return known
 
 
 def _date_dirs(root: Path, before: str) -> Iterator[Path]:
@@ -145,9 +161,9 @@ def _date_dirs(root: Path, before: str) -> Iterator[Path]:
                     yield Path(ddir.path)
 
 
-def _compact_dir(root: Path, ddir: Path, config: CompactionConfig,
-                 report: CompactionReport) -> None:
-    merged = compacted_names(ddir)
+def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: CompactionReport,
+                 state: _RunState) -> None:
+    merged = state.compacted[ddir] = compacted_names(ddir)
     batches = sorted(p for p in ddir.iterdir() if parse_name(p.name) is not None)
     leftovers = [p for p in batches if p.name in merged]
     if leftovers and not config.dry_run:   # an earlier run stopped after its rename
@@ -163,15 +179,17 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig,
         if now - p.stat().st_mtime < config.min_age_s:
             report.skipped["younger than min_age_s"] = report.skipped.get(
                 "younger than min_age_s", 0) + 1
-        elif not batch_is_complete(root, p):
+        elif not state.is_complete(root, p):
             report.skipped["torn batch"] = report.skipped.get("torn batch", 0) + 1
         else:
             chosen.append(p)
     if len(chosen) < 2:
         return
     names = sorted(p.name for p in chosen)
-    table = pa.concat_tables([pq.read_table(p, partitioning=None).replace_schema_metadata(None)
-                              for p in chosen])
+    # one multi-threaded scan of the files (reading them one by one took ~1.6 ms each)
+    table = ds.dataset([str(p) for p in chosen], schema=schema.SCHEMAS[ddir.parts[-3]],
+                       format="parquet").to_table()
+    table = table.replace_schema_metadata(None)
     report.directories += 1
     report.batch_files += len(chosen)
     report.compacted_files += 1
@@ -202,6 +220,7 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig,
         if i == 0:
             fault_point("compact", "after_first_delete")
     _fsync_dir(ddir)
+    merged.update(names)       # later directories' completeness checks see them here
     report.bytes_after += final.stat().st_size
     log.info("compacted %d batch files of %s into %s (%d rows)", len(chosen), ddir,
              final.name, table.num_rows)

@@ -308,12 +308,15 @@ def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
     return out
 
 
-def batch_is_complete(root: Path, path: Path) -> bool:
+def batch_is_complete(root: Path, path: Path,
+                      compacted: dict[Path, set[str]] | None = None) -> bool:
     """Whether every file listed in ``path``'s metadata exists (or is held by a compacted
-    file of its directory)."""
+    file of its directory). ``compacted``: a cache of :func:`compacted_names` per directory,
+    for callers that check many batches."""
     meta = pq.read_schema(path).metadata or {}
     listing = json.loads(meta.get(META_FILES, b"[]"))
-    compacted: dict[Path, set[str]] = {}
+    if compacted is None:
+        compacted = {}
     for rel in listing:
         target = root / rel
         if target.exists():
