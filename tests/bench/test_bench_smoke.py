@@ -99,3 +99,12 @@ def test_sink_bench_measures_a_real_sink_pass():
     assert m["files"] >= 3 * 3                     # 3 batches x (windows, features, ...)
     assert 0 < m["bytes_per_window"] < m["window_bytes"]
     assert m["sink_per_cpu_s"] > 0 and m["sink_machine_per_s"] > 0 and m["embedded_per_s"] > 0
+
+
+def test_compaction_bench_merges_small_files_into_one_per_directory():
+    from bench.bench_compaction import GROUP, measure
+
+    m = measure(8 * GROUP)
+    assert m["files_before"] == 8 * 4 and m["files_after"] == 4     # 4 tables, one date
+    assert m["merge_before_s"] > 0 and m["merge_after_s"] > 0
+    assert 0 < m["bytes_after"] < m["bytes_before"]
