@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
-from .compaction import CompactionConfig, compact
+from .compaction import CompactionConfig, CompactionReport, compact
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave batch files younger than this alone (default 600)")
     parser.add_argument("--dry-run", action="store_true", default=None,
                         help="report what would be merged, change nothing")
+    parser.add_argument("--every", type=float, metavar="SECONDS",
+                        help="compact again every SECONDS until interrupted (a failed run is "
+                             "logged and retried at the next one)")
 
 
 def build(args: argparse.Namespace) -> CompactionConfig:
@@ -45,15 +49,28 @@ def build(args: argparse.Namespace) -> CompactionConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = build(args)
-    report = compact(config)
+    if args.every is not None and args.every <= 0:
+        raise ValueError(f"--every: expected a positive number of seconds, got {args.every}")
+    while True:
+        try:
+            _summarise(config, compact(config))
+        except OSError as exc:
+            if args.every is None:
+                raise
+            log.error("compaction failed (retried in %.0f s): %s", args.every, exc)
+        if args.every is None:
+            return 0
+        time.sleep(args.every)
+
+
+def _summarise(config: CompactionConfig, report: CompactionReport) -> None:
     verb = "would merge" if config.dry_run else "merged"
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())) or "none"
     print(f"{verb} {report.batch_files} batch files into {report.compacted_files} files "
           f"in {report.directories} directories ({report.rows} rows, "
           f"{report.bytes_before} -> {report.bytes_after or report.bytes_before} bytes); "
           f"left alone: {skipped}; leftovers of an interrupted run removed: "
-          f"{report.leftovers_removed}")
-    return 0
+          f"{report.leftovers_removed}", flush=True)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ class CompactionConfig:
     600.0
     """
 
-    dataset: str
+    dataset: str = "./edgedrift-data/telemetry"
     before: str | None = None
     min_age_s: float = 600.0
     dry_run: bool = False

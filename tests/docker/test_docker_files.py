@@ -60,7 +60,7 @@ GLOBAL_ENV = {
     "EDGEDRIFT_WEBHOOK_SECRET": "analytics/webhook_cli.py",
 }
 # Long-running services every deployment has; the one-shot jobs are kafka-init and cli.
-LONG_RUNNING = {"kafka", "gateway", "sink", "analyze", "dashboard", "webhook"}
+LONG_RUNNING = {"kafka", "gateway", "sink", "compact", "analyze", "dashboard", "webhook"}
 
 
 # -- reading the files ----------------------------------------------------------------------
@@ -250,10 +250,12 @@ def config_classes() -> dict[str, type]:
     """Section name -> config dataclass, for every section read with build_config."""
     from analytics.alerts.config import _FlatAlerts
     from analytics.config import AnalyticsConfig
+    from collector.compaction import CompactionConfig
     from collector.gateway_config import GatewayConfig
     from collector.sink_config import KafkaConfig, SinkConfig
     from dashboard.config import DashboardConfig
     return {"gateway": GatewayConfig, "kafka": KafkaConfig, "sink": SinkConfig,
+            "compact": CompactionConfig,
             "analytics": AnalyticsConfig, "alerts": _FlatAlerts, "dashboard": DashboardConfig}
 
 
