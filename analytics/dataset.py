@@ -240,34 +240,40 @@ class Dataset:
         if not self.has_table("windows"):
             return pa.table({})
         # last seen = gateway receive time; the device-clock window end is clamped to it (a
-        # device may send a window end far in the future and would look fresh forever)
+        # device may send a window end far in the future and would look fresh forever).
+        # "Latest" values break receive-time ties (a batch lands in one millisecond) by window
+        # and seq: the answer must not depend on the order of rows in files (compaction)
         sql = f"""SELECT device_id, model, max(received_at) AS last_seen,
                          max(least(window_end, received_at)) AS last_window_end,
                          count(DISTINCT (seq)) AS windows, count(*) - count(DISTINCT seq) AS duplicates,
                          string_agg(DISTINCT version, ',' ORDER BY version) AS versions,
                          string_agg(DISTINCT model_hash, ',' ORDER BY model_hash) AS model_hashes,
-                         arg_max(sdk, received_at) AS sdk,
-                         arg_max(sdk_dropped, received_at) AS sdk_dropped,
-                         arg_max(sdk_corrupt, received_at) AS sdk_corrupt,
-                         arg_max(sdk_rejected, received_at) AS sdk_rejected,
-                         arg_max(sdk_backlog, received_at) AS sdk_backlog,
-                         arg_max(sdk_internal_errors, received_at) AS sdk_internal_errors,
-                         arg_max(clock_skew_ms, received_at) AS clock_skew_ms,
-                         arg_max(epoch_ms(received_at) - epoch_ms(sent_at), received_at)
-                             AS delivery_lag_ms
+                         arg_max(sdk, (received_at, window_start, seq)) AS sdk,
+                         arg_max(sdk_dropped, (received_at, window_start, seq)) AS sdk_dropped,
+                         arg_max(sdk_corrupt, (received_at, window_start, seq)) AS sdk_corrupt,
+                         arg_max(sdk_rejected, (received_at, window_start, seq)) AS sdk_rejected,
+                         arg_max(sdk_backlog, (received_at, window_start, seq)) AS sdk_backlog,
+                         arg_max(sdk_internal_errors, (received_at, window_start, seq)) AS sdk_internal_errors,
+                         arg_max(clock_skew_ms, (received_at, window_start, seq)) AS clock_skew_ms,
+                         arg_max(epoch_ms(received_at) - epoch_ms(sent_at),
+                                 (received_at, window_start, seq)) AS delivery_lag_ms
                   FROM {self._scan('windows')} GROUP BY device_id, model"""
         return self._query(sql, [self.pattern("windows")])
 
     # -- reference from telemetry and samples -------------------------------------------
     def telemetry_features(self, model: str, version: str, since_ms: int,
                            until_ms: int) -> pa.Table:
-        """Merged feature sketches of one model version over a time range (no buckets)."""
+        """Merged feature sketches of one model version over a time range (no buckets).
+        Layout ids are checked like :meth:`feature_groups` does (``<layout>!slots`` for rows
+        with counts past a built-in layout's slots), so such rows are never merged into the
+        well-formed rows of that layout."""
         if not self.has_table("features"):
             return pa.table({})
         dedup, dp = self._dedup_cte(since_ms, until_ms, (model,))
         bins = ", ".join(f"SUM(f.{c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+        layout_sql, lp = _checked_layout("f")
         sql = f"""WITH {dedup}
-        SELECT f.feature, f.kind, coalesce(f.layout, '') AS layout, count(*) AS windows,
+        SELECT f.feature, f.kind, {layout_sql} AS layout, count(*) AS windows,
                SUM(f.n)::BIGINT AS n, SUM(f.missing)::BIGINT AS missing,
                SUM(f.nan)::BIGINT AS nan, SUM(f.inf)::BIGINT AS inf,
                SUM(f.type_mismatch)::BIGINT AS type_mismatch,
@@ -279,7 +285,7 @@ class Dataset:
              AND f.seq = d.seq AND f.ingest_id = d.ingest_id
         WHERE {self._time_filter('f')} AND f.model = ? AND f.version = ?
         GROUP BY ALL ORDER BY f.feature, layout"""
-        params = [*dp, self.pattern("features"), *self._time_params(since_ms, until_ms),
+        params = [*dp, *lp, self.pattern("features"), *self._time_params(since_ms, until_ms),
                   model, version]
         return self._query(sql, params)
 

@@ -128,7 +128,7 @@ def compute(groups: pa.Table, categories: pa.Table, refs: RefLookup, config: Ana
     latency = _latency(df, bins)
     drift_rows = df[~df["feature"].isin(NOT_DRIFT)]
     quality = _quality(drift_rows, refs)
-    scored, skipped = pick_layouts(drift_rows, refs, config.min_samples)
+    scored, skipped = pick_layouts(drift_rows, refs)
     parts = [_numeric(scored[scored["kind"] == 0], bins, refs, config, known_edges or {}),
              _categorical(scored[scored["kind"] == 1], categories, refs, config)]
     parts = [p for p in parts if not p.empty]
@@ -140,8 +140,7 @@ def compute(groups: pa.Table, categories: pa.Table, refs: RefLookup, config: Ana
     return FeatureTables(metrics, quality, latency, skipped)
 
 
-def pick_layouts(df: pd.DataFrame, refs: RefLookup, min_samples: int
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pick_layouts(df: pd.DataFrame, refs: RefLookup) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(groups to score, groups skipped with a ``reason``): at most one group per
     (model, version, segment, window, feature) is scored.
 
@@ -150,10 +149,12 @@ def pick_layouts(df: pd.DataFrame, refs: RefLookup, min_samples: int
     keeps those apart, and only one of them may enter the drift score, else the feature
     counts twice and a handful of devices can tip the fleet verdict. A group is comparable
     when the reference has a histogram in its layout (numeric) or is categorical too. Among
-    the comparable groups the reference's own layout is scored when it has ``min_samples``
-    values, else the comparable group with the most values (ties: the reference's layout,
-    then the layout id). Groups of features without any reference are left to the methods
-    (nothing to compare with: not reported here).
+    the comparable groups the one with the most values is scored, so the fleet is judged on
+    what most of it sends (a few devices in another layout, the reference's own included,
+    can neither hide nor decide the verdict); ties go to the reference's own layout, then
+    the layout id. Groups of features without any reference are left to the methods
+    (nothing to compare with: not de-duplicated, not reported here). Too few values for a
+    verdict is the verdict's business (``min_samples``), not a reason to score another layout.
 
     >>> from analytics.reference import FeatureProfile, ReferenceProfile
     >>> fp = FeatureProfile("t", "numeric", histograms={"e:q": (1, 2), "u1": (3,)},
@@ -162,23 +163,25 @@ def pick_layouts(df: pd.DataFrame, refs: RefLookup, min_samples: int
     >>> g = pd.DataFrame({"model": "m", "version": "1", "segment_tag": "", "segment_value": "",
     ...                   "bucket": 0, "feature": "t", "kind": 0, "layout": ["e:q", "u1", "x"],
     ...                   "n": [500, 20, 7]})
-    >>> scored, skipped = pick_layouts(g, refs, 200)
+    >>> scored, skipped = pick_layouts(g, refs)
     >>> scored["layout"].tolist(), skipped[["layout", "reason"]].values.tolist()
     (['e:q'], [['u1', 'another layout scored'], ['x', 'no reference histogram for this layout']])
+    >>> scored, skipped = pick_layouts(g.assign(n=[250, 1000, 7]), refs)
+    >>> scored["layout"].tolist(), skipped["layout"].tolist()
+    (['u1'], ['e:q', 'x'])
     """
     if df.empty:
         return df, pd.DataFrame()
     checked = [_comparable(_ref_feature(refs, m, v, f), int(k), lay) for m, v, f, k, lay in
                zip(df["model"], df["version"], df["feature"], df["kind"], df["layout"])]
-    own, comparable, reason = (list(c) for c in zip(*checked))
-    d = df.assign(_own=own, _cmp=comparable, _reason=reason)
-    d["_rank"] = np.where(d["_own"] & (d["n"].fillna(0) >= min_samples), 0, 1)
+    own, comparable, reason, noref = (list(c) for c in zip(*checked))
+    d = df.assign(_own=own, _cmp=comparable, _reason=reason, _noref=noref)
     d["_n"] = d["n"].fillna(0)
     d["_pos"] = np.arange(len(d))
-    cmp_rows = d[d["_cmp"]].sort_values(["_rank", "_n", "_own", "layout"],
-                                         ascending=[True, False, False, True], kind="stable")
+    cmp_rows = d[d["_cmp"] & ~d["_noref"]].sort_values(
+        ["_n", "_own", "layout"], ascending=[False, False, True], kind="stable")
     first = cmp_rows.drop_duplicates([*KEYS, "feature"], keep="first")
-    keep = np.zeros(len(d), dtype=bool)
+    keep = d["_noref"].to_numpy(dtype=bool).copy()
     keep[first["_pos"].to_numpy()] = True
     d.loc[~keep & d["_cmp"].to_numpy(), "_reason"] = "another layout scored"
     cols = [c for c in d.columns if not c.startswith("_")]
@@ -192,20 +195,21 @@ def _ref_feature(refs: RefLookup, model: str, version: str, feature: str) -> Fea
     return prof.features.get(feature) if prof is not None else None
 
 
-def _comparable(fp: FeatureProfile | None, kind: int, layout: str) -> tuple[bool, bool, str]:
-    """(the reference's own layout, comparable with the reference, why not)."""
+def _comparable(fp: FeatureProfile | None, kind: int, layout: str
+                ) -> tuple[bool, bool, str, bool]:
+    """(the reference's own layout, comparable with the reference, why not, no reference)."""
     if fp is None:
-        return False, True, ""
+        return False, True, "", True
     if kind == 1:
         ok = fp.type == "categorical"
-        return ok, ok, "" if ok else "categorical here, numeric in the reference"
+        return ok, ok, "" if ok else "categorical here, numeric in the reference", False
     if fp.type != "numeric":
-        return False, False, "numeric here, categorical in the reference"
+        return False, False, "numeric here, categorical in the reference", False
     if layout.endswith(BAD_SLOTS):
-        return False, False, "more non-zero slots than the built-in layout has"
+        return False, False, "more non-zero slots than the built-in layout has", False
     if layout not in fp.histograms:
-        return False, False, "no reference histogram for this layout"
-    return layout in fp.edges or len(fp.histograms) == 1, True, ""
+        return False, False, "no reference histogram for this layout", False
+    return layout in fp.edges or len(fp.histograms) == 1, True, "", False
 
 
 def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: AnalyticsConfig,

@@ -10,6 +10,7 @@ any, become the reference samples.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
 import numpy as np
@@ -19,11 +20,13 @@ from collector.schema import BIN_COLUMNS, ENERGY, LABEL_ERROR, LATENCY, PREDICTI
 from edge_sdk.layout import BUILTIN_LAYOUTS
 from edge_sdk.spec import FeatureSpec, Spec
 
-from .dataset import Dataset
+from .dataset import BAD_SLOTS, Dataset
 from .errors import ReferenceProfileError
 from .reference import FeatureProfile, ReferenceProfile, ReferenceStore, check_name
 from .reference_build import BuiltReference
 from .reports import samples_frame
+
+log = logging.getLogger(__name__)
 
 
 def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, version: str,
@@ -42,6 +45,15 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
         samples = ds.samples(model, version, start_ms, end_ms, sample_rows)
     finally:
         ds.close()
+    if not feats.empty:
+        bad = feats["layout"].astype(str).str.endswith(BAD_SLOTS)
+        if bad.any():
+            # counts past a built-in layout's slots (written before the wire refused them):
+            # not that layout's histogram, and not trustworthy as a reference
+            log.warning("reference %s %s: %d feature groups left out (more non-zero slots "
+                        "than their built-in layout has): %s", model, version, int(bad.sum()),
+                        sorted(set(zip(feats.loc[bad, "feature"], feats.loc[bad, "layout"]))))
+            feats = feats[~bad]
     if feats.empty or not windows:
         raise ReferenceProfileError("--from-telemetry", f"{model} {version}",
                                     "telemetry windows of that model version in the range")

@@ -109,10 +109,19 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
 
     ``skipped`` (from :func:`analytics.metrics.pick_layouts`): merged groups left out of
     the score because their layout does not match the reference or another layout of the
-    feature was scored; they are named in the verdict's ``note``.
+    feature was scored; they are named in the verdict's ``note``. A window whose groups
+    were all skipped still gets an ``ok`` verdict with ``features_evaluated`` 0 and that
+    note, so the reasons are kept with the results.
     """
-    if feats.empty:
+    has_skipped = skipped is not None and not skipped.empty
+    if feats.empty and not has_skipped:
         return _empty()
+    if feats.empty:
+        feats = pd.DataFrame({**{k: pd.Series(dtype=skipped[k].dtype) for k in WINDOW},
+                              "feature": pd.Series(dtype=object),
+                              "n": pd.Series(dtype=np.int64),
+                              "drifted": pd.Series(dtype=bool),
+                              "candidate": pd.Series(dtype=bool)})
     f = feats.assign(_ev=feats["n"] >= config.min_samples)
     f["_dr"] = f["_ev"] & f["drifted"].astype(bool)
     f["_crit"] = f["_dr"] & f["feature"].isin(config.critical_features)
@@ -125,7 +134,8 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
     agg["state"] = np.where(fire, "drift", "ok")
     agg["kind"] = "drift"
     agg["note"] = np.where(ev > 0, "", f"fewer than {config.min_samples} values")
-    if skipped is not None and not skipped.empty:
+    if has_skipped:
+        agg = _with_skipped_windows(agg, skipped)
         agg["note"] = _skipped_notes(agg, skipped)
     details: dict[tuple, list] = {}
     critical: dict[tuple, list] = {}
@@ -147,6 +157,23 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
     agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
     agg["candidate"] = agg["candidate"].astype(bool)
     return agg.drop(columns=["drifted", "crit"])
+
+
+def _with_skipped_windows(agg: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
+    """``agg`` plus an ``ok`` row (nothing evaluated) for each window that only has skipped
+    groups: its verdict then carries the skip reasons."""
+    only = skipped[WINDOW].drop_duplicates().merge(agg[WINDOW], on=WINDOW, how="left",
+                                                    indicator=True)
+    only = only[only["_merge"] == "left_only"].drop(columns="_merge")
+    if only.empty:
+        return agg
+    extra = only.assign(features_evaluated=0, crit=0, candidate=False, share_drifted=0.0,
+                        state="ok", kind="drift", note="", drifted=0)
+    parts = [agg, extra[agg.columns]] if not agg.empty else [extra[agg.columns]]
+    out = pd.concat(parts, ignore_index=True)
+    out["features_evaluated"] = out["features_evaluated"].astype(np.int64)
+    out["candidate"] = out["candidate"].astype(bool)
+    return out.sort_values(WINDOW, kind="stable").reset_index(drop=True)
 
 
 def _skipped_notes(agg: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
@@ -220,59 +247,75 @@ def accuracy_verdicts(windows: pd.DataFrame, refs: dict, history: pd.DataFrame,
     """Accuracy (Wilson upper bound) under a floor or below the reference by more than the
     allowed drop; regression: MAE over ``mae_ratio_max`` x the reference's MAE.
 
-    Each bucket is judged on one task: the reference's task when it has one, else the
-    bucket's dominant task (``label_task``). The statistics of that task only are used
-    (``label_n_cls``/``label_correct`` or ``label_n_reg``/``label_abs_err``), so a stray
-    window of the other task can neither hide nor corrupt the alert.
+    With a reference task, each bucket is judged on that task only. Without one (no
+    reference, or one without a task), every task that has a limit is judged: classification
+    when ``accuracy_min`` is set, regression when the reference has an MAE -- so stray labels
+    of the other task, however many, cannot hide the alert (the bucket's majority task
+    ``label_task`` is not used). Each task uses its own statistics only
+    (``label_n_cls``/``label_correct`` or ``label_n_reg``/``label_abs_err``) and needs
+    ``min_labels`` labels; when two tasks are judged in one bucket, one verdict is written,
+    the alerting one first.
     """
     if windows.empty or "label_n" not in windows:
         return _empty()
-    w = windows.copy()
-    task = [_judged_task(refs.get((m, v)), t)
-            for m, v, t in zip(w["model"], w["version"], w["label_task"])]
-    w["judged_task"] = task
-    reg = w["judged_task"] == "regression"
-    w["judged_n"] = np.where(reg, w["label_n_reg"].fillna(0), w["label_n_cls"].fillna(0))
-    w = w[w["judged_n"] >= config.min_labels].copy()
-    if w.empty:
-        return _empty()
-    limit, score, upper = [], [], []
-    for r in w.itertuples():
+    src = windows.reset_index(drop=True)
+    pos, rows = [], []
+    for i, r in enumerate(src.itertuples(index=False)):
         ref = refs.get((r.model, r.version))
-        n = int(r.judged_n)
-        if r.judged_task == "regression":
-            mae = (r.label_abs_err or 0.0) / n
-            ref_mae = ref.mae if ref is not None and ref.mae else None
-            limit.append(-ref_mae * config.mae_ratio_max if ref_mae else np.nan)
-            score.append(-mae)
-            upper.append(-mae)
-            continue
-        correct = int(r.label_correct or 0)
-        acc = correct / n
-        floor = config.accuracy_min or -np.inf
-        if ref is not None and ref.accuracy is not None:
-            floor = max(floor, ref.accuracy - config.accuracy_drop_max)
-        limit.append(floor if np.isfinite(floor) else np.nan)
-        score.append(acc)
-        upper.append(wilson_upper(correct, n))
-    w["score"], w["upper"], w["limit"] = score, upper, limit
-    w = w[~w["limit"].isna()].copy()
-    if w.empty:
+        for task in _judged_tasks(ref):
+            judged = _judge(r, ref, task, config)
+            if judged is not None:
+                pos.append(i)
+                rows.append({"judged_task": task, **judged})
+    if not rows:
         return _empty()
+    w = pd.concat([src.iloc[pos].reset_index(drop=True), pd.DataFrame(rows)], axis=1)
     w["candidate"] = w["upper"] < w["limit"]
+    # one verdict per window: the alerting task first, then classification
+    w = w.sort_values(["candidate", "judged_task"], ascending=[False, True], kind="stable")
+    w = w.drop_duplicates(WINDOW, keep="first").sort_values(WINDOW, kind="stable")
     return _simple(w, history, "accuracy", "score", "limit", config)
 
 
-def _judged_task(ref: ReferenceProfile | None, bucket_task: object) -> str:
-    """``regression`` or ``classification``: the reference's task wins over the bucket's.
+def _judge(r: object, ref: ReferenceProfile | None, task: str,
+           config: AnalyticsConfig) -> dict[str, float] | None:
+    """score / upper / limit of one task in one bucket, or None (too few labels, no limit)."""
+    if task == "regression":
+        n = int(_count(getattr(r, "label_n_reg", 0)))
+        ref_mae = ref.mae if ref is not None and ref.mae else None
+        if n < config.min_labels or not ref_mae:
+            return None
+        mae = _count(getattr(r, "label_abs_err", 0.0)) / n
+        return {"judged_n": n, "score": -mae, "upper": -mae,
+                "limit": -ref_mae * config.mae_ratio_max}
+    n = int(_count(getattr(r, "label_n_cls", 0)))
+    floor = config.accuracy_min or -np.inf
+    if ref is not None and ref.accuracy is not None:
+        floor = max(floor, ref.accuracy - config.accuracy_drop_max)
+    if n < config.min_labels or not np.isfinite(floor):
+        return None
+    correct = int(_count(getattr(r, "label_correct", 0)))
+    return {"judged_n": n, "score": correct / n, "upper": wilson_upper(correct, n),
+            "limit": floor}
 
-    >>> _judged_task(None, "regression"), _judged_task(None, None)
-    ('regression', 'classification')
+
+def _count(x: object) -> float:
+    """A nullable aggregate as a number (NULL / NaN -> 0)."""
+    v = _num(x)
+    return v if v is not None else 0.0
+
+
+def _judged_tasks(ref: ReferenceProfile | None) -> tuple[str, ...]:
+    """The tasks a bucket is judged on: the reference's task, else both (each only where it
+    has a limit, see :func:`accuracy_verdicts`).
+
+    >>> _judged_tasks(None)
+    ('classification', 'regression')
     """
     ref_task = ref.task if ref is not None else None
     if ref_task:
-        return "regression" if ref_task == "regression" else "classification"
-    return "regression" if bucket_task == "regression" else "classification"
+        return ("regression",) if ref_task == "regression" else ("classification",)
+    return ("classification", "regression")
 
 
 def wilson_upper(successes: int, n: int, z: float = 2.576) -> float:
