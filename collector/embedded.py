@@ -86,13 +86,16 @@ class EmbeddedSink:
 
     def _recover(self) -> int:
         clean_temp(self.root, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
-        # batches merged by compaction are complete and acknowledged: offsets continue after
-        compacted = max((last for *_, last in iter_compacted_batches(self.root, EMBEDDED_TOPIC)),
-                        default=-1)
         while True:
             last_by_name: dict[str, tuple[int, Path]] = {}
             for path, (_, _, _, last) in iter_batch_files(self.root, EMBEDDED_TOPIC):
                 last_by_name[path.name] = (last, path)
+            # batches merged by compaction are complete and acknowledged: offsets continue
+            # after them. Read after listing the batch files: a compaction renames its file in
+            # before deleting theirs, so a batch is always seen in one of the two (found by
+            # review: read before, a compaction in between hid the newest batches)
+            compacted = max((last for *_, last in
+                             iter_compacted_batches(self.root, EMBEDDED_TOPIC)), default=-1)
             if not last_by_name:
                 return compacted + 1
             name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])

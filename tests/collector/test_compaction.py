@@ -169,3 +169,34 @@ def test_a_killed_compaction_loses_and_duplicates_nothing_after_the_next_run(
     assert not [f for f in files if f.endswith(".tmp")]
     assert not list(iter_batch_files(dataset))
     assert EmbeddedSink(SinkConfig(dataset=str(dataset))).next_offset == 5
+
+
+def test_embedded_recovery_sees_batches_a_concurrent_compaction_moves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: a gateway restarting while compaction runs read the compacted lists,
+    then listed the batch files after the compaction had renamed and deleted: the newest
+    batches were in neither, offsets restarted at 0 and new acknowledged windows were
+    dropped as already durable. A real compaction is run between recovery's two reads."""
+    import collector.embedded as embedded
+
+    _embedded(tmp_path, [[r] for r in _day_records(0, range(5))])
+    ran = []
+
+    def then_compact(real):
+        def wrapper(*args, **kwargs):
+            out = list(real(*args, **kwargs))
+            if not ran:
+                ran.append(compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0,
+                                                    before="9999-01-01")))
+            return iter(out)
+        return wrapper
+
+    monkeypatch.setattr(embedded, "iter_batch_files", then_compact(embedded.iter_batch_files))
+    monkeypatch.setattr(embedded, "iter_compacted_batches",
+                        then_compact(embedded.iter_compacted_batches))
+    sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
+    assert ran and ran[0].batch_files == 20          # the compaction did run in between
+    assert sink.next_offset == 5
+    sink.write(_day_records(0, range(5, 8)))
+    sink.close()
+    assert len(_rows(tmp_path, "windows")) == 8
