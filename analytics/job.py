@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from collector.compaction import readers_share
 from edgedrift.paths import DataPaths
 
 from . import metrics as metrics_mod
@@ -73,7 +74,10 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
     db = ResultsDB(data_paths.analytics_db).open()
     status, error = "ok", ""
     lo_ms = hi_ms = 0
+    reading = contextlib.ExitStack()
     try:
+        # compaction swaps files only while no pass holds this: each row is read exactly once
+        reading.enter_context(readers_share(config.dataset or data_paths.dataset))
         t = time.perf_counter()
         start = since_ms if since_ms is not None else now_ms - config.lookback_s * 1000
         start = (start // w) * w
@@ -163,6 +167,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
             with contextlib.suppress(OSError):  # a missing snapshot only makes readers wait
                 publish_snapshot(data_paths.analytics_db)
             ds.close()
+            reading.close()
 
 
 def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: int, config: AnalyticsConfig,

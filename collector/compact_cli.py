@@ -14,10 +14,11 @@ import logging
 import sys
 import time
 
+from edgedrift.cli import CommandError
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
-from .compaction import CompactionConfig, CompactionReport, compact
+from .compaction import CompactionBusy, CompactionConfig, CompactionReport, compact
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,14 @@ def build(args: argparse.Namespace) -> CompactionConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = build(args)
-    if args.every is not None and args.every <= 0:
+    if args.every is not None and not 0 < args.every < float("inf"):
         raise ValueError(f"--every: expected a positive number of seconds, got {args.every}")
     while True:
         try:
             _summarise(config, compact(config))
-        except OSError as exc:
+        except (OSError, CompactionBusy) as exc:
             if args.every is None:
-                raise
+                raise CommandError(str(exc)) from None
             log.error("compaction failed (retried in %.0f s): %s", args.every, exc)
         if args.every is None:
             return 0
@@ -70,7 +71,9 @@ def _summarise(config: CompactionConfig, report: CompactionReport) -> None:
           f"in {report.directories} directories ({report.rows} rows, "
           f"{report.bytes_before} -> {report.bytes_after or report.bytes_before} bytes); "
           f"left alone: {skipped}; leftovers of an interrupted run removed: "
-          f"{report.leftovers_removed}", flush=True)
+          f"{report.leftovers_removed}"
+          + (f"; FAILED (left as they are): {report.failed}" if report.failed else ""),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,17 @@ so a replayed batch is still skipped and no offset is used twice.
 Order, per directory (each step durable before the next)::
 
     1. write + fsync a hidden temp file        (crash: the temp file is cleaned up)
-    2. rename it to compacted-<hash>.parquet   (crash: rows visible twice, deduplicated
-       + fsync the directory                    by identity; the next run deletes the
-    3. delete the merged batch files            batch files its list names)
-       + fsync the directory
+    2. take the readers' lock exclusively, write the step's marker, rename the file to
+       compacted-<hash>.parquet, fsync, delete the merged batch files, fsync, remove the
+       marker, release the lock
+
+Step 2 is short (no data is written in it). Readers that must see each row exactly once
+(an analysis pass) hold the lock shared (:func:`readers_share`), so they never list a
+directory between the rename and the deletes, nor lose a file they listed. If the
+compaction dies inside step 2, the marker ``.compacting.json`` says which batch files
+are already in a compacted file; the next reader with write access, or the next
+compaction, deletes them before reading. Only one compaction runs at a time
+(``.compact.lock``; a second one stops with an error).
 
 Only complete batches older than ``min_age_s`` are merged (never a batch being
 written or a torn one), and only directories of dates before ``before`` (today,
@@ -43,7 +50,9 @@ files to an old date; they are merged by a later run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -54,6 +63,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -75,7 +85,8 @@ from .parquet_files import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CompactionConfig", "CompactionReport", "compact", "COMPACTED_PREFIX"]
+__all__ = ["CompactionConfig", "CompactionReport", "CompactionBusy", "compact", "readers_share",
+           "finish_interrupted", "COMPACTED_PREFIX"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,11 @@ class CompactionConfig:
     before: str | None = None
     min_age_s: float = 600.0
     dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.min_age_s, (int, float)) and 0 <= self.min_age_s < float("inf")):
+            raise ValueError(f"compact.min_age_s: expected a finite number of seconds >= 0, "
+                             f"got {self.min_age_s!r}")
 
     def before_date(self) -> str:
         if self.before is None:
@@ -117,6 +133,7 @@ class CompactionReport:
     bytes_after: int = 0
     leftovers_removed: int = 0    # batch files already merged by an interrupted run
     skipped: dict[str, int] = field(default_factory=dict)   # reason -> batch files left
+    failed: dict[str, str] = field(default_factory=dict)    # directory -> error
 
 
 def compact(config: CompactionConfig) -> CompactionReport:
@@ -124,12 +141,108 @@ def compact(config: CompactionConfig) -> CompactionReport:
     root = Path(config.dataset)
     before = config.before_date()
     report = CompactionReport()
-    if not config.dry_run:
-        clean_temp(root, 3600.0)      # temp files of writers that died (sinks' or ours)
-    state = _RunState()
-    for ddir in _date_dirs(root, before):
-        _compact_dir(root, ddir, config, report, state)
+    if not root.is_dir():
+        return report
+    with contextlib.ExitStack() as stack:
+        if not config.dry_run:
+            stack.enter_context(_only_compaction(root))
+            if (root / MARKER).exists():
+                with _exclusive(root):
+                    finish_interrupted(root)
+            clean_temp(root, 3600.0)      # temp files of writers that died (sinks' or ours)
+        state = _RunState()
+        for ddir in _date_dirs(root, before):
+            try:
+                _compact_dir(root, ddir, config, report, state)
+            except (OSError, ValueError, pa.ArrowException) as exc:   # e.g. an unreadable file
+                log.error("compaction of %s failed, left as it is: %s", ddir, exc)
+                report.failed[str(ddir.relative_to(root))] = str(exc)
     return report
+
+
+READERS_LOCK = ".readers.lock"
+COMPACT_LOCK = ".compact.lock"
+MARKER = ".compacting.json"
+
+
+@contextlib.contextmanager
+def readers_share(dataset: str | Path) -> Iterator[None]:
+    """Hold while reading the dataset in a way that must count each row once (an analysis
+    pass): compaction's rename-and-delete steps wait until it is released. An interrupted
+    compaction step is finished first when this process may write the dataset.
+
+    >>> import tempfile
+    >>> with readers_share(tempfile.mkdtemp()):
+    ...     pass
+    """
+    root = Path(dataset)
+    path = root / READERS_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)          # a read-only mount can still take the lock
+    except FileNotFoundError:
+        yield                                     # never compacted: nothing to wait for
+        return
+    try:
+        if (root / MARKER).exists():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # free: the step died
+                finish_interrupted(root)
+            except BlockingIOError:
+                pass                     # a compaction is inside its step and will finish it
+            except OSError as exc:       # e.g. a read-only mount: the next compaction will
+                log.warning("an interrupted compaction left rows visible twice in %s until "
+                            "the next compaction run (%s)", root, exc)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    fd = os.open(root / READERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _only_compaction(root: Path) -> Iterator[None]:
+    fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CompactionBusy(f"another compaction runs on {root} (it holds "
+                                 f"{COMPACT_LOCK}); run one at a time") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class CompactionBusy(RuntimeError):
+    """Another compaction holds the dataset's compaction lock."""
+
+
+def finish_interrupted(root: Path) -> bool:
+    """Finish the rename-and-delete step a killed compaction left (see the module doc);
+    the caller holds the readers' lock exclusively. True if there was one."""
+    marker = root / MARKER
+    try:
+        step = json.loads(marker.read_text())
+    except FileNotFoundError:
+        return False
+    ddir = root / step["dir"]
+    if (ddir / step["final"]).exists():       # renamed: the batch files are leftovers
+        for name in step["names"]:
+            (ddir / name).unlink(missing_ok=True)
+        _fsync_dir(ddir)
+    marker.unlink()
+    _fsync_dir(root)
+    log.warning("finished an interrupted compaction of %s", ddir)
+    return True
 
 
 class _RunState:
@@ -145,6 +258,42 @@ class _RunState:
         if known is None:
             known = self.complete[path.name] = batch_is_complete(root, path, self.compacted)
         return known
+
+
+_ROW_GROUP = 131_072
+
+
+def _write_merged(files: list[Path], ddir: Path, tmp: Path, metadata: dict) -> None:
+    """Stream the files' rows into ``tmp`` (row groups of ~128k rows: memory stays bounded
+    however large the day), then fsync it."""
+    sch = schema.SCHEMAS[ddir.parts[-3]]
+    scanner = ds.dataset([str(p) for p in files], schema=sch, format="parquet").to_batches()
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    with open(tmp, "wb") as fh:
+        writer = pq.ParquetWriter(fh, sch.with_metadata(metadata),
+                                  **write_options(sch.names, "zstd", _ROW_GROUP))
+        try:
+            for batch in scanner:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= _ROW_GROUP:
+                    writer.write_table(pa.Table.from_batches(pending, sch))
+                    pending, rows = [], 0
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, sch))
+        finally:
+            writer.close()
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _date_dirs(root: Path, before: str) -> Iterator[Path]:
@@ -167,9 +316,10 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
     batches = sorted(p for p in ddir.iterdir() if parse_name(p.name) is not None)
     leftovers = [p for p in batches if p.name in merged]
     if leftovers and not config.dry_run:   # an earlier run stopped after its rename
-        for p in leftovers:
-            p.unlink(missing_ok=True)
-        _fsync_dir(ddir)
+        with _exclusive(root):
+            for p in leftovers:
+                p.unlink(missing_ok=True)
+            _fsync_dir(ddir)
         report.leftovers_removed += len(leftovers)
     now = time.time()
     chosen: list[Path] = []
@@ -186,14 +336,11 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
     if len(chosen) < 2:
         return
     names = sorted(p.name for p in chosen)
-    # one multi-threaded scan of the files (reading them one by one took ~1.6 ms each)
-    table = ds.dataset([str(p) for p in chosen], schema=schema.SCHEMAS[ddir.parts[-3]],
-                       format="parquet").to_table()
-    table = table.replace_schema_metadata(None)
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in chosen)
     report.directories += 1
     report.batch_files += len(chosen)
     report.compacted_files += 1
-    report.rows += table.num_rows
+    report.rows += rows
     report.bytes_before += sum(p.stat().st_size for p in chosen)
     if config.dry_run:
         return
@@ -203,24 +350,29 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
     metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(),
                 META_COMPACTED: json.dumps(names).encode()}
     try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table.replace_schema_metadata(metadata), fh,
-                           **write_options(table.column_names, "zstd", table.num_rows))
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_merged(chosen, ddir, tmp, metadata)
         fault_point("compact", "after_temp_write")
-        os.replace(tmp, final)
-    except BaseException:
+        with _exclusive(root):             # no reader lists this directory meanwhile
+            if compacted_names(ddir) & set(names):
+                raise CompactionBusy(f"{ddir}: another compaction merged these batches")
+            marker = root / MARKER
+            marker.write_text(json.dumps({"dir": str(ddir.relative_to(root)),
+                                          "final": final.name, "names": names}))
+            _fsync_file(marker)
+            _fsync_dir(root)
+            os.replace(tmp, final)
+            _fsync_dir(ddir)
+            fault_point("compact", "after_rename")
+            for i, p in enumerate(chosen):
+                p.unlink(missing_ok=True)
+                if i == 0:
+                    fault_point("compact", "after_first_delete")
+            _fsync_dir(ddir)
+            marker.unlink()
+            _fsync_dir(root)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(ddir)
-    fault_point("compact", "after_rename")
-    for i, p in enumerate(chosen):
-        p.unlink(missing_ok=True)
-        if i == 0:
-            fault_point("compact", "after_first_delete")
-    _fsync_dir(ddir)
     merged.update(names)       # later directories' completeness checks see them here
     report.bytes_after += final.stat().st_size
     log.info("compacted %d batch files of %s into %s (%d rows)", len(chosen), ddir,
-             final.name, table.num_rows)
+             final.name, rows)

@@ -9,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from sink_support import ROOT, bodies
 
-from collector.compaction import CompactionConfig, compact
+from collector.compaction import MARKER, CompactionConfig, compact, readers_share
 from collector.embedded import EmbeddedSink
 from collector.fake_windows import BASE_MS, WINDOW_MS, make_window_body
 from collector.parquet_files import iter_batch_files, known_batches
@@ -41,7 +42,9 @@ def _snapshot(root: Path) -> dict[str, list[tuple]]:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    """Every file but the compaction's lock files (temp files and markers included)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+                  and p.name not in (".readers.lock", ".compact.lock"))
 
 
 def _embedded(root: Path, groups: list[list[IngestRecord]]) -> None:
@@ -157,10 +160,13 @@ def test_a_killed_compaction_loses_and_duplicates_nothing_after_the_next_run(
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     killed = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    # meanwhile: every row readable, at most twice (readers deduplicate by identity)
-    during = _snapshot(dataset)
-    for table, rows in before.items():
-        assert {repr(r) for r in during[table]} == {repr(r) for r in rows}
+    # a reader that takes the readers' lock (an analysis pass) first finishes the step the
+    # compaction died in: it sees every row exactly once (found by review: rows were
+    # counted twice between the rename and the deletes)
+    assert (dataset / MARKER).exists() == (point != "after_temp_write")
+    with readers_share(dataset):
+        assert _snapshot(dataset) == before
+    assert not (dataset / MARKER).exists()
     env.pop("EDGEDRIFT_FAULT")
     done = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
@@ -200,3 +206,65 @@ def test_embedded_recovery_sees_batches_a_concurrent_compaction_moves(
     sink.write(_day_records(0, range(5, 8)))
     sink.close()
     assert len(_rows(tmp_path, "windows")) == 8
+
+
+def test_a_second_compaction_at_the_same_time_stops_with_an_error(tmp_path: Path) -> None:
+    """Found by review: two runs at once could each merge the same batches into their own
+    compacted file, leaving them counted twice for good."""
+    import fcntl
+
+    data = tmp_path / "data"
+    _embedded(data / "telemetry", [[r] for r in _day_records(0, range(3))])
+    fd = os.open(data / "telemetry" / ".compact.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)            # the first compaction
+        res = subprocess.run([sys.executable, "-m", "edgedrift", "compact", "--data-dir",
+                              str(data), "--min-age-s", "0", "--before", "9999-01-01"],
+                             cwd=str(ROOT), capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(fd)
+    assert res.returncode == 1 and "another compaction runs" in res.stderr, res.stderr
+    assert len(list(iter_batch_files(data / "telemetry"))) == 12     # nothing touched
+
+
+def test_compaction_swaps_files_only_while_no_reader_holds_the_lock(tmp_path: Path) -> None:
+    import threading
+
+    _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
+    before = _snapshot(tmp_path)
+    (tmp_path / ".readers.lock").touch()
+    result: list = []
+    runner = threading.Thread(target=lambda: result.append(compact(CompactionConfig(
+        dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))))
+    with readers_share(tmp_path):
+        runner.start()
+        deadline = time.monotonic() + 60            # until the first temp file is written
+        while not list(tmp_path.glob("*/*/*/.compacted-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(tmp_path.glob("*/*/*/.compacted-*.tmp")), "compaction never got going"
+        assert runner.is_alive()
+        assert _snapshot(tmp_path) == before           # nothing swapped under the reader
+        assert not list(tmp_path.glob("*/*/*/compacted-*.parquet"))
+    runner.join(60)
+    assert result and result[0].compacted_files == 4 and _snapshot(tmp_path) == before
+
+
+def test_an_unreadable_file_fails_its_directory_only(tmp_path: Path) -> None:
+    _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
+    bad = next(p for p, _ in iter_batch_files(tmp_path) if p.parts[-4] == "labels")
+    bad.write_bytes(b"")                              # e.g. a truncated copy
+    report = compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))
+    assert list(report.failed) == ["labels/model=kws/date=2025-11-24"]
+    assert report.compacted_files >= 2                # the other tables were compacted
+
+
+@pytest.mark.parametrize("flag, value", [("--min-age-s", "nan"), ("--min-age-s", "-1"),
+                                          ("--every", "nan"), ("--every", "0")])
+def test_compact_refuses_numbers_that_would_disable_its_guards(tmp_path: Path, flag: str,
+                                                               value: str) -> None:
+    res = subprocess.run([sys.executable, "-m", "edgedrift", "compact", "--data-dir",
+                          str(tmp_path), flag, value], cwd=str(ROOT), capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert res.returncode == 1 and flag.strip("-").replace("-", "_") in res.stderr.replace(
+        "-", "_"), res.stderr
