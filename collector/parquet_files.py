@@ -177,11 +177,14 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any]) -> None:
 
 
 def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd",
-                 replay: bool = False) -> list[str]:
+                 replay: bool = False,
+                 compacted: dict[Path, set[str]] | None = None) -> list[str]:
     """Make one batch durable under ``root``; return the relative paths of its files.
 
     ``replay``: the batch is known on disk already (a replay after a crash): its files held
-    by compacted files count as existing too (they are not written again).
+    by compacted files count as existing too (they are not written again). ``compacted``:
+    a cache of :func:`compacted_names` per directory kept by the caller across batches (a
+    name missing from it is looked up afresh: a compaction may have run since).
 
     Fault points (``EDGEDRIFT_FAULT=sink:<point>:N``): ``after_temp_write``,
     ``after_rename`` (after the first rename: a torn batch), ``after_renames``.
@@ -196,13 +199,14 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
     metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(), META_BATCH: name.encode(),
                 META_FILES: json.dumps(sorted(listing)).encode()}
     jobs: list[tuple[pa.Table, Path]] = []
-    compacted: dict[Path, set[str]] = {}
+    if compacted is None:
+        compacted = {}
     for rel, table in files:
         final = root / rel
         if final.exists():
             continue
         if replay:
-            if final.parent not in compacted:
+            if final.name not in compacted.get(final.parent, ()):
                 compacted[final.parent] = compacted_names(final.parent)
             if final.name in compacted[final.parent]:
                 continue

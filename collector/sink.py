@@ -118,6 +118,8 @@ class ParquetSink:
         self.on_dead_letter = on_dead_letter
         self._batches: dict[int, _Batch] = {}
         self._known: dict[int, dict[int, int]] = {}
+        self._known_end: dict[int, int] = {}        # highest known last offset per partition
+        self._compacted: dict[Path, set[str]] = {}  # batches held by compacted files, per dir
         self.windows_written = 0
         self.files_written = 0
         self.dead_letters = 0
@@ -136,11 +138,14 @@ class ParquetSink:
         for partition in partitions:
             self._batches.pop(partition, None)
             self._known[partition] = known.get(partition, {})
+            self._known_end[partition] = max(self._known[partition].values(), default=-1)
+        self._compacted.clear()
 
     def close_partition(self, partition: int) -> None:
         """Forget a revoked partition: the next owner replays its unflushed records."""
         self._batches.pop(partition, None)
         self._known.pop(partition, None)
+        self._known_end.pop(partition, None)
 
     def partitions(self) -> list[int]:
         return sorted(self._batches)
@@ -165,7 +170,9 @@ class ParquetSink:
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]
             batch = None
         if batch is None:
-            inside = next((f for f, last in known.items() if f < offset <= last), None)
+            # past every known batch (the usual case): no walk over all of them
+            inside = None if offset > self._known_end.get(partition, -1) else next(
+                (f for f, last in known.items() if f < offset <= last), None)
             if inside is not None:     # already durable in batch [inside, last]
                 return flushed         # (and its dead letters sent with it)
             batch = self._batches[partition] = _Batch(offset, known.get(offset),
@@ -212,11 +219,13 @@ class ParquetSink:
             tables = batch.builder.tables()    # may still find invalid windows (dead letters)
         if tables:
             files = commit_batch(self.root, name, tables, self.config.compression,
-                                 replay=batch.forced_last is not None)
+                                 replay=batch.forced_last is not None,
+                                 compacted=self._compacted)
             self.files_written += len(files)
             self.windows_written += batch.builder.windows
             log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))
         self._known.setdefault(partition, {})[batch.first] = batch.last
+        self._known_end[partition] = max(self._known_end.get(partition, -1), batch.last)
         return batch.last + 1
 
     def idle(self, now: float | None = None) -> list[int]:
