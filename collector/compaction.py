@@ -80,6 +80,7 @@ from .parquet_files import (
     clean_temp,
     compacted_names,
     parse_name,
+    partition_dirs,
     write_options,
 )
 
@@ -199,27 +200,27 @@ def readers_share(dataset: str | Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
-    fd = os.open(root / READERS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _only_compaction(root: Path) -> Iterator[None]:
-    fd = os.open(root / COMPACT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+def _locked(path: Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (created if missing); with ``wait=False`` raise
+    :class:`CompactionBusy` if another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise CompactionBusy(f"another compaction runs on {root} (it holds "
-                                 f"{COMPACT_LOCK}); run one at a time") from None
+            raise CompactionBusy(f"another compaction runs on {path.parent} (it holds "
+                                 f"{path.name}); run one at a time") from None
         yield
     finally:
         os.close(fd)
+
+
+def _exclusive(root: Path) -> contextlib.AbstractContextManager[None]:
+    return _locked(root / READERS_LOCK)
+
+
+def _only_compaction(root: Path) -> contextlib.AbstractContextManager[None]:
+    return _locked(root / COMPACT_LOCK, wait=False)
 
 
 class CompactionBusy(RuntimeError):
@@ -297,17 +298,9 @@ def _fsync_file(path: Path) -> None:
 
 
 def _date_dirs(root: Path, before: str) -> Iterator[Path]:
-    for table in schema.TABLES:
-        tdir = root / table
-        if not tdir.is_dir():
-            continue
-        for mdir in sorted(os.scandir(tdir), key=lambda e: e.name):
-            if not mdir.is_dir() or not mdir.name.startswith("model="):
-                continue
-            for ddir in sorted(os.scandir(mdir.path), key=lambda e: e.name):
-                if ddir.is_dir() and ddir.name.startswith("date=") \
-                        and ddir.name[len("date="):] < before:
-                    yield Path(ddir.path)
+    for ddir in partition_dirs(root):
+        if ddir.name[len("date="):] < before:
+            yield ddir
 
 
 def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: CompactionReport,

@@ -250,22 +250,27 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
 
 
 # -- looking at what is already there ------------------------------------------------
-def iter_batch_files(root: Path, topic: str | None = None) -> Iterator[tuple[Path, tuple]]:
-    """Every ``(path, (topic, partition, first, last))`` under ``root`` (optionally one topic)."""
+def partition_dirs(root: Path) -> Iterator[Path]:
+    """Every ``<table>/model=<m>/date=<d>`` directory under ``root`` (in name order)."""
     for table in schema.TABLES:
         tdir = root / table
         if not tdir.is_dir():
             continue
-        for mdir in os.scandir(tdir):
+        for mdir in sorted(os.scandir(tdir), key=lambda e: e.name):
             if not mdir.is_dir() or not mdir.name.startswith("model="):
                 continue
-            for ddir in os.scandir(mdir.path):
-                if not ddir.is_dir() or not ddir.name.startswith("date="):
-                    continue
-                for entry in os.scandir(ddir.path):
-                    parsed = parse_name(entry.name)
-                    if parsed is not None and (topic is None or parsed[0] == topic):
-                        yield Path(entry.path), parsed
+            for ddir in sorted(os.scandir(mdir.path), key=lambda e: e.name):
+                if ddir.is_dir() and ddir.name.startswith("date="):
+                    yield Path(ddir.path)
+
+
+def iter_batch_files(root: Path, topic: str | None = None) -> Iterator[tuple[Path, tuple]]:
+    """Every ``(path, (topic, partition, first, last))`` under ``root`` (optionally one topic)."""
+    for ddir in partition_dirs(root):
+        for entry in os.scandir(ddir):
+            parsed = parse_name(entry.name)
+            if parsed is not None and (topic is None or parsed[0] == topic):
+                yield Path(entry.path), parsed
 
 
 def compacted_names(ddir: Path) -> set[str]:
@@ -285,20 +290,11 @@ def compacted_names(ddir: Path) -> set[str]:
 
 def iter_compacted_batches(root: Path, topic: str | None = None) -> Iterator[tuple]:
     """``(topic, partition, first, last)`` of every batch held by a compacted file."""
-    for table in schema.TABLES:
-        tdir = root / table
-        if not tdir.is_dir():
-            continue
-        for mdir in os.scandir(tdir):
-            if not mdir.is_dir() or not mdir.name.startswith("model="):
-                continue
-            for ddir in os.scandir(mdir.path):
-                if not ddir.is_dir() or not ddir.name.startswith("date="):
-                    continue
-                for name in compacted_names(Path(ddir.path)):
-                    parsed = parse_name(name)
-                    if parsed is not None and (topic is None or parsed[0] == topic):
-                        yield parsed
+    for ddir in partition_dirs(root):
+        for name in compacted_names(ddir):
+            parsed = parse_name(name)
+            if parsed is not None and (topic is None or parsed[0] == topic):
+                yield parsed
 
 
 def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
