@@ -70,12 +70,12 @@ import pyarrow.parquet as pq
 from . import schema
 from .faults import fault_point
 from .parquet_files import (
+    _HOST,
     COMPACTED_PREFIX,
     META_COMPACTED,
     META_VERSION,
     TMP_SUFFIX,
     _fsync_dir,
-    _HOST,
     batch_is_complete,
     clean_temp,
     compacted_names,

@@ -118,8 +118,8 @@ def write_options(columns: Iterable[str], compression: str = "zstd",
 
     >>> sorted(write_options(["feature", "b00"]))
     ['compression', 'use_dictionary', 'write_statistics']
-    >>> write_options(["n"], "zstd", rows=100)["compression"], write_options(["n"], "zstd")["compression"]
-    ('lz4', 'zstd')
+    >>> [write_options(["n"], "zstd", rows)["compression"] for rows in (100, None)]
+    ['lz4', 'zstd']
     """
     names = set(columns)
     if compression == "zstd" and rows is not None and rows < SMALL_TABLE_ROWS:
