@@ -79,6 +79,7 @@ from .parquet_files import (
     batch_is_complete,
     clean_temp,
     compacted_names,
+    encode_batch_list,
     parse_name,
     partition_dirs,
     write_options,
@@ -341,7 +342,7 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
     final = ddir / f"{COMPACTED_PREFIX}{digest}.parquet"
     tmp = ddir / f".{final.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
     metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(),
-                META_COMPACTED: json.dumps(names).encode()}
+                META_COMPACTED: encode_batch_list(names)}
     try:
         _write_merged(chosen, ddir, tmp, metadata)
         fault_point("compact", "after_temp_write")

@@ -284,7 +284,48 @@ def compacted_names(ddir: Path) -> set[str]:
     for entry in entries:
         if entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet"):
             meta = pq.read_schema(entry.path).metadata or {}
-            names.update(json.loads(meta.get(META_COMPACTED, b"[]")))
+            names.update(decode_batch_list(meta.get(META_COMPACTED, b"[]")))
+    return names
+
+
+def encode_batch_list(names: Iterable[str]) -> bytes:
+    """The batch file names a compacted file holds, as runs of contiguous offsets: a day of
+    150,000 one-window batches is a few bytes instead of 11 MB (DuckDB parses a file's
+    key-value metadata on every query: ~30 ms for 11 MB).
+
+    >>> names = [batch_name("t", 0, 0, 4), batch_name("t", 0, 5, 9), batch_name("t", 1, 7, 7)]
+    >>> encode_batch_list(names)
+    b'{"v":2,"runs":[["t",0,0,[[5,2]]],["t",1,7,[[1,1]]]]}'
+    >>> sorted(decode_batch_list(encode_batch_list(names))) == sorted(names)
+    True
+    """
+    runs: list[list[Any]] = []
+    end = None
+    for topic, partition, first, last in sorted(filter(None, map(parse_name, names))):
+        size = last - first + 1
+        if runs and (runs[-1][0], runs[-1][1], end) == (topic, partition, first):
+            sizes = runs[-1][3]
+            if sizes[-1][0] == size:
+                sizes[-1][1] += 1
+            else:
+                sizes.append([size, 1])
+        else:
+            runs.append([topic, partition, first, [[size, 1]]])
+        end = last + 1
+    return json.dumps({"v": 2, "runs": runs}, separators=(",", ":")).encode()
+
+
+def decode_batch_list(data: bytes) -> set[str]:
+    """Inverse of :func:`encode_batch_list` (also reads the plain list of names)."""
+    obj = json.loads(data)
+    if isinstance(obj, list):
+        return set(obj)
+    names = set()
+    for topic, partition, first, sizes in obj["runs"]:
+        for size, count in sizes:
+            for _ in range(count):
+                names.add(batch_name(topic, partition, first, first + size - 1))
+                first += size
     return names
 
 

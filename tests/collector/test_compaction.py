@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sink_support import ROOT, bodies
 
 from collector.compaction import MARKER, CompactionConfig, compact, readers_share
@@ -268,3 +270,21 @@ def test_compact_refuses_numbers_that_would_disable_its_guards(tmp_path: Path, f
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert res.returncode == 1 and flag.strip("-").replace("-", "_") in res.stderr.replace(
         "-", "_"), res.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.tuples(st.sampled_from(["embedded", "edgedrift.windows", "a-b"]),
+                         st.integers(0, 3), st.integers(0, 2**40), st.integers(1, 50)),
+               max_size=60))
+def test_the_batch_list_of_a_compacted_file_round_trips(batches: set) -> None:
+    from collector.parquet_files import batch_name, decode_batch_list, encode_batch_list
+
+    names = {batch_name(t, p, first, first + size - 1) for t, p, first, size in batches}
+    assert decode_batch_list(encode_batch_list(names)) == names
+
+
+def test_a_long_day_of_small_batches_keeps_a_small_footer() -> None:
+    from collector.parquet_files import batch_name, encode_batch_list
+
+    names = [batch_name("embedded", 0, i, i) for i in range(150_000)]
+    assert len(encode_batch_list(names)) < 100        # 11 MB as a list of names
