@@ -87,8 +87,9 @@ from .parquet_files import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CompactionConfig", "CompactionReport", "CompactionBusy", "compact", "readers_share",
-           "finish_interrupted", "COMPACTED_PREFIX"]
+__all__ = ["CompactionConfig", "CompactionReport", "CompactionBusy", "InterruptedCompaction",
+           "compact", "readers_share", "ensure_readers_lock", "finish_interrupted",
+           "COMPACTED_PREFIX"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def compact(config: CompactionConfig) -> CompactionReport:
             try:
                 _compact_dir(root, ddir, config, report, state)
             except (OSError, ValueError, pa.ArrowException) as exc:   # e.g. an unreadable file
+                if (root / MARKER).exists():   # failed inside its step: finish before going on
+                    raise
                 log.error("compaction of %s failed, left as it is: %s", ddir, exc)
                 report.failed[str(ddir.relative_to(root))] = str(exc)
     return report
@@ -168,36 +171,81 @@ MARKER = ".compacting.json"
 
 
 @contextlib.contextmanager
-def readers_share(dataset: str | Path) -> Iterator[None]:
+def readers_share(dataset: str | Path, wait_s: float = 30.0) -> Iterator[None]:
     """Hold while reading the dataset in a way that must count each row once (an analysis
-    pass): compaction's rename-and-delete steps wait until it is released. An interrupted
-    compaction step is finished first when this process may write the dataset.
+    pass): compaction's rename-and-delete steps wait until it is released.
+
+    It yields only while holding the lock shared with no interrupted step pending: a
+    step a killed compaction left is finished first (this process needs write access),
+    waiting up to ``wait_s`` for other readers to let go; if it cannot be finished,
+    :class:`InterruptedCompaction` is raised rather than reading rows twice.
 
     >>> import tempfile
     >>> with readers_share(tempfile.mkdtemp()):
     ...     pass
     """
     root = Path(dataset)
-    path = root / READERS_LOCK
-    try:
-        fd = os.open(path, os.O_RDONLY)          # a read-only mount can still take the lock
-    except FileNotFoundError:
-        yield                                     # never compacted: nothing to wait for
+    fd = _open_lock(root)
+    if fd is None:                                # no dataset yet, or a read-only one that
+        yield                                     # never had a sink or compaction: no swaps
         return
     try:
-        if (root / MARKER).exists():
+        deadline = time.monotonic() + wait_s
+        while True:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if not (root / MARKER).exists():
+                break
+            fcntl.flock(fd, fcntl.LOCK_UN)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # free: the step died
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:              # a compaction in its step, or other readers
+                if time.monotonic() > deadline:
+                    raise InterruptedCompaction(
+                        f"{root}: an interrupted compaction step ({MARKER}) is pending and "
+                        f"other readers hold the lock; run `edgedrift compact` or retry") from None
+                time.sleep(0.05)
+                continue
+            try:
                 finish_interrupted(root)
-            except BlockingIOError:
-                pass                     # a compaction is inside its step and will finish it
-            except OSError as exc:       # e.g. a read-only mount: the next compaction will
-                log.warning("an interrupted compaction left rows visible twice in %s until "
-                            "the next compaction run (%s)", root, exc)
-        fcntl.flock(fd, fcntl.LOCK_SH)
+            except OSError as exc:               # e.g. a read-only mount
+                raise InterruptedCompaction(
+                    f"{root}: an interrupted compaction step ({MARKER}) is pending and this "
+                    f"process cannot finish it ({exc}); run `edgedrift compact`") from None
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         yield
     finally:
         os.close(fd)
+
+
+class InterruptedCompaction(OSError):
+    """A killed compaction's rename-and-delete step is pending and could not be finished."""
+
+
+def _open_lock(root: Path) -> int | None:
+    """The readers' lock file, created if this process may write the dataset."""
+    path = root / READERS_LOCK
+    for flags in (os.O_RDONLY, os.O_RDONLY | os.O_CREAT):
+        try:
+            return os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def ensure_readers_lock(root: Path) -> None:
+    """Create the readers' lock file (sinks call this when they open the dataset, so that
+    read-only readers can lock it before the first compaction).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()); ensure_readers_lock(root)
+    >>> (root / READERS_LOCK).exists()
+    True
+    """
+    with contextlib.suppress(OSError):
+        os.close(os.open(root / READERS_LOCK, os.O_RDONLY | os.O_CREAT, 0o644))
 
 
 @contextlib.contextmanager
@@ -234,11 +282,16 @@ def finish_interrupted(root: Path) -> bool:
     marker = root / MARKER
     try:
         step = json.loads(marker.read_text())
+        ddir, final, names = root / step["dir"], step["final"], step["names"]
     except FileNotFoundError:
         return False
-    ddir = root / step["dir"]
-    if (ddir / step["final"]).exists():       # renamed: the batch files are leftovers
-        for name in step["names"]:
+    except (ValueError, KeyError, TypeError):   # unreadable: written before any rename
+        log.warning("removed an unreadable compaction marker %s", marker)
+        marker.unlink()
+        _fsync_dir(root)
+        return True
+    if (ddir / final).exists():                # renamed: the batch files are leftovers
+        for name in names:
             (ddir / name).unlink(missing_ok=True)
         _fsync_dir(ddir)
     marker.unlink()
@@ -350,9 +403,11 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
             if compacted_names(ddir) & set(names):
                 raise CompactionBusy(f"{ddir}: another compaction merged these batches")
             marker = root / MARKER
-            marker.write_text(json.dumps({"dir": str(ddir.relative_to(root)),
-                                          "final": final.name, "names": names}))
-            _fsync_file(marker)
+            pending = root / (MARKER + TMP_SUFFIX)
+            pending.write_text(json.dumps({"dir": str(ddir.relative_to(root)),
+                                           "final": final.name, "names": names}))
+            _fsync_file(pending)
+            os.replace(pending, marker)           # whole or absent, never torn
             _fsync_dir(root)
             os.replace(tmp, final)
             _fsync_dir(ddir)

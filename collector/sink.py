@@ -50,6 +50,7 @@ from edge_sdk.errors import WireError
 from edge_sdk.wire import unpack_window
 
 from .arrow_rows import OnInvalid, RowBuilder, warm_up
+from .compaction import ensure_readers_lock
 from .errors import RecordError
 from .faults import fault_point
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
@@ -132,6 +133,7 @@ class ParquetSink:
     def open_partitions(self, partitions: list[int]) -> None:
         """Start (or restart) partitions with one scan of the dataset."""
         self.root.mkdir(parents=True, exist_ok=True)
+        ensure_readers_lock(self.root)   # read-only readers can then lock before compactions
         warm_up()      # pyarrow's one-time lazy imports (~0.3 s) at start, not in the first batch
         clean_temp(self.root, self.config.tmp_max_age_s)
         known = known_batches(self.root, self.topic)

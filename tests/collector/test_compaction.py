@@ -288,3 +288,61 @@ def test_a_long_day_of_small_batches_keeps_a_small_footer() -> None:
 
     names = [batch_name("embedded", 0, i, i) for i in range(150_000)]
     assert len(encode_batch_list(names)) < 100        # 11 MB as a list of names
+
+
+def _killed_inside_the_step(tmp_path: Path) -> Path:
+    """A dataset whose compaction was SIGKILLed after its rename (marker pending)."""
+    data = tmp_path / "data"
+    _embedded(data / "telemetry", [[r] for r in _day_records(0, range(4))])
+    res = subprocess.run([sys.executable, "-m", "edgedrift", "compact", "--data-dir", str(data),
+                          "--min-age-s", "0", "--before", "9999-01-01"], cwd=str(ROOT),
+                         capture_output=True, timeout=120,
+                         env={**os.environ, "EDGEDRIFT_FAULT": "compact:after_rename:1",
+                              "PYTHONPATH": str(ROOT)})
+    assert res.returncode == -signal.SIGKILL
+    assert (data / "telemetry" / MARKER).exists()
+    return data / "telemetry"
+
+
+def test_a_reader_that_cannot_finish_a_pending_step_refuses_to_read(tmp_path: Path) -> None:
+    """Found by review: a reader that could not finish the step (another reader held the
+    lock) went on and read the step's rows twice; it must fail instead (the pass is
+    retried) and never yield with the marker pending."""
+    import fcntl
+
+    from collector.compaction import InterruptedCompaction
+
+    dataset = _killed_inside_the_step(tmp_path)
+    other = os.open(dataset / ".readers.lock", os.O_RDONLY)   # e.g. a read-only reader
+    try:
+        fcntl.flock(other, fcntl.LOCK_SH)
+        with pytest.raises(InterruptedCompaction, match="pending"):
+            with readers_share(dataset, wait_s=0.3):
+                pytest.fail("read with the step pending")
+    finally:
+        os.close(other)
+    with readers_share(dataset):                              # alone: finishes, then reads
+        assert not (dataset / MARKER).exists()
+        windows = _rows(dataset, "windows")
+    assert len(windows) == 4 and len({repr(r) for r in windows}) == 4
+
+
+def test_an_unreadable_marker_is_dropped_not_fatal(tmp_path: Path) -> None:
+    """Found by review: a marker torn by a power loss made every pass and compaction fail."""
+    _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
+    (tmp_path / MARKER).write_text("")
+    before = _snapshot(tmp_path)
+    with readers_share(tmp_path):
+        assert _snapshot(tmp_path) == before
+    assert not (tmp_path / MARKER).exists()
+    (tmp_path / MARKER).write_text("{")
+    assert compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0,
+                                    before="9999-01-01")).compacted_files == 4
+
+
+def test_sinks_create_the_readers_lock_so_read_only_readers_can_take_it(tmp_path: Path) -> None:
+    """Found by review: without the file a read-only reader could not lock, and the first
+    compaction swapped files under it."""
+    sink = ParquetSink(SinkConfig(dataset=str(tmp_path)), topic="t")
+    sink.open_partition(0)
+    assert (tmp_path / ".readers.lock").exists()
