@@ -102,8 +102,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis) -> int:
+    from collector.compaction import InterruptedCompaction
+
     while True:
-        summary = run_analysis(config, paths, since_ms=since, models=models)
+        try:
+            summary = run_analysis(config, paths, since_ms=since, models=models)
+        except InterruptedCompaction as exc:   # finished by the compaction service; retry
+            if args.every is None:
+                raise
+            log.error("analysis pass skipped: %s", exc)
+            time.sleep(max(args.every, 0.1))
+            continue
         if alerting is not None:
             from .alerting import raise_alerts
             stored = raise_alerts(summary.verdicts, alerting, paths.outbox)
