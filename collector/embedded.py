@@ -44,7 +44,7 @@ from .parquet_files import (
     batch_is_complete,
     clean_temp,
     iter_batch_files,
-    iter_compacted_batches,
+    compacted_max_last,
     remove_batch,
 )
 from .records import IngestRecord
@@ -76,7 +76,7 @@ class EmbeddedSink:
         self.root.mkdir(parents=True, exist_ok=True)
         self._sink = ParquetSink(config, EMBEDDED_TOPIC, on_dead_letter=self._dead_letter)
         self.next_offset = self._recover()
-        self._sink.open_partition(PARTITION)
+        self._sink.open_partition(PARTITION, learn_known=False)   # offsets are all new
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._queue: deque[_Request] = deque()
@@ -94,8 +94,7 @@ class EmbeddedSink:
             # after them. Read after listing the batch files: a compaction renames its file in
             # before deleting theirs, so a batch is always seen in one of the two (found by
             # review: read before, a compaction in between hid the newest batches)
-            compacted = max((last for *_, last in
-                             iter_compacted_batches(self.root, EMBEDDED_TOPIC)), default=-1)
+            compacted = compacted_max_last(self.root, EMBEDDED_TOPIC)
             if not last_by_name:
                 return compacted + 1
             name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])
@@ -193,11 +192,11 @@ class EmbeddedSink:
             for name in sorted(names):
                 remove_batch(self.root, name)
             self.next_offset = self._recover()
-            self._sink.open_partition(PARTITION)    # forget the half batch, rescan the disk
+            self._sink.open_partition(PARTITION, learn_known=False)   # forget the half batch
         except Exception as exc:   # noqa: BLE001 - the writer thread must keep serving
             log.error("embedded sink: cleanup after a failed write failed too: %s", exc)
             self.next_offset = max(self.next_offset, end + 1)
-            self._sink.open_partition(PARTITION)
+            self._sink.open_partition(PARTITION, learn_known=False)
 
     def _dead_letter(self, dl: DeadLetter) -> None:
         self._dlq_path.parent.mkdir(parents=True, exist_ok=True)

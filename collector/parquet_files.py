@@ -341,6 +341,30 @@ def iter_compacted_batches(root: Path, topic: str | None = None) -> Iterator[tup
                 yield parsed
 
 
+def compacted_max_last(root: Path, topic: str) -> int:
+    """The highest last offset of ``topic``'s batches held by compacted files (-1 if none),
+    from the offset runs, without listing every batch.
+
+    >>> import tempfile
+    >>> compacted_max_last(Path(tempfile.mkdtemp()), "t")
+    -1
+    """
+    top = -1
+    for ddir in partition_dirs(root, ("windows",)):
+        for entry in os.scandir(ddir):
+            if not (entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet")):
+                continue
+            data = (pq.read_schema(entry.path).metadata or {}).get(META_COMPACTED, b"[]")
+            obj = json.loads(data)
+            if isinstance(obj, list):              # a plain list of names
+                tops = [p[3] for p in map(parse_name, obj) if p is not None and p[0] == topic]
+            else:
+                tops = [first + sum(size * count for size, count in sizes) - 1
+                        for run_topic, _, first, sizes in obj["runs"] if run_topic == topic]
+            top = max([top, *tops])
+    return top
+
+
 def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
     """{partition: {first offset: last offset}} of the batches already on disk (in their own
     files or in compacted ones)."""

@@ -126,17 +126,19 @@ class ParquetSink:
         self.dead_letters = 0
 
     # -- partitions -------------------------------------------------------------------
-    def open_partition(self, partition: int) -> None:
+    def open_partition(self, partition: int, learn_known: bool = True) -> None:
         """Start (or restart) a partition: learn the batches already on disk."""
-        self.open_partitions([partition])
+        self.open_partitions([partition], learn_known)
 
-    def open_partitions(self, partitions: list[int]) -> None:
-        """Start (or restart) partitions with one scan of the dataset."""
+    def open_partitions(self, partitions: list[int], learn_known: bool = True) -> None:
+        """Start (or restart) partitions with one scan of the dataset. ``learn_known=False``:
+        the caller only adds offsets after every batch on disk (the embedded sink), so the
+        batches on disk need not be learnt (a long history is millions of them)."""
         self.root.mkdir(parents=True, exist_ok=True)
         ensure_readers_lock(self.root)   # read-only readers can then lock before compactions
         warm_up()      # pyarrow's one-time lazy imports (~0.3 s) at start, not in the first batch
         clean_temp(self.root, self.config.tmp_max_age_s)
-        known = known_batches(self.root, self.topic)
+        known = known_batches(self.root, self.topic) if learn_known else {}
         for partition in partitions:
             self._batches.pop(partition, None)
             self._known[partition] = known.get(partition, {})
