@@ -79,6 +79,7 @@ from .parquet_files import (
     batch_is_complete,
     clean_temp,
     compacted_names,
+    decode_batch_list,
     encode_batch_list,
     parse_name,
     partition_dirs,
@@ -291,7 +292,7 @@ def finish_interrupted(root: Path) -> bool:
         _fsync_dir(root)
         return True
     if (ddir / final).exists():                # renamed: the batch files are leftovers
-        for name in names:
+        for name in decode_batch_list(json.dumps(names).encode()):
             (ddir / name).unlink(missing_ok=True)
         _fsync_dir(ddir)
     marker.unlink()
@@ -405,7 +406,8 @@ def _compact_dir(root: Path, ddir: Path, config: CompactionConfig, report: Compa
             marker = root / MARKER
             pending = root / (MARKER + TMP_SUFFIX)
             pending.write_text(json.dumps({"dir": str(ddir.relative_to(root)),
-                                           "final": final.name, "names": names}))
+                                           "final": final.name,
+                                           "names": json.loads(metadata[META_COMPACTED])}))
             _fsync_file(pending)
             os.replace(pending, marker)           # whole or absent, never torn
             _fsync_dir(root)
