@@ -277,15 +277,20 @@ def compacted_names(ddir: Path) -> set[str]:
     """The batch file names that compacted files in directory ``ddir`` hold (see
     :mod:`collector.compaction`): those batches are on disk as much as their own files."""
     names: set[str] = set()
+    for data in _compacted_lists(ddir):
+        names.update(decode_batch_list(data))
+    return names
+
+
+def _compacted_lists(ddir: Path) -> Iterator[bytes]:
+    """The encoded batch list of every compacted file in directory ``ddir``."""
     try:
         entries = list(os.scandir(ddir))
     except FileNotFoundError:
-        return names
+        return
     for entry in entries:
         if entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet"):
-            meta = pq.read_schema(entry.path).metadata or {}
-            names.update(decode_batch_list(meta.get(META_COMPACTED, b"[]")))
-    return names
+            yield (pq.read_schema(entry.path).metadata or {}).get(META_COMPACTED, b"[]")
 
 
 def encode_batch_list(names: Iterable[str]) -> bytes:
@@ -351,10 +356,7 @@ def compacted_max_last(root: Path, topic: str) -> int:
     """
     top = -1
     for ddir in partition_dirs(root, ("windows",)):
-        for entry in os.scandir(ddir):
-            if not (entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet")):
-                continue
-            data = (pq.read_schema(entry.path).metadata or {}).get(META_COMPACTED, b"[]")
+        for data in _compacted_lists(ddir):
             obj = json.loads(data)
             if isinstance(obj, list):              # a plain list of names
                 tops = [p[3] for p in map(parse_name, obj) if p is not None and p[0] == topic]
