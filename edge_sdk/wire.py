@@ -265,8 +265,22 @@ def _uint(value: Any, path: str, top: int = MAX_UINT) -> None:
 
 
 def _float(value: Any, path: str) -> None:
-    if type(value) not in (float, int) or not math.isfinite(value):
+    if not _finite_number(value):
         raise WireError(path, "a finite number", got=_describe(value))
+
+
+def _finite_number(value: Any) -> bool:
+    """A float that is finite, or an int that converts to one (msgpack's ints all do; an
+    in-process int beyond ~1.8e308 does not, and must not raise OverflowError here)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is not int:
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:
@@ -360,7 +374,10 @@ def _numeric_ok(entry: list, records: int | None = None) -> bool:
         if type(v) is not int or not 0 <= v <= MAX_UINT:
             return False
     for v in (vmin, vmax, mean, m2):
-        if type(v) is not float and type(v) is not int or not math.isfinite(v):
+        if type(v) is float:
+            if not math.isfinite(v):
+                return False
+        elif not _finite_number(v):
             return False
     if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
             or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
@@ -427,8 +444,11 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
             or max(map(len, lay)) > 32:
         return False
     floats = vmin + vmax + mean + m2
-    if not set(map(type, floats)) <= _NUMBER_T or not math.isfinite(sum(floats)):
-        return False     # a finite sum means no inf/nan among them
+    try:
+        if not set(map(type, floats)) <= _NUMBER_T or not math.isfinite(sum(floats)):
+            return False     # a finite sum means no inf/nan among them
+    except OverflowError:    # an int too large for a float: the slow path names it
+        return False
     if not all(map(_le, vmin, vmax)) and any(c and a > b for a, b, c in zip(vmin, vmax, n)):
         return False
     if not all(map(_le, oor, n)) or max(map(sum, zip(n, missing, nan, inf, mm))) > records:

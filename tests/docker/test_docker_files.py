@@ -624,6 +624,10 @@ def test_dockerfile_is_multi_stage_slim_and_non_root():
     run_text = " ".join(r for i, r in instrs if i == "RUN")
     for tool in ("build-essential", "gcc", "g++", "make ", "git "):
         assert tool not in run_text, f"{tool.strip()} in the runtime stage"
+    # the builder compiles the sink's C accelerator into the wheel (its build is optional:
+    # without a compiler the image would silently get the slow path)
+    builder_runs = " ".join(r for i, r in builder["instructions"] if i == "RUN")
+    assert "gcc" in builder_runs and "libc6-dev" in builder_runs
     users = [r for i, r in instrs if i == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert [r for i, r in instrs if i == "ENTRYPOINT"] == ['["edgedrift"]']
@@ -640,7 +644,7 @@ def test_dockerfile_copies_only_what_the_wheel_needs_and_the_context_keeps_it():
         if instr == "COPY" and "--from" not in rest:
             copied += rest.split()[:-1]
     names = {c.rstrip("/") for c in copied}
-    assert names == {"pyproject.toml", "README.md", *PACKAGES}, names
+    assert names == {"pyproject.toml", "setup.py", "README.md", *PACKAGES}, names
     for name in names:
         assert (ROOT / name).exists(), name
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text().split()
@@ -650,11 +654,11 @@ def test_dockerfile_copies_only_what_the_wheel_needs_and_the_context_keeps_it():
 
 def _copy_sources(dest: Path) -> Path:
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, dest / name)
     for pkg in PACKAGES:
         shutil.copytree(ROOT / pkg, dest / pkg,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
     return dest
 
 

@@ -344,3 +344,17 @@ def test_reserved_feature_names_are_never_sent():
     from edge_sdk.spec import Spec
     with pytest.raises(ConfigError, match="__prediction__"):
         Spec.from_dict({"version": 1, "features": {"__prediction__": {"kind": "numeric"}}})
+
+
+@pytest.mark.parametrize("position", [7, 8, 9, 10])
+def test_an_int_too_large_for_a_float_is_named_not_an_overflow(position):
+    """msgpack's ints all fit a float, but a window built in-process may carry any int:
+    the validator must name the field, not raise OverflowError (found by the sink's C/Python
+    parity test)."""
+    from collector.fake_windows import make_window_body
+
+    body = msgpack.unpackb(make_window_body("dev-1", 1, records=20))
+    body["f"][0][position] = 2**1100
+    field = ["min", "max", "mean", "m2"][position - 7]
+    with pytest.raises(WireError, match=rf"w\.f\[0\]\.{field}: expected a finite number"):
+        validate_window(body)

@@ -1,0 +1,170 @@
+"""The C accelerator of the numeric feature columns equals the pure-Python path.
+
+``collector._numeric_rows`` (built by setup.py when a C compiler is there) turns a
+chunk's numeric feature entries into column buffers and proves them in one pass.
+The pure-Python path (``numeric_columns_py``) is the reference: on random and
+mutated entries both must refuse the same chunks and, when they accept, give
+identical columns in the identical row order; the whole RowBuilder must write
+identical tables either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import collector.arrow_rows as arrow_rows
+from collector.arrow_rows import RowBuilder, numeric_columns_c, numeric_columns_py
+from collector.fake_windows import make_window_body
+from edge_sdk.numeric import pack_counts
+
+# where a C compiler is, the module must have been built (its build is optional in setup.py)
+native = importlib.import_module("collector._numeric_rows") if shutil.which("cc") \
+    else pytest.importorskip("collector._numeric_rows")
+
+_WINDOWS = [msgpack.unpackb(make_window_body(f"dev-{i}", i, records=30 + 40 * i, seed=i,
+                                             window_index=0)) for i in range(3)]
+_ENTRIES = [e for w in _WINDOWS for e in w["f"] if e[1] == 0]
+_WRONG = [None, True, False, -1, 0, 1, 7, 2**31, 2**40 - 1, 2**40, 2**53 + 1, 2**63, 2**1100,
+          1.5, -0.0, 1e308, float("nan"), float("inf"), -float("inf"), "", "x", "é" * 40,
+          "y" * 129, "u1", "p1", "lat1", "e:x", b"", b"\x01", b"\x03\x01\x02\x03",
+          b"\x04\xff\xff\xff\xff", b"\x04\x00\x00\x00\x80", b"\x02\x01", b"\x01" + b"\x00" * 65,
+          b"\x01" + b"\x01" * 64, pack_counts([1, 2, 3]), [], {}, "__latency__"]
+
+
+def test_the_sink_uses_the_accelerator_when_it_is_built() -> None:
+    """setup.py marks the extension optional: a failed build would silently leave only the
+    slow path, so where a compiler exists the module must be there and in use."""
+    assert arrow_rows._native is native
+
+
+@contextlib.contextmanager
+def pure_python() -> Iterator[None]:
+    saved, arrow_rows._native = arrow_rows._native, None
+    try:
+        yield
+    finally:
+        arrow_rows._native = saved
+
+
+def _same(a: Any, b: Any) -> None:
+    if a is None or b is None:
+        assert a is b
+        return
+    order_a, order_b = a[0], b[0]
+    assert (order_a is None) == (order_b is None)
+    if order_a is not None:
+        assert order_a.tolist() == order_b.tolist()
+    for x, y in zip(a[1:3], b[1:3]):
+        assert x.to_pylist() == y.to_pylist()
+    for group_a, group_b in zip(a[3:], b[3:]):
+        assert len(group_a) == len(group_b)
+        for x, y in zip(group_a, group_b):
+            assert x.type == y.type and x.to_pylist() == y.to_pylist()
+
+
+@st.composite
+def mutated_entries(draw: st.DrawFn) -> list[list]:
+    picks = draw(st.lists(st.integers(0, len(_ENTRIES) - 1), min_size=1, max_size=40))
+    entries = [copy.deepcopy(_ENTRIES[i]) for i in picks]
+    for _ in range(draw(st.integers(0, 2))):
+        entry = entries[draw(st.integers(0, len(entries) - 1))]
+        entry[draw(st.integers(0, 13))] = copy.deepcopy(draw(st.sampled_from(_WRONG)))
+    return entries
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_entries())
+def test_c_and_python_refuse_the_same_entries_and_build_the_same_columns(entries) -> None:
+    _same(numeric_columns_c(entries), numeric_columns_py(entries))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, len(_ENTRIES) - 1), min_size=1, max_size=60))
+def test_unchecked_valid_entries_build_the_same_columns(picks: list[int]) -> None:
+    entries = [_ENTRIES[i] for i in picks]
+    c, py = numeric_columns_c(entries, check=False), numeric_columns_py(entries, check=False)
+    assert c is not None
+    _same(c, py)
+
+
+def test_rows_are_ordered_by_bin_shape_then_by_entry() -> None:
+    both = copy.deepcopy([e for e in _ENTRIES if e[2] == "u1"][:4])
+    narrow, wide = both[:2], both[2:]
+    for e in wide:                       # 2-byte counts: a longer bin shape
+        e[3], e[11] = 300, pack_counts([300] + [0] * 63)
+    assert [e[11][0] for e in both] == [1, 1, 2, 2]
+    entries = [wide[0], narrow[0], wide[1], narrow[1]]
+    order, names, _, ints, _, _ = numeric_columns_c(entries)
+    assert ints[0].to_pylist() == [e[3] for e in (narrow[0], narrow[1], wide[0], wide[1])]
+    assert order.tolist() == sorted(range(4), key=lambda i: (len(entries[i][11]) * 8
+                                                            + entries[i][11][0], i))
+
+
+@pytest.mark.parametrize("position, value", [
+    (3, 2**40), (4, -1), (7, float("nan")), (1, True), (0, ""), (2, "z" * 33),
+    (11, b"\x04\x00\x00\x00\x80"), (11, b"\x03\x00\x00\x00")])
+def test_each_broken_rule_refuses_the_chunk(position: int, value: Any) -> None:
+    entries = copy.deepcopy(_ENTRIES[:5])
+    entries[2][position] = value
+    assert numeric_columns_c(entries) is None
+    assert numeric_columns_py(entries) is None
+
+
+def test_a_wrong_type_raises_when_unchecked() -> None:
+    entries = copy.deepcopy(_ENTRIES[:2])
+    entries[1][5] = "x"
+    with pytest.raises(TypeError):
+        numeric_columns_c(entries, check=False)
+
+
+def test_entries_that_are_not_14_item_lists_are_refused() -> None:
+    assert native.numeric_columns([["x", 0]], True, 128, {}) is None
+    assert native.numeric_columns([("x",) * 14], True, 128, {}) is None
+    with pytest.raises(TypeError):
+        native.numeric_columns([("x",) * 14], False, 128, {})
+
+
+@st.composite
+def mutated_windows(draw: st.DrawFn) -> list[dict]:
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        w = copy.deepcopy(draw(st.sampled_from(_WINDOWS)))
+        for _ in range(draw(st.integers(0, 2))):
+            entry = w["f"][draw(st.integers(0, len(w["f"]) - 1))]
+            entry[draw(st.integers(0, len(entry) - 1))] = copy.deepcopy(
+                draw(st.sampled_from(_WRONG)))
+        out.append(w)
+    return out
+
+
+def _build(windows: list[dict], chunk: int) -> tuple[dict, dict]:
+    found: dict[int, str] = {}
+    b = RowBuilder(chunk_windows=chunk, on_invalid=lambda tok, why: found.setdefault(tok, why))
+    for i, w in enumerate(windows):
+        b.add(f"t/0/{i}", copy.deepcopy(w), 1_764_000_000_000, 1_764_000_000,
+              device_id=w["d"], token=i)
+    return b.tables(), found
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_windows(), st.integers(1, 4))
+def test_the_builder_writes_identical_tables_with_or_without_the_accelerator(windows, chunk):
+    tables_c, found_c = _build(windows, chunk)
+    with pure_python():
+        tables_py, found_py = _build(windows, chunk)
+    assert found_c == found_py
+    assert tables_c.keys() == tables_py.keys()
+    for key in tables_c:
+        assert tables_c[key].keys() == tables_py[key].keys()
+        for name in tables_c[key]:
+            assert tables_c[key][name].equals(tables_py[key][name]), (key, name)
