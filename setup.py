@@ -8,4 +8,4 @@ pure-Python path, which gives the same rows (see collector/arrow_rows.py).
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("collector._numeric_rows", ["collector/_numeric_rows.c"],
-                             extra_compile_args=["-O2"], optional=True)])
+                             extra_compile_args=["-O3"], optional=True)])

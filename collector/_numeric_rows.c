@@ -1,28 +1,46 @@
-/* Numeric feature entries -> column buffers, checked, in one pass (the sink's hot loop).
+/* Numeric feature entries -> column buffers, checked (the sink's hot loop), in C.
  *
- * An optional accelerator of collector.arrow_rows._numeric: the pure-Python path
- * (a transpose, then one Arrow conversion and one vectorised check per column) is
- * the reference and stays in use when this module is not built. Both produce the
- * same rows in the same order; tests/collector/test_numeric_rows.py holds them equal
- * on random and mutated entries.
+ * An optional accelerator of collector.arrow_rows: the pure-Python path (msgpack
+ * objects, a transpose, then one Arrow conversion and one vectorised check per
+ * column) is the reference and stays in use when this module is not built. Both
+ * produce the same rows in the same order; tests/collector/test_numeric_rows.py
+ * holds them equal on random and mutated input.
  *
- * numeric_columns(entries, check, max_name_len, builtin_slots) takes the numeric
- * feature entries of a chunk as msgpack decoded them (untrusted Python objects:
- * every access is type-checked; nothing is assumed of their shape) and returns
+ * Two functions:
  *
- *     (ints, floats, name_offsets, name_data, layout_offsets, layout_data, bins, order)
+ * split_numeric(window_bytes, max_name_len, builtin_slots)
+ *     Walks one msgpack window body (untrusted: every read is bounds-checked) and
+ *     takes its numeric feature entries (arrays of 14 whose kind is 0) out of "f",
+ *     checked and packed as rows, so msgpack never builds ~300 Python objects for
+ *     them. Returns (rest, rows, row_count, f_count): ``rest`` is the same window
+ *     re-encoded without those entries (the caller decodes it with msgpack and its
+ *     limits), ``f_count`` the length of the original "f". Returns None, and the
+ *     caller decodes the whole window as before, whenever anything is unusual: not a
+ *     map, no "f" or two, no numeric entry, a numeric entry breaking a rule below,
+ *     ext types, trailing or missing bytes, nesting beyond 32. It never raises on
+ *     bad input, so the error a window gets is always the one the plain path gives.
  *
- * bytearrays holding: int64 columns n, missing, nan, inf, mismatch, out_of_range
- * (6 x rows, column after column); float64 columns min, max, mean, m2 (4 x rows);
- * the Arrow string buffers (int32 offsets + UTF-8 data) of the names and layout ids;
- * the int32 bin matrix (rows x 64, column after column); and the int64 permutation
- * that ordered the entries by bin shape (stable), or None if they already were.
+ * numeric_columns(sources, check, max_name_len, builtin_slots)
+ *     The numeric rows of a chunk, from ``sources``: lists (one decoded entry each,
+ *     untrusted, type-checked) and bytes (rows packed by split_numeric, in order).
+ *     Returns (ints, floats, name_offsets, name_data, layout_offsets, layout_data,
+ *     bins, order): bytearrays holding the int64 columns n, missing, nan, inf,
+ *     mismatch, out_of_range (6 x rows, column after column); the float64 columns
+ *     min, max, mean, m2 (4 x rows); the Arrow string buffers (int32 offsets + UTF-8
+ *     data) of names and layout ids; the int32 bin matrix (rows x 64, column after
+ *     column); and the int64 permutation that ordered the rows by bin shape
+ *     (stable), or None if they already were. With check true it returns None as
+ *     soon as a list entry breaks a rule (the caller then validates window by window,
+ *     which names the field); with check false a wrong type raises TypeError.
  *
- * With check true it returns None instead as soon as an entry breaks a rule the
- * column-wise proofs of collector.chunk_checks check for these columns (the caller
- * then validates window by window, which names the field). Its rules are those
- * proofs' or stricter (exact types), never looser. With check false (windows already
- * validated) a wrong type raises TypeError.
+ * The rules (both functions): name a str of 1..max_name_len UTF-8 bytes; kind the
+ * int 0; layout a str of 1..32 bytes; n, missing, nan, inf, mismatch, out_of_range
+ * ints in 0..2^40-1; min, max, mean, m2 finite numbers (ints converted as float()
+ * does); bins bytes: a width byte 1, 2 or 4 and 1..64 little-endian counts, each at
+ * most 2^31-1, summing to n; a built-in layout id with exactly its slot count. These
+ * are the column-wise proofs' rules of collector.chunk_checks or stricter (exact
+ * types), never looser. The rules across rows and windows (names unique per window,
+ * counts within the window's records, min <= max) stay in collector.arrow_rows.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,15 +53,23 @@
 #define NSLOTS 64
 #define MAX_UINT ((1LL << 40) - 1)
 #define MAX_LAYOUT_LEN 32
+#define MAX_BINS_LEN (1 + NSLOTS * 4)
 #define N_INTS 6
 #define N_FLOATS 4
+#define MAX_DEPTH 32
+#define MAX_F_LEN 4096      /* WireLimits.max_array_len */
+#define MAX_MAP_LEN 1024    /* WireLimits.max_map_len */
+#define MAX_BUILTIN 16
+#define INDEX_BITS 23
+#define INDEX_MASK ((1ULL << INDEX_BITS) - 1)
 
-/* entry indices (see edge_sdk.wire: numeric sketch entry) */
+/* entry indices (edge_sdk.wire: a numeric sketch entry with its name first) */
 enum { E_NAME = 0, E_KIND = 1, E_LAYOUT = 2, E_N = 3, E_MISSING = 4, E_NAN = 5, E_INF = 6,
        E_MIN = 7, E_MAX = 8, E_MEAN = 9, E_M2 = 10, E_BINS = 11, E_MISMATCH = 12, E_OOR = 13 };
 static const int INT_FIELDS[N_INTS] = {E_N, E_MISSING, E_NAN, E_INF, E_MISMATCH, E_OOR};
 static const int FLOAT_FIELDS[N_FLOATS] = {E_MIN, E_MAX, E_MEAN, E_M2};
 
+/* ---- growable bytearrays ----------------------------------------------------------- */
 typedef struct {
     PyObject *obj;          /* bytearray */
     char *data;
@@ -59,7 +85,7 @@ static int grow_init(Growable *g, Py_ssize_t size) {
     return 0;
 }
 
-static int grow_append(Growable *g, const char *src, Py_ssize_t len) {
+static int grow_reserve(Growable *g, Py_ssize_t len) {
     if (g->used + len > g->size) {
         Py_ssize_t want = g->size * 2;
         if (want < g->used + len) want = g->used + len;
@@ -67,15 +93,405 @@ static int grow_append(Growable *g, const char *src, Py_ssize_t len) {
         g->data = PyByteArray_AS_STRING(g->obj);
         g->size = want;
     }
+    return 0;
+}
+
+static int grow_append(Growable *g, const void *src, Py_ssize_t len) {
+    if (grow_reserve(g, len) < 0) return -1;
     memcpy(g->data + g->used, src, (size_t)len);
     g->used += len;
     return 0;
 }
 
-static int grow_finish(Growable *g) {
-    return PyByteArray_Resize(g->obj, g->used > 0 ? g->used : 0);
+static int grow_finish(Growable *g) { return PyByteArray_Resize(g->obj, g->used); }
+
+/* ---- shared row rules ---------------------------------------------------------------- */
+typedef struct {
+    const char *id;
+    Py_ssize_t len;
+    long slots;
+} Builtin;
+
+typedef struct {
+    Builtin items[MAX_BUILTIN];
+    int count;
+} Builtins;
+
+/* the {layout id: slots} dict as a C table (its str keys stay alive in the dict) */
+static int builtins_from(PyObject *dict, Builtins *out) {
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    out->count = 0;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (out->count == MAX_BUILTIN || !PyUnicode_Check(key) || !PyLong_Check(value)) {
+            PyErr_SetString(PyExc_ValueError, "builtin_slots: at most 16 {str: int} items");
+            return -1;
+        }
+        Builtin *b = &out->items[out->count++];
+        b->id = PyUnicode_AsUTF8AndSize(key, &b->len);
+        if (!b->id) return -1;
+        b->slots = PyLong_AsLong(value);
+        if (b->slots == -1 && PyErr_Occurred()) return -1;
+    }
+    return 0;
 }
 
+/* 1 if a layout id is a built-in one with another slot count */
+static int breaks_builtin(const Builtins *b, const char *layout, Py_ssize_t len, int slots) {
+    for (int i = 0; i < b->count; i++)
+        if (b->items[i].len == len && memcmp(b->items[i].id, layout, (size_t)len) == 0)
+            return b->items[i].slots != slots;
+    return 0;
+}
+
+static uint64_t read_count(const unsigned char *p, int width) {
+    switch (width) {
+    case 1: return p[0];
+    case 2: return (uint64_t)p[0] | ((uint64_t)p[1] << 8);
+    default:
+        return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16)
+               | ((uint64_t)p[3] << 24);
+    }
+}
+
+/* bins: width byte then counts; 0 ok (slots and total set), 1 a broken rule */
+static int bins_shape(const unsigned char *p, Py_ssize_t length, int *width, int *slots) {
+    if (length < 2 || length > MAX_BINS_LEN) return 1;
+    *width = p[0];
+    if (!(*width == 1 || *width == 2 || *width == 4) || (length - 1) % *width != 0) return 1;
+    *slots = (int)((length - 1) / *width);
+    return (*slots < 1 || *slots > NSLOTS) ? 1 : 0;
+}
+
+/* counts of valid bins, each at most 2^31-1 (1 otherwise); their total in *total */
+static int bins_total(const unsigned char *p, int width, int slots, uint64_t *total) {
+    uint64_t sum = 0;
+    for (int s = 0; s < slots; s++) {
+        uint64_t c = read_count(p + 1 + (Py_ssize_t)s * width, width);
+        if (c > INT32_MAX) return 1;
+        sum += c;
+    }
+    *total = sum;
+    return 0;
+}
+
+static int utf8_ok(const char *s, Py_ssize_t len) {
+    for (Py_ssize_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80) {      /* not ASCII: Python's strict decoder decides */
+            PyObject *u = PyUnicode_DecodeUTF8(s, len, "strict");
+            if (!u) { PyErr_Clear(); return 0; }
+            Py_DECREF(u);
+            return 1;
+        }
+    return 1;
+}
+
+/* ---- packed rows (split_numeric -> numeric_columns, in this process only) ------------ */
+typedef struct {
+    int64_t ints[N_INTS];
+    double floats[N_FLOATS];
+    uint32_t name_len, layout_len, bins_len;
+} RowHead;            /* followed by name, layout and bins bytes */
+
+/* ---- a bounds-checked msgpack reader ------------------------------------------------- */
+typedef struct {
+    const unsigned char *p, *end;
+} Reader;
+
+static int need_bytes(Reader *r, Py_ssize_t n) { return n >= 0 && r->end - r->p >= n; }
+
+static uint64_t be(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/* a container or string header: its length (elements, pairs or bytes); -1 if not that */
+static int64_t str_header(Reader *r) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    int n;
+    if ((t & 0xe0) == 0xa0) { r->p++; return t & 0x1f; }
+    if (t == 0xd9) n = 1; else if (t == 0xda) n = 2; else if (t == 0xdb) n = 4; else return -1;
+    if (!need_bytes(r, 1 + n)) return -1;
+    int64_t len = (int64_t)be(r->p + 1, n);
+    r->p += 1 + n;
+    return len;
+}
+
+static int64_t array_header(Reader *r) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    int n;
+    if ((t & 0xf0) == 0x90) { r->p++; return t & 0x0f; }
+    if (t == 0xdc) n = 2; else if (t == 0xdd) n = 4; else return -1;
+    if (!need_bytes(r, 1 + n)) return -1;
+    int64_t len = (int64_t)be(r->p + 1, n);
+    r->p += 1 + n;
+    return len;
+}
+
+static int64_t map_header(Reader *r) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    int n;
+    if ((t & 0xf0) == 0x80) { r->p++; return t & 0x0f; }
+    if (t == 0xde) n = 2; else if (t == 0xdf) n = 4; else return -1;
+    if (!need_bytes(r, 1 + n)) return -1;
+    int64_t len = (int64_t)be(r->p + 1, n);
+    r->p += 1 + n;
+    return len;
+}
+
+/* skip one object (0) or give up (-1): truncated, ext types, nesting beyond MAX_DEPTH */
+static int skip(Reader *r, int depth) {
+    if (depth > MAX_DEPTH || !need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    int64_t len;
+    if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) { r->p++; return 0; }
+    if ((t & 0xe0) == 0xa0 || t == 0xd9 || t == 0xda || t == 0xdb) {
+        len = str_header(r);
+        if (len < 0 || !need_bytes(r, len)) return -1;
+        r->p += len;
+        return 0;
+    }
+    if ((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) {
+        len = array_header(r);
+        if (len < 0) return -1;
+        for (int64_t i = 0; i < len; i++)
+            if (skip(r, depth + 1) < 0) return -1;
+        return 0;
+    }
+    if ((t & 0xf0) == 0x80 || t == 0xde || t == 0xdf) {
+        len = map_header(r);
+        if (len < 0) return -1;
+        for (int64_t i = 0; i < 2 * len; i++)
+            if (skip(r, depth + 1) < 0) return -1;
+        return 0;
+    }
+    switch (t) {
+    case 0xc4: case 0xc5: case 0xc6: {           /* bin 8/16/32 */
+        int n = t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4;
+        if (!need_bytes(r, 1 + n)) return -1;
+        len = (int64_t)be(r->p + 1, n);
+        r->p += 1 + n;
+        if (!need_bytes(r, len)) return -1;
+        r->p += len;
+        return 0;
+    }
+    case 0xca: case 0xcc: case 0xcd: case 0xce: case 0xcf:
+    case 0xcb: case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        static const int sizes[] = {[0xca - 0xca] = 4, [0xcb - 0xca] = 8, [0xcc - 0xca] = 1,
+                                    [0xcd - 0xca] = 2, [0xce - 0xca] = 4, [0xcf - 0xca] = 8,
+                                    [0xd0 - 0xca] = 1, [0xd1 - 0xca] = 2, [0xd2 - 0xca] = 4,
+                                    [0xd3 - 0xca] = 8};
+        int n = sizes[t - 0xca];
+        if (!need_bytes(r, 1 + n)) return -1;
+        r->p += 1 + n;
+        return 0;
+    }
+    default:
+        return -1;                               /* ext types and the never-used 0xc1 */
+    }
+}
+
+/* an int (as msgpack decodes it to a Python int) in 0..MAX_UINT */
+static int read_uint(Reader *r, int64_t *out) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    if (t <= 0x7f) { *out = t; r->p++; return 0; }
+    int n, is_signed;
+    switch (t) {
+    case 0xcc: n = 1; is_signed = 0; break;
+    case 0xcd: n = 2; is_signed = 0; break;
+    case 0xce: n = 4; is_signed = 0; break;
+    case 0xcf: n = 8; is_signed = 0; break;
+    case 0xd0: n = 1; is_signed = 1; break;
+    case 0xd1: n = 2; is_signed = 1; break;
+    case 0xd2: n = 4; is_signed = 1; break;
+    case 0xd3: n = 8; is_signed = 1; break;
+    default: return -1;        /* negative fixint, float, bool, nil, ...: not 0..2^40-1 */
+    }
+    if (!need_bytes(r, 1 + n)) return -1;
+    uint64_t raw = be(r->p + 1, n);
+    r->p += 1 + n;
+    if (is_signed && n < 8 && (raw >> (8 * n - 1)))
+        return -1;                                           /* negative */
+    if (is_signed && n == 8 && (raw >> 63)) return -1;
+    if (raw > (uint64_t)MAX_UINT) return -1;
+    *out = (int64_t)raw;
+    return 0;
+}
+
+/* a finite number: float 32/64, or any int converted as Python's float() does */
+static int read_number(Reader *r, double *out) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    double x;
+    if (t <= 0x7f) { x = t; r->p++; }
+    else if (t >= 0xe0) { x = (double)(int8_t)t; r->p++; }
+    else {
+        int n;
+        switch (t) {
+        case 0xca: case 0xce: case 0xd2: n = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: n = 8; break;
+        case 0xcc: case 0xd0: n = 1; break;
+        case 0xcd: case 0xd1: n = 2; break;
+        default: return -1;
+        }
+        if (!need_bytes(r, 1 + n)) return -1;
+        uint64_t raw = be(r->p + 1, n);
+        r->p += 1 + n;
+        switch (t) {
+        case 0xca: { uint32_t u = (uint32_t)raw; float f; memcpy(&f, &u, 4); x = f; break; }
+        case 0xcb: memcpy(&x, &raw, 8); break;
+        case 0xcc: case 0xcd: case 0xce: case 0xcf: x = (double)raw; break;
+        case 0xd0: x = (double)(int8_t)raw; break;
+        case 0xd1: x = (double)(int16_t)raw; break;
+        case 0xd2: x = (double)(int32_t)raw; break;
+        default: x = (double)(int64_t)raw; break;
+        }
+    }
+    if (!isfinite(x)) return -1;
+    *out = x;
+    return 0;
+}
+
+static int read_str(Reader *r, Py_ssize_t max_len, const char **s, Py_ssize_t *len) {
+    int64_t n = str_header(r);
+    if (n < 1 || n > max_len || !need_bytes(r, n)) return -1;
+    *s = (const char *)r->p;
+    *len = (Py_ssize_t)n;
+    r->p += n;
+    return utf8_ok(*s, *len) ? 0 : -1;
+}
+
+static int read_bin(Reader *r, const unsigned char **s, Py_ssize_t *len) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    int n = t == 0xc4 ? 1 : t == 0xc5 ? 2 : t == 0xc6 ? 4 : 0;
+    if (!n || !need_bytes(r, 1 + n)) return -1;
+    int64_t l = (int64_t)be(r->p + 1, n);
+    r->p += 1 + n;
+    if (!need_bytes(r, l)) return -1;
+    *s = r->p;
+    *len = (Py_ssize_t)l;
+    r->p += l;
+    return 0;
+}
+
+/* one numeric entry (after its array header) -> a packed row; -1: a broken rule */
+static int pack_entry(Reader *r, Py_ssize_t max_name_len, const Builtins *builtins,
+                      Growable *rows) {
+    RowHead head;
+    const char *name, *layout;
+    const unsigned char *bins;
+    Py_ssize_t name_len, layout_len, bins_len;
+    int64_t kind;
+    int width, slots;
+    uint64_t total;
+    if (read_str(r, max_name_len, &name, &name_len) < 0) return -1;
+    if (read_uint(r, &kind) < 0 || kind != 0) return -1;
+    if (read_str(r, MAX_LAYOUT_LEN, &layout, &layout_len) < 0) return -1;
+    for (int k = 0; k < 4; k++)                          /* n, missing, nan, inf */
+        if (read_uint(r, &head.ints[k]) < 0) return -1;
+    for (int k = 0; k < N_FLOATS; k++)
+        if (read_number(r, &head.floats[k]) < 0) return -1;
+    if (read_bin(r, &bins, &bins_len) < 0) return -1;
+    if (read_uint(r, &head.ints[4]) < 0 || read_uint(r, &head.ints[5]) < 0) return -1;
+    if (bins_shape(bins, bins_len, &width, &slots) || bins_total(bins, width, slots, &total)
+        || total != (uint64_t)head.ints[0] || breaks_builtin(builtins, layout, layout_len, slots))
+        return -1;
+    head.name_len = (uint32_t)name_len;
+    head.layout_len = (uint32_t)layout_len;
+    head.bins_len = (uint32_t)bins_len;
+    if (grow_reserve(rows, (Py_ssize_t)sizeof head + name_len + layout_len + bins_len) < 0)
+        return -2;
+    char *out = rows->data + rows->used;
+    memcpy(out, &head, sizeof head);
+    memcpy(out + sizeof head, name, (size_t)name_len);
+    memcpy(out + sizeof head + name_len, layout, (size_t)layout_len);
+    memcpy(out + sizeof head + name_len + layout_len, bins, (size_t)bins_len);
+    rows->used += (Py_ssize_t)sizeof head + name_len + layout_len + bins_len;
+    return 0;
+}
+
+static PyObject *split_numeric(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t max_name_len;
+    PyObject *builtin_dict, *result = NULL;
+    Builtins builtins;
+    Growable rest = {0}, rows = {0};
+    if (!PyArg_ParseTuple(args, "y*nO!:split_numeric", &view, &max_name_len, &PyDict_Type,
+                          &builtin_dict))
+        return NULL;
+    if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
+    if (grow_init(&rest, view.len) < 0 || grow_init(&rows, 2048) < 0) goto fail;
+    Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
+    int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
+    if (pairs < 0 || pairs > MAX_MAP_LEN) goto plain;
+    if (grow_append(&rest, view.buf, (const char *)r.p - (const char *)view.buf) < 0)
+        goto fail;
+    for (int64_t i = 0; i < pairs; i++) {
+        const unsigned char *start = r.p;
+        Reader key = r;                     /* "f" in any str encoding msgpack accepts */
+        int64_t key_len = str_header(&key);
+        int is_f = key_len == 1 && need_bytes(&key, 1) && key.p[0] == 'f';
+        if (skip(&r, 1) < 0) goto plain;                              /* the key */
+        if (!is_f) {
+            if (skip(&r, 1) < 0) goto plain;
+            if (grow_append(&rest, start, r.p - start) < 0) goto fail;
+            continue;
+        }
+        if (f_count >= 0) goto plain;                    /* two "f" keys: msgpack's rules */
+        if (grow_append(&rest, start, r.p - start) < 0) goto fail;
+        f_count = array_header(&r);
+        if (f_count < 0 || f_count > MAX_F_LEN) goto plain;
+        Py_ssize_t header_at = rest.used;                /* array 32, count set below */
+        unsigned char header[5] = {0xdd, 0, 0, 0, 0};
+        if (grow_append(&rest, header, 5) < 0) goto fail;
+        uint32_t kept = 0;
+        for (int64_t e = 0; e < f_count; e++) {
+            const unsigned char *entry = r.p;
+            Reader probe = r;
+            if (array_header(&probe) == ENTRY_LEN && skip(&probe, 3) == 0 && need_bytes(&probe, 1)
+                && probe.p[0] == 0x00) {                  /* [name, 0, ...]: numeric */
+                r.p = entry;
+                array_header(&r);
+                int packed = pack_entry(&r, max_name_len, &builtins, &rows);
+                if (packed == -2) goto fail;
+                if (packed < 0) goto plain;
+                row_count++;
+                continue;
+            }
+            if (skip(&r, 2) < 0) goto plain;
+            if (grow_append(&rest, entry, r.p - entry) < 0) goto fail;
+            kept++;
+        }
+        unsigned char *h = (unsigned char *)rest.data + header_at;
+        h[1] = (unsigned char)(kept >> 24); h[2] = (unsigned char)(kept >> 16);
+        h[3] = (unsigned char)(kept >> 8); h[4] = (unsigned char)kept;
+    }
+    if (r.p != r.end || row_count == 0) goto plain;
+    if (grow_finish(&rest) < 0) goto fail;
+    result = Py_BuildValue("(Oy#LL)", rest.obj, rows.data, rows.used, (long long)row_count,
+                           (long long)f_count);
+    goto done;
+plain:
+    result = Py_None;
+    Py_INCREF(result);
+    goto done;
+fail:
+    result = NULL;
+done:
+    PyBuffer_Release(&view);
+    Py_XDECREF(rest.obj);
+    Py_XDECREF(rows.obj);
+    return result;
+}
+
+/* ---- numeric_columns ------------------------------------------------------------------ */
 /* 0 ok, 1 rule broken (check mode: give up), -1 Python error set */
 static int uint_value(PyObject *v, int check, int64_t *out) {
     if (!PyLong_CheckExact(v)) {
@@ -116,28 +532,29 @@ static int float_value(PyObject *v, int check, double *out) {
     return 0;
 }
 
-/* a str's UTF-8 bytes appended to data and its end offset recorded */
-static int string_value(PyObject *v, int check, Py_ssize_t max_len, Growable *data,
-                        int32_t *end, const char **utf8, Py_ssize_t *len) {
+static int str_value(PyObject *v, int check, Py_ssize_t max_len, const char **s,
+                     Py_ssize_t *len) {
     if (!PyUnicode_CheckExact(v)) {
         if (check) return 1;
         PyErr_SetString(PyExc_TypeError, "numeric entry: expected a str");
         return -1;
     }
-    const char *s = PyUnicode_AsUTF8AndSize(v, len);
-    if (!s) {
+    *s = PyUnicode_AsUTF8AndSize(v, len);
+    if (!*s) {
         if (!check) return -1;
         PyErr_Clear();
         return 1;
     }
-    if (check && (*len < 1 || *len > max_len)) return 1;
-    if (data->used + *len > INT32_MAX) {
+    return (check && (*len < 1 || *len > max_len)) ? 1 : 0;
+}
+
+static int append_str(Growable *data, int32_t *end, const char *s, Py_ssize_t len) {
+    if (data->used + len > INT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "numeric entry: string column over 2 GiB");
         return -1;
     }
-    if (grow_append(data, s, *len) < 0) return -1;
+    if (grow_append(data, s, len) < 0) return -1;
     *end = (int32_t)data->used;
-    *utf8 = s;
     return 0;
 }
 
@@ -146,75 +563,107 @@ static int compare_keys(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* the bin shape code of an entry, as arrow_rows._bin_shapes: length * 8 + width byte */
-static int shape_of(PyObject *entry, int check, int64_t *code) {
-    if (!PyList_CheckExact(entry) || PyList_GET_SIZE(entry) != ENTRY_LEN) {
-        if (check) return 1;
-        PyErr_SetString(PyExc_TypeError, "numeric entry: expected a list of 14 items");
-        return -1;
+#define TILE 64
+
+/* rows [start, start + count) of the bin matrix (column after column) from a tile */
+static void flush_tile(int32_t *bcol, Py_ssize_t rows, Py_ssize_t start, Py_ssize_t count,
+                       int32_t tile[][NSLOTS]) {
+    for (int s = 0; s < NSLOTS; s++) {
+        int32_t *col = bcol + (Py_ssize_t)s * rows + start;
+        for (Py_ssize_t r = 0; r < count; r++) col[r] = tile[r][s];
     }
-    PyObject *bins = PyList_GET_ITEM(entry, E_BINS);
-    if (!PyBytes_CheckExact(bins) || PyBytes_GET_SIZE(bins) < 2) {
-        if (check) return 1;
-        PyErr_SetString(PyExc_TypeError, "numeric entry: expected packed bin bytes");
-        return -1;
-    }
-    Py_ssize_t length = PyBytes_GET_SIZE(bins);
-    if (length > ((Py_ssize_t)1 << 30)) {
-        if (check) return 1;
-        PyErr_SetString(PyExc_OverflowError, "numeric entry: bin bytes too long");
-        return -1;
-    }
-    *code = (int64_t)length * 8 + (unsigned char)PyBytes_AS_STRING(bins)[0];
-    return 0;
 }
 
-static uint64_t read_count(const unsigned char *p, int width) {
-    switch (width) {
-    case 1: return p[0];
-    case 2: return (uint64_t)p[0] | ((uint64_t)p[1] << 8);
-    default:
-        return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16)
-               | ((uint64_t)p[3] << 24);
-    }
-}
+typedef struct {
+    PyObject *entry;                 /* a decoded entry, or NULL for a packed row */
+    const char *packed;
+} RowRef;
 
 static PyObject *numeric_columns(PyObject *self, PyObject *args) {
-    PyObject *entries, *builtin;
+    (void)self;
+    PyObject *sources, *builtin_dict;
     int check;
     Py_ssize_t max_name_len;
-    if (!PyArg_ParseTuple(args, "O!pnO!:numeric_columns", &PyList_Type, &entries, &check,
-                          &max_name_len, &PyDict_Type, &builtin))
+    if (!PyArg_ParseTuple(args, "O!pnO!:numeric_columns", &PyList_Type, &sources, &check,
+                          &max_name_len, &PyDict_Type, &builtin_dict))
         return NULL;
-    Py_ssize_t rows = PyList_GET_SIZE(entries);
     PyObject *result = NULL, *order_obj = Py_None;
     Growable ints = {0}, floats = {0}, name_off = {0}, name_data = {0}, lay_off = {0},
              lay_data = {0}, bins = {0}, order = {0};
     uint64_t *keys = NULL;
+    RowRef *refs = NULL;
+    Builtins builtins;
+    Py_ssize_t nsources = PyList_GET_SIZE(sources), rows = 0, cap = nsources + 64;
     Py_INCREF(Py_None);
+    if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
 
-    /* 1. bin shapes; a stable order by shape if the entries are not in one already */
-    if (rows >= ((Py_ssize_t)1 << 23)) {
-        PyErr_SetString(PyExc_ValueError, "numeric_columns: at most 2^23 entries per call");
-        goto fail;
-    }
-    if (rows > 0) {
-        keys = PyMem_Malloc(sizeof(uint64_t) * (size_t)rows);
-        if (!keys) { PyErr_NoMemory(); goto fail; }
-    }
+    /* 1. every row and its bin shape code (length * 8 + width byte, as _bin_shapes) */
+    refs = PyMem_Malloc(sizeof(RowRef) * (size_t)cap);
+    keys = PyMem_Malloc(sizeof(uint64_t) * (size_t)cap);
+    if (!refs || !keys) { PyErr_NoMemory(); goto fail; }
     int sorted = 1;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        int64_t code;
-        int r = shape_of(PyList_GET_ITEM(entries, i), check, &code);
-        if (r) { if (r > 0) goto refuse; goto fail; }
-        keys[i] = ((uint64_t)code << 23) | (uint64_t)i;   /* code < 2^34, i < 2^23 */
-        if (i && (keys[i] >> 23) < (keys[i - 1] >> 23)) sorted = 0;
+    for (Py_ssize_t s = 0; s < nsources; s++) {
+        PyObject *src = PyList_GET_ITEM(sources, s);
+        const char *p = NULL, *end = NULL;
+        if (PyBytes_CheckExact(src)) {               /* rows packed by split_numeric */
+            p = PyBytes_AS_STRING(src);
+            end = p + PyBytes_GET_SIZE(src);
+        }
+        while (p == NULL || p < end) {
+            int64_t code;
+            if (rows + 1 >= ((Py_ssize_t)1 << INDEX_BITS)) {
+                PyErr_SetString(PyExc_ValueError, "numeric_columns: at most 2^23 rows per call");
+                goto fail;
+            }
+            if (rows == cap) {
+                cap *= 2;
+                RowRef *r2 = PyMem_Realloc(refs, sizeof(RowRef) * (size_t)cap);
+                if (!r2) { PyErr_NoMemory(); goto fail; }
+                refs = r2;
+                uint64_t *k2 = PyMem_Realloc(keys, sizeof(uint64_t) * (size_t)cap);
+                if (!k2) { PyErr_NoMemory(); goto fail; }
+                keys = k2;
+            }
+            if (p == NULL) {                         /* one decoded entry */
+                if (!PyList_CheckExact(src) || PyList_GET_SIZE(src) != ENTRY_LEN) {
+                    if (check) goto refuse;
+                    PyErr_SetString(PyExc_TypeError, "numeric entry: expected a list of 14");
+                    goto fail;
+                }
+                PyObject *b = PyList_GET_ITEM(src, E_BINS);
+                if (!PyBytes_CheckExact(b) || PyBytes_GET_SIZE(b) < 2
+                    || PyBytes_GET_SIZE(b) > (1 << 30)) {
+                    if (check) goto refuse;
+                    PyErr_SetString(PyExc_TypeError, "numeric entry: expected bin bytes");
+                    goto fail;
+                }
+                code = (int64_t)PyBytes_GET_SIZE(b) * 8 + (unsigned char)PyBytes_AS_STRING(b)[0];
+                refs[rows].entry = src;
+                refs[rows].packed = NULL;
+            } else {
+                RowHead head;
+                if (end - p < (Py_ssize_t)sizeof head) goto corrupt;
+                memcpy(&head, p, sizeof head);
+                Py_ssize_t size = (Py_ssize_t)sizeof head + head.name_len + head.layout_len
+                                  + head.bins_len;
+                if (end - p < size || head.bins_len < 2) goto corrupt;
+                code = (int64_t)head.bins_len * 8
+                       + (unsigned char)p[sizeof head + head.name_len + head.layout_len];
+                refs[rows].entry = NULL;
+                refs[rows].packed = p;
+                p += size;
+            }
+            keys[rows] = ((uint64_t)code << INDEX_BITS) | (uint64_t)rows;
+            if (rows && (keys[rows] >> INDEX_BITS) < (keys[rows - 1] >> INDEX_BITS)) sorted = 0;
+            rows++;
+            if (end == NULL) break;                  /* a decoded entry is one row */
+        }
     }
     if (!sorted) {
         qsort(keys, (size_t)rows, sizeof(uint64_t), compare_keys);
         if (grow_init(&order, rows * 8) < 0) goto fail;
         int64_t *o = (int64_t *)order.data;
-        for (Py_ssize_t i = 0; i < rows; i++) o[i] = (int64_t)(keys[i] & ((1u << 23) - 1));
+        for (Py_ssize_t i = 0; i < rows; i++) o[i] = (int64_t)(keys[i] & INDEX_MASK);
         order.used = rows * 8;
         Py_DECREF(order_obj);
         order_obj = order.obj;
@@ -231,73 +680,87 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
     floats.used = rows * 8 * N_FLOATS;
     name_off.used = lay_off.used = (rows + 1) * 4;
     bins.used = rows * 4 * NSLOTS;
-    memset(bins.data, 0, (size_t)bins.used);
     int64_t *icol = (int64_t *)ints.data;
     double *fcol = (double *)floats.data;
     int32_t *noff = (int32_t *)name_off.data, *loff = (int32_t *)lay_off.data;
     int32_t *bcol = (int32_t *)bins.data;
     noff[0] = loff[0] = 0;
+    /* Bins go through a tile of TILE rows x 64 (row-major, in L1) and then out column by
+     * column: writing each row straight into 64 columns rows*4 bytes apart touches 64
+     * pages per row and was most of this function's time. */
+    int32_t tile[TILE][NSLOTS];
+    Py_ssize_t tile_start = 0;
 
     for (Py_ssize_t row = 0; row < rows; row++) {
-        Py_ssize_t i = (Py_ssize_t)(keys[row] & ((1u << 23) - 1));
-        PyObject *entry = PyList_GET_ITEM(entries, i);   /* a 14-item list (step 1) */
-        PyObject **item = ((PyListObject *)entry)->ob_item;
-        const char *utf8;
-        Py_ssize_t len;
-        int r;
-        if (check && !(PyLong_CheckExact(item[E_KIND]) && PyLong_AsLong(item[E_KIND]) == 0)) {
-            PyErr_Clear();
-            goto refuse;
+        if (row - tile_start == TILE) {
+            flush_tile(bcol, rows, tile_start, TILE, tile);
+            tile_start = row;
         }
-        r = string_value(item[E_NAME], check, max_name_len, &name_data, &noff[row + 1],
-                         &utf8, &len);
-        if (r) { if (r > 0) goto refuse; goto fail; }
-        r = string_value(item[E_LAYOUT], check, MAX_LAYOUT_LEN, &lay_data, &loff[row + 1],
-                         &utf8, &len);
-        if (r) { if (r > 0) goto refuse; goto fail; }
-        for (int k = 0; k < N_INTS; k++) {
-            r = uint_value(item[INT_FIELDS[k]], check, &icol[k * rows + row]);
+        int32_t *bin_row = tile[row - tile_start];
+        RowRef *ref = &refs[keys[row] & INDEX_MASK];
+        const char *name, *layout;
+        const unsigned char *packed;
+        Py_ssize_t name_len, layout_len, bins_len;
+        int r, width, slots;
+        if (ref->entry == NULL) {                    /* proven by split_numeric */
+            RowHead head;
+            memcpy(&head, ref->packed, sizeof head);
+            for (int k = 0; k < N_INTS; k++) icol[k * rows + row] = head.ints[k];
+            for (int k = 0; k < N_FLOATS; k++) fcol[k * rows + row] = head.floats[k];
+            name = ref->packed + sizeof head;
+            name_len = head.name_len;
+            layout = name + name_len;
+            layout_len = head.layout_len;
+            packed = (const unsigned char *)layout + layout_len;
+            bins_len = head.bins_len;
+            if (bins_shape(packed, bins_len, &width, &slots)) goto corrupt;
+        } else {
+            PyObject **item = ((PyListObject *)ref->entry)->ob_item;
+            if (check && !(PyLong_CheckExact(item[E_KIND]) && PyLong_AsLong(item[E_KIND]) == 0)) {
+                PyErr_Clear();
+                goto refuse;
+            }
+            r = str_value(item[E_NAME], check, max_name_len, &name, &name_len);
             if (r) { if (r > 0) goto refuse; goto fail; }
-        }
-        for (int k = 0; k < N_FLOATS; k++) {
-            r = float_value(item[FLOAT_FIELDS[k]], check, &fcol[k * rows + row]);
+            r = str_value(item[E_LAYOUT], check, MAX_LAYOUT_LEN, &layout, &layout_len);
             if (r) { if (r > 0) goto refuse; goto fail; }
+            for (int k = 0; k < N_INTS; k++) {
+                r = uint_value(item[INT_FIELDS[k]], check, &icol[k * rows + row]);
+                if (r) { if (r > 0) goto refuse; goto fail; }
+            }
+            for (int k = 0; k < N_FLOATS; k++) {
+                r = float_value(item[FLOAT_FIELDS[k]], check, &fcol[k * rows + row]);
+                if (r) { if (r > 0) goto refuse; goto fail; }
+            }
+            packed = (const unsigned char *)PyBytes_AS_STRING(item[E_BINS]);
+            bins_len = PyBytes_GET_SIZE(item[E_BINS]);
+            if (bins_shape(packed, bins_len, &width, &slots)) {
+                if (check) goto refuse;
+                PyErr_SetString(PyExc_ValueError, "numeric entry: bad bin shape");
+                goto fail;
+            }
         }
-        /* bins: width byte, then little-endian counts */
-        PyObject *packed = item[E_BINS];
-        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(packed);
-        Py_ssize_t length = PyBytes_GET_SIZE(packed);
-        int width = p[0];
-        if (!(width == 1 || width == 2 || width == 4) || (length - 1) % width != 0
-            || (length - 1) / width < 1 || (length - 1) / width > NSLOTS) {
-            if (check) goto refuse;
-            PyErr_SetString(PyExc_ValueError, "numeric entry: bad bin shape");
+        if (append_str(&name_data, &noff[row + 1], name, name_len) < 0
+            || append_str(&lay_data, &loff[row + 1], layout, layout_len) < 0)
             goto fail;
-        }
-        int slots = (int)((length - 1) / width);
         uint64_t total = 0;
         for (int s = 0; s < slots; s++) {
-            uint64_t c = read_count(p + 1 + (Py_ssize_t)s * width, width);
+            uint64_t c = read_count(packed + 1 + (Py_ssize_t)s * width, width);
             if (c > INT32_MAX) {
                 if (check) goto refuse;
                 PyErr_SetString(PyExc_OverflowError, "numeric entry: bin count over int32");
                 goto fail;
             }
             total += c;
-            bcol[(Py_ssize_t)s * rows + row] = (int32_t)c;
+            bin_row[s] = (int32_t)c;
         }
-        if (check) {
-            if (total != (uint64_t)icol[row]) goto refuse;         /* bins sum to n */
-            PyObject *want = PyDict_GetItemWithError(builtin, item[E_LAYOUT]);
-            if (want) {                   /* a built-in layout id names its slot count */
-                long w = PyLong_AsLong(want);
-                if (w == -1 && PyErr_Occurred()) goto fail;
-                if (w != slots) goto refuse;
-            } else if (PyErr_Occurred()) {
-                goto fail;
-            }
-        }
+        memset(bin_row + slots, 0, sizeof(int32_t) * (size_t)(NSLOTS - slots));
+        if (check && ref->entry != NULL
+            && (total != (uint64_t)icol[row]                       /* bins sum to n */
+                || breaks_builtin(&builtins, layout, layout_len, slots)))
+            goto refuse;
     }
+    if (rows > tile_start) flush_tile(bcol, rows, tile_start, rows - tile_start, tile);
     if (grow_finish(&ints) < 0 || grow_finish(&floats) < 0 || grow_finish(&name_data) < 0
         || grow_finish(&lay_data) < 0 || grow_finish(&bins) < 0)
         goto fail;
@@ -305,6 +768,9 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
                            lay_off.obj, lay_data.obj, bins.obj, order_obj);
     goto done;
 
+corrupt:
+    PyErr_SetString(PyExc_ValueError, "numeric_columns: packed rows not made by split_numeric");
+    goto fail;
 refuse:
     result = Py_None;
     Py_INCREF(result);
@@ -313,6 +779,7 @@ fail:
     result = NULL;
 done:
     PyMem_Free(keys);
+    PyMem_Free(refs);
     Py_XDECREF(ints.obj);
     Py_XDECREF(floats.obj);
     Py_XDECREF(name_off.obj);
@@ -326,8 +793,11 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"split_numeric", split_numeric, METH_VARARGS,
+     "split_numeric(window, max_name_len, builtin_slots) -> (rest, rows, row_count, f_count)"
+     " or None"},
     {"numeric_columns", numeric_columns, METH_VARARGS,
-     "numeric_columns(entries, check, max_name_len, builtin_slots) -> column buffers or None"},
+     "numeric_columns(sources, check, max_name_len, builtin_slots) -> column buffers or None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -335,7 +805,7 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_numeric_rows",
     "Numeric feature entries -> checked column buffers (optional accelerator of "
     "collector.arrow_rows).",
-    -1, methods,
+    -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__numeric_rows(void) { return PyModule_Create(&module); }

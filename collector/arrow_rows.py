@@ -37,7 +37,7 @@ import logging
 import operator
 from collections.abc import Callable
 from itertools import chain, compress
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +52,7 @@ from edge_sdk.wire import (
     WIRE_VERSION,
     WireLimits,
     is_model_name,
+    unpack_window,
     validate_window,
 )
 
@@ -132,6 +133,39 @@ def check_window(w: dict[str, Any], device_id: str | None) -> None:
         raise RecordError("record.key", f"the window's device id ({w['d']!r})", got=repr(device_id))
 
 
+class Split(NamedTuple):
+    """A window's numeric feature entries, taken out of its ``f`` and packed as checked rows
+    by the C accelerator (see :func:`unpack_split`)."""
+
+    rows: bytes        # packed rows (collector/_numeric_rows.c), in the order of ``f``
+    count: int         # rows in ``rows``
+    f_count: int       # entries in the original ``f`` (numeric ones included)
+    raw: bytes         # the whole window body, for the exact per-window check
+
+
+def unpack_split(data: bytes, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any, Split | None]:
+    """:func:`edge_sdk.wire.unpack_window`, except that the numeric feature entries are
+    checked and packed in C instead of becoming ~14 Python objects each (when the
+    accelerator is built and the window is ordinary): returns ``(window, split)``, the
+    window's ``f`` then holding only its other entries. ``split`` is None when the whole
+    window was decoded by msgpack (and any WireError is the one msgpack's decode gives).
+
+    >>> from collector.fake_windows import make_window_body
+    >>> w, split = unpack_split(make_window_body("dev-1", 1, records=10))
+    >>> len(w["f"]) + (split.count if split else 0)
+    23
+    """
+    if _native is not None and type(data) is bytes and len(data) <= limits.max_window_bytes:
+        parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS)
+        if parts is not None:
+            rest, rows, count, f_count = parts
+            try:
+                return unpack_window(rest, limits), Split(rows, count, f_count, data)
+            except WireError:
+                pass              # the plain decode below gives (and names) the error
+    return unpack_window(data, limits), None
+
+
 def _fast_fields(w: Any) -> tuple | None:
     """The fields :func:`_append` reads, if a decoded window may skip the per-window check
     (the chunk proves the rest); None if it needs the per-window check."""
@@ -166,6 +200,7 @@ class _Partition:
         self.record_device: list[Any] = []  # the Kafka record's device id per window
         self.samples: list[tuple] = []     # (window index, row, values_json)
         self.sources: list[tuple] = []     # add() arguments, to re-check window by window
+        self.splits: list[tuple] = []      # (window index, packed numeric rows, row count)
         self.unchecked = 0                 # windows not validated one by one
 
 
@@ -193,13 +228,20 @@ class RowBuilder:
         return self.windows
 
     def add(self, ingest_id: str, w: Any, received_at_ms: int, sent_at_s: int,
-            device_id: str | None = None, token: Any = None, validated: bool = False) -> None:
+            device_id: str | None = None, token: Any = None, validated: bool = False,
+            split: Split | None = None) -> None:
         """Add one decoded window; ``device_id`` is the record's (the window must name it).
 
         ``validated``: ``w`` already passed :func:`edge_sdk.wire.validate_window` in this
-        process (the embedded gateway's); only :func:`check_window` runs.
+        process (the embedded gateway's); only :func:`check_window` runs. ``split``: ``w``
+        came from :func:`unpack_split` without its numeric entries, packed there.
         """
         fields = None if validated else _fast_fields(w)
+        if fields is None and split is not None:
+            if validated:
+                fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
+            else:     # the exact per-window check reads the whole window
+                w, split = unpack_window(split.raw, self.limits), None
         checked = fields is None
         if checked:
             if not self._check_one(w, device_id, token, validated):
@@ -209,8 +251,8 @@ class RowBuilder:
         part = self._parts.get(key)
         if part is None:
             part = self._parts[key] = _Partition()
-        _append(part, (token, w, device_id, checked, ingest_id, received_at_ms, sent_at_s),
-                fields)
+        _append(part, (token, w, device_id, checked, ingest_id, received_at_ms, sent_at_s,
+                       split), fields)
         self.windows += 1
         if len(part.ident) >= self._chunk_windows:
             del self._parts[key]
@@ -261,8 +303,11 @@ class RowBuilder:
             fresh = _Partition()
             for source in part.sources:
                 token, w, device_id, checked = source[:4]
+                split = source[7]
+                if split is not None:       # the exact check reads the whole window
+                    w = unpack_window(split.raw, self.limits)
                 if checked or self._check_one(w, device_id, token):
-                    _append(fresh, (*source[:3], True, *source[4:]),
+                    _append(fresh, (token, w, device_id, True, *source[4:7], None),
                             (w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")))
                 else:
                     self.windows -= 1
@@ -273,7 +318,7 @@ class RowBuilder:
 
 def _append(p: _Partition, source: tuple, fields: tuple) -> None:
     """Gather one window's fields into the partition's lists (no checks, no conversion)."""
-    _, w, device_id, checked, ingest_id, received_at_ms, sent_at_s = source
+    _, w, device_id, checked, ingest_id, received_at_ms, sent_at_s, split = source
     feats, pr, lt, en, lb = fields
     get = w.get
     i = len(p.ident)
@@ -291,7 +336,11 @@ def _append(p: _Partition, source: tuple, fields: tuple) -> None:
         entries.append([schema.LABEL_ERROR, *lb[5]])
         count += 1
     p.entry_count.append(count)
-    p.f_len.append(len(feats))
+    if split is None:
+        p.f_len.append(len(feats))
+    else:
+        p.f_len.append(split.f_count)
+        p.splits.append((i, split.rows, split.count))
     p.ident.append((get("d"), get("mv"), get("sq"), get("ws"), get("we"), ingest_id, get("tg")))
     p.win.append((get("mh"), get("si"), received_at_ms, sent_at_s * 1000, get("n"),
                   get("q"), get("hl"), lb, get("sdk")))
@@ -447,7 +496,7 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
     """Numeric and categorical feature rows apart (a batch's features table lists all numeric
     rows, then all categorical ones, however it was chunked), and the category rows."""
     entries = p.entries
-    if not entries:
+    if not entries and not p.splits:
         return {}
     owner = np.repeat(np.arange(len(p.entry_count), dtype=np.int32), p.entry_count)
     if check:
@@ -466,6 +515,9 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
     out: dict[str, pa.Table] = {}
     names: list[pa.Array] = []
     owners: list[np.ndarray] = []
+    split_rows = sum(count for _, _, count in p.splits)
+    if p.splits:
+        nums, num_owner = _with_splits(nums, num_owner, p.splits)
     if nums:
         table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[_NUM_FEATURES] = table
@@ -485,8 +537,32 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
         need_unique_per_window(np.concatenate(owners), codes)
         # the reserved names appear exactly as often as the pseudo-feature entries
         reserved = pc.sum(pc.is_in(all_names, value_set=_RESERVED_NAMES)).as_py() or 0
-        need(reserved == len(entries) - sum(p.f_len), "reserved feature names")
+        need(reserved == len(entries) + split_rows - sum(p.f_len), "reserved feature names")
     return out
+
+
+def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple]) -> tuple[list, np.ndarray]:
+    """The numeric sources of a chunk in window order: each split window's packed rows (its
+    ``f`` entries) before its decoded numeric entries (prediction, latency, ...), as the
+    entries of an unsplit window come; and the window index of every row."""
+    own = owner.tolist()
+    sources: list = []
+    src_owner: list[int] = []
+    src_rows: list[int] = []
+    j, m = 0, len(nums)
+    for i, rows, count in splits:
+        while j < m and own[j] < i:
+            sources.append(nums[j])
+            src_owner.append(own[j])
+            src_rows.append(1)
+            j += 1
+        sources.append(rows)
+        src_owner.append(i)
+        src_rows.append(count)
+    sources += nums[j:]
+    src_owner += own[j:]
+    src_rows += [1] * (m - j)
+    return sources, np.repeat(np.asarray(src_owner, np.int32), src_rows)
 
 
 def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
@@ -503,7 +579,7 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
         owner = owner[order]
     n_arr, counts = ints[0], ints[1:]
     mins, maxs = floats[0], floats[1]
-    rows = len(nums)
+    rows = len(owner)
     if check:    # the wire's bounds between counts (see edge_sdk.wire._sketch_entry)
         n_np, lo, hi = n_arr.to_numpy(), mins.to_numpy(), maxs.to_numpy()
         need(((lo <= hi) | (n_np == 0)).all(), "min <= max")
@@ -524,9 +600,10 @@ NumericColumns = tuple[np.ndarray | None, pa.Array, pa.Array, list[pa.Array], li
                        list[pa.Array]]
 
 
-def numeric_columns(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
+def numeric_columns(nums: list, limits: WireLimits = DEFAULT_LIMITS,
                     check: bool = True) -> NumericColumns | None:
     """The numeric entries' columns, by the C accelerator if it is built, else in Python.
+    ``nums``: decoded entries, and (C only) the packed rows of :func:`unpack_split`.
 
     >>> from collector.fake_windows import make_window_body
     >>> from edge_sdk.wire import decode_window
@@ -535,12 +612,12 @@ def numeric_columns(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
     >>> ints[0].to_pylist()[:3], len(bins)
     ([5, 5, 5], 64)
     """
-    if _native is None or len(nums) >= 1 << 23:
+    if _native is None:
         return numeric_columns_py(nums, limits, check)
     return numeric_columns_c(nums, limits, check)
 
 
-def numeric_columns_c(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
+def numeric_columns_c(nums: list, limits: WireLimits = DEFAULT_LIMITS,
                       check: bool = True) -> NumericColumns | None:
     """:func:`numeric_columns` by ``collector._numeric_rows`` (raises ImportError if it is
     not built): Arrow arrays over the buffers it fills, no copy."""
@@ -550,7 +627,7 @@ def numeric_columns_c(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
     if out is None:
         return None
     ints, floats, name_off, name_data, lay_off, lay_data, bins, order = out
-    rows = len(nums)
+    rows = (len(name_off) - 4) // 4
     names = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(name_off),
                                                   pa.py_buffer(name_data)])
     layouts = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(lay_off),

@@ -47,9 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import WireError
-from edge_sdk.wire import unpack_window
 
-from .arrow_rows import OnInvalid, RowBuilder, warm_up
+from .arrow_rows import OnInvalid, RowBuilder, Split, unpack_split, warm_up
 from .compaction import ensure_readers_lock
 from .errors import RecordError
 from .faults import fault_point
@@ -74,15 +73,16 @@ class DeadLetter:
     reason: str
 
 
-def unpack_record(key: bytes | None, value: bytes,
-                  record: IngestRecord | None = None) -> tuple[IngestRecord, Any]:
-    """Ingest record and its msgpack-decoded window (schema checks are the RowBuilder's);
-    raises WireError (-> dead letter)."""
+def unpack_record(key: bytes | None, value: bytes, record: IngestRecord | None = None
+                  ) -> tuple[IngestRecord, Any, Split | None]:
+    """Ingest record, its msgpack-decoded window (schema checks are the RowBuilder's) and the
+    window's numeric entries if they were packed apart (:func:`unpack_split`); raises
+    WireError (-> dead letter)."""
     if record is None:
         record = IngestRecord.from_kafka(key, value)
     if record.decoded is not None:      # handed over in-process, already validated
-        return record, record.decoded
-    return record, unpack_window(record.window)
+        return record, record.decoded, None
+    return (record, *unpack_split(record.window))
 
 
 @contextlib.contextmanager
@@ -163,10 +163,10 @@ class ParquetSink:
         known = self._known.setdefault(partition, {})
         undecodable = None
         try:
-            record, window = unpack_record(key, value, record)
+            record, window, split = unpack_record(key, value, record)
             bucket = record.received_at_ms // self.config.roll_ms
         except (WireError, RecordError) as exc:
-            record, window, bucket, undecodable = None, None, -1, str(exc)
+            record, window, split, bucket, undecodable = None, None, None, -1, str(exc)
         if batch is not None and (
                 offset > batch.forced_last if batch.forced_last is not None
                 else offset % self.config.offsets_per_file == 0 or bucket > batch.bucket >= 0
@@ -191,7 +191,7 @@ class ParquetSink:
                               record.received_at_ms, record.sent_at_s,   # type: ignore[union-attr]
                               record.device_id, (offset, key, value, record),
                               validated=record.decoded is not None    # type: ignore[union-attr]
-                              or record.validated)                   # type: ignore[union-attr]
+                              or record.validated, split=split)      # type: ignore[union-attr]
         fault_point("sink", "after_buffer")
         if batch.forced_last is not None and offset >= batch.forced_last:
             flushed.append((partition, self.flush(partition)))   # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import collector.arrow_rows as arrow_rows
@@ -168,3 +168,108 @@ def test_the_builder_writes_identical_tables_with_or_without_the_accelerator(win
         assert tables_c[key].keys() == tables_py[key].keys()
         for name in tables_c[key]:
             assert tables_c[key][name].equals(tables_py[key][name]), (key, name)
+
+
+# -- split_numeric: numeric entries packed straight from the msgpack bytes -----------------
+from collector.arrow_rows import unpack_split  # noqa: E402
+from edge_sdk.errors import WireError  # noqa: E402
+from edge_sdk.wire import BUILTIN_SLOTS, unpack_window  # noqa: E402
+
+
+def _plain_builder(windows: list[bytes], chunk: int, split: bool) -> tuple[dict, dict]:
+    found: dict[int, str] = {}
+    b = RowBuilder(chunk_windows=chunk, on_invalid=lambda tok, why: found.setdefault(tok, why))
+    for i, raw in enumerate(windows):
+        try:
+            w, parts = unpack_split(raw) if split else (unpack_window(raw), None)
+        except WireError as exc:
+            found[i] = f"undecodable: {exc}"
+            continue
+        device = w.get("d") if isinstance(w, dict) and isinstance(w.get("d"), str) else "dev-0"
+        b.add(f"t/0/{i}", w, 1_764_000_000_000, 1_764_000_000, device_id=device, token=i,
+              split=parts)
+    return b.tables(), found
+
+
+def _assert_same_tables(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert a[key][name].equals(b[key][name]), (key, name)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_windows(), st.integers(1, 4))
+def test_windows_split_in_c_give_the_tables_and_rejections_of_the_plain_decode(windows, chunk):
+    try:
+        raw = [msgpack.packb(w, use_bin_type=True) for w in windows]
+    except OverflowError:        # e.g. 2**1100: no msgpack encoding (it tests the objects path)
+        assume(False)
+    tables_split, found_split = _plain_builder(raw, chunk, split=True)
+    tables_plain, found_plain = _plain_builder(raw, chunk, split=False)
+    assert found_split == found_plain
+    _assert_same_tables(tables_split, tables_plain)
+
+
+def _removed(full: list, kept: list) -> list:
+    """The entries of ``full`` that are not in its subsequence ``kept`` (in order)."""
+    out, j = [], 0
+    for entry in full:
+        if j < len(kept) and kept[j] == entry:
+            j += 1
+        else:
+            out.append(entry)
+    assert j == len(kept), "kept is not a subsequence of the window's f"
+    return out
+
+
+@st.composite
+def mutated_bytes(draw: st.DrawFn) -> bytes:
+    data = bytearray(msgpack.packb(draw(st.sampled_from(_WINDOWS)), use_bin_type=True))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["flip", "byte", "cut", "insert", "delete"]))
+        if op == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif op == "byte":
+            data[at] = draw(st.sampled_from([0x00, 0x7f, 0xc0, 0xc1, 0xc2, 0xca, 0xcb, 0xcc,
+                                             0xcf, 0xd3, 0xd4, 0xd9, 0xdc, 0xdd, 0xde, 0xdf,
+                                             0xc4, 0xc7, 0xff, 0x9e, 0x9d, 0xa1]))
+        elif op == "cut":
+            del data[at:]
+            if not data:
+                data.append(0x80)
+        elif op == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=6))
+        else:
+            del data[at:at + draw(st.integers(1, 8))]
+            if not data:
+                data.append(0x80)
+    return bytes(data)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_bytes())
+def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
+    """Any bytes: the split either declines, or its rest decodes to the window minus exactly
+    the entries its rows hold; unpack_split raises exactly what the plain decode raises."""
+    try:
+        plain = unpack_window(data)
+    except WireError as exc:
+        with pytest.raises(WireError) as caught:
+            unpack_split(data)
+        assert str(caught.value) == str(exc)
+        return
+    parts = native.split_numeric(data, 128, BUILTIN_SLOTS)
+    if parts is None:
+        return
+    rest_bytes, rows, count, f_count = parts
+    rest = msgpack.unpackb(bytes(rest_bytes), raw=False, strict_map_key=False)
+    assert rest.keys() == plain.keys()
+    assert {k: v for k, v in rest.items() if k != "f"} == \
+        {k: v for k, v in plain.items() if k != "f"}
+    assert f_count == len(plain["f"])
+    removed = _removed(plain["f"], rest["f"])
+    assert len(removed) == count > 0
+    _same(numeric_columns_c([rows], check=False), numeric_columns_py(removed, check=True))
