@@ -8,13 +8,16 @@
  *
  * Two functions:
  *
- * split_numeric(window_bytes, max_name_len, builtin_slots)
+ * split_numeric(window_bytes, max_name_len, builtin_slots, pseudo_names)
  *     Walks one msgpack window body (untrusted: every read is bounds-checked) and
  *     takes its numeric feature entries (arrays of 14 whose kind is 0) out of "f",
- *     checked and packed as rows, so msgpack never builds ~300 Python objects for
- *     them. Returns (rest, rows, row_count, f_count): ``rest`` is the same window
- *     re-encoded without those entries (the caller decodes it with msgpack and its
- *     limits), ``f_count`` the length of the original "f". Returns None, and the
+ *     and its numeric "pr", "lt" and "en" sketches (arrays of 13 whose kind is 0,
+ *     named by ``pseudo_names``) out of the map, checked and packed as rows (the
+ *     features in the order of "f", then pr, lt, en), so msgpack never builds ~350
+ *     Python objects for them. Returns (rest, rows, row_count, f_count, packed):
+ *     ``rest`` is the same window re-encoded without them (the caller decodes it
+ *     with msgpack and its limits), ``f_count`` the length of the original "f",
+ *     ``packed`` bit k set if the k-th of pr, lt, en was taken. Returns None, and the
  *     caller decodes the whole window as before, whenever anything is unusual: not a
  *     map, no "f" or two, no numeric entry, a numeric entry breaking a rule below,
  *     ext types, trailing or missing bytes, nesting beyond 32. It never raises on
@@ -380,17 +383,17 @@ static int read_bin(Reader *r, const unsigned char **s, Py_ssize_t *len) {
     return 0;
 }
 
-/* one numeric entry (after its array header) -> a packed row; -1: a broken rule */
-static int pack_entry(Reader *r, Py_ssize_t max_name_len, const Builtins *builtins,
-                      Growable *rows) {
+/* one numeric sketch (after its name: kind, layout, n, ...) -> a packed row named ``name``;
+ * -1: a broken rule, -2: no memory */
+static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
+                       const Builtins *builtins, Growable *rows) {
     RowHead head;
-    const char *name, *layout;
+    const char *layout;
     const unsigned char *bins;
-    Py_ssize_t name_len, layout_len, bins_len;
+    Py_ssize_t layout_len, bins_len;
     int64_t kind;
     int width, slots;
     uint64_t total;
-    if (read_str(r, max_name_len, &name, &name_len) < 0) return -1;
     if (read_uint(r, &kind) < 0 || kind != 0) return -1;
     if (read_str(r, MAX_LAYOUT_LEN, &layout, &layout_len) < 0) return -1;
     for (int k = 0; k < 4; k++)                          /* n, missing, nan, inf */
@@ -416,29 +419,62 @@ static int pack_entry(Reader *r, Py_ssize_t max_name_len, const Builtins *builti
     return 0;
 }
 
+/* the window-level sketches packed as rows after the features, in this order */
+static const char *const PSEUDO_KEYS[3] = {"pr", "lt", "en"};
+
+/* which of PSEUDO_KEYS a map key is, in any str encoding msgpack accepts (-1: none) */
+static int pseudo_key(Reader key) {
+    int64_t len = str_header(&key);
+    if (len != 2 || !need_bytes(&key, 2)) return -1;
+    for (int k = 0; k < 3; k++)
+        if (key.p[0] == PSEUDO_KEYS[k][0] && key.p[1] == PSEUDO_KEYS[k][1]) return k;
+    return -1;
+}
+
 static PyObject *split_numeric(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     Py_ssize_t max_name_len;
     PyObject *builtin_dict, *result = NULL;
+    const char *pseudo_name[3];
+    Py_ssize_t pseudo_len[3];
     Builtins builtins;
-    Growable rest = {0}, rows = {0};
-    if (!PyArg_ParseTuple(args, "y*nO!:split_numeric", &view, &max_name_len, &PyDict_Type,
-                          &builtin_dict))
+    Growable rest = {0}, rows = {0}, pseudo[3] = {{0}, {0}, {0}};
+    if (!PyArg_ParseTuple(args, "y*nO!(s#s#s#):split_numeric", &view, &max_name_len,
+                          &PyDict_Type, &builtin_dict, &pseudo_name[0], &pseudo_len[0],
+                          &pseudo_name[1], &pseudo_len[1], &pseudo_name[2], &pseudo_len[2]))
         return NULL;
     if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
-    if (grow_init(&rest, view.len) < 0 || grow_init(&rows, 2048) < 0) goto fail;
+    if (grow_init(&rest, view.len + 5) < 0 || grow_init(&rows, 4096) < 0) goto fail;
+    for (int k = 0; k < 3; k++)
+        if (grow_init(&pseudo[k], 512) < 0) goto fail;
     Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
     int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
+    int packed = 0;                          /* bit k: PSEUDO_KEYS[k] packed */
     if (pairs < 0 || pairs > MAX_MAP_LEN) goto plain;
-    if (grow_append(&rest, view.buf, (const char *)r.p - (const char *)view.buf) < 0)
-        goto fail;
+    unsigned char map_head[5] = {0xdf, 0, 0, 0, 0};  /* map 32, count set below */
+    if (grow_append(&rest, map_head, 5) < 0) goto fail;
     for (int64_t i = 0; i < pairs; i++) {
         const unsigned char *start = r.p;
         Reader key = r;                     /* "f" in any str encoding msgpack accepts */
         int64_t key_len = str_header(&key);
         int is_f = key_len == 1 && need_bytes(&key, 1) && key.p[0] == 'f';
+        int which = is_f ? -1 : pseudo_key(r);
         if (skip(&r, 1) < 0) goto plain;                              /* the key */
+        if (which >= 0) {
+            if (packed & (1 << which)) goto plain;       /* a key twice: msgpack's rules */
+            Reader probe = r;
+            if (array_header(&probe) == ENTRY_LEN - 1 && need_bytes(&probe, 1)
+                && probe.p[0] == 0x00) {                  /* [0, layout, ...]: numeric */
+                array_header(&r);
+                int k = pack_sketch(&r, pseudo_name[which], pseudo_len[which], &builtins,
+                                    &pseudo[which]);
+                if (k == -2) goto fail;
+                if (k < 0) goto plain;
+                packed |= 1 << which;
+                continue;                                 /* not in the rest */
+            }
+        }
         if (!is_f) {
             if (skip(&r, 1) < 0) goto plain;
             if (grow_append(&rest, start, r.p - start) < 0) goto fail;
@@ -457,11 +493,14 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
             Reader probe = r;
             if (array_header(&probe) == ENTRY_LEN && skip(&probe, 3) == 0 && need_bytes(&probe, 1)
                 && probe.p[0] == 0x00) {                  /* [name, 0, ...]: numeric */
+                const char *name;
+                Py_ssize_t name_len;
                 r.p = entry;
                 array_header(&r);
-                int packed = pack_entry(&r, max_name_len, &builtins, &rows);
-                if (packed == -2) goto fail;
-                if (packed < 0) goto plain;
+                if (read_str(&r, max_name_len, &name, &name_len) < 0) goto plain;
+                int k = pack_sketch(&r, name, name_len, &builtins, &rows);
+                if (k == -2) goto fail;
+                if (k < 0) goto plain;
                 row_count++;
                 continue;
             }
@@ -473,10 +512,19 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         h[1] = (unsigned char)(kept >> 24); h[2] = (unsigned char)(kept >> 16);
         h[3] = (unsigned char)(kept >> 8); h[4] = (unsigned char)kept;
     }
-    if (r.p != r.end || row_count == 0) goto plain;
+    if (r.p != r.end || row_count == 0 || f_count < 0) goto plain;
+    uint32_t left = (uint32_t)pairs;
+    for (int k = 0; k < 3; k++) {
+        if (!(packed & (1 << k))) continue;
+        left--;
+        row_count++;
+        if (grow_append(&rows, pseudo[k].data, pseudo[k].used) < 0) goto fail;
+    }
+    rest.data[1] = (char)(left >> 24); rest.data[2] = (char)(left >> 16);
+    rest.data[3] = (char)(left >> 8); rest.data[4] = (char)left;
     if (grow_finish(&rest) < 0) goto fail;
-    result = Py_BuildValue("(Oy#LL)", rest.obj, rows.data, rows.used, (long long)row_count,
-                           (long long)f_count);
+    result = Py_BuildValue("(Oy#LLi)", rest.obj, rows.data, rows.used, (long long)row_count,
+                           (long long)f_count, packed);
     goto done;
 plain:
     result = Py_None;
@@ -488,6 +536,7 @@ done:
     PyBuffer_Release(&view);
     Py_XDECREF(rest.obj);
     Py_XDECREF(rows.obj);
+    for (int k = 0; k < 3; k++) Py_XDECREF(pseudo[k].obj);
     return result;
 }
 

@@ -87,6 +87,9 @@ _PREDICTION, _LATENCY, _ENERGY = schema.PREDICTION, schema.LATENCY, schema.ENERG
 _RESERVED_NAMES = pa.array(PSEUDO_FEATURES)
 # Keys a window may carry and still be checked column-wise; others (samples, keys of a
 # newer SDK) make the window take the exact per-window check when it is added.
+# the window sketches unpack_split packs as rows (bits of Split.packed), and their rows' names
+_PACKED_NAMES = (_PREDICTION, _LATENCY, _ENERGY)
+_PACKED_LT = 2
 _FAST_KEYS = frozenset(("v", "d", "m", "mv", "mh", "si", "sdk", "sq", "ws", "we", "n", "tg",
                         "f", "lt", "pr", "en", "lb", "q", "hl"))
 
@@ -137,9 +140,10 @@ class Split(NamedTuple):
     """A window's numeric feature entries, taken out of its ``f`` and packed as checked rows
     by the C accelerator (see :func:`unpack_split`)."""
 
-    rows: bytes        # packed rows (collector/_numeric_rows.c), in the order of ``f``
+    rows: bytes        # packed rows (collector/_numeric_rows.c): ``f``'s, then pr, lt, en
     count: int         # rows in ``rows``
     f_count: int       # entries in the original ``f`` (numeric ones included)
+    packed: int        # which of pr, lt, en were packed (bits 1, 2, 4): gone from the window
     raw: bytes         # the whole window body, for the exact per-window check
 
 
@@ -152,23 +156,25 @@ def unpack_split(data: bytes, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any,
 
     >>> from collector.fake_windows import make_window_body
     >>> w, split = unpack_split(make_window_body("dev-1", 1, records=10))
-    >>> len(w["f"]) + (split.count if split else 0)
-    23
+    >>> len(w["f"]), split.f_count, split.count, "lt" in w    # 20 numeric + pr, lt, en
+    (3, 23, 23, False)
     """
     if _native is not None and type(data) is bytes and len(data) <= limits.max_window_bytes:
-        parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS)
+        parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
+                                      _PACKED_NAMES)
         if parts is not None:
-            rest, rows, count, f_count = parts
+            rest, rows, count, f_count, packed = parts
             try:
-                return unpack_window(rest, limits), Split(rows, count, f_count, data)
+                return unpack_window(rest, limits), Split(rows, count, f_count, packed, data)
             except WireError:
                 pass              # the plain decode below gives (and names) the error
     return unpack_window(data, limits), None
 
 
-def _fast_fields(w: Any) -> tuple | None:
+def _fast_fields(w: Any, packed: int = 0) -> tuple | None:
     """The fields :func:`_append` reads, if a decoded window may skip the per-window check
-    (the chunk proves the rest); None if it needs the per-window check."""
+    (the chunk proves the rest); None if it needs the per-window check. ``packed``: the
+    window sketches :func:`unpack_split` took out (their fields are None)."""
     if type(w) is not dict or not w.keys() <= _FAST_KEYS or None in w.values():
         return None
     get = w.get
@@ -176,7 +182,7 @@ def _fast_fields(w: Any) -> tuple | None:
     if get("v") != WIRE_VERSION or type(get("m")) is not str or type(ws) is not int \
             or not 0 <= ws <= MAX_TIME_MS or type(feats) is not list:
         return None
-    if type(lt) is not list or len(lt) != 13 or lt[0] != 0:
+    if not packed & _PACKED_LT and (type(lt) is not list or len(lt) != 13 or lt[0] != 0):
         return None
     if en is not None and (type(en) is not list or len(en) != 13 or en[0] != 0):
         return None
@@ -236,10 +242,10 @@ class RowBuilder:
         process (the embedded gateway's); only :func:`check_window` runs. ``split``: ``w``
         came from :func:`unpack_split` without its numeric entries, packed there.
         """
-        fields = None if validated else _fast_fields(w)
+        fields = None if validated else _fast_fields(w, split.packed if split else 0)
         if fields is None and split is not None:
-            if validated:
-                fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
+            if validated:     # (a packed sketch is gone from w: its field is None)
+                fields = w["f"], w.get("pr"), w.get("lt"), w.get("en"), w.get("lb")
             else:     # the exact per-window check reads the whole window
                 w, split = unpack_window(split.raw, self.limits), None
         checked = fields is None
@@ -324,11 +330,13 @@ def _append(p: _Partition, source: tuple, fields: tuple) -> None:
     i = len(p.ident)
     entries = p.entries
     entries += feats
-    count = len(feats) + 1
+    count = len(feats)
     if pr is not None:
         entries.append([_PREDICTION, *pr])
         count += 1
-    entries.append([_LATENCY, *lt])
+    if lt is not None:      # (None: packed by unpack_split, with pr and en if numeric)
+        entries.append([_LATENCY, *lt])
+        count += 1
     if en is not None:
         entries.append([_ENERGY, *en])
         count += 1

@@ -173,7 +173,7 @@ def test_the_builder_writes_identical_tables_with_or_without_the_accelerator(win
 # -- split_numeric: numeric entries packed straight from the msgpack bytes -----------------
 from collector.arrow_rows import unpack_split  # noqa: E402
 from edge_sdk.errors import WireError  # noqa: E402
-from edge_sdk.wire import BUILTIN_SLOTS, unpack_window  # noqa: E402
+from edge_sdk.wire import BUILTIN_SLOTS, PSEUDO_FEATURES, unpack_window  # noqa: E402
 
 
 def _plain_builder(windows: list[bytes], chunk: int, split: bool) -> tuple[dict, dict]:
@@ -261,15 +261,17 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
             unpack_split(data)
         assert str(caught.value) == str(exc)
         return
-    parts = native.split_numeric(data, 128, BUILTIN_SLOTS)
+    parts = native.split_numeric(data, 128, BUILTIN_SLOTS, PSEUDO_FEATURES[:3])
     if parts is None:
         return
-    rest_bytes, rows, count, f_count = parts
+    rest_bytes, rows, count, f_count, packed = parts
     rest = msgpack.unpackb(bytes(rest_bytes), raw=False, strict_map_key=False)
-    assert rest.keys() == plain.keys()
+    taken = [key for bit, key in enumerate(("pr", "lt", "en")) if packed & (1 << bit)]
+    assert rest.keys() == plain.keys() - set(taken)
     assert {k: v for k, v in rest.items() if k != "f"} == \
-        {k: v for k, v in plain.items() if k != "f"}
+        {k: v for k, v in plain.items() if k != "f" and k not in taken}
     assert f_count == len(plain["f"])
     removed = _removed(plain["f"], rest["f"])
+    removed += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]] for key in taken]
     assert len(removed) == count > 0
     _same(numeric_columns_c([rows], check=False), numeric_columns_py(removed, check=True))
