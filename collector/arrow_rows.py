@@ -70,7 +70,7 @@ from .chunk_checks import (
 from .errors import RecordError
 
 try:    # optional C accelerator of the numeric columns (setup.py; needs a C compiler)
-    from . import _numeric_rows as _native
+    from . import _sinkfast as _native
 except ImportError:
     _native = None
 
@@ -140,14 +140,14 @@ class Split(NamedTuple):
     """A window's numeric feature entries, taken out of its ``f`` and packed as checked rows
     by the C accelerator (see :func:`unpack_split`)."""
 
-    rows: bytes        # packed rows (collector/_numeric_rows.c): ``f``'s, then pr, lt, en
+    rows: bytes        # packed rows (collector/_sinkfast.c): ``f``'s, then pr, lt, en
     count: int         # rows in ``rows``
     f_count: int       # entries in the original ``f`` (numeric ones included)
     packed: int        # which of pr, lt, en were packed (bits 1, 2, 4): gone from the window
-    raw: bytes         # the whole window body, for the exact per-window check
+    raw: bytes | memoryview    # the whole window body, for the exact per-window check
 
 
-def unpack_split(data: bytes, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any, Split | None]:
+def unpack_split(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any, Split | None]:
     """:func:`edge_sdk.wire.unpack_window`, except that the numeric feature entries are
     checked and packed in C instead of becoming ~14 Python objects each (when the
     accelerator is built and the window is ordinary): returns ``(window, split)``, the
@@ -159,7 +159,8 @@ def unpack_split(data: bytes, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any,
     >>> len(w["f"]), split.f_count, split.count, "lt" in w    # 20 numeric + pr, lt, en
     (3, 23, 23, False)
     """
-    if _native is not None and type(data) is bytes and len(data) <= limits.max_window_bytes:
+    if _native is not None and type(data) in (bytes, memoryview) \
+            and len(data) <= limits.max_window_bytes:
         parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
                                       _PACKED_NAMES)
         if parts is not None:
@@ -627,10 +628,10 @@ def numeric_columns(nums: list, limits: WireLimits = DEFAULT_LIMITS,
 
 def numeric_columns_c(nums: list, limits: WireLimits = DEFAULT_LIMITS,
                       check: bool = True) -> NumericColumns | None:
-    """:func:`numeric_columns` by ``collector._numeric_rows`` (raises ImportError if it is
+    """:func:`numeric_columns` by ``collector._sinkfast`` (raises ImportError if it is
     not built): Arrow arrays over the buffers it fills, no copy."""
     if _native is None:
-        raise ImportError("collector._numeric_rows is not built (pip install needs a C compiler)")
+        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
     out = _native.numeric_columns(nums, check, limits.max_name_len, BUILTIN_SLOTS)
     if out is None:
         return None

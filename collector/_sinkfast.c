@@ -1,12 +1,13 @@
-/* Numeric feature entries -> column buffers, checked (the sink's hot loop), in C.
+/* The sink's hot loop in C: Kafka records and numeric feature entries -> checked columns.
  *
- * An optional accelerator of collector.arrow_rows: the pure-Python path (msgpack
+ * An optional accelerator of collector.records and collector.arrow_rows: the
+ * pure-Python path (msgpack
  * objects, a transpose, then one Arrow conversion and one vectorised check per
  * column) is the reference and stays in use when this module is not built. Both
- * produce the same rows in the same order; tests/collector/test_numeric_rows.py
+ * produce the same rows in the same order; tests/collector/test_sinkfast.py
  * holds them equal on random and mutated input.
  *
- * Two functions:
+ * Three functions (and parse_record, the ingest record envelope's fast path):
  *
  * split_numeric(window_bytes, max_name_len, builtin_slots, pseudo_names)
  *     Walks one msgpack window body (untrusted: every read is bounds-checked) and
@@ -107,6 +108,35 @@ static int grow_append(Growable *g, const void *src, Py_ssize_t len) {
 }
 
 static int grow_finish(Growable *g) { return PyByteArray_Resize(g->obj, g->used); }
+
+/* Scratch buffers of split_numeric, kept between calls: a window's few KB would otherwise
+ * cost several mallocs of more than 512 bytes (~1 us each here). Only used with the GIL
+ * held and never across a call that could release it. */
+typedef struct {
+    char *data;
+    Py_ssize_t size, used;
+} Scratch;
+
+static int scratch_reserve(Scratch *g, Py_ssize_t len) {
+    if (g->used + len > g->size) {
+        Py_ssize_t want = g->size ? g->size * 2 : 8192;
+        while (want < g->used + len) want *= 2;
+        char *data = PyMem_RawRealloc(g->data, (size_t)want);
+        if (!data) { PyErr_NoMemory(); return -1; }
+        g->data = data;
+        g->size = want;
+    }
+    return 0;
+}
+
+static int scratch_append(Scratch *g, const void *src, Py_ssize_t len) {
+    if (scratch_reserve(g, len) < 0) return -1;
+    memcpy(g->data + g->used, src, (size_t)len);
+    g->used += len;
+    return 0;
+}
+
+static Scratch s_rest, s_rows, s_pseudo[3];
 
 /* ---- shared row rules ---------------------------------------------------------------- */
 typedef struct {
@@ -326,6 +356,32 @@ static int read_uint(Reader *r, int64_t *out) {
     return 0;
 }
 
+/* an int (as msgpack decodes it to a Python int) in 0..2^63-1 */
+static int read_int63(Reader *r, int64_t *out) {
+    if (!need_bytes(r, 1)) return -1;
+    unsigned char t = *r->p;
+    if (t <= 0x7f) { *out = t; r->p++; return 0; }
+    int n, is_signed;
+    switch (t) {
+    case 0xcc: n = 1; is_signed = 0; break;
+    case 0xcd: n = 2; is_signed = 0; break;
+    case 0xce: n = 4; is_signed = 0; break;
+    case 0xcf: n = 8; is_signed = 0; break;
+    case 0xd0: n = 1; is_signed = 1; break;
+    case 0xd1: n = 2; is_signed = 1; break;
+    case 0xd2: n = 4; is_signed = 1; break;
+    case 0xd3: n = 8; is_signed = 1; break;
+    default: return -1;
+    }
+    if (!need_bytes(r, 1 + n)) return -1;
+    uint64_t raw = be(r->p + 1, n);
+    r->p += 1 + n;
+    if (is_signed && (raw >> (8 * n - 1))) return -1;        /* negative */
+    if (raw > (uint64_t)INT64_MAX) return -1;
+    *out = (int64_t)raw;
+    return 0;
+}
+
 /* a finite number: float 32/64, or any int converted as Python's float() does */
 static int read_number(Reader *r, double *out) {
     if (!need_bytes(r, 1)) return -1;
@@ -386,7 +442,7 @@ static int read_bin(Reader *r, const unsigned char **s, Py_ssize_t *len) {
 /* one numeric sketch (after its name: kind, layout, n, ...) -> a packed row named ``name``;
  * -1: a broken rule, -2: no memory */
 static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
-                       const Builtins *builtins, Growable *rows) {
+                       const Builtins *builtins, Scratch *rows) {
     RowHead head;
     const char *layout;
     const unsigned char *bins;
@@ -408,7 +464,7 @@ static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
     head.name_len = (uint32_t)name_len;
     head.layout_len = (uint32_t)layout_len;
     head.bins_len = (uint32_t)bins_len;
-    if (grow_reserve(rows, (Py_ssize_t)sizeof head + name_len + layout_len + bins_len) < 0)
+    if (scratch_reserve(rows, (Py_ssize_t)sizeof head + name_len + layout_len + bins_len) < 0)
         return -2;
     char *out = rows->data + rows->used;
     memcpy(out, &head, sizeof head);
@@ -439,21 +495,19 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     const char *pseudo_name[3];
     Py_ssize_t pseudo_len[3];
     Builtins builtins;
-    Growable rest = {0}, rows = {0}, pseudo[3] = {{0}, {0}, {0}};
+    Scratch *rest = &s_rest, *rows = &s_rows, *pseudo = s_pseudo;
     if (!PyArg_ParseTuple(args, "y*nO!(s#s#s#):split_numeric", &view, &max_name_len,
                           &PyDict_Type, &builtin_dict, &pseudo_name[0], &pseudo_len[0],
                           &pseudo_name[1], &pseudo_len[1], &pseudo_name[2], &pseudo_len[2]))
         return NULL;
     if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
-    if (grow_init(&rest, view.len + 5) < 0 || grow_init(&rows, 4096) < 0) goto fail;
-    for (int k = 0; k < 3; k++)
-        if (grow_init(&pseudo[k], 512) < 0) goto fail;
+    rest->used = rows->used = pseudo[0].used = pseudo[1].used = pseudo[2].used = 0;
     Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
     int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
     int packed = 0;                          /* bit k: PSEUDO_KEYS[k] packed */
     if (pairs < 0 || pairs > MAX_MAP_LEN) goto plain;
     unsigned char map_head[5] = {0xdf, 0, 0, 0, 0};  /* map 32, count set below */
-    if (grow_append(&rest, map_head, 5) < 0) goto fail;
+    if (scratch_append(rest, map_head, 5) < 0) goto fail;
     for (int64_t i = 0; i < pairs; i++) {
         const unsigned char *start = r.p;
         Reader key = r;                     /* "f" in any str encoding msgpack accepts */
@@ -477,16 +531,16 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         }
         if (!is_f) {
             if (skip(&r, 1) < 0) goto plain;
-            if (grow_append(&rest, start, r.p - start) < 0) goto fail;
+            if (scratch_append(rest, start, r.p - start) < 0) goto fail;
             continue;
         }
         if (f_count >= 0) goto plain;                    /* two "f" keys: msgpack's rules */
-        if (grow_append(&rest, start, r.p - start) < 0) goto fail;
+        if (scratch_append(rest, start, r.p - start) < 0) goto fail;
         f_count = array_header(&r);
         if (f_count < 0 || f_count > MAX_F_LEN) goto plain;
-        Py_ssize_t header_at = rest.used;                /* array 32, count set below */
+        Py_ssize_t header_at = rest->used;                /* array 32, count set below */
         unsigned char header[5] = {0xdd, 0, 0, 0, 0};
-        if (grow_append(&rest, header, 5) < 0) goto fail;
+        if (scratch_append(rest, header, 5) < 0) goto fail;
         uint32_t kept = 0;
         for (int64_t e = 0; e < f_count; e++) {
             const unsigned char *entry = r.p;
@@ -498,17 +552,17 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
                 r.p = entry;
                 array_header(&r);
                 if (read_str(&r, max_name_len, &name, &name_len) < 0) goto plain;
-                int k = pack_sketch(&r, name, name_len, &builtins, &rows);
+                int k = pack_sketch(&r, name, name_len, &builtins, rows);
                 if (k == -2) goto fail;
                 if (k < 0) goto plain;
                 row_count++;
                 continue;
             }
             if (skip(&r, 2) < 0) goto plain;
-            if (grow_append(&rest, entry, r.p - entry) < 0) goto fail;
+            if (scratch_append(rest, entry, r.p - entry) < 0) goto fail;
             kept++;
         }
-        unsigned char *h = (unsigned char *)rest.data + header_at;
+        unsigned char *h = (unsigned char *)rest->data + header_at;
         h[1] = (unsigned char)(kept >> 24); h[2] = (unsigned char)(kept >> 16);
         h[3] = (unsigned char)(kept >> 8); h[4] = (unsigned char)kept;
     }
@@ -518,13 +572,21 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         if (!(packed & (1 << k))) continue;
         left--;
         row_count++;
-        if (grow_append(&rows, pseudo[k].data, pseudo[k].used) < 0) goto fail;
+        if (scratch_append(rows, pseudo[k].data, pseudo[k].used) < 0) goto fail;
     }
-    rest.data[1] = (char)(left >> 24); rest.data[2] = (char)(left >> 16);
-    rest.data[3] = (char)(left >> 8); rest.data[4] = (char)left;
-    if (grow_finish(&rest) < 0) goto fail;
-    result = Py_BuildValue("(Oy#LLi)", rest.obj, rows.data, rows.used, (long long)row_count,
-                           (long long)f_count, packed);
+    rest->data[1] = (char)(left >> 24); rest->data[2] = (char)(left >> 16);
+    rest->data[3] = (char)(left >> 8); rest->data[4] = (char)left;
+    {   /* copies first: the tuple's allocation may run the GC (and finalizers) */
+        PyObject *rest_bytes = PyBytes_FromStringAndSize(rest->data, rest->used);
+        PyObject *rows_bytes = PyBytes_FromStringAndSize(rows->data, rows->used);
+        if (!rest_bytes || !rows_bytes) {
+            Py_XDECREF(rest_bytes);
+            Py_XDECREF(rows_bytes);
+            goto fail;
+        }
+        result = Py_BuildValue("(NNLLi)", rest_bytes, rows_bytes, (long long)row_count,
+                               (long long)f_count, packed);
+    }
     goto done;
 plain:
     result = Py_None;
@@ -534,10 +596,50 @@ fail:
     result = NULL;
 done:
     PyBuffer_Release(&view);
-    Py_XDECREF(rest.obj);
-    Py_XDECREF(rows.obj);
-    for (int k = 0; k < 3; k++) Py_XDECREF(pseudo[k].obj);
     return result;
+}
+
+/* ---- parse_record -------------------------------------------------------------------- */
+/* The Kafka record value of collector.records: {"v": 1, "r": received ms, "t": sent s,
+ * "w": window bytes}, each key once, nothing else. Returns (r, t, w_start, w_end) or None
+ * (anything else: the caller's msgpack path decides, and names the error). */
+static PyObject *parse_record(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t max_bin_len;
+    PyObject *result;
+    if (!PyArg_ParseTuple(args, "y*n:parse_record", &view, &max_bin_len)) return NULL;
+    Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
+    int64_t v = -1, received = -1, sent = -1;
+    const unsigned char *w = NULL;
+    Py_ssize_t w_len = 0;
+    int seen = 0;
+    if (map_header(&r) != 4) goto plain;
+    for (int i = 0; i < 4; i++) {
+        Reader key = r;
+        if (str_header(&key) != 1 || !need_bytes(&key, 1)) goto plain;
+        char k = (char)key.p[0];
+        int bit = k == 'v' ? 1 : k == 'r' ? 2 : k == 't' ? 4 : k == 'w' ? 8 : 0;
+        if (!bit || (seen & bit)) goto plain;
+        seen |= bit;
+        key.p++;
+        r = key;
+        if (k == 'w') {
+            if (read_bin(&r, &w, &w_len) < 0 || w_len > max_bin_len) goto plain;
+        } else {
+            int64_t *out = k == 'v' ? &v : k == 'r' ? &received : &sent;
+            if (read_int63(&r, out) < 0) goto plain;
+        }
+    }
+    if (r.p != r.end || v != 1 || sent > INT64_MAX / 1000) goto plain;
+    result = Py_BuildValue("(LLnn)", (long long)received, (long long)sent,
+                           (Py_ssize_t)(w - (const unsigned char *)view.buf),
+                           (Py_ssize_t)(w - (const unsigned char *)view.buf) + w_len);
+    PyBuffer_Release(&view);
+    return result;
+plain:
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
 }
 
 /* ---- numeric_columns ------------------------------------------------------------------ */
@@ -842,6 +944,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
+    {"parse_record", parse_record, METH_VARARGS,
+     "parse_record(value, max_bin_len) -> (received_ms, sent_s, w_start, w_end) or None"},
     {"split_numeric", split_numeric, METH_VARARGS,
      "split_numeric(window, max_name_len, builtin_slots) -> (rest, rows, row_count, f_count)"
      " or None"},
@@ -851,10 +955,10 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_numeric_rows",
+    PyModuleDef_HEAD_INIT, "_sinkfast",
     "Numeric feature entries -> checked column buffers (optional accelerator of "
     "collector.arrow_rows).",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__numeric_rows(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__sinkfast(void) { return PyModule_Create(&module); }

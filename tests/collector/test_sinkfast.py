@@ -1,6 +1,6 @@
 """The C accelerator of the numeric feature columns equals the pure-Python path.
 
-``collector._numeric_rows`` (built by setup.py when a C compiler is there) turns a
+``collector._sinkfast`` (built by setup.py when a C compiler is there) turns a
 chunk's numeric feature entries into column buffers and proves them in one pass.
 The pure-Python path (``numeric_columns_py``) is the reference: on random and
 mutated entries both must refuse the same chunks and, when they accept, give
@@ -28,8 +28,8 @@ from collector.fake_windows import make_window_body
 from edge_sdk.numeric import pack_counts
 
 # where a C compiler is, the module must have been built (its build is optional in setup.py)
-native = importlib.import_module("collector._numeric_rows") if shutil.which("cc") \
-    else pytest.importorskip("collector._numeric_rows")
+native = importlib.import_module("collector._sinkfast") if shutil.which("cc") \
+    else pytest.importorskip("collector._sinkfast")
 
 _WINDOWS = [msgpack.unpackb(make_window_body(f"dev-{i}", i, records=30 + 40 * i, seed=i,
                                              window_index=0)) for i in range(3)]
