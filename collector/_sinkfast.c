@@ -64,6 +64,10 @@
 #define MAX_F_LEN 4096      /* WireLimits.max_array_len */
 #define MAX_MAP_LEN 1024    /* WireLimits.max_map_len */
 #define MAX_BUILTIN 16
+#define N_CAT_INTS 5
+#define CAT_LEN 8
+#define MAX_CATEGORY_LEN 64
+#define MAX_FAST_CATEGORIES 256
 #define INDEX_BITS 23
 #define INDEX_MASK ((1ULL << INDEX_BITS) - 1)
 
@@ -136,7 +140,7 @@ static int scratch_append(Scratch *g, const void *src, Py_ssize_t len) {
     return 0;
 }
 
-static Scratch s_rest, s_rows, s_pseudo[3];
+static Scratch s_rest, s_rows, s_pseudo[3], s_cats;
 
 /* ---- shared row rules ---------------------------------------------------------------- */
 typedef struct {
@@ -475,6 +479,53 @@ static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
     return 0;
 }
 
+/* a categorical entry's packed row: CatHead, name, then per category: uint32 key length,
+ * key bytes, int64 count */
+typedef struct {
+    int64_t ints[N_CAT_INTS];        /* n, missing, mismatch, unseen, other */
+    uint32_t name_len, categories;
+} CatHead;
+
+/* one categorical entry (after its name: kind 1, n, missing, mismatch, unseen, other,
+ * {category: count}) -> a packed row; -1: a broken rule (or a map this path does not
+ * take: duplicate keys, more than MAX_FAST_CATEGORIES), -2: no memory */
+static int pack_categorical(Reader *r, const char *name, Py_ssize_t name_len, Scratch *out) {
+    CatHead head;
+    int64_t kind;
+    uint64_t total = 0;
+    if (read_uint(r, &kind) < 0 || kind != 1) return -1;
+    for (int k = 0; k < N_CAT_INTS; k++)
+        if (read_uint(r, &head.ints[k]) < 0) return -1;
+    int64_t ncat = map_header(r);
+    if (ncat < 0 || ncat > MAX_FAST_CATEGORIES) return -1;
+    head.name_len = (uint32_t)name_len;
+    head.categories = (uint32_t)ncat;
+    Py_ssize_t head_at = out->used;
+    if (scratch_append(out, &head, sizeof head) < 0 || scratch_append(out, name, name_len) < 0)
+        return -2;
+    const char *keys[MAX_FAST_CATEGORIES];
+    Py_ssize_t key_lens[MAX_FAST_CATEGORIES];
+    for (int64_t c = 0; c < ncat; c++) {
+        int64_t count;
+        if (read_str(r, MAX_CATEGORY_LEN, &keys[c], &key_lens[c]) < 0) return -1;
+        for (int64_t d = 0; d < c; d++)     /* msgpack would keep one: the plain path decides */
+            if (key_lens[d] == key_lens[c] && memcmp(keys[d], keys[c], (size_t)key_lens[c]) == 0)
+                return -1;
+        if (read_uint(r, &count) < 0) return -1;
+        total += (uint64_t)count;
+        uint32_t len = (uint32_t)key_lens[c];
+        if (scratch_append(out, &len, sizeof len) < 0
+            || scratch_append(out, keys[c], key_lens[c]) < 0
+            || scratch_append(out, &count, sizeof count) < 0)
+            return -2;
+    }
+    /* category counts + other == n, unseen <= n (the chunk proofs' rules) */
+    if (total + (uint64_t)head.ints[4] != (uint64_t)head.ints[0] || head.ints[3] > head.ints[0])
+        return -1;
+    (void)head_at;
+    return 0;
+}
+
 /* the window-level sketches packed as rows after the features, in this order */
 static const char *const PSEUDO_KEYS[3] = {"pr", "lt", "en"};
 
@@ -495,13 +546,14 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     const char *pseudo_name[3];
     Py_ssize_t pseudo_len[3];
     Builtins builtins;
-    Scratch *rest = &s_rest, *rows = &s_rows, *pseudo = s_pseudo;
+    Scratch *rest = &s_rest, *rows = &s_rows, *pseudo = s_pseudo, *cats = &s_cats;
+    int64_t cat_count = 0;
     if (!PyArg_ParseTuple(args, "y*nO!(s#s#s#):split_numeric", &view, &max_name_len,
                           &PyDict_Type, &builtin_dict, &pseudo_name[0], &pseudo_len[0],
                           &pseudo_name[1], &pseudo_len[1], &pseudo_name[2], &pseudo_len[2]))
         return NULL;
     if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
-    rest->used = rows->used = pseudo[0].used = pseudo[1].used = pseudo[2].used = 0;
+    rest->used = rows->used = cats->used = pseudo[0].used = pseudo[1].used = pseudo[2].used = 0;
     Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
     int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
     int packed = 0;                          /* bit k: PSEUDO_KEYS[k] packed */
@@ -558,6 +610,20 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
                 row_count++;
                 continue;
             }
+            probe = r;
+            if (array_header(&probe) == CAT_LEN && skip(&probe, 3) == 0 && need_bytes(&probe, 1)
+                && probe.p[0] == 0x01) {                  /* [name, 1, ...]: categorical */
+                const char *name;
+                Py_ssize_t name_len;
+                r.p = entry;
+                array_header(&r);
+                if (read_str(&r, max_name_len, &name, &name_len) < 0) goto plain;
+                int k = pack_categorical(&r, name, name_len, cats);
+                if (k == -2) goto fail;
+                if (k < 0) goto plain;
+                cat_count++;
+                continue;
+            }
             if (skip(&r, 2) < 0) goto plain;
             if (scratch_append(rest, entry, r.p - entry) < 0) goto fail;
             kept++;
@@ -579,13 +645,15 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     {   /* copies first: the tuple's allocation may run the GC (and finalizers) */
         PyObject *rest_bytes = PyBytes_FromStringAndSize(rest->data, rest->used);
         PyObject *rows_bytes = PyBytes_FromStringAndSize(rows->data, rows->used);
-        if (!rest_bytes || !rows_bytes) {
+        PyObject *cat_bytes = PyBytes_FromStringAndSize(cats->data, cats->used);
+        if (!rest_bytes || !rows_bytes || !cat_bytes) {
             Py_XDECREF(rest_bytes);
             Py_XDECREF(rows_bytes);
+            Py_XDECREF(cat_bytes);
             goto fail;
         }
-        result = Py_BuildValue("(NNLLi)", rest_bytes, rows_bytes, (long long)row_count,
-                               (long long)f_count, packed);
+        result = Py_BuildValue("(NNLLiNL)", rest_bytes, rows_bytes, (long long)row_count,
+                               (long long)f_count, packed, cat_bytes, (long long)cat_count);
     }
     goto done;
 plain:
@@ -943,12 +1011,169 @@ done:
     return result;
 }
 
+/* ---- categorical_columns -------------------------------------------------------------- */
+static int cat_list_entry(PyObject *src, int check, Py_ssize_t max_name_len, Growable *ints,
+                          Py_ssize_t row, Py_ssize_t rows_cap, Growable *name_off,
+                          Growable *name_data, Growable *cat_entry, Growable *cat_off,
+                          Growable *cat_data, Growable *cat_counts) {
+    (void)rows_cap;
+    if (!PyList_CheckExact(src) || PyList_GET_SIZE(src) != CAT_LEN) {
+        if (check) return 1;
+        PyErr_SetString(PyExc_TypeError, "categorical entry: expected a list of 8");
+        return -1;
+    }
+    PyObject **item = ((PyListObject *)src)->ob_item;
+    const char *name;
+    Py_ssize_t name_len;
+    int64_t v[N_CAT_INTS];
+    int r;
+    if (check && !(PyLong_CheckExact(item[1]) && PyLong_AsLong(item[1]) == 1)) {
+        PyErr_Clear();
+        return 1;
+    }
+    r = str_value(item[0], check, max_name_len, &name, &name_len);
+    if (r) return r;
+    for (int k = 0; k < N_CAT_INTS; k++) {
+        r = uint_value(item[2 + k], check, &v[k]);
+        if (r) return r;
+    }
+    PyObject *counts = item[7];
+    if (!PyDict_CheckExact(counts)) {
+        if (check) return 1;
+        PyErr_SetString(PyExc_TypeError, "categorical entry: expected a map of counts");
+        return -1;
+    }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    uint64_t total = 0;
+    while (PyDict_Next(counts, &pos, &key, &value)) {
+        const char *k;
+        Py_ssize_t k_len;
+        int64_t c;
+        r = str_value(key, check, MAX_CATEGORY_LEN, &k, &k_len);
+        if (r) return r;
+        r = uint_value(value, check, &c);
+        if (r) return r;
+        total += (uint64_t)c;
+        int32_t entry = (int32_t)row, end;
+        if (grow_append(cat_entry, &entry, 4) < 0 || grow_append(cat_counts, &c, 8) < 0
+            || append_str(cat_data, &end, k, k_len) < 0 || grow_append(cat_off, &end, 4) < 0)
+            return -1;
+    }
+    if (check && (total + (uint64_t)v[4] != (uint64_t)v[0] || v[3] > v[0])) return 1;
+    int32_t end;
+    if (append_str(name_data, &end, name, name_len) < 0
+        || grow_append(name_off, &end, 4) < 0 || grow_append(ints, v, sizeof v) < 0)
+        return -1;
+    return 0;
+}
+
+static PyObject *categorical_columns(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *sources, *result = NULL;
+    int check;
+    Py_ssize_t max_name_len;
+    if (!PyArg_ParseTuple(args, "O!pn:categorical_columns", &PyList_Type, &sources, &check,
+                          &max_name_len))
+        return NULL;
+    Growable ints = {0}, name_off = {0}, name_data = {0}, cat_entry = {0}, cat_off = {0},
+             cat_data = {0}, cat_counts = {0};
+    Py_ssize_t nsources = PyList_GET_SIZE(sources), rows = 0;
+    int32_t zero = 0;
+    if (grow_init(&ints, 64 * 8 * N_CAT_INTS) < 0 || grow_init(&name_off, 256) < 0
+        || grow_init(&name_data, 256) < 0 || grow_init(&cat_entry, 1024) < 0
+        || grow_init(&cat_off, 1024) < 0 || grow_init(&cat_data, 1024) < 0
+        || grow_init(&cat_counts, 2048) < 0)
+        goto fail;
+    if (grow_append(&name_off, &zero, 4) < 0 || grow_append(&cat_off, &zero, 4) < 0) goto fail;
+    for (Py_ssize_t s = 0; s < nsources; s++) {
+        PyObject *src = PyList_GET_ITEM(sources, s);
+        if (!PyBytes_CheckExact(src)) {              /* one decoded entry */
+            int r = cat_list_entry(src, check, max_name_len, &ints, rows, 0, &name_off,
+                                   &name_data, &cat_entry, &cat_off, &cat_data, &cat_counts);
+            if (r > 0) goto refuse;
+            if (r < 0) goto fail;
+            rows++;
+            continue;
+        }
+        const char *p = PyBytes_AS_STRING(src), *end = p + PyBytes_GET_SIZE(src);
+        while (p < end) {                            /* rows packed by split_numeric */
+            CatHead head;
+            int32_t stop;
+            if (end - p < (Py_ssize_t)sizeof head) goto corrupt;
+            memcpy(&head, p, sizeof head);
+            p += sizeof head;
+            if (end - p < (Py_ssize_t)head.name_len) goto corrupt;
+            if (append_str(&name_data, &stop, p, head.name_len) < 0
+                || grow_append(&name_off, &stop, 4) < 0
+                || grow_append(&ints, head.ints, sizeof head.ints) < 0)
+                goto fail;
+            p += head.name_len;
+            for (uint32_t c = 0; c < head.categories; c++) {
+                uint32_t len;
+                int64_t count;
+                int32_t entry = (int32_t)rows;
+                if (end - p < 4) goto corrupt;
+                memcpy(&len, p, 4);
+                p += 4;
+                if (end - p < (Py_ssize_t)len + 8) goto corrupt;
+                if (append_str(&cat_data, &stop, p, len) < 0 || grow_append(&cat_off, &stop, 4) < 0)
+                    goto fail;
+                p += len;
+                memcpy(&count, p, 8);
+                p += 8;
+                if (grow_append(&cat_entry, &entry, 4) < 0 || grow_append(&cat_counts, &count, 8) < 0)
+                    goto fail;
+            }
+            rows++;
+        }
+    }
+    {   /* ints: rows of 5 -> 5 columns */
+        Growable cols = {0};
+        if (grow_init(&cols, rows * 8 * N_CAT_INTS) < 0) goto fail;
+        const int64_t *in = (const int64_t *)ints.data;
+        int64_t *out = (int64_t *)cols.data;
+        for (Py_ssize_t row = 0; row < rows; row++)
+            for (int k = 0; k < N_CAT_INTS; k++) out[k * rows + row] = in[row * N_CAT_INTS + k];
+        cols.used = rows * 8 * N_CAT_INTS;
+        Py_DECREF(ints.obj);
+        ints = cols;
+    }
+    if (grow_finish(&ints) < 0 || grow_finish(&name_off) < 0 || grow_finish(&name_data) < 0
+        || grow_finish(&cat_entry) < 0 || grow_finish(&cat_off) < 0 || grow_finish(&cat_data) < 0
+        || grow_finish(&cat_counts) < 0)
+        goto fail;
+    result = Py_BuildValue("(OOOOOOO)", ints.obj, name_off.obj, name_data.obj, cat_entry.obj,
+                           cat_off.obj, cat_data.obj, cat_counts.obj);
+    goto done;
+corrupt:
+    PyErr_SetString(PyExc_ValueError, "categorical_columns: packed rows not made by split_numeric");
+    goto fail;
+refuse:
+    result = Py_None;
+    Py_INCREF(result);
+    goto done;
+fail:
+    result = NULL;
+done:
+    Py_XDECREF(ints.obj);
+    Py_XDECREF(name_off.obj);
+    Py_XDECREF(name_data.obj);
+    Py_XDECREF(cat_entry.obj);
+    Py_XDECREF(cat_off.obj);
+    Py_XDECREF(cat_data.obj);
+    Py_XDECREF(cat_counts.obj);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse_record", parse_record, METH_VARARGS,
      "parse_record(value, max_bin_len) -> (received_ms, sent_s, w_start, w_end) or None"},
     {"split_numeric", split_numeric, METH_VARARGS,
      "split_numeric(window, max_name_len, builtin_slots) -> (rest, rows, row_count, f_count)"
      " or None"},
+    {"categorical_columns", categorical_columns, METH_VARARGS,
+     "categorical_columns(sources, check, max_name_len) -> column buffers or None"},
     {"numeric_columns", numeric_columns, METH_VARARGS,
      "numeric_columns(sources, check, max_name_len, builtin_slots) -> column buffers or None"},
     {NULL, NULL, 0, NULL},

@@ -144,6 +144,8 @@ class Split(NamedTuple):
     count: int         # rows in ``rows``
     f_count: int       # entries in the original ``f`` (numeric ones included)
     packed: int        # which of pr, lt, en were packed (bits 1, 2, 4): gone from the window
+    cats: bytes        # packed categorical rows, in the order of ``f``
+    cat_count: int     # rows in ``cats``
     raw: bytes | memoryview    # the whole window body, for the exact per-window check
 
 
@@ -156,17 +158,18 @@ def unpack_split(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS) 
 
     >>> from collector.fake_windows import make_window_body
     >>> w, split = unpack_split(make_window_body("dev-1", 1, records=10))
-    >>> len(w["f"]), split.f_count, split.count, "lt" in w    # 20 numeric + pr, lt, en
-    (3, 23, 23, False)
+    >>> len(w["f"]), split.f_count, split.count, split.cat_count, "lt" in w
+    (0, 23, 23, 3, False)
     """
     if _native is not None and type(data) in (bytes, memoryview) \
             and len(data) <= limits.max_window_bytes:
         parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
                                       _PACKED_NAMES)
         if parts is not None:
-            rest, rows, count, f_count, packed = parts
+            rest, rows, count, f_count, packed, cats, cat_count = parts
             try:
-                return unpack_window(rest, limits), Split(rows, count, f_count, packed, data)
+                return unpack_window(rest, limits), Split(rows, count, f_count, packed, cats,
+                                                          cat_count, data)
             except WireError:
                 pass              # the plain decode below gives (and names) the error
     return unpack_window(data, limits), None
@@ -207,7 +210,7 @@ class _Partition:
         self.record_device: list[Any] = []  # the Kafka record's device id per window
         self.samples: list[tuple] = []     # (window index, row, values_json)
         self.sources: list[tuple] = []     # add() arguments, to re-check window by window
-        self.splits: list[tuple] = []      # (window index, packed numeric rows, row count)
+        self.splits: list[tuple] = []      # (window, numeric rows, count, categorical, count)
         self.unchecked = 0                 # windows not validated one by one
 
 
@@ -349,7 +352,7 @@ def _append(p: _Partition, source: tuple, fields: tuple) -> None:
         p.f_len.append(len(feats))
     else:
         p.f_len.append(split.f_count)
-        p.splits.append((i, split.rows, split.count))
+        p.splits.append((i, split.rows, split.count, split.cats, split.cat_count))
     p.ident.append((get("d"), get("mv"), get("sq"), get("ws"), get("we"), ingest_id, get("tg")))
     p.win.append((get("mh"), get("si"), received_at_ms, sent_at_s * 1000, get("n"),
                   get("q"), get("hl"), lb, get("sdk")))
@@ -509,7 +512,7 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
         return {}
     owner = np.repeat(np.arange(len(p.entry_count), dtype=np.int32), p.entry_count)
     if check:
-        need(set(map(type, entries)) == {list}, "feature entries are arrays")
+        need(set(map(type, entries)) <= {list}, "feature entries are arrays")
     lens = np.fromiter(map(len, entries), np.int64, len(entries))
     is_num = lens == 14
     if is_num.all():
@@ -524,9 +527,10 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
     out: dict[str, pa.Table] = {}
     names: list[pa.Array] = []
     owners: list[np.ndarray] = []
-    split_rows = sum(count for _, _, count in p.splits)
+    split_rows = sum(count + cat_count for _, _, count, _, cat_count in p.splits)
     if p.splits:
-        nums, num_owner = _with_splits(nums, num_owner, p.splits)
+        nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
+        cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
     if nums:
         table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[_NUM_FEATURES] = table
@@ -550,21 +554,26 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
     return out
 
 
-def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple]) -> tuple[list, np.ndarray]:
-    """The numeric sources of a chunk in window order: each split window's packed rows (its
-    ``f`` entries) before its decoded numeric entries (prediction, latency, ...), as the
-    entries of an unsplit window come; and the window index of every row."""
+def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: int,
+                 count_at: int) -> tuple[list, np.ndarray]:
+    """The numeric (or categorical) sources of a chunk in window order: each split window's
+    packed rows (``splits[i][rows_at]``, ``splits[i][count_at]`` rows: its ``f`` entries
+    first) before its decoded entries, as the entries of an unsplit window come; and the
+    window index of every row."""
     own = owner.tolist()
     sources: list = []
     src_owner: list[int] = []
     src_rows: list[int] = []
     j, m = 0, len(nums)
-    for i, rows, count in splits:
+    for split in splits:
+        i, rows, count = split[0], split[rows_at], split[count_at]
         while j < m and own[j] < i:
             sources.append(nums[j])
             src_owner.append(own[j])
             src_rows.append(1)
             j += 1
+        if not count:
+            continue
         sources.append(rows)
         src_owner.append(i)
         src_rows.append(count)
@@ -695,12 +704,90 @@ def _buffer_columns(data: bytearray, dtype: pa.DataType, rows: int) -> list[pa.A
             for j in range(ncols)]
 
 
-def _categorical(cats: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
+def _categorical(cats: list, owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
                  check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Table | None]:
-    name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats)
+    built = categorical_columns(cats, limits, check)
+    need(built is not None, "categorical entries")
+    name_arr, ints, entry_of, keys, values = built     # type: ignore[misc]
+    n_arr, missing_arr, mismatch_arr, unseen_arr, other_arr = ints
+    rows = len(owner)
     if check:
-        need(set(kind) == {1}, "categorical kind")
-        need(set(map(type, counts)) == {dict}, "category counts are maps")
+        n_np = n_arr.to_numpy()
+        need((n_np + missing_arr.to_numpy() + mismatch_arr.to_numpy() <= records[owner]).all(),
+             "counts <= the window's records")
+    cols = [name_arr, pa.array(np.ones(rows, np.int8)), pa.nulls(rows, _STRING),
+            n_arr, missing_arr, pa.nulls(rows, _I64),
+            pa.nulls(rows, _I64), mismatch_arr, pa.nulls(rows, _I64),
+            unseen_arr, other_arr]
+    cols += [pa.nulls(rows, _F64)] * 4
+    zeros = pa.array(np.zeros(rows, np.int32))
+    cols += [zeros] * _NSLOTS
+    table = _with_ident(ident, owner, schema.FEATURES, cols)
+    cat_table = None
+    if len(keys):
+        cat_table = _with_ident(ident, owner[entry_of], schema.CATEGORIES, [
+            name_arr.take(pa.array(entry_of)), keys, values])
+    return table, name_arr, cat_table
+
+
+# (names, [n, missing, mismatch, unseen, other], the entry of each category, categories,
+#  counts); None: an entry breaks a rule (check only)
+CategoricalColumns = tuple[pa.Array, list[pa.Array], np.ndarray, pa.Array, pa.Array]
+
+
+def categorical_columns(cats: list, limits: WireLimits = DEFAULT_LIMITS,
+                        check: bool = True) -> CategoricalColumns | None:
+    """The categorical entries' columns (C if built, else Python); ``cats``: decoded entries
+    and (C only) the packed rows of :func:`unpack_split`.
+
+    >>> from collector.fake_windows import make_window_body
+    >>> from edge_sdk.wire import decode_window
+    >>> cats = [e for e in decode_window(make_window_body("d", 1, records=5))["f"] if e[1] == 1]
+    >>> names, ints, entry_of, keys, values = categorical_columns(cats)
+    >>> names.to_pylist(), ints[0].to_pylist(), sum(values.to_pylist())
+    (['c0', 'c1', 'c2'], [5, 5, 5], 15)
+    """
+    if _native is None:
+        return categorical_columns_py(cats, limits, check)
+    return categorical_columns_c(cats, limits, check)
+
+
+def categorical_columns_c(cats: list, limits: WireLimits = DEFAULT_LIMITS,
+                          check: bool = True) -> CategoricalColumns | None:
+    """:func:`categorical_columns` by ``collector._sinkfast`` (ImportError if not built)."""
+    if _native is None:
+        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
+    out = _native.categorical_columns(cats, check, limits.max_name_len)
+    if out is None:
+        return None
+    ints, name_off, name_data, cat_entry, cat_off, cat_data, cat_counts = out
+    rows, ncat = len(name_off) // 4 - 1, len(cat_off) // 4 - 1
+    names = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(name_off),
+                                                  pa.py_buffer(name_data)])
+    keys = pa.Array.from_buffers(_STRING, ncat, [None, pa.py_buffer(cat_off),
+                                                 pa.py_buffer(cat_data)])
+    counts = pa.Array.from_buffers(_I64, ncat, [None, pa.py_buffer(cat_counts)])
+    return (names, _buffer_columns(ints, _I64, rows), np.frombuffer(cat_entry, np.int32),
+            keys, counts)
+
+
+def categorical_columns_py(cats: list, limits: WireLimits = DEFAULT_LIMITS,
+                           check: bool = True) -> CategoricalColumns | None:
+    """:func:`categorical_columns` in Python (the reference of the C path); ``cats``: lists
+    of 8 items (the caller proved that much)."""
+    try:
+        return _categorical_py(cats, limits, check)
+    except Exception:   # noqa: BLE001 - any failed or impossible proof
+        if not check:
+            raise
+        return None
+
+
+def _categorical_py(cats: list, limits: WireLimits, check: bool) -> CategoricalColumns:
+    name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats) if cats else ((),) * 8
+    if check:
+        need(set(kind) <= {1} and set(map(type, kind)) <= {int}, "categorical kind")
+        need(set(map(type, counts)) <= {dict}, "category counts are maps")
     rows = len(cats)
     name_arr = _strings(name, limits.max_name_len, check)
     n_arr, other_arr = _uints(n, check), _uints(other, check)
@@ -715,22 +802,9 @@ def _categorical(cats: list[list], owner: np.ndarray, ident: list[pa.Array], lim
         need((sums_per_owner(entry_of, values.to_numpy(), rows) + other_arr.to_numpy()
               == n_np).all(), "category counts + other == n")
         need((unseen_arr.to_numpy() <= n_np).all(), "unseen <= n")
-        need((n_np + missing_arr.to_numpy() + mismatch_arr.to_numpy() <= records[owner]).all(),
-             "counts <= the window's records")
-    cols = [name_arr, pa.array(np.ones(rows, np.int8)), pa.nulls(rows, _STRING),
-            n_arr, missing_arr, pa.nulls(rows, _I64),
-            pa.nulls(rows, _I64), mismatch_arr, pa.nulls(rows, _I64),
-            unseen_arr, other_arr]
-    cols += [pa.nulls(rows, _F64)] * 4
-    zeros = pa.array(np.zeros(rows, np.int32))
-    cols += [zeros] * _NSLOTS
-    table = _with_ident(ident, owner, schema.FEATURES, cols)
-    cat_table = None
-    if keys:
-        cat_table = _with_ident(ident, owner[entry_of], schema.CATEGORIES, [
-            name_arr.take(pa.array(entry_of)), _strings(keys, 64, check) if check
-            else pa.array(keys, _STRING), values])
-    return table, name_arr, cat_table
+    key_arr = (_strings(keys, 64, check) if check and keys else pa.array(keys, _STRING))
+    return (name_arr, [n_arr, missing_arr, mismatch_arr, unseen_arr, other_arr], entry_of,
+            key_arr, values)
 
 
 def _matrix_columns(matrix: np.ndarray) -> list[pa.Array]:

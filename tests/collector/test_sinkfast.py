@@ -23,7 +23,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import collector.arrow_rows as arrow_rows
-from collector.arrow_rows import RowBuilder, numeric_columns_c, numeric_columns_py
+from collector.arrow_rows import (
+    RowBuilder,
+    categorical_columns_c,
+    categorical_columns_py,
+    numeric_columns_c,
+    numeric_columns_py,
+)
 from collector.fake_windows import make_window_body
 from edge_sdk.numeric import pack_counts
 
@@ -54,6 +60,19 @@ def pure_python() -> Iterator[None]:
         yield
     finally:
         arrow_rows._native = saved
+
+
+def _same_categorical(a: Any, b: Any) -> None:
+    if a is None or b is None:
+        assert a is b
+        return
+    names_a, ints_a, entry_a, keys_a, counts_a = a
+    names_b, ints_b, entry_b, keys_b, counts_b = b
+    assert names_a.to_pylist() == names_b.to_pylist()
+    assert [c.to_pylist() for c in ints_a] == [c.to_pylist() for c in ints_b]
+    assert entry_a.tolist() == entry_b.tolist()
+    assert keys_a.to_pylist() == keys_b.to_pylist()
+    assert counts_a.type == counts_b.type and counts_a.to_pylist() == counts_b.to_pylist()
 
 
 def _same(a: Any, b: Any) -> None:
@@ -264,7 +283,7 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
     parts = native.split_numeric(data, 128, BUILTIN_SLOTS, PSEUDO_FEATURES[:3])
     if parts is None:
         return
-    rest_bytes, rows, count, f_count, packed = parts
+    rest_bytes, rows, count, f_count, packed, cat_rows, cat_count = parts
     rest = msgpack.unpackb(bytes(rest_bytes), raw=False, strict_map_key=False)
     taken = [key for bit, key in enumerate(("pr", "lt", "en")) if packed & (1 << bit)]
     assert rest.keys() == plain.keys() - set(taken)
@@ -272,6 +291,90 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
         {k: v for k, v in plain.items() if k != "f" and k not in taken}
     assert f_count == len(plain["f"])
     removed = _removed(plain["f"], rest["f"])
-    removed += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]] for key in taken]
-    assert len(removed) == count > 0
-    _same(numeric_columns_c([rows], check=False), numeric_columns_py(removed, check=True))
+    numeric = [e for e in removed if len(e) == 14]
+    categorical = [e for e in removed if len(e) != 14]
+    numeric += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]] for key in taken]
+    assert len(numeric) == count > 0 and len(categorical) == cat_count
+    _same(numeric_columns_c([rows], check=False), numeric_columns_py(numeric, check=True))
+    _same_categorical(categorical_columns_c([cat_rows], check=False),
+                      categorical_columns_py(categorical, check=True))
+
+
+_CATS = [e for w in _WINDOWS for e in w["f"] if e[1] == 1]
+_CAT_WRONG = _WRONG + [{"a": 1, "b": -1}, {"a": 2**40}, {"": 3}, {"k" * 65: 1}, {1: 2},
+                       {"a": 1.0}, {"a": True}]
+
+
+@st.composite
+def mutated_categorical(draw: st.DrawFn) -> list[list]:
+    picks = draw(st.lists(st.integers(0, len(_CATS) - 1), min_size=1, max_size=20))
+    entries = [copy.deepcopy(_CATS[i]) for i in picks]
+    for _ in range(draw(st.integers(0, 2))):
+        entry = entries[draw(st.integers(0, len(entries) - 1))]
+        entry[draw(st.integers(0, 7))] = copy.deepcopy(draw(st.sampled_from(_CAT_WRONG)))
+    return entries
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_categorical())
+def test_c_and_python_categorical_columns_agree(entries) -> None:
+    _same_categorical(categorical_columns_c(entries), categorical_columns_py(entries))
+
+
+def _split(w: dict) -> Any:
+    return native.split_numeric(msgpack.packb(w, use_bin_type=True), 128, BUILTIN_SLOTS,
+                                PSEUDO_FEATURES[:3])
+
+
+def test_an_ordinary_window_is_split_whole() -> None:
+    parts = _split(_WINDOWS[1])
+    assert parts is not None
+    assert parts[2] == sum(e[1] == 0 for e in _WINDOWS[1]["f"]) + 3     # + pr, lt, en
+    assert parts[6] == sum(e[1] == 1 for e in _WINDOWS[1]["f"])
+
+
+@pytest.mark.parametrize("where, index, change", [
+    ("cat", 2, 1), ("cat", 6, 1), ("cat", 5, 10**6), ("cat", 7, "count+1"), ("cat", 7, "dup"),
+    ("num", 3, 1), ("num", 4, -10**9), ("num", 7, float("inf")), ("num", 11, "bin+1"),
+    ("num", 2, "p1"), ("num", 0, "\udc80"), ("lt", 2, 1), ("lt", 6, float("nan")),
+])
+def test_a_window_breaking_a_rule_is_left_to_the_plain_decode(where, index, change) -> None:
+    """Every rule of the C split, broken once: it declines (the plain path then names the
+    field), so the C path never accepts what the column proofs would refuse."""
+    w = copy.deepcopy(_WINDOWS[1])
+    if where == "lt":
+        entry = w["lt"]
+    else:
+        entry = next(e for e in w["f"] if e[1] == (1 if where == "cat" else 0))
+    if change == "count+1":
+        first = next(iter(entry[7]))
+        entry[7][first] += 1
+    elif change == "dup":     # a key twice in one map: msgpack keeps one, the plain path rules
+        raw = msgpack.packb(w, use_bin_type=True)
+        key = next(iter(entry[7])).encode()
+        pair = bytes([0xa0 | len(key)]) + key
+        at = raw.index(pair)
+        doubled = bytearray(raw)
+        head = raw.rindex(bytes([0x80 | len(entry[7])]), 0, at)
+        doubled[head] += 1
+        doubled[at:at] = pair + b"\x00"
+        assert msgpack.unpackb(bytes(doubled))["f"] == w["f"]    # still decodes, one key
+        assert native.split_numeric(bytes(doubled), 128, BUILTIN_SLOTS,
+                                    PSEUDO_FEATURES[:3]) is None
+        return
+    elif change == "bin+1":
+        packed = bytearray(entry[11])
+        packed[1] += 1
+        entry[11] = bytes(packed)
+    elif change == "\udc80":
+        entry[0] = "ok"
+        raw = msgpack.packb(w, use_bin_type=True).replace(b"\xa2ok", b"\xa2\xed\xb2", 1)
+        with pytest.raises(WireError, match="UTF-8"):
+            unpack_window(raw)
+        assert native.split_numeric(raw, 128, BUILTIN_SLOTS, PSEUDO_FEATURES[:3]) is None
+        return
+    elif isinstance(change, int) and not isinstance(change, bool):
+        entry[index] += change
+    else:
+        entry[index] = change
+    assert _split(w) is None
