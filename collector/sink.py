@@ -42,6 +42,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ class ParquetSink:
         self._known: dict[int, dict[int, int]] = {}
         self._known_end: dict[int, int] = {}        # highest known last offset per partition
         self._compacted: dict[Path, set[str]] = {}  # batches held by compacted files, per dir
+        self._pool: ThreadPoolExecutor | None = None  # commit threads, started at first use
         self.windows_written = 0
         self.files_written = 0
         self.dead_letters = 0
@@ -222,9 +224,11 @@ class ParquetSink:
         with gc_paused():
             tables = batch.builder.tables()    # may still find invalid windows (dead letters)
         if tables:
+            if self._pool is None:     # (its idle threads end when the sink is collected)
+                self._pool = ThreadPoolExecutor(8, thread_name_prefix="edgedrift-commit")
             files = commit_batch(self.root, name, tables, self.config.compression,
                                  replay=batch.forced_last is not None,
-                                 compacted=self._compacted)
+                                 compacted=self._compacted, pool=self._pool)
             self.files_written += len(files)
             self.windows_written += batch.builder.windows
             log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))
