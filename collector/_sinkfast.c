@@ -68,6 +68,9 @@
 #define CAT_LEN 8
 #define MAX_CATEGORY_LEN 64
 #define MAX_FAST_CATEGORIES 256
+#define LABEL_LEN 5
+#define MAX_LABEL_LEN 4096    /* WireLimits.max_str_len */
+#define MAX_FAST_CELLS 4096   /* WireLimits.max_array_len */
 #define INDEX_BITS 23
 #define INDEX_MASK ((1ULL << INDEX_BITS) - 1)
 
@@ -140,7 +143,7 @@ static int scratch_append(Scratch *g, const void *src, Py_ssize_t len) {
     return 0;
 }
 
-static Scratch s_rest, s_rows, s_pseudo[3], s_cats;
+static Scratch s_rest, s_rows, s_pseudo[3], s_cats, s_labels;
 
 /* ---- shared row rules ---------------------------------------------------------------- */
 typedef struct {
@@ -526,8 +529,46 @@ static int pack_categorical(Reader *r, const char *name, Py_ssize_t name_len, Sc
     return 0;
 }
 
+/* classification labels [2, n, mismatch, other, [[predicted, actual, count], ...]] packed:
+ * LabelHead, then per cell: uint32 length, predicted, uint32 length, actual, int64 count */
+typedef struct {
+    int64_t n, mismatch, other;
+    uint32_t cells, pad;
+} LabelHead;
+
+/* the label array (after its header: 2, n, ...) -> packed; -1 a broken rule, -2 no memory */
+static int pack_labels(Reader *r, Scratch *out) {
+    LabelHead head = {0};
+    int64_t task;
+    uint64_t total = 0;
+    if (read_uint(r, &task) < 0 || task != 2) return -1;
+    if (read_uint(r, &head.n) < 0 || read_uint(r, &head.mismatch) < 0
+        || read_uint(r, &head.other) < 0)
+        return -1;
+    int64_t cells = array_header(r);
+    if (cells < 0 || cells > MAX_FAST_CELLS) return -1;
+    head.cells = (uint32_t)cells;
+    if (scratch_append(out, &head, sizeof head) < 0) return -2;
+    for (int64_t c = 0; c < cells; c++) {
+        const char *pred, *actual;
+        Py_ssize_t pred_len, actual_len;
+        int64_t count;
+        if (array_header(r) != 3 || read_str(r, MAX_LABEL_LEN, &pred, &pred_len) < 0
+            || read_str(r, MAX_LABEL_LEN, &actual, &actual_len) < 0 || read_uint(r, &count) < 0)
+            return -1;
+        total += (uint64_t)count;
+        uint32_t pl = (uint32_t)pred_len, al = (uint32_t)actual_len;
+        if (scratch_append(out, &pl, 4) < 0 || scratch_append(out, pred, pred_len) < 0
+            || scratch_append(out, &al, 4) < 0 || scratch_append(out, actual, actual_len) < 0
+            || scratch_append(out, &count, 8) < 0)
+            return -2;
+    }
+    return total + (uint64_t)head.other == (uint64_t)head.n ? 0 : -1;   /* cells + other == n */
+}
+
 /* the window-level sketches packed as rows after the features, in this order */
 static const char *const PSEUDO_KEYS[3] = {"pr", "lt", "en"};
+#define PACKED_LB 8            /* bit of ``packed``: the classification labels were taken */
 
 /* which of PSEUDO_KEYS a map key is, in any str encoding msgpack accepts (-1: none) */
 static int pseudo_key(Reader key) {
@@ -546,14 +587,16 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     const char *pseudo_name[3];
     Py_ssize_t pseudo_len[3];
     Builtins builtins;
-    Scratch *rest = &s_rest, *rows = &s_rows, *pseudo = s_pseudo, *cats = &s_cats;
+    Scratch *rest = &s_rest, *rows = &s_rows, *pseudo = s_pseudo, *cats = &s_cats,
+            *labels = &s_labels;
     int64_t cat_count = 0;
     if (!PyArg_ParseTuple(args, "y*nO!(s#s#s#):split_numeric", &view, &max_name_len,
                           &PyDict_Type, &builtin_dict, &pseudo_name[0], &pseudo_len[0],
                           &pseudo_name[1], &pseudo_len[1], &pseudo_name[2], &pseudo_len[2]))
         return NULL;
     if (builtins_from(builtin_dict, &builtins) < 0) goto fail;
-    rest->used = rows->used = cats->used = pseudo[0].used = pseudo[1].used = pseudo[2].used = 0;
+    rest->used = rows->used = cats->used = labels->used = 0;
+    pseudo[0].used = pseudo[1].used = pseudo[2].used = 0;
     Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
     int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
     int packed = 0;                          /* bit k: PSEUDO_KEYS[k] packed */
@@ -566,7 +609,21 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         int64_t key_len = str_header(&key);
         int is_f = key_len == 1 && need_bytes(&key, 1) && key.p[0] == 'f';
         int which = is_f ? -1 : pseudo_key(r);
+        int is_lb = key_len == 2 && need_bytes(&key, 2) && key.p[0] == 'l' && key.p[1] == 'b';
         if (skip(&r, 1) < 0) goto plain;                              /* the key */
+        if (is_lb) {
+            if (packed & PACKED_LB) goto plain;          /* a key twice: msgpack's rules */
+            Reader probe = r;
+            if (array_header(&probe) == LABEL_LEN && need_bytes(&probe, 1)
+                && probe.p[0] == 0x02) {                  /* classification labels */
+                array_header(&r);
+                int k = pack_labels(&r, labels);
+                if (k == -2) goto fail;
+                if (k < 0) goto plain;
+                packed |= PACKED_LB;
+                continue;                                 /* not in the rest */
+            }
+        }
         if (which >= 0) {
             if (packed & (1 << which)) goto plain;       /* a key twice: msgpack's rules */
             Reader probe = r;
@@ -633,7 +690,7 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         h[3] = (unsigned char)(kept >> 8); h[4] = (unsigned char)kept;
     }
     if (r.p != r.end || row_count == 0 || f_count < 0) goto plain;
-    uint32_t left = (uint32_t)pairs;
+    uint32_t left = (uint32_t)pairs - ((packed & PACKED_LB) ? 1 : 0);
     for (int k = 0; k < 3; k++) {
         if (!(packed & (1 << k))) continue;
         left--;
@@ -646,14 +703,18 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         PyObject *rest_bytes = PyBytes_FromStringAndSize(rest->data, rest->used);
         PyObject *rows_bytes = PyBytes_FromStringAndSize(rows->data, rows->used);
         PyObject *cat_bytes = PyBytes_FromStringAndSize(cats->data, cats->used);
-        if (!rest_bytes || !rows_bytes || !cat_bytes) {
+        PyObject *label_bytes = (packed & PACKED_LB)
+            ? PyBytes_FromStringAndSize(labels->data, labels->used) : Py_NewRef(Py_None);
+        if (!rest_bytes || !rows_bytes || !cat_bytes || !label_bytes) {
             Py_XDECREF(rest_bytes);
             Py_XDECREF(rows_bytes);
             Py_XDECREF(cat_bytes);
+            Py_XDECREF(label_bytes);
             goto fail;
         }
-        result = Py_BuildValue("(NNLLiNL)", rest_bytes, rows_bytes, (long long)row_count,
-                               (long long)f_count, packed, cat_bytes, (long long)cat_count);
+        result = Py_BuildValue("(NNLLiNLN)", rest_bytes, rows_bytes, (long long)row_count,
+                               (long long)f_count, packed, cat_bytes, (long long)cat_count,
+                               label_bytes);
     }
     goto done;
 plain:
@@ -1166,12 +1227,150 @@ done:
     return result;
 }
 
+/* ---- label_columns ------------------------------------------------------------------- */
+typedef struct {
+    Growable cell_src, pred_off, pred_data, actual_off, actual_data, counts;
+} LabelCells;
+
+static int add_cell(LabelCells *c, int32_t src, const char *pred, Py_ssize_t pred_len,
+                    const char *actual, Py_ssize_t actual_len, int64_t count) {
+    int32_t end;
+    if (grow_append(&c->cell_src, &src, 4) < 0 || grow_append(&c->counts, &count, 8) < 0
+        || append_str(&c->pred_data, &end, pred, pred_len) < 0
+        || grow_append(&c->pred_off, &end, 4) < 0
+        || append_str(&c->actual_data, &end, actual, actual_len) < 0
+        || grow_append(&c->actual_off, &end, 4) < 0)
+        return -1;
+    return 0;
+}
+
+/* one decoded classification label list; 0 ok, 1 a broken rule (check), -1 error */
+static int label_list(PyObject *src, int check, Py_ssize_t max_len, int32_t index,
+                      int64_t *out, LabelCells *c) {
+    if (!PyList_CheckExact(src) || PyList_GET_SIZE(src) != LABEL_LEN) {
+        if (check) return 1;
+        PyErr_SetString(PyExc_TypeError, "labels: expected a list of 5");
+        return -1;
+    }
+    PyObject **item = ((PyListObject *)src)->ob_item;
+    int r;
+    for (int k = 0; k < 3; k++) {              /* n, mismatch, other */
+        r = uint_value(item[1 + k], check, &out[k]);
+        if (r) return r;
+    }
+    PyObject *cells = item[4];
+    if (!PyList_CheckExact(cells)) {
+        if (check) return 1;
+        PyErr_SetString(PyExc_TypeError, "labels: expected a list of cells");
+        return -1;
+    }
+    uint64_t total = 0;
+    int64_t correct = 0;
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(cells); j++) {
+        PyObject *cell = PyList_GET_ITEM(cells, j);
+        const char *pred, *actual;
+        Py_ssize_t pred_len, actual_len;
+        int64_t count;
+        if (!PyList_CheckExact(cell) || PyList_GET_SIZE(cell) != 3) {
+            if (check) return 1;
+            PyErr_SetString(PyExc_TypeError, "labels: expected cells of 3");
+            return -1;
+        }
+        PyObject **v = ((PyListObject *)cell)->ob_item;
+        r = str_value(v[0], check, max_len, &pred, &pred_len);
+        if (r) return r;
+        r = str_value(v[1], check, max_len, &actual, &actual_len);
+        if (r) return r;
+        r = uint_value(v[2], check, &count);
+        if (r) return r;
+        total += (uint64_t)count;
+        if (pred_len == actual_len && memcmp(pred, actual, (size_t)pred_len) == 0) correct += count;
+        if (add_cell(c, index, pred, pred_len, actual, actual_len, count) < 0) return -1;
+    }
+    if (check && total + (uint64_t)out[2] != (uint64_t)out[0]) return 1;
+    out[3] = correct;
+    return 0;
+}
+
+static PyObject *label_columns(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *sources, *result = NULL;
+    int check;
+    Py_ssize_t max_len;
+    if (!PyArg_ParseTuple(args, "O!pn:label_columns", &PyList_Type, &sources, &check, &max_len))
+        return NULL;
+    Py_ssize_t nsrc = PyList_GET_SIZE(sources);
+    Growable ints = {0};
+    LabelCells c = {{0}};
+    Growable *all[] = {&ints, &c.cell_src, &c.pred_off, &c.pred_data, &c.actual_off,
+                       &c.actual_data, &c.counts};
+    int32_t zero = 0;
+    for (int k = 0; k < 7; k++)
+        if (grow_init(all[k], k == 0 ? nsrc * 8 * 4 : 1024) < 0) goto fail;
+    ints.used = nsrc * 8 * 4;
+    if (grow_append(&c.pred_off, &zero, 4) < 0 || grow_append(&c.actual_off, &zero, 4) < 0)
+        goto fail;
+    int64_t *col = (int64_t *)ints.data;          /* n, mismatch, other, correct */
+    for (Py_ssize_t s = 0; s < nsrc; s++) {
+        PyObject *src = PyList_GET_ITEM(sources, s);
+        int64_t v[4] = {0, 0, 0, 0};
+        if (PyBytes_CheckExact(src)) {           /* packed by split_numeric */
+            const char *p = PyBytes_AS_STRING(src), *end = p + PyBytes_GET_SIZE(src);
+            LabelHead head;
+            if (end - p < (Py_ssize_t)sizeof head) goto corrupt;
+            memcpy(&head, p, sizeof head);
+            p += sizeof head;
+            v[0] = head.n; v[1] = head.mismatch; v[2] = head.other;
+            for (uint32_t j = 0; j < head.cells; j++) {
+                uint32_t pl, al;
+                int64_t count;
+                if (end - p < 4) goto corrupt;
+                memcpy(&pl, p, 4);
+                if (end - p < 4 + (Py_ssize_t)pl + 4) goto corrupt;
+                const char *pred = p + 4;
+                memcpy(&al, pred + pl, 4);
+                const char *actual = pred + pl + 4;
+                if (end - actual < (Py_ssize_t)al + 8) goto corrupt;
+                memcpy(&count, actual + al, 8);
+                p = actual + al + 8;
+                if (pl == al && memcmp(pred, actual, pl) == 0) v[3] += count;
+                if (add_cell(&c, (int32_t)s, pred, pl, actual, al, count) < 0) goto fail;
+            }
+            if (p != end) goto corrupt;
+        } else {
+            int r = label_list(src, check, max_len, (int32_t)s, v, &c);
+            if (r > 0) goto refuse;
+            if (r < 0) goto fail;
+        }
+        for (int k = 0; k < 4; k++) col[k * nsrc + s] = v[k];
+    }
+    for (int k = 0; k < 7; k++)
+        if (grow_finish(all[k]) < 0) goto fail;
+    result = Py_BuildValue("(OOOOOOO)", ints.obj, c.cell_src.obj, c.pred_off.obj,
+                           c.pred_data.obj, c.actual_off.obj, c.actual_data.obj, c.counts.obj);
+    goto done;
+corrupt:
+    PyErr_SetString(PyExc_ValueError, "label_columns: packed labels not made by split_numeric");
+    goto fail;
+refuse:
+    result = Py_None;
+    Py_INCREF(result);
+    goto done;
+fail:
+    result = NULL;
+done:
+    for (int k = 0; k < 7; k++) Py_XDECREF(all[k]->obj);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse_record", parse_record, METH_VARARGS,
      "parse_record(value, max_bin_len) -> (received_ms, sent_s, w_start, w_end) or None"},
     {"split_numeric", split_numeric, METH_VARARGS,
      "split_numeric(window, max_name_len, builtin_slots) -> (rest, rows, row_count, f_count)"
      " or None"},
+    {"label_columns", label_columns, METH_VARARGS,
+     "label_columns(sources, check, max_len) -> column buffers or None"},
     {"categorical_columns", categorical_columns, METH_VARARGS,
      "categorical_columns(sources, check, max_name_len) -> column buffers or None"},
     {"numeric_columns", numeric_columns, METH_VARARGS,

@@ -146,6 +146,7 @@ class Split(NamedTuple):
     packed: int        # which of pr, lt, en were packed (bits 1, 2, 4): gone from the window
     cats: bytes        # packed categorical rows, in the order of ``f``
     cat_count: int     # rows in ``cats``
+    labels: bytes | None   # packed classification labels (then gone from the window)
     raw: bytes | memoryview    # the whole window body, for the exact per-window check
 
 
@@ -162,14 +163,14 @@ def unpack_split(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS) 
     (0, 23, 23, 3, False)
     """
     if _native is not None and type(data) in (bytes, memoryview) \
-            and len(data) <= limits.max_window_bytes:
+            and len(data) <= limits.max_window_bytes and limits == DEFAULT_LIMITS:
         parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
                                       _PACKED_NAMES)
         if parts is not None:
-            rest, rows, count, f_count, packed, cats, cat_count = parts
+            rest, rows, count, f_count, packed, cats, cat_count, labels = parts
             try:
                 return unpack_window(rest, limits), Split(rows, count, f_count, packed, cats,
-                                                          cat_count, data)
+                                                          cat_count, labels, data)
             except WireError:
                 pass              # the plain decode below gives (and names) the error
     return unpack_window(data, limits), None
@@ -354,6 +355,8 @@ def _append(p: _Partition, source: tuple, fields: tuple) -> None:
         p.f_len.append(split.f_count)
         p.splits.append((i, split.rows, split.count, split.cats, split.cat_count))
     p.ident.append((get("d"), get("mv"), get("sq"), get("ws"), get("we"), ingest_id, get("tg")))
+    if split is not None and split.labels is not None:
+        lb = split.labels      # packed (gone from w): _labels reads it as a classification
     p.win.append((get("mh"), get("si"), received_at_ms, sent_at_s * 1000, get("n"),
                   get("q"), get("hl"), lb, get("sdk")))
     p.record_device.append(w.get("d") if device_id is None else device_id)
@@ -464,43 +467,107 @@ def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array]
     abs_err: list[float | None] = [None] * nw
     sq_err: list[float | None] = [None] * nw
     rows = None
-    cls = [i for i, lb in enumerate(lbs) if lb is not None and lb[0] == 2]
+    # classification: a decoded [2, ...] or the packed labels of unpack_split (bytes)
+    cls = [i for i, lb in enumerate(lbs) if lb is not None and (type(lb) is bytes or lb[0] == 2)]
     for i, lb in enumerate(lbs):        # regression labels were checked one by one
-        if lb is not None and lb[0] != 2:
+        if lb is not None and type(lb) is not bytes and lb[0] != 2:
             task[i], total[i], mismatch[i] = "regression", lb[1], lb[2]
             abs_err[i], sq_err[i] = float(lb[3]), float(lb[4])
     if cls:
-        _, n_, mm_, other_, cells_ = zip(*[lbs[i] for i in cls])
-        n_arr, other_arr = _uints(n_, check).to_numpy(), _uints(other_, check).to_numpy()
-        if check:
-            uint_array(mm_)
-            need(set(map(type, cells_)) == {list}, "label cells")
-        per = np.fromiter(map(len, cells_), np.int64, len(cls))
-        flat = list(chain.from_iterable(cells_))
-        owner = np.repeat(np.arange(len(cls)), per)
-        sums = np.zeros(len(cls), np.int64)
-        good = np.zeros(len(cls), np.int64)
-        if flat:
-            if check:
-                need(set(map(type, flat)) == {list} and set(map(len, flat)) == {3}, "label cells")
-            pred, actual, count = zip(*flat)
-            c_arr = _uints(count, check)
-            counts = c_arr.to_numpy()
-            if check:
-                sums = sums_per_owner(owner, counts, len(cls))
-            diag = np.fromiter(map(operator.eq, pred, actual), bool, len(flat))
-            np.add.at(good, owner[diag], counts[diag])
-            rows = (np.asarray(cls, np.int32)[owner],
-                    _strings(pred, limits.max_str_len, check) if pred else pa.array(pred, _STRING),
-                    _strings(actual, limits.max_str_len, check), c_arr)
-        if check:
-            need((sums + other_arr == n_arr).all(), "label cells + other == n")
+        built = label_columns([lbs[i] for i in cls], limits, check)
+        need(built is not None, "label cells")
+        (n_, mm_, good), cell_of, pred, actual, counts = built     # type: ignore[misc]
+        if len(counts):
+            rows = (np.asarray(cls, np.int32)[cell_of], pred, actual, counts)
         for j, i in enumerate(cls):
-            task[i], total[i], mismatch[i], correct[i] = \
-                "classification", n_[j], mm_[j], int(good[j])
+            task[i], total[i], mismatch[i], correct[i] = "classification", n_[j], mm_[j], good[j]
     cols = [pa.array(task, _STRING), pa.array(total, _I64), pa.array(correct, _I64),
             pa.array(mismatch, _I64), pa.array(abs_err, _F64), pa.array(sq_err, _F64)]
     return cols, rows
+
+
+# ([n, mismatch, correct] per label set (ints), the set of each cell, predicted, actual,
+#  count); None: a label set breaks a rule (check only)
+LabelColumns = tuple[tuple[list[int], list[int], list[int]], np.ndarray, pa.Array, pa.Array,
+                     pa.Array]
+
+
+def label_columns(sets: list, limits: WireLimits = DEFAULT_LIMITS,
+                  check: bool = True) -> LabelColumns | None:
+    """Classification label sets ``[2, n, mismatch, other, [[predicted, actual, count], ...]]``
+    (and, C only, the packed labels of :func:`unpack_split`) -> columns; C if built.
+
+    >>> (n, mm, good), cell_of, pred, actual, counts = label_columns(
+    ...     [[2, 5, 0, 1, [["a", "a", 3], ["a", "b", 1]]]])
+    >>> n, good, cell_of.tolist(), actual.to_pylist()
+    ([5], [3], [0, 0], ['a', 'b'])
+    """
+    if _native is None:
+        return label_columns_py(sets, limits, check)
+    return label_columns_c(sets, limits, check)
+
+
+def label_columns_c(sets: list, limits: WireLimits = DEFAULT_LIMITS,
+                    check: bool = True) -> LabelColumns | None:
+    """:func:`label_columns` by ``collector._sinkfast`` (ImportError if not built)."""
+    if _native is None:
+        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
+    out = _native.label_columns(sets, check, limits.max_str_len)
+    if out is None:
+        return None
+    ints, cell_src, pred_off, pred_data, actual_off, actual_data, counts = out
+    n = len(cell_src) // 4
+    n_, mm_, _, good = np.frombuffer(ints, np.int64).reshape(4, len(sets)).tolist() \
+        if sets else ([], [], [], [])
+    return ((n_, mm_, good), np.frombuffer(cell_src, np.int32),
+            pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(pred_off),
+                                               pa.py_buffer(pred_data)]),
+            pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(actual_off),
+                                               pa.py_buffer(actual_data)]),
+            pa.Array.from_buffers(_I64, n, [None, pa.py_buffer(counts)]))
+
+
+def label_columns_py(sets: list, limits: WireLimits = DEFAULT_LIMITS,
+                     check: bool = True) -> LabelColumns | None:
+    """:func:`label_columns` in Python (the reference of the C path)."""
+    try:
+        return _label_columns_py(sets, limits, check)
+    except Exception:   # noqa: BLE001 - any failed or impossible proof
+        if not check:
+            raise
+        return None
+
+
+def _label_columns_py(sets: list, limits: WireLimits, check: bool) -> LabelColumns:
+    if check:
+        need(set(map(type, sets)) <= {list} and set(map(len, sets)) <= {5}, "label sets")
+    _, n_, mm_, other_, cells_ = zip(*sets) if sets else ((),) * 5
+    n_arr, other_arr = _uints(n_, check).to_numpy(), _uints(other_, check).to_numpy()
+    if check:
+        uint_array(mm_)
+        need(set(map(type, cells_)) <= {list}, "label cells")
+    per = np.fromiter(map(len, cells_), np.int64, len(sets))
+    flat = list(chain.from_iterable(cells_))
+    owner = np.repeat(np.arange(len(sets), dtype=np.int32), per)
+    sums = np.zeros(len(sets), np.int64)
+    good = np.zeros(len(sets), np.int64)
+    pred_arr = actual_arr = pa.array((), _STRING)
+    c_arr = pa.array((), _I64)
+    if flat:
+        if check:
+            need(set(map(type, flat)) == {list} and set(map(len, flat)) == {3}, "label cells")
+        pred, actual, count = zip(*flat)
+        c_arr = _uints(count, check)
+        counts = c_arr.to_numpy()
+        if check:
+            sums = sums_per_owner(owner, counts, len(sets))
+        diag = np.fromiter(map(operator.eq, pred, actual), bool, len(flat))
+        np.add.at(good, owner[diag], counts[diag])
+        pred_arr = _strings(pred, limits.max_str_len, check)
+        actual_arr = _strings(actual, limits.max_str_len, check)
+    if check:
+        need((sums + other_arr == n_arr).all(), "label cells + other == n")
+    return (list(n_), list(mm_), good.tolist()), owner, pred_arr, actual_arr, c_arr
 
 
 def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: bool,

@@ -27,6 +27,8 @@ from collector.arrow_rows import (
     RowBuilder,
     categorical_columns_c,
     categorical_columns_py,
+    label_columns_c,
+    label_columns_py,
     numeric_columns_c,
     numeric_columns_py,
 )
@@ -60,6 +62,15 @@ def pure_python() -> Iterator[None]:
         yield
     finally:
         arrow_rows._native = saved
+
+
+def _same_labels(a: Any, b: Any) -> None:
+    if a is None or b is None:
+        assert a is b
+        return
+    assert a[0] == b[0] and a[1].tolist() == b[1].tolist()
+    for x, y in zip(a[2:], b[2:]):
+        assert x.type == y.type and x.to_pylist() == y.to_pylist()
 
 
 def _same_categorical(a: Any, b: Any) -> None:
@@ -283,9 +294,9 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
     parts = native.split_numeric(data, 128, BUILTIN_SLOTS, PSEUDO_FEATURES[:3])
     if parts is None:
         return
-    rest_bytes, rows, count, f_count, packed, cat_rows, cat_count = parts
+    rest_bytes, rows, count, f_count, packed, cat_rows, cat_count, labels = parts
     rest = msgpack.unpackb(bytes(rest_bytes), raw=False, strict_map_key=False)
-    taken = [key for bit, key in enumerate(("pr", "lt", "en")) if packed & (1 << bit)]
+    taken = [key for bit, key in enumerate(("pr", "lt", "en", "lb")) if packed & (1 << bit)]
     assert rest.keys() == plain.keys() - set(taken)
     assert {k: v for k, v in rest.items() if k != "f"} == \
         {k: v for k, v in plain.items() if k != "f" and k not in taken}
@@ -293,7 +304,11 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
     removed = _removed(plain["f"], rest["f"])
     numeric = [e for e in removed if len(e) == 14]
     categorical = [e for e in removed if len(e) != 14]
-    numeric += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]] for key in taken]
+    numeric += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]]
+                for key in taken if key != "lb"]
+    assert (labels is not None) == ("lb" in taken)
+    if labels is not None:
+        _same_labels(label_columns_c([labels], check=False), label_columns_py([plain["lb"]]))
     assert len(numeric) == count > 0 and len(categorical) == cat_count
     _same(numeric_columns_c([rows], check=False), numeric_columns_py(numeric, check=True))
     _same_categorical(categorical_columns_c([cat_rows], check=False),
@@ -330,23 +345,30 @@ def test_an_ordinary_window_is_split_whole() -> None:
     parts = _split(_WINDOWS[1])
     assert parts is not None
     assert parts[2] == sum(e[1] == 0 for e in _WINDOWS[1]["f"]) + 3     # + pr, lt, en
+    assert parts[4] == 1 | 2 | 4 | 8                                     # + the labels
     assert parts[6] == sum(e[1] == 1 for e in _WINDOWS[1]["f"])
+    assert msgpack.unpackb(parts[0]).keys() == _WINDOWS[1].keys() - {"pr", "lt", "en", "lb"}
 
 
 @pytest.mark.parametrize("where, index, change", [
     ("cat", 2, 1), ("cat", 6, 1), ("cat", 5, 10**6), ("cat", 7, "count+1"), ("cat", 7, "dup"),
     ("num", 3, 1), ("num", 4, -10**9), ("num", 7, float("inf")), ("num", 11, "bin+1"),
     ("num", 2, "p1"), ("num", 0, "\udc80"), ("lt", 2, 1), ("lt", 6, float("nan")),
+    ("lb", 1, 1), ("lb", 3, 1), ("lb", 4, "count+1"), ("lb", 4, "empty"),
 ])
 def test_a_window_breaking_a_rule_is_left_to_the_plain_decode(where, index, change) -> None:
     """Every rule of the C split, broken once: it declines (the plain path then names the
     field), so the C path never accepts what the column proofs would refuse."""
     w = copy.deepcopy(_WINDOWS[1])
-    if where == "lt":
-        entry = w["lt"]
+    if where in ("lt", "lb"):
+        entry = w[where]
     else:
         entry = next(e for e in w["f"] if e[1] == (1 if where == "cat" else 0))
-    if change == "count+1":
+    if change == "count+1" and where == "lb":
+        entry[4][0][2] += 1
+    elif change == "empty":            # an empty predicted class
+        entry[4][0][0] = ""
+    elif change == "count+1":
         first = next(iter(entry[7]))
         entry[7][first] += 1
     elif change == "dup":     # a key twice in one map: msgpack keeps one, the plain path rules
@@ -378,3 +400,30 @@ def test_a_window_breaking_a_rule_is_left_to_the_plain_decode(where, index, chan
     else:
         entry[index] = change
     assert _split(w) is None
+
+
+_LABELS = [w["lb"] for w in _WINDOWS if w.get("lb")]
+_LABEL_WRONG = _WRONG + [[["a", "b"]], [["a", "b", -1]], [["a", 1, 2]], [[" ", "", 1]], [],
+                         [["é", "é", 3]], [["a", "b", 2**40]]]
+
+
+@st.composite
+def mutated_labels(draw: st.DrawFn) -> list[list]:
+    picks = draw(st.lists(st.integers(0, len(_LABELS) - 1), min_size=1, max_size=10))
+    sets = [copy.deepcopy(_LABELS[i]) for i in picks]
+    for _ in range(draw(st.integers(0, 2))):
+        chosen = sets[draw(st.integers(0, len(sets) - 1))]
+        cells = chosen[4]
+        if draw(st.booleans()) and type(cells) is list and cells \
+                and all(type(c) is list and len(c) == 3 for c in cells):
+            cell = cells[draw(st.integers(0, len(cells) - 1))]
+            cell[draw(st.integers(0, 2))] = copy.deepcopy(draw(st.sampled_from(_WRONG)))
+        else:
+            chosen[draw(st.integers(1, 4))] = copy.deepcopy(draw(st.sampled_from(_LABEL_WRONG)))
+    return sets
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_labels())
+def test_c_and_python_label_columns_agree(sets) -> None:
+    _same_labels(label_columns_c(sets), label_columns_py(sets))
