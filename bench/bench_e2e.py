@@ -150,6 +150,8 @@ def _sink_process_rate(bootstrap: str, topic: str, sink_pid: int, db, glob: str)
     (fetch, gzip, CRC, record parsing) included."""
     from kafka import KafkaProducer
 
+    from collector.sink_config import KafkaConfig
+
     from .bench_sink import _records
 
     records = _records(SINK_WINDOWS)
@@ -158,9 +160,9 @@ def _sink_process_rate(bootstrap: str, topic: str, sink_pid: int, db, glob: str)
     # batches, which is a different figure); it resumes with the whole backlog waiting.
     os.kill(sink_pid, signal.SIGSTOP)
     try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                 compression_type="gzip", linger_ms=20, batch_size=1 << 19,
-                                 max_request_size=4 << 20)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",   # as the gateway
+                                 compression_type=KafkaConfig().compression_type(),
+                                 linger_ms=20, batch_size=1 << 19, max_request_size=4 << 20)
         for r in records:
             producer.send(topic, key=r.kafka_key(), value=r.kafka_value())
         producer.flush()

@@ -49,7 +49,8 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
                              section="kafka")
         backend = KafkaBackend(kafka.bootstrap, kafka.topic, cfg.produce_timeout_s,
                                cfg.retry_after_s, metrics, partitions=kafka.partitions,
-                               replication_factor=kafka.replication_factor)
+                               replication_factor=kafka.replication_factor,
+                               producer_config={"compression_type": kafka.compression_type()})
     else:
         from .embedded import EmbeddedSink
         from .producer import EmbeddedBackend

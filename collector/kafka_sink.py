@@ -88,6 +88,7 @@ class KafkaSinkWorker:
         k = self.kafka
         self._producer = KafkaProducer(bootstrap_servers=k.bootstrap,
                                        client_id=k.client_id + "-dlq", acks="all",
+                                       compression_type=k.compression_type(),
                                        request_timeout_ms=k.request_timeout_ms)
         self._consumer = KafkaConsumer(
             bootstrap_servers=k.bootstrap, group_id=k.group_id, client_id=k.client_id,

@@ -6,8 +6,8 @@ once the records are durable (broker ack / Parquet file renamed) and raises
 ``ready()`` for ``/readyz``; ``close()``.
 
 :class:`KafkaBackend` wraps kafka-python's producer (idempotent, ``acks='all'``,
-gzip, key = device id) and bridges its futures to asyncio, so the event loop
-never blocks. :class:`EmbeddedBackend` group-commits: concurrent requests'
+zstd by default (``[kafka] compression``), key = device id) and bridges its futures to
+asyncio, so the event loop never blocks. :class:`EmbeddedBackend` group-commits: concurrent requests'
 records are written together by one blocking ``sink.write`` in a worker thread.
 
 >>> b = EmbeddedBackend(sink=None, timeout_s=1.0)
@@ -90,7 +90,7 @@ class KafkaBackend:
         linger_ms = 2
         cfg: dict[str, Any] = dict(
             bootstrap_servers=self.bootstrap.split(","), client_id="edgedrift-gateway",
-            acks="all", enable_idempotence=True, compression_type="gzip",
+            acks="all", enable_idempotence=True, compression_type="zstd",
             linger_ms=linger_ms, batch_size=256 << 10, max_request_size=4 << 20,
             delivery_timeout_ms=timeout_ms,
             request_timeout_ms=max(500, timeout_ms - linger_ms - 100),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 DEFAULT_TOPIC = "edgedrift.windows"
 DEFAULT_DLQ_TOPIC = "edgedrift.windows.dlq"
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
+KAFKA_COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "none")
 
 
 def _positive(name: str, value: float, what: str) -> None:
@@ -58,6 +59,10 @@ class KafkaConfig:
     max_poll_records: int = 2_000
     fetch_max_bytes: int = 52_428_800
     request_timeout_ms: int = 30_000
+    # Compression of the record batches the gateway (and the sink's dead-letter producer)
+    # sends. zstd: ~6 us per 4 KB window to compress, ratio ~9.7 on realistic windows;
+    # kafka-python's gzip is level 9: ~250 us per window (most of a gateway's CPU), ratio 3.6.
+    compression: str = "zstd"
 
     def __post_init__(self) -> None:
         check_bootstrap(self.bootstrap)
@@ -71,6 +76,27 @@ class KafkaConfig:
                      "heartbeat_interval_ms", "max_poll_interval_ms", "max_poll_records",
                      "fetch_max_bytes", "request_timeout_ms"):
             _positive(name, getattr(self, name), "integer")
+        if self.compression not in KAFKA_COMPRESSIONS:
+            raise ValueError(f"compression: got {self.compression!r}, expected one of "
+                             f"{', '.join(KAFKA_COMPRESSIONS)}")
+
+    def compression_type(self) -> str | None:
+        """kafka-python's ``compression_type`` (None for "none"); raises ValueError naming the
+        field when the codec's package is missing (zstd needs zstandard, lz4 needs lz4).
+
+        >>> KafkaConfig(compression="none").compression_type() is None
+        True
+        """
+        if self.compression == "none":
+            return None
+        from kafka import codec
+
+        if not getattr(codec, f"has_{self.compression}")():
+            package = {"zstd": "zstandard", "lz4": "lz4", "snappy": "python-snappy"}.get(
+                self.compression, self.compression)
+            raise ValueError(f"compression: {self.compression!r} needs the {package} package "
+                             "(pip install 'edgedrift[server]'), or choose another codec")
+        return self.compression
 
 
 @dataclass(frozen=True)

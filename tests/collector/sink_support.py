@@ -45,9 +45,12 @@ def produce(bootstrap: str, topic: str, records: list[IngestRecord],
     ``batch_size`` (bytes per partition batch) makes bulk loads several times faster."""
     from kafka import KafkaProducer
 
+    from collector.sink_config import KafkaConfig
+
     p = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
                       linger_ms=5 if batch_size <= 16_384 else 20, batch_size=batch_size,
-                      compression_type="gzip", max_request_size=max(4 << 20, 2 * batch_size))
+                      compression_type=KafkaConfig().compression_type(),   # as the gateway
+                      max_request_size=max(4 << 20, 2 * batch_size))
     try:
         for r in records:
             p.send(topic, key=r.kafka_key(), value=r.kafka_value())

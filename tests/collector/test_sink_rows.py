@@ -212,6 +212,18 @@ def test_config_errors_name_the_field() -> None:
         SinkConfig(compression="brotli")
     with pytest.raises(ValueError, match="dlq_topic"):
         KafkaConfig(topic="a", dlq_topic="a")
+    with pytest.raises(ValueError, match="compression: got 'brotli', expected one of zstd"):
+        KafkaConfig(compression="brotli")
+
+
+def test_kafka_compression_names_a_missing_codec_package(monkeypatch) -> None:
+    from kafka import codec
+
+    assert KafkaConfig().compression_type() == "zstd"       # zstandard is a server extra
+    monkeypatch.setattr(codec, "has_zstd", lambda: False)
+    with pytest.raises(ValueError, match="compression: 'zstd' needs the zstandard package"):
+        KafkaConfig().compression_type()
+    assert KafkaConfig(compression="gzip").compression_type() == "gzip"
 
 
 def test_sink_command_without_kafka_is_refused(tmp_path: Path, capsys) -> None:
