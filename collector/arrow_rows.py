@@ -150,7 +150,8 @@ class Split(NamedTuple):
     raw: bytes | memoryview    # the whole window body, for the exact per-window check
 
 
-def unpack_split(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any, Split | None]:
+def unpack_split(data: bytes | memoryview,
+                 limits: WireLimits = DEFAULT_LIMITS) -> tuple[Any, Split | None]:
     """:func:`edge_sdk.wire.unpack_window`, except that the numeric feature entries are
     checked and packed in C instead of becoming ~14 Python objects each (when the
     accelerator is built and the window is ordinary): returns ``(window, split)``, the

@@ -7,8 +7,9 @@ once the records are durable (broker ack / Parquet file renamed) and raises
 
 :class:`KafkaBackend` wraps kafka-python's producer (idempotent, ``acks='all'``,
 zstd by default (``[kafka] compression``), key = device id) and bridges its futures to
-asyncio, so the event loop never blocks. :class:`EmbeddedBackend` group-commits: concurrent requests'
-records are written together by one blocking ``sink.write`` in a worker thread.
+asyncio, so the event loop never blocks. :class:`EmbeddedBackend` group-commits:
+concurrent requests' records are written together by one blocking ``sink.write`` in a
+worker thread.
 
 >>> b = EmbeddedBackend(sink=None, timeout_s=1.0)
 >>> b.ready()

@@ -69,7 +69,7 @@ def _same_labels(a: Any, b: Any) -> None:
         assert a is b
         return
     assert a[0] == b[0] and a[1].tolist() == b[1].tolist()
-    for x, y in zip(a[2:], b[2:]):
+    for x, y in zip(a[2:], b[2:], strict=True):
         assert x.type == y.type and x.to_pylist() == y.to_pylist()
 
 
@@ -94,11 +94,11 @@ def _same(a: Any, b: Any) -> None:
     assert (order_a is None) == (order_b is None)
     if order_a is not None:
         assert order_a.tolist() == order_b.tolist()
-    for x, y in zip(a[1:3], b[1:3]):
+    for x, y in zip(a[1:3], b[1:3], strict=True):
         assert x.to_pylist() == y.to_pylist()
-    for group_a, group_b in zip(a[3:], b[3:]):
+    for group_a, group_b in zip(a[3:], b[3:], strict=True):
         assert len(group_a) == len(group_b)
-        for x, y in zip(group_a, group_b):
+        for x, y in zip(group_a, group_b, strict=True):
             assert x.type == y.type and x.to_pylist() == y.to_pylist()
 
 
