@@ -172,7 +172,8 @@ MARKER = ".compacting.json"
 
 
 @contextlib.contextmanager
-def readers_share(dataset: str | Path, wait_s: float = 30.0) -> Iterator[None]:
+def readers_share(dataset: str | Path, wait_s: float = 30.0,
+                  finish: bool = True) -> Iterator[None]:
     """Hold while reading the dataset in a way that must count each row once (an analysis
     pass): compaction's rename-and-delete steps wait until it is released.
 
@@ -180,6 +181,11 @@ def readers_share(dataset: str | Path, wait_s: float = 30.0) -> Iterator[None]:
     step a killed compaction left is finished first (this process needs write access),
     waiting up to ``wait_s`` for other readers to let go; if it cannot be finished,
     :class:`InterruptedCompaction` is raised rather than reading rows twice.
+
+    ``finish=False`` (a display such as the dashboard): never writes and never raises for
+    a pending step; it still waits out a running step, so it reads each row once except
+    the rows of a step a killed compaction left pending (until a pass or a compaction
+    finishes it).
 
     >>> import tempfile
     >>> with readers_share(tempfile.mkdtemp()):
@@ -194,7 +200,7 @@ def readers_share(dataset: str | Path, wait_s: float = 30.0) -> Iterator[None]:
         deadline = time.monotonic() + wait_s
         while True:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            if not (root / MARKER).exists():
+            if not finish or not (root / MARKER).exists():
                 break
             fcntl.flock(fd, fcntl.LOCK_UN)
             try:

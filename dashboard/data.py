@@ -35,6 +35,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from collector.compaction import readers_share
 from collector.schema import BIN_COLUMNS, READ_OPTIONS
 
 from .config import DashboardConfig
@@ -270,9 +271,17 @@ def _parquet_files(cfg: DashboardConfig, table: str) -> list[str]:
 def _parquet_query(pattern: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
     con = duckdb.connect(":memory:")
     try:
-        return con.execute(sql, [pattern, *params]).fetchdf()
+        # the readers' lock (shared): a compaction's rename-and-delete step never runs
+        # between this query's file listing and its reads (no row counted twice or lost)
+        with readers_share(_dataset_of(pattern), finish=False):
+            return con.execute(sql, [pattern, *params]).fetchdf()
     finally:
         con.close()
+
+
+def _dataset_of(pattern: str) -> Path:
+    """The dataset root of a ``<root>/<table>/**/*.parquet`` pattern."""
+    return Path(pattern).parents[2]
 
 
 _SCAN = f"read_parquet(?, {READ_OPTIONS})"

@@ -349,3 +349,16 @@ def test_sinks_create_the_readers_lock_so_read_only_readers_can_take_it(tmp_path
     sink = ParquetSink(SinkConfig(dataset=str(tmp_path)), topic="t")
     sink.open_partition(0)
     assert (tmp_path / ".readers.lock").exists()
+
+
+def test_a_display_reads_past_a_pending_step_without_writing(tmp_path) -> None:
+    """``readers_share(finish=False)`` (the dashboard) neither finishes nor refuses a step a
+    killed compaction left: it takes the shared lock and leaves the marker for a pass or a
+    compaction to finish."""
+    from collector.compaction import ensure_readers_lock
+
+    ensure_readers_lock(tmp_path)
+    (tmp_path / MARKER).write_text("{not even json")
+    with readers_share(tmp_path, finish=False):
+        assert (tmp_path / MARKER).exists()
+    assert (tmp_path / MARKER).read_text() == "{not even json"

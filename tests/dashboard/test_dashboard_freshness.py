@@ -54,3 +54,40 @@ def test_a_far_future_window_end_does_not_make_a_model_look_fresh(tmp_path):
     later = received_at.to_pydatetime() + dt.timedelta(days=1)
     silent_s = (later - pd.to_datetime(health["last_window_end"]).max()).total_seconds()
     assert silent_s >= 86_400
+
+
+def test_parquet_reads_wait_for_a_compaction_step(tmp_path):
+    """A dashboard query holds the readers' lock shared: while a compaction's rename-and-
+    delete step holds it exclusively (here: the test, the same flock), the query waits, so
+    it can never see a compacted file and the batch files it replaces at once."""
+    import fcntl
+    import os
+    import threading
+
+    from collector.compaction import READERS_LOCK
+
+    paths = DataPaths(tmp_path)
+    rng = np.random.default_rng(5)
+    received = BASE_MS + W_MS + 1_000
+    body = window_body(None, sample_rows(10, rng), "dev-0", 0, BASE_MS, "kws", "1.0",
+                       {"firmware": "a"}, "sha256:m1")
+    sink = EmbeddedSink(SinkConfig(dataset=str(paths.dataset), group_commit_ms=0))
+    try:
+        sink.write([IngestRecord("dev-0", body, received // 1000, received)])
+    finally:
+        sink.close()
+    cfg = DashboardConfig(data_dir=str(tmp_path))
+    fd = os.open(paths.dataset / READERS_LOCK, os.O_RDWR)
+    result: list = []
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)                 # a compaction step in progress
+        reader = threading.Thread(target=lambda: result.append(data.freshness(cfg)))
+        reader.start()
+        reader.join(1.0)
+        assert reader.is_alive() and not result        # waiting for the step to end
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    reader.join(60)
+    assert not reader.is_alive()
+    assert result[0]["model"].tolist() == ["kws"]
