@@ -164,7 +164,8 @@ def unpack_split(data: bytes | memoryview,
     (0, 23, 23, 3, False)
     """
     if _native is not None and type(data) in (bytes, memoryview) \
-            and len(data) <= limits.max_window_bytes and limits == DEFAULT_LIMITS:
+            and len(data) <= limits.max_window_bytes \
+            and (limits is DEFAULT_LIMITS or limits == DEFAULT_LIMITS):   # (C: the defaults)
         parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
                                       _PACKED_NAMES)
         if parts is not None:
