@@ -246,42 +246,25 @@ static uint64_t be(const unsigned char *p, int n) {
     return v;
 }
 
-/* a container or string header: its length (elements, pairs or bytes); -1 if not that */
-static int64_t str_header(Reader *r) {
+/* a header of a fix-format (``fix_mask``/``fix_tag``, length in ``len_mask``) or of the two
+ * or three longer formats starting at ``first`` with 1, 2, 4 (str) or 2, 4 byte lengths:
+ * its length (bytes, elements or pairs); -1 if the next object is not of that kind */
+static int64_t header(Reader *r, unsigned char fix_mask, unsigned char fix_tag,
+                      unsigned char len_mask, unsigned char first, int widths) {
     if (!need_bytes(r, 1)) return -1;
     unsigned char t = *r->p;
-    int n;
-    if ((t & 0xe0) == 0xa0) { r->p++; return t & 0x1f; }
-    if (t == 0xd9) n = 1; else if (t == 0xda) n = 2; else if (t == 0xdb) n = 4; else return -1;
+    if ((t & fix_mask) == fix_tag) { r->p++; return t & len_mask; }
+    if (t < first || t >= first + widths) return -1;
+    int n = widths == 3 ? 1 << (t - first) : 2 << (t - first);
     if (!need_bytes(r, 1 + n)) return -1;
     int64_t len = (int64_t)be(r->p + 1, n);
     r->p += 1 + n;
     return len;
 }
 
-static int64_t array_header(Reader *r) {
-    if (!need_bytes(r, 1)) return -1;
-    unsigned char t = *r->p;
-    int n;
-    if ((t & 0xf0) == 0x90) { r->p++; return t & 0x0f; }
-    if (t == 0xdc) n = 2; else if (t == 0xdd) n = 4; else return -1;
-    if (!need_bytes(r, 1 + n)) return -1;
-    int64_t len = (int64_t)be(r->p + 1, n);
-    r->p += 1 + n;
-    return len;
-}
-
-static int64_t map_header(Reader *r) {
-    if (!need_bytes(r, 1)) return -1;
-    unsigned char t = *r->p;
-    int n;
-    if ((t & 0xf0) == 0x80) { r->p++; return t & 0x0f; }
-    if (t == 0xde) n = 2; else if (t == 0xdf) n = 4; else return -1;
-    if (!need_bytes(r, 1 + n)) return -1;
-    int64_t len = (int64_t)be(r->p + 1, n);
-    r->p += 1 + n;
-    return len;
-}
+static int64_t str_header(Reader *r) { return header(r, 0xe0, 0xa0, 0x1f, 0xd9, 3); }
+static int64_t array_header(Reader *r) { return header(r, 0xf0, 0x90, 0x0f, 0xdc, 2); }
+static int64_t map_header(Reader *r) { return header(r, 0xf0, 0x80, 0x0f, 0xde, 2); }
 
 /* skip one object (0) or give up (-1): truncated, ext types, nesting beyond MAX_DEPTH */
 static int skip(Reader *r, int depth) {
@@ -335,59 +318,28 @@ static int skip(Reader *r, int depth) {
     }
 }
 
-/* an int (as msgpack decodes it to a Python int) in 0..MAX_UINT */
-static int read_uint(Reader *r, int64_t *out) {
+/* a non-negative int (as msgpack decodes it to a Python int) of at most ``top`` */
+static int read_nonneg(Reader *r, uint64_t top, int64_t *out) {
     if (!need_bytes(r, 1)) return -1;
     unsigned char t = *r->p;
     if (t <= 0x7f) { *out = t; r->p++; return 0; }
-    int n, is_signed;
-    switch (t) {
-    case 0xcc: n = 1; is_signed = 0; break;
-    case 0xcd: n = 2; is_signed = 0; break;
-    case 0xce: n = 4; is_signed = 0; break;
-    case 0xcf: n = 8; is_signed = 0; break;
-    case 0xd0: n = 1; is_signed = 1; break;
-    case 0xd1: n = 2; is_signed = 1; break;
-    case 0xd2: n = 4; is_signed = 1; break;
-    case 0xd3: n = 8; is_signed = 1; break;
-    default: return -1;        /* negative fixint, float, bool, nil, ...: not 0..2^40-1 */
-    }
-    if (!need_bytes(r, 1 + n)) return -1;
-    uint64_t raw = be(r->p + 1, n);
-    r->p += 1 + n;
-    if (is_signed && n < 8 && (raw >> (8 * n - 1)))
-        return -1;                                           /* negative */
-    if (is_signed && n == 8 && (raw >> 63)) return -1;
-    if (raw > (uint64_t)MAX_UINT) return -1;
-    *out = (int64_t)raw;
-    return 0;
-}
-
-/* an int (as msgpack decodes it to a Python int) in 0..2^63-1 */
-static int read_int63(Reader *r, int64_t *out) {
-    if (!need_bytes(r, 1)) return -1;
-    unsigned char t = *r->p;
-    if (t <= 0x7f) { *out = t; r->p++; return 0; }
-    int n, is_signed;
-    switch (t) {
-    case 0xcc: n = 1; is_signed = 0; break;
-    case 0xcd: n = 2; is_signed = 0; break;
-    case 0xce: n = 4; is_signed = 0; break;
-    case 0xcf: n = 8; is_signed = 0; break;
-    case 0xd0: n = 1; is_signed = 1; break;
-    case 0xd1: n = 2; is_signed = 1; break;
-    case 0xd2: n = 4; is_signed = 1; break;
-    case 0xd3: n = 8; is_signed = 1; break;
-    default: return -1;
-    }
+    if (t < 0xcc || t > 0xd3) return -1;   /* negative fixint, float, bool, nil, ...: no */
+    int n = 1 << ((t - 0xcc) & 3);         /* 0xcc..0xcf uint 8..64, 0xd0..0xd3 int 8..64 */
+    int is_signed = t >= 0xd0;
     if (!need_bytes(r, 1 + n)) return -1;
     uint64_t raw = be(r->p + 1, n);
     r->p += 1 + n;
     if (is_signed && (raw >> (8 * n - 1))) return -1;        /* negative */
-    if (raw > (uint64_t)INT64_MAX) return -1;
+    if (raw > top) return -1;
     *out = (int64_t)raw;
     return 0;
 }
+
+/* a count: an int in 0..MAX_UINT */
+static int read_uint(Reader *r, int64_t *out) { return read_nonneg(r, (uint64_t)MAX_UINT, out); }
+
+/* a time: an int in 0..2^63-1 */
+static int read_int63(Reader *r, int64_t *out) { return read_nonneg(r, (uint64_t)INT64_MAX, out); }
 
 /* a finite number: float 32/64, or any int converted as Python's float() does */
 static int read_number(Reader *r, double *out) {

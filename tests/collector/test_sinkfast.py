@@ -427,3 +427,46 @@ def mutated_labels(draw: st.DrawFn) -> list[list]:
 @given(mutated_labels())
 def test_c_and_python_label_columns_agree(sets) -> None:
     _same_labels(label_columns_c(sets), label_columns_py(sets))
+
+
+@st.composite
+def mutated_records(draw: st.DrawFn) -> bytes:
+    from collector.records import IngestRecord
+
+    w = msgpack.packb(draw(st.sampled_from(_WINDOWS)), use_bin_type=True)
+    value = IngestRecord("dev-1", w, draw(st.integers(0, 2**40)),
+                         draw(st.integers(0, 2**62))).kafka_value()
+    data = bytearray(value)
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, min(len(data) - 1, 40)))     # the envelope's keys and ints
+        data[at] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(mutated_records())
+def test_parse_record_agrees_with_msgpack_or_declines(value: bytes) -> None:
+    parsed = native.parse_record(value, 256 << 10)
+    if parsed is None:
+        return
+    r, t, start, end = parsed
+    assert msgpack.unpackb(value, raw=False) == {"v": 1, "r": r, "t": t, "w": value[start:end]}
+
+
+@pytest.mark.parametrize("record", [
+    {"v": 2, "r": 1, "t": 1, "w": b"x"}, {"v": True, "r": 1, "t": 1, "w": b"x"},
+    {"v": 1, "r": 1, "t": 2**63 // 1000 + 1, "w": b"x"}, {"v": 1, "r": -1, "t": 1, "w": b"x"},
+    {"v": 1, "r": 1, "t": 1, "w": "x"}, {"v": 1, "r": 1, "t": 1}, {"v": 1, "r": 1, "t": 1.0,
+                                                                     "w": b"x"},
+    {"v": 1, "r": 1, "t": 1, "w": b"x", "z": 0}, {"v": 1, "r": 1, "t": 1, "w": b"x" * 300_000},
+])
+def test_parse_record_declines_every_other_envelope(record: dict) -> None:
+    assert native.parse_record(msgpack.packb(record, use_bin_type=True), 256 << 10) is None
+
+
+def test_parse_record_declines_a_key_twice() -> None:
+    raw = msgpack.packb({"v": 1, "r": 1, "t": 1, "w": b"x"}, use_bin_type=True)
+    twice = raw.replace(b"\xa1r\x01", b"\xa1v\x01", 1)      # "v" twice, no "r"
+    assert msgpack.unpackb(twice)["v"] == 1
+    assert native.parse_record(twice, 256 << 10) is None
+    assert native.parse_record(raw, 256 << 10) is not None
