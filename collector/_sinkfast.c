@@ -97,13 +97,18 @@ static int grow_init(Growable *g, Py_ssize_t size) {
 }
 
 static int grow_reserve(Growable *g, Py_ssize_t len) {
-    if (g->used + len > g->size) {
-        Py_ssize_t want = g->size * 2;
-        if (want < g->used + len) want = g->used + len;
+    if (g->used + len <= g->size) return 0;
+    Py_ssize_t want = g->size ? g->size * 2 : 8192;
+    while (want < g->used + len) want *= 2;
+    if (g->obj) {                               /* a bytearray handed to Python */
         if (PyByteArray_Resize(g->obj, want) < 0) return -1;
         g->data = PyByteArray_AS_STRING(g->obj);
-        g->size = want;
+    } else {                                    /* a scratch buffer (see below) */
+        char *data = PyMem_RawRealloc(g->data, (size_t)want);
+        if (!data) { PyErr_NoMemory(); return -1; }
+        g->data = data;
     }
+    g->size = want;
     return 0;
 }
 
@@ -116,32 +121,12 @@ static int grow_append(Growable *g, const void *src, Py_ssize_t len) {
 
 static int grow_finish(Growable *g) { return PyByteArray_Resize(g->obj, g->used); }
 
-/* Scratch buffers of split_numeric, kept between calls: a window's few KB would otherwise
- * cost several mallocs of more than 512 bytes (~1 us each here). Only used with the GIL
- * held and never across a call that could release it. */
-typedef struct {
-    char *data;
-    Py_ssize_t size, used;
-} Scratch;
-
-static int scratch_reserve(Scratch *g, Py_ssize_t len) {
-    if (g->used + len > g->size) {
-        Py_ssize_t want = g->size ? g->size * 2 : 8192;
-        while (want < g->used + len) want *= 2;
-        char *data = PyMem_RawRealloc(g->data, (size_t)want);
-        if (!data) { PyErr_NoMemory(); return -1; }
-        g->data = data;
-        g->size = want;
-    }
-    return 0;
-}
-
-static int scratch_append(Scratch *g, const void *src, Py_ssize_t len) {
-    if (scratch_reserve(g, len) < 0) return -1;
-    memcpy(g->data + g->used, src, (size_t)len);
-    g->used += len;
-    return 0;
-}
+/* Scratch buffers of split_numeric (Growables without a bytearray), kept between calls: a
+ * window's few KB would otherwise cost several mallocs of more than 512 bytes (~1 us each
+ * here). Only used with the GIL held and never across a call that could release it. */
+typedef Growable Scratch;
+#define scratch_reserve grow_reserve
+#define scratch_append grow_append
 
 static Scratch s_rest, s_rows, s_pseudo[3], s_cats, s_labels;
 
