@@ -249,17 +249,20 @@ class RowBuilder:
         process (the embedded gateway's); only :func:`check_window` runs. ``split``: ``w``
         came from :func:`unpack_split` without its numeric entries, packed there.
         """
-        fields = None if validated else _fast_fields(w, split.packed if split else 0)
-        if fields is None and split is not None:
-            if validated:     # (a packed sketch is gone from w: its field is None)
-                fields = w["f"], w.get("pr"), w.get("lt"), w.get("en"), w.get("lb")
-            else:     # the exact per-window check reads the whole window
-                w, split = unpack_window(split.raw, self.limits), None
-        checked = fields is None
-        if checked:
-            if not self._check_one(w, device_id, token, validated):
+        if validated:         # only check_window; the chunk needs no proofs for it
+            if not self._check_one(w, device_id, token, validated=True):
                 return
-            fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
+            checked = True    # (a sketch packed by unpack_split is gone from w: None)
+            fields = w["f"], w.get("pr"), w.get("lt"), w.get("en"), w.get("lb")
+        else:
+            fields = _fast_fields(w, split.packed if split else 0)
+            if fields is None and split is not None:   # the exact check reads it all
+                w, split = unpack_window(split.raw, self.limits), None
+            checked = fields is None
+            if checked:
+                if not self._check_one(w, device_id, token):
+                    return
+                fields = w["f"], w.get("pr"), w["lt"], w.get("en"), w.get("lb")
         key = (w["m"], utc_date(w["ws"]))
         part = self._parts.get(key)
         if part is None:
