@@ -137,8 +137,15 @@ def check_window(w: dict[str, Any], device_id: str | None) -> None:
 
 
 class Split(NamedTuple):
-    """A window's numeric feature entries, taken out of its ``f`` and packed as checked rows
-    by the C accelerator (see :func:`unpack_split`)."""
+    """A window's sketch entries and labels, taken out of it and packed as checked rows by
+    the C accelerator (see :func:`unpack_split`); what :meth:`RowBuilder.add` takes with the
+    rest of the window.
+
+    >>> from collector.fake_windows import make_window_body
+    >>> rest, split = unpack_split(make_window_body("dev-1", 1, records=10))
+    >>> split.count, split.cat_count, split.packed, sorted(rest)[:3]
+    (23, 3, 7, ['d', 'f', 'hl'])
+    """
 
     rows: bytes        # packed rows (collector/_sinkfast.c): ``f``'s, then pr, lt, en
     count: int         # rows in ``rows``
