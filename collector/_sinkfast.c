@@ -1,50 +1,49 @@
-/* The sink's hot loop in C: Kafka records and numeric feature entries -> checked columns.
+/* The sink's hot loop in C: Kafka records and window sketches -> checked Arrow buffers.
  *
- * An optional accelerator of collector.records and collector.arrow_rows: the
- * pure-Python path (msgpack
- * objects, a transpose, then one Arrow conversion and one vectorised check per
- * column) is the reference and stays in use when this module is not built. Both
- * produce the same rows in the same order; tests/collector/test_sinkfast.py
- * holds them equal on random and mutated input.
+ * An optional accelerator of collector.records and collector.arrow_rows: the pure-Python
+ * path (msgpack objects, a transpose, then one Arrow conversion and one vectorised check
+ * per column) is the reference and stays in use when this module is not built. Both
+ * produce the same rows in the same order; tests/collector/test_sinkfast.py holds them
+ * equal on random and mutated input (docs/parquet-schema.md, docs/architecture.md).
  *
- * Three functions (and parse_record, the ingest record envelope's fast path):
+ * parse_record(value, max_bin_len)
+ *     The Kafka record envelope {"v": 1, "r", "t", "w"}: (r, t, w_start, w_end), or None
+ *     for anything else (the msgpack path then decides and names the error).
  *
  * split_numeric(window_bytes, max_name_len, builtin_slots, pseudo_names)
- *     Walks one msgpack window body (untrusted: every read is bounds-checked) and
- *     takes its numeric feature entries (arrays of 14 whose kind is 0) out of "f",
- *     and its numeric "pr", "lt" and "en" sketches (arrays of 13 whose kind is 0,
- *     named by ``pseudo_names``) out of the map, checked and packed as rows (the
- *     features in the order of "f", then pr, lt, en), so msgpack never builds ~350
- *     Python objects for them. Returns (rest, rows, row_count, f_count, packed):
- *     ``rest`` is the same window re-encoded without them (the caller decodes it
+ *     Walks one msgpack window body (untrusted: every read is bounds-checked) and packs
+ *     as checked rows, so msgpack never builds Python objects for them: the numeric
+ *     (arrays of 14, kind 0) and categorical (arrays of 8, kind 1) entries of "f", the
+ *     numeric "pr", "lt" and "en" sketches (named by ``pseudo_names``) and classification
+ *     labels "lb". Returns (rest, rows, row_count, f_count, packed, cats, cat_count,
+ *     labels): ``rest`` is the window re-encoded without them (the caller decodes it
  *     with msgpack and its limits), ``f_count`` the length of the original "f",
- *     ``packed`` bit k set if the k-th of pr, lt, en was taken. Returns None, and the
- *     caller decodes the whole window as before, whenever anything is unusual: not a
- *     map, no "f" or two, no numeric entry, a numeric entry breaking a rule below,
- *     ext types, trailing or missing bytes, nesting beyond 32. It never raises on
- *     bad input, so the error a window gets is always the one the plain path gives.
+ *     ``packed`` bit k set if the k-th of pr, lt, en, lb was taken. Returns None, and
+ *     the caller decodes the whole window as before, whenever anything is unusual: not
+ *     a map, no "f" or a key twice, no numeric entry, an entry breaking a rule below, ext
+ *     types, trailing or missing bytes, nesting beyond 32. It never raises on bad input,
+ *     so the error a window gets is always the one the plain path gives.
  *
  * numeric_columns(sources, check, max_name_len, builtin_slots)
- *     The numeric rows of a chunk, from ``sources``: lists (one decoded entry each,
- *     untrusted, type-checked) and bytes (rows packed by split_numeric, in order).
- *     Returns (ints, floats, name_offsets, name_data, layout_offsets, layout_data,
- *     bins, order): bytearrays holding the int64 columns n, missing, nan, inf,
- *     mismatch, out_of_range (6 x rows, column after column); the float64 columns
- *     min, max, mean, m2 (4 x rows); the Arrow string buffers (int32 offsets + UTF-8
- *     data) of names and layout ids; the int32 bin matrix (rows x 64, column after
- *     column); and the int64 permutation that ordered the rows by bin shape
- *     (stable), or None if they already were. With check true it returns None as
- *     soon as a list entry breaks a rule (the caller then validates window by window,
+ * categorical_columns(sources, check, max_name_len)
+ * label_columns(sources, check, max_len)
+ *     A chunk's rows, from ``sources``: decoded lists (untrusted, type-checked) and bytes
+ *     (packed by split_numeric, in order), as bytearrays the caller wraps as Arrow
+ *     buffers without a copy (int64/float64 columns one after another, Arrow string
+ *     offsets + data, the int32 bin matrix column after column; numeric rows ordered by
+ *     bin shape, stably, with the permutation returned). With check true they return
+ *     None as soon as a list breaks a rule (the caller then validates window by window,
  *     which names the field); with check false a wrong type raises TypeError.
  *
- * The rules (both functions): name a str of 1..max_name_len UTF-8 bytes; kind the
- * int 0; layout a str of 1..32 bytes; n, missing, nan, inf, mismatch, out_of_range
- * ints in 0..2^40-1; min, max, mean, m2 finite numbers (ints converted as float()
- * does); bins bytes: a width byte 1, 2 or 4 and 1..64 little-endian counts, each at
- * most 2^31-1, summing to n; a built-in layout id with exactly its slot count. These
- * are the column-wise proofs' rules of collector.chunk_checks or stricter (exact
- * types), never looser. The rules across rows and windows (names unique per window,
- * counts within the window's records, min <= max) stay in collector.arrow_rows.
+ * The rules: names and layout ids strs of 1..max_name_len (layout 1..32) UTF-8 bytes;
+ * kinds the ints 0 and 1; counts ints in 0..2^40-1; min, max, mean, m2 finite numbers
+ * (ints converted as float() does); bins a width byte 1, 2 or 4 and 1..64 little-endian
+ * counts, each at most 2^31-1, summing to n; a built-in layout id with exactly its slot
+ * count; category keys strs of 1..64 bytes, counts + other == n, unseen <= n; label
+ * classes strs of 1..max_len bytes, cells + other == n. These are the column-wise
+ * proofs' rules of collector.chunk_checks or stricter (exact types), never looser. The
+ * rules across rows and windows (names unique per window, counts within the window's
+ * records, min <= max) stay in collector.arrow_rows.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -120,6 +119,17 @@ static int grow_append(Growable *g, const void *src, Py_ssize_t len) {
 }
 
 static int grow_finish(Growable *g) { return PyByteArray_Resize(g->obj, g->used); }
+
+/* every bytearray buffer shrunk to its used size (0), or -1 */
+static int finish_all(Growable *gs[], int n) {
+    for (int i = 0; i < n; i++)
+        if (gs[i]->obj && grow_finish(gs[i]) < 0) return -1;
+    return 0;
+}
+
+static void release_all(Growable *gs[], int n) {
+    for (int i = 0; i < n; i++) Py_XDECREF(gs[i]->obj);
+}
 
 /* Scratch buffers of split_numeric (Growables without a bytearray), kept between calls: a
  * window's few KB would otherwise cost several mallocs of more than 512 bytes (~1 us each
@@ -440,7 +450,6 @@ static int pack_categorical(Reader *r, const char *name, Py_ssize_t name_len, Sc
     if (ncat < 0 || ncat > MAX_FAST_CATEGORIES) return -1;
     head.name_len = (uint32_t)name_len;
     head.categories = (uint32_t)ncat;
-    Py_ssize_t head_at = out->used;
     if (scratch_append(out, &head, sizeof head) < 0 || scratch_append(out, name, name_len) < 0)
         return -2;
     const char *keys[MAX_FAST_CATEGORIES];
@@ -462,7 +471,6 @@ static int pack_categorical(Reader *r, const char *name, Py_ssize_t name_len, Sc
     /* category counts + other == n, unseen <= n (the chunk proofs' rules) */
     if (total + (uint64_t)head.ints[4] != (uint64_t)head.ints[0] || head.ints[3] > head.ints[0])
         return -1;
-    (void)head_at;
     return 0;
 }
 
@@ -655,8 +663,7 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     }
     goto done;
 plain:
-    result = Py_None;
-    Py_INCREF(result);
+    result = Py_NewRef(Py_None);
     goto done;
 fail:
     result = NULL;
@@ -807,6 +814,8 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
     PyObject *result = NULL, *order_obj = Py_None;
     Growable ints = {0}, floats = {0}, name_off = {0}, name_data = {0}, lay_off = {0},
              lay_data = {0}, bins = {0}, order = {0};
+    Growable *all[] = {&ints, &floats, &name_off, &name_data, &lay_off, &lay_data, &bins,
+                       &order};
     uint64_t *keys = NULL;
     RowRef *refs = NULL;
     Builtins builtins;
@@ -978,9 +987,7 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
             goto refuse;
     }
     if (rows > tile_start) flush_tile(bcol, rows, tile_start, rows - tile_start, tile);
-    if (grow_finish(&ints) < 0 || grow_finish(&floats) < 0 || grow_finish(&name_data) < 0
-        || grow_finish(&lay_data) < 0 || grow_finish(&bins) < 0)
-        goto fail;
+    if (finish_all(all, 7) < 0) goto fail;
     result = Py_BuildValue("(OOOOOOOO)", ints.obj, floats.obj, name_off.obj, name_data.obj,
                            lay_off.obj, lay_data.obj, bins.obj, order_obj);
     goto done;
@@ -989,32 +996,23 @@ corrupt:
     PyErr_SetString(PyExc_ValueError, "numeric_columns: packed rows not made by split_numeric");
     goto fail;
 refuse:
-    result = Py_None;
-    Py_INCREF(result);
+    result = Py_NewRef(Py_None);
     goto done;
 fail:
     result = NULL;
 done:
     PyMem_Free(keys);
     PyMem_Free(refs);
-    Py_XDECREF(ints.obj);
-    Py_XDECREF(floats.obj);
-    Py_XDECREF(name_off.obj);
-    Py_XDECREF(name_data.obj);
-    Py_XDECREF(lay_off.obj);
-    Py_XDECREF(lay_data.obj);
-    Py_XDECREF(bins.obj);
-    Py_XDECREF(order.obj);
+    release_all(all, 8);
     Py_DECREF(order_obj);
     return result;
 }
 
 /* ---- categorical_columns -------------------------------------------------------------- */
 static int cat_list_entry(PyObject *src, int check, Py_ssize_t max_name_len, Growable *ints,
-                          Py_ssize_t row, Py_ssize_t rows_cap, Growable *name_off,
+                          Py_ssize_t row, Growable *name_off,
                           Growable *name_data, Growable *cat_entry, Growable *cat_off,
                           Growable *cat_data, Growable *cat_counts) {
-    (void)rows_cap;
     if (!PyList_CheckExact(src) || PyList_GET_SIZE(src) != CAT_LEN) {
         if (check) return 1;
         PyErr_SetString(PyExc_TypeError, "categorical entry: expected a list of 8");
@@ -1076,6 +1074,8 @@ static PyObject *categorical_columns(PyObject *self, PyObject *args) {
         return NULL;
     Growable ints = {0}, name_off = {0}, name_data = {0}, cat_entry = {0}, cat_off = {0},
              cat_data = {0}, cat_counts = {0};
+    Growable *all[] = {&ints, &name_off, &name_data, &cat_entry, &cat_off, &cat_data,
+                       &cat_counts};
     Py_ssize_t nsources = PyList_GET_SIZE(sources), rows = 0;
     int32_t zero = 0;
     if (grow_init(&ints, 64 * 8 * N_CAT_INTS) < 0 || grow_init(&name_off, 256) < 0
@@ -1087,7 +1087,7 @@ static PyObject *categorical_columns(PyObject *self, PyObject *args) {
     for (Py_ssize_t s = 0; s < nsources; s++) {
         PyObject *src = PyList_GET_ITEM(sources, s);
         if (!PyBytes_CheckExact(src)) {              /* one decoded entry */
-            int r = cat_list_entry(src, check, max_name_len, &ints, rows, 0, &name_off,
+            int r = cat_list_entry(src, check, max_name_len, &ints, rows, &name_off,
                                    &name_data, &cat_entry, &cat_off, &cat_data, &cat_counts);
             if (r > 0) goto refuse;
             if (r < 0) goto fail;
@@ -1137,10 +1137,7 @@ static PyObject *categorical_columns(PyObject *self, PyObject *args) {
         Py_DECREF(ints.obj);
         ints = cols;
     }
-    if (grow_finish(&ints) < 0 || grow_finish(&name_off) < 0 || grow_finish(&name_data) < 0
-        || grow_finish(&cat_entry) < 0 || grow_finish(&cat_off) < 0 || grow_finish(&cat_data) < 0
-        || grow_finish(&cat_counts) < 0)
-        goto fail;
+    if (finish_all(all, 7) < 0) goto fail;
     result = Py_BuildValue("(OOOOOOO)", ints.obj, name_off.obj, name_data.obj, cat_entry.obj,
                            cat_off.obj, cat_data.obj, cat_counts.obj);
     goto done;
@@ -1148,19 +1145,12 @@ corrupt:
     PyErr_SetString(PyExc_ValueError, "categorical_columns: packed rows not made by split_numeric");
     goto fail;
 refuse:
-    result = Py_None;
-    Py_INCREF(result);
+    result = Py_NewRef(Py_None);
     goto done;
 fail:
     result = NULL;
 done:
-    Py_XDECREF(ints.obj);
-    Py_XDECREF(name_off.obj);
-    Py_XDECREF(name_data.obj);
-    Py_XDECREF(cat_entry.obj);
-    Py_XDECREF(cat_off.obj);
-    Py_XDECREF(cat_data.obj);
-    Py_XDECREF(cat_counts.obj);
+    release_all(all, 7);
     return result;
 }
 
@@ -1281,8 +1271,7 @@ static PyObject *label_columns(PyObject *self, PyObject *args) {
         }
         for (int k = 0; k < 4; k++) col[k * nsrc + s] = v[k];
     }
-    for (int k = 0; k < 7; k++)
-        if (grow_finish(all[k]) < 0) goto fail;
+    if (finish_all(all, 7) < 0) goto fail;
     result = Py_BuildValue("(OOOOOOO)", ints.obj, c.cell_src.obj, c.pred_off.obj,
                            c.pred_data.obj, c.actual_off.obj, c.actual_data.obj, c.counts.obj);
     goto done;
@@ -1290,13 +1279,12 @@ corrupt:
     PyErr_SetString(PyExc_ValueError, "label_columns: packed labels not made by split_numeric");
     goto fail;
 refuse:
-    result = Py_None;
-    Py_INCREF(result);
+    result = Py_NewRef(Py_None);
     goto done;
 fail:
     result = NULL;
 done:
-    for (int k = 0; k < 7; k++) Py_XDECREF(all[k]->obj);
+    release_all(all, 7);
     return result;
 }
 

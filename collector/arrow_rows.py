@@ -522,9 +522,7 @@ def label_columns(sets: list, limits: WireLimits = DEFAULT_LIMITS,
 def label_columns_c(sets: list, limits: WireLimits = DEFAULT_LIMITS,
                     check: bool = True) -> LabelColumns | None:
     """:func:`label_columns` by ``collector._sinkfast`` (ImportError if not built)."""
-    if _native is None:
-        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
-    out = _native.label_columns(sets, check, limits.max_str_len)
+    out = _built().label_columns(sets, check, limits.max_str_len)
     if out is None:
         return None
     ints, cell_src, pred_off, pred_data, actual_off, actual_data, counts = out
@@ -532,22 +530,14 @@ def label_columns_c(sets: list, limits: WireLimits = DEFAULT_LIMITS,
     n_, mm_, _, good = np.frombuffer(ints, np.int64).reshape(4, len(sets)).tolist() \
         if sets else ([], [], [], [])
     return ((n_, mm_, good), np.frombuffer(cell_src, np.int32),
-            pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(pred_off),
-                                               pa.py_buffer(pred_data)]),
-            pa.Array.from_buffers(_STRING, n, [None, pa.py_buffer(actual_off),
-                                               pa.py_buffer(actual_data)]),
+            _string_array(pred_off, pred_data), _string_array(actual_off, actual_data),
             pa.Array.from_buffers(_I64, n, [None, pa.py_buffer(counts)]))
 
 
 def label_columns_py(sets: list, limits: WireLimits = DEFAULT_LIMITS,
                      check: bool = True) -> LabelColumns | None:
     """:func:`label_columns` in Python (the reference of the C path)."""
-    try:
-        return _label_columns_py(sets, limits, check)
-    except Exception:   # noqa: BLE001 - any failed or impossible proof
-        if not check:
-            raise
-        return None
+    return _proven(_label_columns_py, sets, limits, check)
 
 
 def _label_columns_py(sets: list, limits: WireLimits, check: bool) -> LabelColumns:
@@ -718,18 +708,13 @@ def numeric_columns_c(nums: list, limits: WireLimits = DEFAULT_LIMITS,
                       check: bool = True) -> NumericColumns | None:
     """:func:`numeric_columns` by ``collector._sinkfast`` (raises ImportError if it is
     not built): Arrow arrays over the buffers it fills, no copy."""
-    if _native is None:
-        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
-    out = _native.numeric_columns(nums, check, limits.max_name_len, BUILTIN_SLOTS)
+    out = _built().numeric_columns(nums, check, limits.max_name_len, BUILTIN_SLOTS)
     if out is None:
         return None
     ints, floats, name_off, name_data, lay_off, lay_data, bins, order = out
-    rows = (len(name_off) - 4) // 4
-    names = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(name_off),
-                                                  pa.py_buffer(name_data)])
-    layouts = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(lay_off),
-                                                    pa.py_buffer(lay_data)])
-    return (None if order is None else np.frombuffer(order, np.int64), names, layouts,
+    rows = len(name_off) // 4 - 1
+    return (None if order is None else np.frombuffer(order, np.int64),
+            _string_array(name_off, name_data), _string_array(lay_off, lay_data),
             _buffer_columns(ints, _I64, rows), _buffer_columns(floats, _F64, rows),
             _buffer_columns(bins, _I32, rows))
 
@@ -739,12 +724,7 @@ def numeric_columns_py(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
     """:func:`numeric_columns` in Python: one transpose, one Arrow conversion and one
     vectorised proof per column (the reference the C accelerator is held equal to).
     ``nums``: lists of 14 items (the caller proved that much)."""
-    try:
-        return _numeric_py(nums, limits, check)
-    except Exception:   # noqa: BLE001 - any failed or impossible proof (e.g. int -> float)
-        if not check:
-            raise
-        return None
+    return _proven(_numeric_py, nums, limits, check)
 
 
 def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericColumns:
@@ -773,6 +753,31 @@ def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericCol
             mask = pc.equal(layout_arr, layout_id).to_numpy(zero_copy_only=False)
             need((slots[mask] == want).all(), "built-in layout slots")
     return order, name_arr, layout_arr, ints, floats, _matrix_columns(bins)
+
+
+def _built() -> Any:
+    """The C accelerator, or ImportError if it is not built."""
+    if _native is None:
+        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
+    return _native
+
+
+def _proven(build: Callable[[list, WireLimits, bool], Any], items: list, limits: WireLimits,
+            check: bool) -> Any:
+    """``build(items, limits, check)``; with ``check``, None instead of any failed or
+    impossible proof (e.g. an int too large for a float), as the C path answers."""
+    try:
+        return build(items, limits, check)
+    except Exception:   # noqa: BLE001 - any failed or impossible proof
+        if not check:
+            raise
+        return None
+
+
+def _string_array(offsets: bytearray, data: bytearray) -> pa.Array:
+    """An Arrow string array over int32 offsets and UTF-8 data filled by the C path."""
+    return pa.Array.from_buffers(_STRING, len(offsets) // 4 - 1,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _buffer_columns(data: bytearray, dtype: pa.DataType, rows: int) -> list[pa.Array]:
@@ -834,32 +839,21 @@ def categorical_columns(cats: list, limits: WireLimits = DEFAULT_LIMITS,
 def categorical_columns_c(cats: list, limits: WireLimits = DEFAULT_LIMITS,
                           check: bool = True) -> CategoricalColumns | None:
     """:func:`categorical_columns` by ``collector._sinkfast`` (ImportError if not built)."""
-    if _native is None:
-        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
-    out = _native.categorical_columns(cats, check, limits.max_name_len)
+    out = _built().categorical_columns(cats, check, limits.max_name_len)
     if out is None:
         return None
     ints, name_off, name_data, cat_entry, cat_off, cat_data, cat_counts = out
     rows, ncat = len(name_off) // 4 - 1, len(cat_off) // 4 - 1
-    names = pa.Array.from_buffers(_STRING, rows, [None, pa.py_buffer(name_off),
-                                                  pa.py_buffer(name_data)])
-    keys = pa.Array.from_buffers(_STRING, ncat, [None, pa.py_buffer(cat_off),
-                                                 pa.py_buffer(cat_data)])
-    counts = pa.Array.from_buffers(_I64, ncat, [None, pa.py_buffer(cat_counts)])
-    return (names, _buffer_columns(ints, _I64, rows), np.frombuffer(cat_entry, np.int32),
-            keys, counts)
+    return (_string_array(name_off, name_data), _buffer_columns(ints, _I64, rows),
+            np.frombuffer(cat_entry, np.int32), _string_array(cat_off, cat_data),
+            pa.Array.from_buffers(_I64, ncat, [None, pa.py_buffer(cat_counts)]))
 
 
 def categorical_columns_py(cats: list, limits: WireLimits = DEFAULT_LIMITS,
                            check: bool = True) -> CategoricalColumns | None:
     """:func:`categorical_columns` in Python (the reference of the C path); ``cats``: lists
     of 8 items (the caller proved that much)."""
-    try:
-        return _categorical_py(cats, limits, check)
-    except Exception:   # noqa: BLE001 - any failed or impossible proof
-        if not check:
-            raise
-        return None
+    return _proven(_categorical_py, cats, limits, check)
 
 
 def _categorical_py(cats: list, limits: WireLimits, check: bool) -> CategoricalColumns:

@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -165,24 +165,21 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any],
         except BaseException as exc:   # noqa: BLE001 - re-raised below, in this thread
             errors.append(exc)
 
+    waits: list[Callable[[], Any]]
     if pool is not None:
-        futures = [pool.submit(call, item) for item in items[1:]]
-        try:
-            if items:
-                call(items[0])
-        finally:
-            wait(futures)     # even when interrupted: no call outlives this one
+        waits = [pool.submit(call, item).result for item in items[1:]]   # call never raises
     else:
         threads = [threading.Thread(target=call, args=(item,), name="edgedrift-commit",
                                     daemon=True) for item in items[1:]]
         for t in threads:
             t.start()
-        try:
-            if items:
-                call(items[0])
-        finally:
-            for t in threads:     # even when interrupted: no thread outlives the call
-                t.join()
+        waits = [t.join for t in threads]
+    try:
+        if items:
+            call(items[0])
+    finally:
+        for wait_for in waits:     # even when interrupted: no call outlives this one
+            wait_for()
     if errors:
         raise errors[0]
 

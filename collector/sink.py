@@ -77,8 +77,8 @@ class DeadLetter:
 def unpack_record(key: bytes | None, value: bytes, record: IngestRecord | None = None
                   ) -> tuple[IngestRecord, Any, Split | None]:
     """Ingest record, its msgpack-decoded window (schema checks are the RowBuilder's) and the
-    window's numeric entries if they were packed apart (:func:`unpack_split`); raises
-    WireError (-> dead letter)."""
+    window's sketches and labels if the C path packed them apart (:func:`unpack_split`);
+    raises WireError (-> dead letter)."""
     if record is None:
         record = IngestRecord.from_kafka(key, value)
     if record.decoded is not None:      # handed over in-process, already validated

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgpack
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -64,56 +66,36 @@ def pure_python() -> Iterator[None]:
         arrow_rows._native = saved
 
 
-def _same_labels(a: Any, b: Any) -> None:
-    if a is None or b is None:
-        assert a is b
-        return
-    assert a[0] == b[0] and a[1].tolist() == b[1].tolist()
-    for x, y in zip(a[2:], b[2:], strict=True):
-        assert x.type == y.type and x.to_pylist() == y.to_pylist()
-
-
-def _same_categorical(a: Any, b: Any) -> None:
-    if a is None or b is None:
-        assert a is b
-        return
-    names_a, ints_a, entry_a, keys_a, counts_a = a
-    names_b, ints_b, entry_b, keys_b, counts_b = b
-    assert names_a.to_pylist() == names_b.to_pylist()
-    assert [c.to_pylist() for c in ints_a] == [c.to_pylist() for c in ints_b]
-    assert entry_a.tolist() == entry_b.tolist()
-    assert keys_a.to_pylist() == keys_b.to_pylist()
-    assert counts_a.type == counts_b.type and counts_a.to_pylist() == counts_b.to_pylist()
-
-
 def _same(a: Any, b: Any) -> None:
+    """The C and Python results are equal: None alike, Arrow arrays by type and values,
+    numpy arrays by values, tuples and lists item by item."""
     if a is None or b is None:
         assert a is b
-        return
-    order_a, order_b = a[0], b[0]
-    assert (order_a is None) == (order_b is None)
-    if order_a is not None:
-        assert order_a.tolist() == order_b.tolist()
-    for x, y in zip(a[1:3], b[1:3], strict=True):
-        assert x.to_pylist() == y.to_pylist()
-    for group_a, group_b in zip(a[3:], b[3:], strict=True):
-        assert len(group_a) == len(group_b)
-        for x, y in zip(group_a, group_b, strict=True):
-            assert x.type == y.type and x.to_pylist() == y.to_pylist()
+    elif isinstance(a, pa.Array):
+        assert a.type == b.type and a.to_pylist() == b.to_pylist()
+    elif isinstance(a, np.ndarray):
+        assert a.tolist() == b.tolist()
+    elif isinstance(a, (tuple, list)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _same(x, y)
+    else:
+        assert a == b
 
 
 @st.composite
-def mutated_entries(draw: st.DrawFn) -> list[list]:
-    picks = draw(st.lists(st.integers(0, len(_ENTRIES) - 1), min_size=1, max_size=40))
-    entries = [copy.deepcopy(_ENTRIES[i]) for i in picks]
+def mutated_copies(draw: st.DrawFn, pool: list[list], wrong: list, max_size: int) -> list[list]:
+    """Copies of entries from ``pool``, up to two items of them swapped for a ``wrong`` value."""
+    picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=1, max_size=max_size))
+    entries = [copy.deepcopy(pool[i]) for i in picks]
     for _ in range(draw(st.integers(0, 2))):
         entry = entries[draw(st.integers(0, len(entries) - 1))]
-        entry[draw(st.integers(0, 13))] = copy.deepcopy(draw(st.sampled_from(_WRONG)))
+        entry[draw(st.integers(0, len(entry) - 1))] = copy.deepcopy(draw(st.sampled_from(wrong)))
     return entries
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_entries())
+@given(mutated_copies(_ENTRIES, _WRONG, 40))
 def test_c_and_python_refuse_the_same_entries_and_build_the_same_columns(entries) -> None:
     _same(numeric_columns_c(entries), numeric_columns_py(entries))
 
@@ -308,10 +290,10 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
                 for key in taken if key != "lb"]
     assert (labels is not None) == ("lb" in taken)
     if labels is not None:
-        _same_labels(label_columns_c([labels], check=False), label_columns_py([plain["lb"]]))
+        _same(label_columns_c([labels], check=False), label_columns_py([plain["lb"]]))
     assert len(numeric) == count > 0 and len(categorical) == cat_count
     _same(numeric_columns_c([rows], check=False), numeric_columns_py(numeric, check=True))
-    _same_categorical(categorical_columns_c([cat_rows], check=False),
+    _same(categorical_columns_c([cat_rows], check=False),
                       categorical_columns_py(categorical, check=True))
 
 
@@ -320,20 +302,10 @@ _CAT_WRONG = _WRONG + [{"a": 1, "b": -1}, {"a": 2**40}, {"": 3}, {"k" * 65: 1}, 
                        {"a": 1.0}, {"a": True}]
 
 
-@st.composite
-def mutated_categorical(draw: st.DrawFn) -> list[list]:
-    picks = draw(st.lists(st.integers(0, len(_CATS) - 1), min_size=1, max_size=20))
-    entries = [copy.deepcopy(_CATS[i]) for i in picks]
-    for _ in range(draw(st.integers(0, 2))):
-        entry = entries[draw(st.integers(0, len(entries) - 1))]
-        entry[draw(st.integers(0, 7))] = copy.deepcopy(draw(st.sampled_from(_CAT_WRONG)))
-    return entries
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_categorical())
+@given(mutated_copies(_CATS, _CAT_WRONG, 20))
 def test_c_and_python_categorical_columns_agree(entries) -> None:
-    _same_categorical(categorical_columns_c(entries), categorical_columns_py(entries))
+    _same(categorical_columns_c(entries), categorical_columns_py(entries))
 
 
 def _split(w: dict) -> Any:
@@ -426,7 +398,7 @@ def mutated_labels(draw: st.DrawFn) -> list[list]:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_labels())
 def test_c_and_python_label_columns_agree(sets) -> None:
-    _same_labels(label_columns_c(sets), label_columns_py(sets))
+    _same(label_columns_c(sets), label_columns_py(sets))
 
 
 @st.composite
