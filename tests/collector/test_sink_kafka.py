@@ -218,7 +218,6 @@ def test_two_sink_processes_share_the_partitions(kafka_bootstrap: str, tmp_path:
     topic = f"share-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap, topic, PARTITIONS)
     n = 4_000
-    produce(kafka_bootstrap, topic, bodies(n, devices=100))
     cfg = write_config(tmp_path / "sink.toml", kafka_bootstrap, topic, "share",
                        offsets_per_file=200)
     dataset = tmp_path / "ds"
@@ -227,6 +226,11 @@ def test_two_sink_processes_share_the_partitions(kafka_bootstrap: str, tmp_path:
     try:
         wait_for(lambda: "partitions assigned" in logs[0].read_text(), 60, "first member", procs[0])
         procs.append(start_sink(cfg, dataset, log=logs[1]))
+        wait_for(lambda: "partitions assigned" in logs[1].read_text(), 60, "second member",
+                 procs[1])
+        # produced once both are members: a sink that drains the topic before the second
+        # one joins would leave it nothing to own
+        produce(kafka_bootstrap, topic, bodies(n, devices=100))
         wait_for(lambda: count_windows(dataset) >= n, 150, "all windows")
     finally:
         for p in procs:
