@@ -171,24 +171,6 @@ def check_window(env: dict[str, Any], limits: WireLimits, path: str) -> dict[str
     return body
 
 
-def check_windows(jobs: list[tuple[str, str, int, bytes, str]],
-                  limits: WireLimits) -> list[tuple[str, str, str | None, int, str] | None]:
-    """:func:`check_window` for many ``(d, m, s, w, path)``; picklable results for a helper
-    process: ``None`` (valid) or ``(field, expected, got, status, reason)``.
-
-    >>> check_windows([("d", "m", 0, b"\\x01", "body[0]")], WireLimits())
-    [('body[0].w', 'a map (window body)', 'int', 422, 'schema')]
-    """
-    out: list[tuple[str, str, str | None, int, str] | None] = []
-    for d, m, s, w, path in jobs:
-        try:
-            check_window({"d": d, "m": m, "s": s, "w": w}, limits, path)
-            out.append(None)
-        except PayloadError as exc:
-            out.append((exc.field, exc.expected, exc.got, exc.status, exc.reason))
-    return out
-
-
 # deepest valid window: body -> f -> entry -> categorical counts (or lb -> cells -> cell,
 # sm -> r -> row); unknown keys are walked by validate_window itself
 _VALID_WINDOW_DEPTH = 5

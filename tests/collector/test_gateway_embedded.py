@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import duckdb
-from gateway_harness import GatewayProcess, KeyPool, envelope, post
+from gateway_harness import GatewayProcess, KeyPool, envelope, post, window
 
 from edge_sdk.monitor import Monitor
 
@@ -75,3 +75,43 @@ def test_killed_after_ack_before_response_sdk_retries_window_counted_once(tmp_pa
     finally:
         mon.close(timeout_s=0)
         gw.stop()
+
+
+def test_a_large_batch_gets_the_answers_single_requests_get(tmp_path):
+    """Batches of >= window_batch_min envelopes are checked in the helper process by the
+    sink's column proofs; each window's answer must be the one the event loop's exact check
+    gives the same window sent alone (a twin device, so replay state does not differ)."""
+    import msgpack
+
+    pool = KeyPool(tmp_path, count=4)
+    (dev_a, key_a), (dev_b, key_b) = pool.take(), pool.take()
+
+    def windows(device: str) -> list[bytes]:
+        out = [window(device, seq) for seq in range(24)]
+        bins = msgpack.unpackb(out[3])
+        bins["f"][0][3] += 1                              # n is not the bin total
+        out[3] = msgpack.packb(bins, use_bin_type=True)
+        late = msgpack.unpackb(out[7])
+        late["we"] = late["ws"] - 1                       # ends before it starts
+        out[7] = msgpack.packb(late, use_bin_type=True)
+        out[11] = out[11][:-3]                            # truncated msgpack
+        out[15] = window(device, 99)                      # signed as seq 15, says 99
+        return out
+
+    with GatewayProcess(tmp_path) as gw, gw.client() as client:
+        r = post(client, [envelope(key_a, dev_a, seq, body=w)
+                          for seq, w in enumerate(windows(dev_a))])
+        batch = [(x["code"], x.get("error", {}).get("field"), x.get("error", {}).get("expected"))
+                 for x in r.json()["results"]]
+        alone = []
+        for seq, w in enumerate(windows(dev_b)):
+            reply = post(client, envelope(key_b, dev_b, seq, body=w))
+            err = reply.json().get("error", {})
+            alone.append((reply.status_code, err.get("field"), err.get("expected")))
+    assert [code for code, _, _ in batch] == [code for code, _, _ in alone]
+    assert [code for code, _, _ in batch].count(202) == 20
+    for i, ((_, field, expected), (_, alone_field, alone_expected)) in enumerate(
+            zip(batch, alone, strict=True)):
+        if field is not None or alone_field is not None:
+            assert field == alone_field.replace("body.", f"body[{i}].", 1)
+            assert expected == alone_expected.replace(dev_b, dev_a)
