@@ -13,6 +13,7 @@ import logging
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
+from .arrow_memory import use_system_pool
 from .gateway_config import GatewayConfig
 from .gc_tuning import tune_for_service
 
@@ -67,6 +68,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    use_system_pool()       # before the embedded sink allocates (see arrow_memory)
     cfg, app = build_gateway(args)
     tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:

@@ -20,6 +20,7 @@ import threading
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
+from .arrow_memory import use_system_pool
 from .gc_tuning import tune_for_service
 from .sink_config import KafkaConfig, SinkConfig
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    use_system_pool()
     tune_for_service()
     worker = KafkaSinkWorker(kafka, config)
     log.info("sink: %s %s -> %s (group %s)", kafka.bootstrap, kafka.topic, config.dataset,
