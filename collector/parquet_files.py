@@ -187,7 +187,8 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any],
 def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd",
                  replay: bool = False, compacted: dict[Path, set[str]] | None = None,
                  pool: ThreadPoolExecutor | None = None) -> list[str]:
-    """Make one batch durable under ``root``; return the relative paths of its files.
+    """Make one batch durable under ``root``; return the relative paths of the files this
+    call wrote (a replay skips the ones already there).
 
     ``replay``: the batch is known on disk already (a replay after a crash): its files held
     by compacted files count as existing too (they are not written again). ``compacted``:
@@ -233,7 +234,7 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
         try:
             run_parallel(write, range(len(jobs)), pool)
         finally:
-            pending = [(tmp, final) for tmp, (_, final) in zip(written, jobs) if tmp is not None]
+            pending = [(tmp, final) for tmp, (_, final) in zip(written, jobs, strict=True) if tmp is not None]
         fault_point("sink", "after_temp_write")
         renamed_dirs: set[Path] = set()
         first_windows = True
@@ -255,7 +256,7 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
                 pass
         raise
     fault_point("sink", "after_renames")
-    return listing
+    return [str(final.relative_to(root)) for _, final in pending]
 
 
 # -- looking at what is already there ------------------------------------------------

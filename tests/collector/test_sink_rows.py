@@ -110,23 +110,30 @@ def test_replay_writes_the_same_names_and_bytes(tmp_path: Path) -> None:
     recs = bodies(300)
     cfg = SinkConfig(dataset=str(tmp_path), offsets_per_file=100, roll_ms=10**9)
 
-    def run() -> None:
+    def run() -> ParquetSink:
         sink = ParquetSink(cfg, topic="w")
         sink.open_partition(0)
         for off, r in enumerate(recs):
             sink.add(0, off, r.kafka_key(), r.kafka_value())
         sink.flush(0)
+        return sink
 
-    run()
+    sink = run()
     first = file_set(tmp_path)
     assert {p.rsplit("/", 1)[1] for p in first} == {
         "w-0-00000000000000000000-00000000000000000099.parquet",
         "w-0-00000000000000000100-00000000000000000199.parquet",
         "w-0-00000000000000000200-00000000000000000299.parquet"}
-    for p in list(tmp_path.rglob("*199.parquet"))[:2]:    # a torn batch: replay completes it
+    assert (sink.files_written, sink.windows_written) == (len(first), 300)
+    torn = sorted(tmp_path.rglob("*199.parquet"))       # a torn batch: replay completes it
+    for p in torn[:1] + [p for p in torn if p.parts[-4] == "windows"]:
         p.unlink()
-    run()
+    sink = run()
     assert file_set(tmp_path) == first
+    # only what the replay wrote is counted: 2 files, and the 100 windows of its windows file
+    assert (sink.files_written, sink.windows_written) == (2, 100)
+    sink = run()                                        # nothing missing: nothing written
+    assert (sink.files_written, sink.windows_written) == (0, 0)
 
 
 def test_record_time_rolls_files_deterministically(tmp_path: Path) -> None:
