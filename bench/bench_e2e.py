@@ -25,6 +25,8 @@ from .figures import Figure
 
 WINDOWS = 300
 RATE_PER_S = 50.0
+STEADY_RATE = 4000           # windows/s sent to a sink that keeps up
+STEADY_SECONDS = 6.0
 SINK_WINDOWS = int(os.environ.get("EDGEDRIFT_BENCH_E2E_SINK_WINDOWS", "20000"))
 
 
@@ -126,6 +128,7 @@ def run() -> list[Figure]:
                           "<= 5 s", p95, "s",
                           note=f"(p50 {p50:.2f} s; {len(lat)}/{len(accepted)} windows "
                                f"at {RATE_PER_S:.0f}/s, default sink settings)")]
+        figures.append(_sink_steady_cpu(bootstrap, "e2e-bench", procs[-1].pid, db, glob))
         figures.append(_sink_process_rate(bootstrap, "e2e-bench", procs[-1].pid, db, glob))
         return figures
     finally:
@@ -181,6 +184,38 @@ def _sink_process_rate(bootstrap: str, topic: str, sink_pid: int, db, glob: str)
                   SINK_WINDOWS / cpu, "windows/CPU-s", lower_is_better=False,
                   note=f"({SINK_WINDOWS} windows of 23 features waiting, incl. kafka-python's "
                        f"consumer; wall {SINK_WINDOWS / wall:.0f}/s incl. a group rejoin)")
+
+
+def _sink_steady_cpu(bootstrap: str, topic: str, sink_pid: int, db, glob: str) -> Figure:
+    """The running ``edgedrift sink`` keeping up with a live producer at STEADY_RATE windows/s
+    (batches as the gateway makes them: zstd, 2 ms linger): CPU of the sink process per
+    window, from the first record sent until the last one is in Parquet."""
+    from kafka import KafkaProducer
+
+    from .bench_sink import _records
+
+    values = [(r.kafka_key(), r.kafka_value()) for r in _records(2000)]
+    before = db.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchall()[0][0]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                             compression_type="zstd", linger_ms=2, batch_size=256 << 10,
+                             max_request_size=4 << 20)
+    cpu0, t0, sent = _cpu_seconds(sink_pid), time.monotonic(), 0
+    while time.monotonic() - t0 < STEADY_SECONDS:
+        due = int((time.monotonic() - t0) * STEADY_RATE)
+        while sent < due:
+            key, value = values[sent % len(values)]
+            producer.send(topic, key=key, value=value)
+            sent += 1
+        time.sleep(0.001)
+    producer.flush()
+    producer.close()
+    _wait(lambda: db.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchall()[0][0]
+          >= before + sent, 120, "the sink to write the steady load")
+    cpu = _cpu_seconds(sink_pid) - cpu0
+    return Figure(f"sink process via Kafka, keeping up with {STEADY_RATE:,} windows/s", "",
+                  cpu / sent * 1e6, "us CPU/window",
+                  note=f"({sent} windows in {STEADY_SECONDS:.0f} s from a gateway-like "
+                       f"producer; {sent / cpu:.0f} windows per CPU-second)")
 
 
 def _poll(db, glob: str, seen: dict[int, float]) -> None:

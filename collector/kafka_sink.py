@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from . import kafka_zstd
 from .faults import fault_point
 from .sink import DeadLetter, ParquetSink, gc_paused
 from .sink_config import KafkaConfig, SinkConfig
@@ -85,6 +86,8 @@ class KafkaSinkWorker:
             def on_partitions_assigned(self, assigned: Any) -> None:
                 events.put(("assigned", list(assigned)))
 
+        if not kafka_zstd.install():
+            log.debug("kafka-python's zstd decompression left as is")
         k = self.kafka
         self._producer = KafkaProducer(bootstrap_servers=k.bootstrap,
                                        client_id=k.client_id + "-dlq", acks="all",
@@ -95,7 +98,8 @@ class KafkaSinkWorker:
             enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=k.session_timeout_ms, heartbeat_interval_ms=k.heartbeat_interval_ms,
             max_poll_interval_ms=k.max_poll_interval_ms, max_poll_records=k.max_poll_records,
-            fetch_max_bytes=k.fetch_max_bytes, request_timeout_ms=max(
+            fetch_max_bytes=k.fetch_max_bytes, fetch_min_bytes=k.fetch_min_bytes,
+            fetch_max_wait_ms=k.fetch_max_wait_ms, request_timeout_ms=max(
                 k.request_timeout_ms, k.session_timeout_ms + 1000))
         self._consumer.subscribe([k.topic], listener=Listener())
 
