@@ -234,7 +234,8 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
         try:
             run_parallel(write, range(len(jobs)), pool)
         finally:
-            pending = [(tmp, final) for tmp, (_, final) in zip(written, jobs, strict=True) if tmp is not None]
+            pending = [(tmp, final) for tmp, (_, final) in zip(written, jobs, strict=True)
+                       if tmp is not None]
         fault_point("sink", "after_temp_write")
         renamed_dirs: set[Path] = set()
         first_windows = True

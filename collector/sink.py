@@ -230,8 +230,9 @@ class ParquetSink:
                                  replay=batch.forced_last is not None,
                                  compacted=self._compacted, pool=self._pool)
             self.files_written += len(files)
-            if any(f.startswith("windows/") for f in files):   # (a replay of a whole batch
-                self.windows_written += batch.builder.windows  # writes nothing: not counted)
+            # a replay writes only the missing files: its windows count if their file was one
+            if any(f.startswith("windows/") for f in files):
+                self.windows_written += batch.builder.windows
             log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))
         self._known.setdefault(partition, {})[batch.first] = batch.last
         self._known_end[partition] = max(self._known_end.get(partition, -1), batch.last)
