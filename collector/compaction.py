@@ -167,6 +167,11 @@ def compact(config: CompactionConfig) -> CompactionReport:
 
 
 READERS_LOCK = ".readers.lock"
+# Linux flock grants a shared request while an exclusive one waits, so readers that overlap
+# without pause would starve a compaction's step forever. Readers pass a turnstile (held
+# shared, only while taking their lock); a step takes it exclusively first, so new readers
+# queue behind the step while the ones inside finish.
+TURNSTILE = ".readers.turnstile"
 COMPACT_LOCK = ".compact.lock"
 MARKER = ".compacting.json"
 
@@ -192,14 +197,15 @@ def readers_share(dataset: str | Path, wait_s: float = 30.0,
     ...     pass
     """
     root = Path(dataset)
-    fd = _open_lock(root)
+    fd = _open_lock(root, READERS_LOCK)
     if fd is None:                                # no dataset yet, or a read-only one that
         yield                                     # never had a sink or compaction: no swaps
         return
+    gate = _open_lock(root, TURNSTILE)
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            _pass_turnstile(gate, fd)
             if not finish or not (root / MARKER).exists():
                 break
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -223,15 +229,29 @@ def readers_share(dataset: str | Path, wait_s: float = 30.0,
         yield
     finally:
         os.close(fd)
+        if gate is not None:
+            os.close(gate)
+
+
+def _pass_turnstile(gate: int | None, fd: int) -> None:
+    """Take the readers' lock shared, through the turnstile (if the dataset has one)."""
+    if gate is None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return
+    fcntl.flock(gate, fcntl.LOCK_SH)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 class InterruptedCompaction(OSError):
     """A killed compaction's rename-and-delete step is pending and could not be finished."""
 
 
-def _open_lock(root: Path) -> int | None:
-    """The readers' lock file, created if this process may write the dataset."""
-    path = root / READERS_LOCK
+def _open_lock(root: Path, name: str) -> int | None:
+    """A lock file of the readers (``name``), created if this process may write the dataset."""
+    path = root / name
     for flags in (os.O_RDONLY, os.O_RDONLY | os.O_CREAT):
         try:
             return os.open(path, flags, 0o644)
@@ -243,16 +263,17 @@ def _open_lock(root: Path) -> int | None:
 
 
 def ensure_readers_lock(root: Path) -> None:
-    """Create the readers' lock file (sinks call this when they open the dataset, so that
-    read-only readers can lock it before the first compaction).
+    """Create the readers' lock files (sinks call this when they open the dataset, so that
+    read-only readers can lock them before the first compaction).
 
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp()); ensure_readers_lock(root)
-    >>> (root / READERS_LOCK).exists()
-    True
+    >>> (root / READERS_LOCK).exists(), (root / TURNSTILE).exists()
+    (True, True)
     """
-    with contextlib.suppress(OSError):
-        os.close(os.open(root / READERS_LOCK, os.O_RDONLY | os.O_CREAT, 0o644))
+    for name in (READERS_LOCK, TURNSTILE):
+        with contextlib.suppress(OSError):
+            os.close(os.open(root / name, os.O_RDONLY | os.O_CREAT, 0o644))
 
 
 @contextlib.contextmanager
@@ -271,8 +292,12 @@ def _locked(path: Path, wait: bool = True) -> Iterator[None]:
         os.close(fd)
 
 
-def _exclusive(root: Path) -> contextlib.AbstractContextManager[None]:
-    return _locked(root / READERS_LOCK)
+@contextlib.contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """The readers' lock held exclusively; the turnstile first, so that readers arriving
+    meanwhile wait instead of keeping the lock shared forever."""
+    with _locked(root / TURNSTILE), _locked(root / READERS_LOCK):
+        yield
 
 
 def _only_compaction(root: Path) -> contextlib.AbstractContextManager[None]:

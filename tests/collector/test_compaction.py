@@ -362,3 +362,51 @@ def test_a_display_reads_past_a_pending_step_without_writing(tmp_path) -> None:
     with readers_share(tmp_path, finish=False):
         assert (tmp_path / MARKER).exists()
     assert (tmp_path / MARKER).read_text() == "{not even json"
+
+
+def test_readers_that_overlap_without_pause_do_not_starve_a_compaction_step(
+        tmp_path: Path) -> None:
+    """Two readers hand the shared lock to each other (each waits, up to 0.5 s, for the
+    other to hold it before letting go), so it is never free. Linux flock would grant them
+    forever while the step waits; the turnstile makes new readers queue behind the step."""
+    import threading
+
+    from collector.compaction import _exclusive, ensure_readers_lock
+
+    ensure_readers_lock(tmp_path)
+    stop = threading.Event()
+    cond = threading.Condition()
+    taken = [0]
+    deadline = time.monotonic() + 15
+
+    def reader() -> None:
+        while not stop.is_set() and time.monotonic() < deadline:
+            with readers_share(tmp_path, finish=False):
+                with cond:
+                    taken[0] += 1
+                    mine = taken[0]
+                    cond.notify_all()
+                    cond.wait_for(lambda mine=mine: taken[0] > mine or stop.is_set(),
+                                  timeout=0.5)
+
+    readers = [threading.Thread(target=reader, daemon=True) for _ in range(2)]
+    for t in readers:
+        t.start()
+    with cond:
+        assert cond.wait_for(lambda: taken[0] >= 4, timeout=10)   # the hand-off is running
+    step_ran_while_readers_ran = []
+
+    def step() -> None:
+        with _exclusive(tmp_path):
+            step_ran_while_readers_ran.append(not stop.is_set()
+                                              and time.monotonic() < deadline)
+        stop.set()
+
+    writer = threading.Thread(target=step, daemon=True)
+    writer.start()
+    writer.join(30)
+    stop.set()
+    for t in readers:
+        t.join(30)
+    assert step_ran_while_readers_ran == [True]
+    assert taken[0] >= 4
