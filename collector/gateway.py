@@ -36,9 +36,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge_sdk.wire import WireLimits
-
 from .auth import AcceptedSet, Authenticator
+from .batch_checks import check_windows
 from .errors import GatewayError, PayloadError, RateLimited, Unavailable
 from .faults import fault_point
 from .gateway_config import GatewayConfig
@@ -123,7 +122,7 @@ class Gateway:
                 self.config.window_workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_helper_init, initargs=(os.getpid(),))
             for _ in range(self.config.window_workers):   # spawn now, not on the first batch
-                self.pool.submit(_check_windows, [], self.limits)
+                self.pool.submit(check_windows, [], self.limits)
 
     def close_pool(self) -> None:
         pool, self.pool = self.pool, None
@@ -149,7 +148,7 @@ class Gateway:
         if not jobs:
             return None
         try:
-            results = await asyncio.wrap_future(self.pool.submit(_check_windows, jobs,
+            results = await asyncio.wrap_future(self.pool.submit(check_windows, jobs,
                                                                  self.limits))
         except Exception as exc:   # e.g. a helper was killed: check in the loop
             log.warning("window helper process failed (%s); checking in-process",
@@ -318,14 +317,6 @@ class Gateway:
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def _check_windows(jobs: list[tuple[str, str, int, bytes, str]],
-                   limits: WireLimits) -> list[tuple[str, str, str | None, int, str] | None]:
-    """In a window helper process: :func:`collector.batch_checks.check_windows` (imported
-    there, so the gateway process itself never loads pyarrow for it)."""
-    from .batch_checks import check_windows
-    return check_windows(jobs, limits)
 
 
 def _helper_init(parent_pid: int) -> None:

@@ -120,3 +120,14 @@ def test_other_limits_or_a_shallow_max_depth_take_the_exact_path() -> None:
     shallow = WireLimits(max_depth=2)
     assert proven_valid(jobs, shallow) == set()
     assert check_windows(jobs, shallow)[0][:2] == ("body[0].w", "nesting at most 2 levels deep")
+
+
+def test_without_pyarrow_every_window_takes_the_exact_check(monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "collector.arrow_rows", None)   # import fails
+    bad = copy.deepcopy(_WINDOWS[0])
+    bad["f"][0][3] += 1
+    jobs = [_job(0, _WINDOWS[1]), _job(1, bad), _job(2, _WINDOWS[2])]
+    assert proven_valid(jobs, _LIMITS) == set()
+    assert check_windows(jobs, _LIMITS) == [_exact(job) for job in jobs]
