@@ -48,10 +48,16 @@ class AnalyticsConfig:
     thresholds: dict[str, float] = field(default_factory=dict)  # per-method overrides
     # verdict policy
     fdr_alpha: float = 0.01                 # Benjamini-Hochberg level across features
-    persistence_k: int = 2                  # drifted in k ...
+    # sequential evidence (analytics/sequential.py), in units of each method's threshold
+    evidence_alpha: float = 1e-5            # a window adds evidence only if its test's BH p <= this
+    cusum_k: float = 0.5                    # Page's reference value: smaller effects never add up
+    cusum_h: float = 1.0                    # decision interval: drifted while the CUSUM >= h
+    cusum_max: float = 1.5                  # cap: how long drift outlasts its evidence
+    persistence_k: int = 2                  # latency/accuracy: breached in k ...
     persistence_m: int = 3                  # ... of the last m windows
     min_samples: int = 200                  # values needed in a window before a verdict
-    drift_share: float = 0.2                # model drifts when this share of features drift
+    min_drifted_features: int = 1           # model drifts when this many features drift ...
+    drift_share: float = 0.0                # ... and they are at least this share of features
     critical_features: tuple[str, ...] = ("__prediction__",)
     segment_tags: tuple[str, ...] = ("firmware",)
     # data quality: a rate above reference rate + tolerance is a quality problem
@@ -80,8 +86,19 @@ class AnalyticsConfig:
                                  f"an integer between 1 and persistence_m ({self.persistence_m})")
         if not 0.0 < self.fdr_alpha < 1.0:
             raise AnalyticsError("analytics.fdr_alpha", self.fdr_alpha, "a level in (0, 1)")
-        if not 0.0 < self.drift_share <= 1.0:
-            raise AnalyticsError("analytics.drift_share", self.drift_share, "a share in (0, 1]")
+        if not 0.0 <= self.drift_share <= 1.0:
+            raise AnalyticsError("analytics.drift_share", self.drift_share, "a share in [0, 1]")
+        if self.min_drifted_features < 1:
+            raise AnalyticsError("analytics.min_drifted_features", self.min_drifted_features,
+                                 "an integer >= 1")
+        if not 0.0 < self.evidence_alpha < 1.0:
+            raise AnalyticsError("analytics.evidence_alpha", self.evidence_alpha,
+                                 "a level in (0, 1)")
+        if not 0.0 < self.cusum_k:
+            raise AnalyticsError("analytics.cusum_k", self.cusum_k, "a number > 0")
+        if not 0.0 < self.cusum_h <= self.cusum_max:
+            raise AnalyticsError("analytics.cusum_h", self.cusum_h,
+                                 f"a number in (0, cusum_max ({self.cusum_max})]")
         if self.min_samples < 1:
             raise AnalyticsError("analytics.min_samples", self.min_samples, "at least 1")
         if not 0.0 <= self.quality_tolerance <= 1.0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -108,10 +109,13 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
                     if wins.num_rows else pd.DataFrame(), keep)
         summary.timings["metrics"] = time.perf_counter() - t
         t = time.perf_counter()
-        hist_lo = lo_ms - (config.persistence_m - 1) * w
+        # CUSUM seeds decay to 0 within cusum_max / cusum_k empty windows
+        hist_lo = lo_ms - max(config.persistence_m - 1,
+                              math.ceil(config.cusum_max / config.cusum_k)) * w
         feats = policy.feature_states(met, db.feature_history(hist_lo, lo_ms), config)
         if not met.empty:
-            met = met.merge(feats[[*WINDOW, "feature", "p_adjusted", "candidate", "drifted"]],
+            met = met.merge(feats[[*WINDOW, "feature", "p_adjusted", "candidate", "drifted",
+                                   "evidence", "cusum"]],
                             on=[*WINDOW, "feature"], how="left")
             met["p_adjusted"] = np.where(met["role"] == "test", met["p_adjusted"], np.nan)
         quality, q_verdicts = policy.quality_verdicts(quality, db.quality_history(hist_lo, lo_ms),

@@ -31,6 +31,7 @@ from .dataset import BAD_SLOTS
 from .methods.base import Binned
 from .methods.registry import get_method
 from .reference import FeatureProfile, ReferenceProfile
+from .verdict import wilson_lower
 
 log = logging.getLogger(__name__)
 NSLOTS = len(BIN_COLUMNS)
@@ -217,7 +218,7 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     if df.empty:
         return pd.DataFrame()
     keys = df[["model", "version", "feature", "layout"]].drop_duplicates().reset_index(drop=True)
-    ref_rows, edge_rows, nedges, ref_lo, ref_hi, ref_std, ok = [], [], [], [], [], [], []
+    ref_rows, edge_rows, nedges, ref_lo, ref_hi, ref_std, ref_mean, ok = ([] for _ in range(8))
     for model, version, feature, layout in keys.itertuples(index=False):
         fp = _ref_feature(refs, model, version, feature)
         hist = fp.histograms.get(layout) if fp is not None and fp.type == "numeric" else None
@@ -235,6 +236,8 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
         ref_lo.append(fp.min if fp is not None else math.nan)
         ref_hi.append(fp.max if fp is not None else math.nan)
         ref_std.append(fp.std if fp is not None else math.nan)
+        # the mean of exactly the values in the histogram (the Wasserstein bound relies on it)
+        ref_mean.append(fp.mean if fp is not None and sum(hist or ()) == fp.n else math.nan)
     keys["key"] = np.arange(len(keys))
     keys["has_ref"] = ok
     df = df.merge(keys, on=["model", "version", "feature", "layout"], how="left")
@@ -254,13 +257,17 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     hi = np.fmax(df["max"].to_numpy(dtype=float), np.asarray(ref_hi)[k])
     edges = np.nan_to_num(np.stack(edge_rows)[k], nan=0.0)
     bounds = slot_bounds(edges, np.maximum(nedge, 1), lo, hi)
-    data = Binned(cur, ref, bounds, np.asarray(ref_std)[k])
+    n_cur = df["n"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_cur = np.where(n_cur > 0, df["sum_x"].to_numpy(dtype=float) / n_cur, np.nan) \
+            if "sum_x" in df else np.full(len(df), np.nan)
+    data = Binned(cur, ref, bounds, np.asarray(ref_std)[k], mean_cur, np.asarray(ref_mean)[k])
     names = _methods(config.numeric_methods, config.numeric_effect, config.numeric_test)
     out = []
     for name in names:
         desc = get_method(name, "numeric")
         if name == "wasserstein" and not has_edges.all():
-            res = desc.evaluate(Binned(cur, ref, bounds, data.scale), config.threshold(name))
+            res = desc.evaluate(data, config.threshold(name))
             score = np.where(has_edges, res.score, np.nan)
             res = type(res)(name, score, np.where(has_edges, res.lower, np.nan),
                             np.where(has_edges, res.upper, np.nan), res.p_value, res.threshold,
@@ -367,6 +374,7 @@ def _quality(df: pd.DataFrame, refs: RefLookup) -> pd.DataFrame:
     out["records"] = records.astype(np.int64)
     safe = np.maximum(records, 1.0)
     excess = np.full(len(agg), -np.inf)
+    excess_lower = np.full(len(agg), -np.inf)
     worst = np.full(len(agg), "", dtype=object)
     ref_rates = {q: np.array([(_ref_feature(refs, m, v, f).rate(q)
                                if _ref_feature(refs, m, v, f) is not None else np.nan)
@@ -376,12 +384,18 @@ def _quality(df: pd.DataFrame, refs: RefLookup) -> pd.DataFrame:
         rate = agg[q].fillna(0).to_numpy(float) / safe
         out[f"{q}_rate"] = rate
         out[f"ref_{q}_rate"] = ref_rates[q]
-        gap = rate - np.nan_to_num(ref_rates[q], nan=0.0)
+        ref_rate = np.nan_to_num(ref_rates[q], nan=0.0)
+        gap = rate - ref_rate
         bigger = gap > excess
         worst[bigger] = q
         excess = np.maximum(excess, gap)
+        # the conservative side: the rate's 99% Wilson lower bound (sequential evidence)
+        excess_lower = np.maximum(excess_lower,
+                                  wilson_lower(agg[q].fillna(0).to_numpy(float), records)
+                                  - ref_rate)
     out["worst"] = worst
     out["excess"] = excess
+    out["excess_lower"] = excess_lower
     out["has_ref"] = ~np.isnan(ref_rates["missing"])
     return out
 

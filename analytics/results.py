@@ -43,7 +43,8 @@ DDL = {
         segment_value VARCHAR, window_start TIMESTAMP, window_end TIMESTAMP, feature VARCHAR,
         kind VARCHAR, layout VARCHAR, method VARCHAR, role VARCHAR, n BIGINT, n_ref BIGINT,
         score DOUBLE, lower DOUBLE, upper DOUBLE, p_value DOUBLE, p_adjusted DOUBLE,
-        threshold DOUBLE, exceeded BOOLEAN, candidate BOOLEAN, drifted BOOLEAN, run_id VARCHAR""",
+        threshold DOUBLE, exceeded BOOLEAN, candidate BOOLEAN, drifted BOOLEAN, run_id VARCHAR,
+        evidence DOUBLE, cusum DOUBLE""",
     "verdicts": """model VARCHAR, version VARCHAR, segment_tag VARCHAR, segment_value VARCHAR,
         window_start TIMESTAMP, window_end TIMESTAMP, kind VARCHAR, state VARCHAR,
         previous_state VARCHAR, changed BOOLEAN, candidate BOOLEAN, features_evaluated INTEGER,
@@ -55,7 +56,7 @@ DDL = {
         out_of_range_rate DOUBLE, unseen_rate DOUBLE, ref_missing_rate DOUBLE,
         ref_nan_rate DOUBLE, ref_inf_rate DOUBLE, ref_type_mismatch_rate DOUBLE,
         ref_out_of_range_rate DOUBLE, ref_unseen_rate DOUBLE, worst VARCHAR, excess DOUBLE,
-        candidate BOOLEAN, flagged BOOLEAN, run_id VARCHAR""",
+        candidate BOOLEAN, flagged BOOLEAN, run_id VARCHAR, evidence DOUBLE, cusum DOUBLE""",
     "model_metrics": """model VARCHAR, version VARCHAR, segment_tag VARCHAR, segment_value VARCHAR,
         window_start TIMESTAMP, window_end TIMESTAMP, windows BIGINT, devices BIGINT,
         records BIGINT, throughput_rps DOUBLE, latency_p50 DOUBLE, latency_p50_lower DOUBLE,
@@ -76,6 +77,10 @@ DDL = {
         device_windows BIGINT, computed_at TIMESTAMP, run_id VARCHAR""",
 }
 WINDOWED = ("feature_metrics", "verdicts", "data_quality", "model_metrics", "computed_windows")
+
+
+def _column_defs(ddl: str) -> list[str]:
+    return [" ".join(part.split()) for part in ddl.replace("\n", " ").split(",")]
 
 
 def columns(table: str) -> list[str]:
@@ -102,6 +107,8 @@ class ResultsDB:
             self._con = duckdb.connect(str(self.path))
             for name, ddl in DDL.items():
                 self._con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+                for column in _column_defs(ddl):   # files of older versions gain new columns
+                    self._con.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
         return self
 
     @property
@@ -132,20 +139,19 @@ class ResultsDB:
             "FROM computed_windows").fetchdf()
 
     def feature_history(self, since_ms: int, until_ms: int) -> pd.DataFrame:
-        """Feature-level candidate flags of earlier windows (for persistence)."""
-        return self.con.execute(
-            "SELECT DISTINCT model, version, segment_tag, segment_value, feature, "
-            "epoch_ms(window_start) AS bucket, candidate FROM feature_metrics "
-            "WHERE window_start >= make_timestamp(? * 1000) "
-            "AND window_start < make_timestamp(? * 1000)",
-            [since_ms, until_ms]).fetchdf()
+        """Each feature stream's CUSUM statistic in earlier windows (analytics.sequential)."""
+        return self._statistics("feature_metrics", since_ms, until_ms)
 
     def quality_history(self, since_ms: int, until_ms: int) -> pd.DataFrame:
+        """Each quality stream's CUSUM statistic in earlier windows."""
+        return self._statistics("data_quality", since_ms, until_ms)
+
+    def _statistics(self, table: str, since_ms: int, until_ms: int) -> pd.DataFrame:
         return self.con.execute(
             "SELECT model, version, segment_tag, segment_value, feature, "
-            "epoch_ms(window_start) AS bucket, candidate FROM data_quality "
-            "WHERE window_start >= make_timestamp(? * 1000) "
-            "AND window_start < make_timestamp(? * 1000)",
+            "epoch_ms(window_start) AS bucket, max(coalesce(cusum, 0)) AS statistic "
+            f"FROM {table} WHERE window_start >= make_timestamp(? * 1000) "
+            "AND window_start < make_timestamp(? * 1000) GROUP BY ALL",
             [since_ms, until_ms]).fetchdf()
 
     def verdict_history(self, since_ms: int, until_ms: int) -> pd.DataFrame:

@@ -1,19 +1,29 @@
 """Verdict policy: quiet on stationary fleets, sure when something changed.
 
-A feature is a *candidate* in a window when, all at once,
+Per feature stream (model, version, segment, feature) and window:
 
-* it has at least ``min_samples`` values in the window,
-* an effect-size method's conservative side (the interval's lower bound)
-  reaches its threshold -- large fleets make every p-value tiny, so effect
-  size comes first,
-* its significance test's p-value (computed from the conservative statistic)
-  survives Benjamini-Hochberg at ``fdr_alpha`` across the features of the
-  same model, version, segment and window.
+* the feature is *flagged* (``candidate``) when it has at least ``min_samples``
+  values, an effect-size method's conservative side (the interval's lower bound)
+  reaches its threshold -- large fleets make every p-value tiny, so effect size comes
+  first -- and its significance test's p-value (computed from the conservative
+  statistic) survives Benjamini-Hochberg at ``fdr_alpha`` across the features of the
+  same model, version, segment and window;
+* the window's *evidence* is that lower bound in units of the threshold, counted when
+  the BH-adjusted p-value is at most ``evidence_alpha`` (1e-5: on a stationary stream
+  a window adds evidence with probability at most that, so false alerts stay under
+  ``evidence_alpha`` x streams x windows; real changes on fleets have p-values far
+  smaller), else 0;
+* it is *drifted* while its CUSUM statistic (:mod:`analytics.sequential`) is at least
+  ``cusum_h``: evidence accumulates over windows, so a large change is drifted in the
+  window it appears and a smaller persistent one a few windows later.
 
-It is *drifted* when it was a candidate in at least ``persistence_k`` of the
-last ``persistence_m`` windows. The model's ``drift`` verdict fires when the
-share of drifted features reaches ``drift_share`` or a critical feature
-drifts. Quality, latency and accuracy checks use the same persistence rule.
+The model's ``drift`` verdict fires when at least ``min_drifted_features`` features are
+drifted (default 1: alerts follow features) and their share reaches ``drift_share``
+(default 0: no share required), or when a critical feature drifts. A verdict that does
+not fire lists no drifted features (its note names them). Quality uses the same CUSUM on
+the rate excess over the reference (the current rate's 99% Wilson lower bound minus the
+reference rate) in units of ``quality_tolerance``; latency and
+accuracy use ``persistence_k`` of ``persistence_m`` windows.
 
 >>> import numpy as np
 >>> bh_adjust(np.array([0.01, 0.04, 0.03, 0.2])).round(3).tolist()
@@ -30,6 +40,7 @@ import pandas as pd
 
 from .config import AnalyticsConfig
 from .reference import ReferenceProfile
+from .sequential import run_streams
 
 SEGMENT = ["model", "version", "segment_tag", "segment_value"]
 WINDOW = [*SEGMENT, "bucket"]
@@ -83,24 +94,36 @@ def persist(current: pd.DataFrame, history: pd.DataFrame, series: list[str], win
 
 def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
                    config: AnalyticsConfig) -> pd.DataFrame:
-    """Per (window, segment, feature): n, effect, p_adjusted, candidate, drifted."""
+    """Per (window, segment, feature): n, evidence, p_adjusted, candidate, cusum, drifted.
+
+    ``history``: ``SEGMENT + [feature, bucket, statistic]`` of earlier windows.
+    """
     keys = [*WINDOW, "feature"]
     if metrics.empty:
-        return pd.DataFrame(columns=[*keys, "n", "candidate", "drifted", "p_adjusted"])
+        return pd.DataFrame(columns=[*keys, "n", "candidate", "drifted", "p_adjusted", "cusum"])
     # one scored layout per feature (metrics.pick_layouts); effect and test rows of one
     # group are paired by layout too, so a second layout could never duplicate a feature
     pair = [*keys, "layout"] if "layout" in metrics else keys
-    eff = metrics[metrics["role"] == "effect"].groupby(pair, as_index=False).agg(
-        n=("n", "max"), effect=("exceeded", "any"))
+    effects = metrics[metrics["role"] == "effect"]
+    strength = effects["lower"].to_numpy(float) / np.maximum(effects["threshold"].to_numpy(float),
+                                                             1e-12)
+    eff = effects.assign(_strength=np.nan_to_num(strength, nan=0.0)).groupby(
+        pair, as_index=False).agg(n=("n", "max"), effect=("exceeded", "any"),
+                                  strength=("_strength", "max"))
     tests = metrics[metrics["role"] == "test"][[*pair, "p_value"]]
     feats = eff.merge(tests, on=pair, how="left")
     feats["p_adjusted"] = feats.groupby(WINDOW)["p_value"].transform(
         lambda s: pd.Series(bh_adjust(s.to_numpy()), index=s.index))
-    p_ok = feats["p_adjusted"].isna() | (feats["p_adjusted"] <= config.fdr_alpha)
-    feats["candidate"] = (feats["n"] >= config.min_samples) & feats["effect"] & p_ok
-    feats["drifted"] = persist(feats, history, [*SEGMENT, "feature"], config.window_s * 1000,
-                               config.persistence_k, config.persistence_m)
-    return feats
+    enough = feats["n"] >= config.min_samples
+    untested = feats["p_adjusted"].isna()
+    feats["candidate"] = enough & feats["effect"] & (
+        untested | (feats["p_adjusted"] <= config.fdr_alpha))
+    sure = enough & (untested | (feats["p_adjusted"] <= config.evidence_alpha))
+    feats["evidence"] = np.where(sure, np.maximum(feats["strength"], 0.0), 0.0)
+    feats["cusum"] = run_streams(feats, history, [*SEGMENT, "feature"], config.window_s * 1000,
+                                 config.cusum_k, config.cusum_max)
+    feats["drifted"] = feats["cusum"] >= config.cusum_h
+    return feats.drop(columns=["strength"])
 
 
 def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: AnalyticsConfig,
@@ -130,16 +153,21 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
         candidate=("candidate", "any"))
     ev = agg["features_evaluated"].to_numpy()
     agg["share_drifted"] = np.where(ev > 0, agg["drifted"] / np.maximum(ev, 1), 0.0)
-    fire = (ev > 0) & ((agg["share_drifted"] >= config.drift_share) | (agg["crit"] > 0))
+    enough = (agg["drifted"] >= config.min_drifted_features) \
+        & (agg["share_drifted"] >= config.drift_share)
+    fire = (ev > 0) & ((enough & (agg["drifted"] > 0)) | (agg["crit"] > 0))
     agg["state"] = np.where(fire, "drift", "ok")
     agg["kind"] = "drift"
     agg["note"] = np.where(ev > 0, "", f"fewer than {config.min_samples} values")
+    fired = {tuple(k) for k in agg.loc[fire, WINDOW].itertuples(index=False)}
     if has_skipped:
         agg = _with_skipped_windows(agg, skipped)
         agg["note"] = _skipped_notes(agg, skipped)
     details: dict[tuple, list] = {}
     critical: dict[tuple, list] = {}
     hit = f[f["_dr"]]
+    below = _below_policy_notes(hit, fired, config)
+    hit = hit[[tuple(k) in fired for k in hit[WINDOW].itertuples(index=False)]]
     if not hit.empty:
         eff = metrics[metrics["role"] == "effect"].merge(hit[[*WINDOW, "feature"]],
                                                          on=[*WINDOW, "feature"])
@@ -155,8 +183,23 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
     agg["drifted_features"] = [json.dumps(sorted(details.get(k, []), key=lambda d: d["feature"]))
                                for k in keys]
     agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
+    agg["note"] = ["; ".join(x for x in (note, below.get(k, "")) if x)
+                   for k, note in zip(keys, agg["note"])]
     agg["candidate"] = agg["candidate"].astype(bool)
     return agg.drop(columns=["drifted", "crit"])
+
+
+def _below_policy_notes(hit: pd.DataFrame, fired: set[tuple], config: AnalyticsConfig
+                        ) -> dict[tuple, str]:
+    """Notes for windows whose drifted features do not meet the policy (no alert)."""
+    notes: dict[tuple, list[str]] = {}
+    for r in hit.itertuples(index=False):
+        key = tuple(getattr(r, k) for k in WINDOW)
+        if key not in fired:
+            notes.setdefault(key, []).append(str(r.feature))
+    return {k: (f"drifted below the policy (min_drifted_features "
+                f"{config.min_drifted_features}, drift_share {config.drift_share}): "
+                + ", ".join(sorted(v))) for k, v in notes.items()}
 
 
 def _with_skipped_windows(agg: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
@@ -196,10 +239,13 @@ def quality_verdicts(quality: pd.DataFrame, history: pd.DataFrame,
     if quality.empty:
         return quality, _empty()
     q = quality.copy()
-    q["candidate"] = (q["has_ref"] & (q["excess"] > config.quality_tolerance)
-                      & (q["records"] >= config.min_samples))
-    q["flagged"] = persist(q, history, [*SEGMENT, "feature"], config.window_s * 1000,
-                           config.persistence_k, config.persistence_m)
+    observed = q["has_ref"] & (q["records"] >= config.min_samples)
+    q["candidate"] = observed & (q["excess"] > config.quality_tolerance)
+    q["evidence"] = np.where(observed, np.maximum(q["excess_lower"], 0.0)
+                             / max(config.quality_tolerance, 1e-3), 0.0)
+    q["cusum"] = run_streams(q, history, [*SEGMENT, "feature"], config.window_s * 1000,
+                             config.cusum_k, config.cusum_max)
+    q["flagged"] = q["cusum"] >= config.cusum_h
     q["_crit"] = q["flagged"] & q["feature"].isin(config.critical_features)
     agg = q.groupby(WINDOW, as_index=False, sort=True).agg(
         features_evaluated=("has_ref", "sum"), bad=("flagged", "sum"),
@@ -316,6 +362,20 @@ def _judged_tasks(ref: ReferenceProfile | None) -> tuple[str, ...]:
     if ref_task:
         return ("regression",) if ref_task == "regression" else ("classification",)
     return ("classification", "regression")
+
+
+def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 2.576) -> np.ndarray:
+    """Lower end of the Wilson score interval (99%) of proportions, vectorised (0 where n=0).
+
+    >>> wilson_lower(np.array([10, 0]), np.array([100, 0])).round(3).tolist()
+    [0.045, 0.0]
+    """
+    n = np.asarray(n, dtype=float)
+    safe = np.maximum(n, 1.0)
+    p = np.asarray(successes, dtype=float) / safe
+    centre = p + z * z / (2 * safe)
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe))
+    return np.where(n > 0, np.maximum((centre - half) / (1 + z * z / safe), 0.0), 0.0)
 
 
 def wilson_upper(successes: int, n: int, z: float = 2.576) -> float:

@@ -171,14 +171,10 @@ def _build_references(paths: DataPaths, fleet: Fleet, seed: int) -> dict[tuple[s
 
     store = ReferenceStore(paths.references)
     specs = {}
-    versions = sorted({(d.model, d.version) for d in fleet.devices})
-    for model in sorted({m for m, _ in versions}):
-        frame = pd.DataFrame(fleet.reference_rows(model, 20_000))
-        for m, version in versions:
-            if m != model:
-                continue
-            built = build_reference(frame, model, version, prediction="prediction", seed=seed)
-            specs[(model, version)] = built.save(store)["spec"]
+    for model, version in sorted({(d.model, d.version) for d in fleet.devices}):
+        frame = pd.DataFrame(fleet.reference_rows(model, 20_000, version))
+        built = build_reference(frame, model, version, prediction="prediction", seed=seed)
+        specs[(model, version)] = built.save(store)["spec"]
     return specs
 
 

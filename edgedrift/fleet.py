@@ -143,15 +143,16 @@ class Fleet:
             dev.activity_bias = self.rng.uniform(-0.05, 0.05)
             self.devices.append(dev)
 
-    def reference_rows(self, model: str, rows: int) -> list[dict[str, Any]]:
-        """Training-like data for a model (no drift), with the prediction as a column."""
-        proto = next(d for d in self.devices if d.model == model)
+    def reference_rows(self, model: str, rows: int, version: str | None = None
+                       ) -> list[dict[str, Any]]:
+        """Training-like data for a model (no drift), with the prediction as a column: records
+        of the fleet's own devices of that model (and version), as if collected from them
+        before the deployment, so the reference mixes the same per-device offsets."""
+        devices = [d for d in self.devices
+                   if d.model == model and (version is None or d.version == version)]
         rng = random.Random(self.seed + 1000)
         out = []
         for _ in range(rows):
-            dev = Device(proto.device_id, model, proto.version, proto.tags,
-                         temp_offset=rng.gauss(0.0, 0.8), noise_floor=abs(rng.gauss(0.0, 0.004)),
-                         activity_bias=rng.uniform(-0.05, 0.05))
-            feats, pred, _ = dev.record(rng, drifted=False)
+            feats, pred, _ = rng.choice(devices).record(rng, drifted=False)
             out.append({**feats, "prediction": pred})
         return out

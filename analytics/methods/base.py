@@ -28,13 +28,17 @@ class Binned:
     (G, S + 1): slot ``j`` spans ``[bounds[:, j], bounds[:, j + 1]]`` (the
     outer slots are clipped to the smallest/largest value either side saw,
     padding slots have zero width) and ``scale`` is the reference standard
-    deviation used to normalise distances.
+    deviation used to normalise distances. ``mean_cur`` / ``mean_ref`` (numeric, optional,
+    NaN where unknown) are the exact means of the values in each histogram; the Wasserstein
+    bound uses them (they fix the integral of the CDF gap over the whole range).
     """
 
     cur: np.ndarray
     ref: np.ndarray
     bounds: np.ndarray | None = None
     scale: np.ndarray | None = None
+    mean_cur: np.ndarray | None = None
+    mean_ref: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
