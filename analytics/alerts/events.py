@@ -3,6 +3,7 @@
 Event types are ``<kind>.<opened>`` / ``<kind>.<closed>``::
 
     drift.detected / drift.resolved          quality.breached / quality.resolved
+    drift.updated                            quality.updated
     latency.breached / latency.resolved      accuracy.breached / accuracy.resolved
     fleet.silent / fleet.recovered           model_hash.unexpected / model_hash.resolved
 
@@ -37,7 +38,10 @@ EVENT_NAMES = {
     "silence": ("fleet.silent", "fleet.recovered"),
     "model_hash": ("model_hash.unexpected", "model_hash.resolved"),
 }
-EVENT_TYPES = tuple(name for pair in EVENT_NAMES.values() for name in pair) + ("alert.test",)
+# sent while an incident is open when the set of features it lists changes
+UPDATE_NAMES = {"drift": "drift.updated", "quality": "quality.updated"}
+EVENT_TYPES = (tuple(name for pair in EVENT_NAMES.values() for name in pair)
+               + tuple(UPDATE_NAMES.values()) + ("alert.test",))
 _DEFAULT_ACTION = {"drift": "retrain", "accuracy": "retrain", "quality": "investigate",
                    "latency": "investigate", "silence": "investigate",
                    "model_hash": "rollback"}
@@ -129,6 +133,11 @@ class Alert:
 def event_type(kind: str, opened: bool) -> str:
     """The event type for a condition kind opening or closing."""
     return EVENT_NAMES[kind][0 if opened else 1]
+
+
+def feature_names(condition: Condition) -> list[str]:
+    """The sorted names of the features a condition lists (what an update compares)."""
+    return sorted({f.name for f in condition.features})
 
 
 def suggested_action(condition: Condition, override: str = "") -> str:

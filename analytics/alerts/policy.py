@@ -8,7 +8,10 @@ transaction as the alerts it creates:
   windows: one ``*.detected`` / ``*.breached`` alert.
 * open stays open while the condition fires, and through clear windows until
   it has been clear for ``cooldown_s`` of window time (measured from the end of
-  the last firing window): so an ongoing or flapping drift is one alert.
+  the last firing window): so an ongoing or flapping drift is one alert. When a
+  firing window lists another set of features than the incident's last alert
+  (drift and quality), one ``*.updated`` alert carries the new set, with
+  ``changes.added`` / ``changes.removed``.
 * open -> closed then: one ``*.resolved`` alert.
 
 A condition whose window does not end after the last one seen for its key is
@@ -38,7 +41,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import AlertsConfig, PolicyConfig
-from .events import Alert, Condition, build_payload, event_type, iso, suggested_action
+from .events import (UPDATE_NAMES, Alert, Condition, build_payload, event_type, feature_names,
+                     iso, suggested_action)
 from .faults import fault
 from .outbox import Outbox
 
@@ -121,7 +125,7 @@ class AlertEngine:
             state["streak"] = state.get("streak", 0) + 1
             if state["open"]:
                 state["last_fire_end"] = end
-                return None
+                return self._update(conn, cond, state)
             policy = firing[0]
             if state["streak"] < policy.open_after_windows:
                 return None
@@ -129,22 +133,37 @@ class AlertEngine:
                          incident_id="inc_" + secrets.token_hex(8),
                          cooldown_s=policy.cooldown_s if policy.cooldown_s is not None
                          else self.config.cooldown_s)
-            alert = self._store(conn, cond, state, opened=True,
+            alert = self._store(conn, cond, state, event_type(cond.kind, True),
                                 action=suggested_action(cond, policy.action))
-            state["alert_id"] = alert.id
+            state.update(alert_id=alert.id, features=feature_names(cond),
+                         action=alert.payload["data"]["suggested_action"])
             return alert
         state["streak"] = 0
         if not state["open"]:
             return None
         if end - state["last_fire_end"] < state.get("cooldown_s", self.config.cooldown_s):
             return None
-        alert = self._store(conn, cond, state, opened=False, action="none")
-        state.update(open=False, alert_id=None, incident_id=None, incident_start=None)
+        alert = self._store(conn, cond, state, event_type(cond.kind, False), action="none")
+        state.update(open=False, alert_id=None, incident_id=None, incident_start=None,
+                     features=None)
         return alert
 
+    def _update(self, conn: sqlite3.Connection, cond: Condition,
+                state: dict[str, Any]) -> Alert | None:
+        """A ``*.updated`` alert when the open incident's feature set changed (else None)."""
+        names, before = feature_names(cond), state.get("features")
+        if cond.kind not in UPDATE_NAMES or before is None or names == before:
+            return None
+        changes = {"added": sorted(set(names) - set(before)),
+                   "removed": sorted(set(before) - set(names))}
+        state["features"] = names
+        return self._store(conn, cond, state, UPDATE_NAMES[cond.kind],
+                           action=state.get("action") or suggested_action(cond),
+                           changes=changes)
+
     def _store(self, conn: sqlite3.Connection, cond: Condition, state: dict[str, Any],
-               opened: bool, action: str) -> Alert:
-        etype = event_type(cond.kind, opened)
+               etype: str, action: str, changes: dict[str, list[str]] | None = None) -> Alert:
+        opened = etype == event_type(cond.kind, True)
         created = datetime.now(timezone.utc)
         start = datetime.fromisoformat(state["incident_start"].replace("Z", "+00:00"))
         payloads: dict[int, dict[str, Any]] = {}
@@ -154,7 +173,10 @@ class AlertEngine:
                                     incident_id=state["incident_id"], incident_start=start,
                                     action=action, created=created,
                                     dashboard_base=self.config.dashboard_url)
-            if not opened:
+            if changes is not None:
+                payload["data"]["updates_alert_id"] = state.get("alert_id")
+                payload["data"]["changes"] = changes
+            elif not opened:
                 payload["data"]["resolves_alert_id"] = state.get("alert_id")
             payloads[alert_id] = payload
             return payload

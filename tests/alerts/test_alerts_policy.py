@@ -26,6 +26,25 @@ def types(alerts: list) -> list[str]:
     return [a.event_type for a in alerts]
 
 
+def test_an_open_incident_is_updated_when_its_features_change(tmp_path: Path) -> None:
+    """One alert per episode: the set of drifted features changing while it is open sends one
+    drift.updated (added / removed named), the same set again sends nothing."""
+    rms, zcr = FeatureScore("rms", "wasserstein", 0.4, 0.1), FeatureScore("zcr", "ks", 0.2, 0.1)
+    engine = AlertEngine(AlertsConfig(endpoints=(EP,), cooldown_s=0), tmp_path / "a.sqlite")
+    sets = [(), (rms,), (rms,), (rms, zcr), (rms, zcr), (zcr,), ()]
+    seen = [a for i, feats in enumerate(sets) for a in engine.observe([window(i, bool(feats),
+                                                                             features=feats)])]
+    assert types(seen) == ["drift.detected", "drift.updated", "drift.updated", "drift.resolved"]
+    detected, grew, shrank, resolved = seen
+    assert [f["name"] for f in grew.payload["data"]["features"]] == ["rms", "zcr"]
+    assert grew.payload["data"]["changes"] == {"added": ["zcr"], "removed": []}
+    assert shrank.payload["data"]["changes"] == {"added": [], "removed": ["rms"]}
+    assert grew.payload["data"]["updates_alert_id"] == detected.id
+    assert grew.payload["data"]["incident_id"] == detected.payload["data"]["incident_id"]
+    assert grew.payload["data"]["suggested_action"] == "retrain"
+    assert resolved.payload["data"]["resolves_alert_id"] == detected.id
+
+
 def test_drift_lasting_50_windows_is_one_detected_and_one_resolved(tmp_path: Path) -> None:
     engine = AlertEngine(AlertsConfig(endpoints=(EP,), cooldown_s=0), tmp_path / "a.sqlite")
     seen = []
