@@ -51,8 +51,8 @@ class AnalyticsConfig:
     # sequential evidence (analytics/sequential.py), in units of each method's threshold
     evidence_alpha: float = 1e-5            # a window adds evidence only if its test's BH p <= this
     cusum_k: float = 0.5                    # Page's reference value: smaller effects never add up
-    cusum_h: float = 1.0                    # decision interval: drifted while the CUSUM >= h
-    cusum_max: float = 1.5                  # cap: how long drift outlasts its evidence
+    cusum_h: float = 0.5                    # decision interval: drifted while the CUSUM >= h
+    cusum_max: float = 0.75                 # cap: a window without evidence resolves
     persistence_k: int = 2                  # latency/accuracy: breached in k ...
     persistence_m: int = 3                  # ... of the last m windows
     min_samples: int = 200                  # values needed in a window before a verdict

@@ -9,14 +9,15 @@ segment, feature) and window,
 
 where ``e_t`` is the window's *evidence*: the conservative side of the effect size
 (the sketch interval's lower bound) in units of its threshold, counted only when the
-window has ``min_samples`` values and its test survives Benjamini-Hochberg; otherwise
-``e_t = 0``. ``k`` is Page's reference value and ``h`` his decision interval, both in
-threshold units (defaults 0.5 and 1.0): an effect at 1.5x its threshold alerts in the
-window it appears, one at the threshold in the second window, one at 0.75x in the
-fourth, and anything below ``k`` (half the threshold) never accumulates. ``cap`` bounds
-how long a stream stays drifted once the evidence stops: from ``cap`` = 1.5 the
-statistic falls below ``h`` on the second window without evidence. A window in which a
-stream has no observation counts as ``e_t = 0``.
+window has ``min_samples`` values and its test survives Benjamini-Hochberg at
+``evidence_alpha``; otherwise ``e_t = 0``. ``k`` is Page's reference value and ``h`` his
+decision interval, both in threshold units (defaults 0.5 and 0.5): an effect at its
+threshold alerts in the window it appears, one at 0.75x its threshold in the second
+window, one at 0.6x in the fifth, and anything below ``k`` (half the threshold) never
+accumulates. ``cap`` (0.75) bounds how long a stream stays drifted once the evidence
+stops: a window without evidence brings the statistic below ``h``, while weak evidence
+(``e_t`` above ``cap - h`` = 0.25) keeps an ongoing drift from flapping. A window in which
+a stream has no observation counts as ``e_t = 0``.
 
 Why CUSUM on the lower bound rather than an e-process on p-values: on fleets of
 thousands of devices every real change is significant, so the question is whether the
@@ -26,9 +27,9 @@ effect size, which keeps the statistic at 0 on stationary data whatever the flee
 samples from accumulating noise. docs/analytics.md gives the measured false-alarm rates.
 
 >>> c = Cusum()
->>> [c.update(e) for e in (0.2, 1.2, 1.2, 2.0, 0.0, 0.0)]
+>>> [c.update(e) for e in (0.2, 0.8, 0.8, 2.0, 0.3, 0.0)]
 [False, False, True, True, True, False]
->>> Cusum().update(1.5)
+>>> Cusum().update(1.0)
 True
 """
 
@@ -44,14 +45,14 @@ import pandas as pd
 class Cusum:
     """One stream's CUSUM; ``update(e)`` adds a window's evidence and says if it is drifted.
 
-    >>> c = Cusum(k=0.5, h=1.0, cap=1.5)
+    >>> c = Cusum(k=0.5, h=0.5, cap=0.75)
     >>> c.update(3.0), c.statistic
-    (True, 1.5)
+    (True, 0.75)
     """
 
     k: float = 0.5
-    h: float = 1.0
-    cap: float = 1.5
+    h: float = 0.5
+    cap: float = 0.75
     statistic: float = 0.0
 
     def update(self, evidence: float) -> bool:

@@ -28,7 +28,7 @@ class Figure:
     note: str = ""
 
     def ratio(self) -> float | None:
-        if self.peer is None or not self.measured:
+        if self.peer is None or not self.measured or not self.peer:
             return None
         return self.peer / self.measured if self.lower_is_better else self.measured / self.peer
 

@@ -182,15 +182,25 @@ class KeyRegistry:
     # -- changing ----------------------------------------------------------------
     def add(self, device_id: str) -> str:
         """Create a key for ``device_id`` and return it (the only time it is shown)."""
-        if not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
-            raise KeyRegistryError("device_id", device_id, "a non-empty string of <= 128 chars")
+        return self.add_many([device_id])[device_id]
+
+    def add_many(self, device_ids: list[str]) -> dict[str, str]:
+        """Create one key per device in one write of the registry; device id -> new key."""
+        for device_id in device_ids:
+            if not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
+                raise KeyRegistryError("device_id", device_id,
+                                       "a non-empty string of <= 128 chars")
+        created: dict[str, str] = {}
         with self._changing() as entries:
             known = {e.key_id for e in entries}
-            kid, key = new_key()
-            while kid in known:
+            for device_id in device_ids:
                 kid, key = new_key()
-            entries.append(DeviceKey(kid, device_id, key, _now_iso()))
-        return key
+                while kid in known:
+                    kid, key = new_key()
+                known.add(kid)
+                entries.append(DeviceKey(kid, device_id, key, _now_iso()))
+                created[device_id] = key
+        return created
 
     def revoke(self, device_id: str, kid: str | None = None) -> int:
         """Revoke a device's keys (or only key ``kid``); returns how many were revoked."""
