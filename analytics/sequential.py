@@ -13,7 +13,7 @@ window has ``min_samples`` values and its test survives Benjamini-Hochberg at
 ``evidence_alpha``; otherwise ``e_t = 0``. ``k`` is Page's reference value and ``h`` his
 decision interval, both in threshold units (defaults 0.5 and 0.5): an effect at its
 threshold alerts in the window it appears, one at 0.75x its threshold in the second
-window, one at 0.6x in the fifth, and anything below ``k`` (half the threshold) never
+window, one at 0.625x in the fourth, and anything below ``k`` (half the threshold) never
 accumulates. ``cap`` (0.75) bounds how long a stream stays drifted once the evidence
 stops: a window without evidence brings the statistic below ``h``, while weak evidence
 (``e_t`` above ``cap - h`` = 0.25) keeps an ongoing drift from flapping. A window in which
