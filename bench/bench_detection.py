@@ -246,6 +246,12 @@ def _figures(runs: list[FleetRun], alerts: list[Any], flagged: dict[str, float],
                           not in ("mean_0.1", "variance_x1.2", "category_x2") else ">= Evidently",
                           rate, "%", peer=100.0 * ev_rate, peer_name="Evidently column test",
                           lower_is_better=False, note=note))
+    for records in (1_000, 10_000, 200_000):
+        eventually, at_once = smallest_shifts(records)
+        out.append(Figure(f"smallest detectable mean shift, {records:,} values/window",
+                          "0.1 sd within 3 windows", eventually, "sd",
+                          note=f"alerts eventually; >= {at_once:.3g} sd alerts in its first "
+                               "window (reference of 20,000 rows)"))
     for r in runs:
         if r.onset is not None:
             continue
@@ -264,6 +270,30 @@ def _figures(runs: list[FleetRun], alerts: list[Any], flagged: dict[str, float],
             out[-1].peer, out[-1].peer_name = 100.0 * ev_flagged / max(ev_total, 1), \
                 "Evidently column tests"
     return out
+
+
+def smallest_shifts(records: int, reference_rows: int = 20_000) -> tuple[float, float]:
+    """(smallest mean shift in reference sds that alerts eventually, that alerts in the first
+    window) for a normal feature with ``records`` values per window, under the defaults.
+
+    A window adds evidence when its KS test reaches ``evidence_alpha`` (the KS statistic of
+    a shift ``s`` is ``2 Phi(s/2) - 1``) and its Wasserstein lower bound (tight for shifts:
+    the distance is ``s``) passes ``cusum_k`` x threshold; it alerts at once when the lower
+    bound reaches ``(cusum_h + cusum_k)`` x threshold.
+
+    >>> [round(x, 3) for x in smallest_shifts(1_000_000)]
+    [0.05, 0.1]
+    """
+    from scipy import optimize, stats
+
+    from analytics.config import AnalyticsConfig
+
+    cfg = AnalyticsConfig()
+    thr = cfg.threshold("wasserstein")
+    n_eff = round(records * reference_rows / (records + reference_rows))
+    d_star = optimize.brentq(lambda d: stats.kstwo.sf(d, n_eff) - cfg.evidence_alpha, 1e-6, 1.0)
+    s_test = float(2.0 * stats.norm.ppf((1.0 + d_star) / 2.0))
+    return max(s_test, cfg.cusum_k * thr), max(s_test, (cfg.cusum_h + cfg.cusum_k) * thr)
 
 
 def main() -> None:
