@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from collector.schema import LATENCY, PREDICTION
-from edge_sdk.categorical import category_key
+from edge_sdk.numeric import MAX_MAGNITUDE
+from edge_sdk.values import as_number, category_key, is_missing
 from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
 from edge_sdk.layout import MAX_EDGES, PROBABILITY, Layout, universal_layout
 from edge_sdk.spec import FeatureSpec, Spec
@@ -63,6 +64,7 @@ class BuildOptions:
     edge_rows: int = 200_000         # rows used for the quantile edges
     max_categories: int = 1024
     seed: int = 0
+    na_values: tuple[str, ...] = ("", "NaN", "nan", "NULL", "null")   # CSV cells read as missing
 
 
 @dataclass
@@ -88,9 +90,15 @@ class BuiltReference:
 
 
 # -- input ------------------------------------------------------------------------
-def iter_chunks(source: str | os.PathLike[str] | pd.DataFrame,
-                chunk_rows: int = CHUNK_ROWS) -> tuple[Callable[[], Iterator[pd.DataFrame]], int]:
-    """A re-startable chunk iterator over the input and its row count (0 if unknown)."""
+def iter_chunks(source: str | os.PathLike[str] | pd.DataFrame, chunk_rows: int = CHUNK_ROWS,
+                na_values: tuple[str, ...] = BuildOptions.na_values
+                ) -> tuple[Callable[[], Iterator[pd.DataFrame]], int]:
+    """A re-startable chunk iterator over the input and its row count (0 if unknown).
+
+    CSV cells are missing only when they are one of ``na_values`` (pandas' default list
+    would also turn categories such as ``n/a`` or ``NA`` into missing values, which a
+    device logging the string ``"n/a"`` would not).
+    """
     if isinstance(source, pd.DataFrame):
         frame = source
         return (lambda: (frame.iloc[i:i + chunk_rows] for i in range(0, len(frame), chunk_rows)),
@@ -106,7 +114,8 @@ def iter_chunks(source: str | os.PathLike[str] | pd.DataFrame,
                          pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)), total)
     if suffix in (".csv", ".gz", ".txt"):
         total = _count_lines(path) - 1 if suffix != ".gz" else 0
-        return (lambda: iter(pd.read_csv(path, chunksize=chunk_rows)), max(total, 0))
+        return (lambda: iter(pd.read_csv(path, chunksize=chunk_rows, keep_default_na=False,
+                                         na_values=list(na_values))), max(total, 0))
     raise ReferenceProfileError("--input", str(path), "a .csv or .parquet file")
 
 
@@ -137,15 +146,13 @@ class _Numeric:
     hist: dict[str, np.ndarray] = field(default_factory=dict)
 
     def moments(self, col: pd.Series) -> np.ndarray:
-        raw_missing = col.isna().to_numpy()
-        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        isnan = np.isnan(x)
+        x, missing, mismatch = numbers_of(col)
         self.records += len(x)
-        self.missing += int(raw_missing.sum())
-        self.mismatch += int((isnan & ~raw_missing).sum())
-        isinf = np.isinf(x)
+        self.missing += int(missing.sum())
+        self.mismatch += int(mismatch.sum())
+        isinf = np.abs(np.nan_to_num(x, nan=0.0)) > MAX_MAGNITUDE
         self.inf += int(isinf.sum())
-        fin = x[~isnan & ~isinf]
+        fin = x[~np.isnan(x) & ~isinf]
         k = len(fin)
         if k:
             self.integral = self.integral and bool(np.all(fin == np.round(fin)))
@@ -161,8 +168,8 @@ class _Numeric:
         return fin
 
     def histograms(self, col: pd.Series) -> None:
-        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        fin = x[np.isfinite(x)]
+        x = numbers_of(col)[0]
+        fin = x[np.abs(np.nan_to_num(x, nan=np.inf)) <= MAX_MAGNITUDE]
         for lid, lay in self.layouts.items():
             slots = np.searchsorted(np.asarray(lay.edges), fin, side="right")
             self.hist[lid] += np.bincount(slots, minlength=lay.slots)[:lay.slots]
@@ -190,9 +197,11 @@ class _Categorical:
 
     def update(self, col: pd.Series) -> None:
         self.records += len(col)
-        missing = col.isna()
+        values = col.to_numpy(dtype=object)
+        missing = pd.Series([is_missing(v) for v in values], index=col.index, dtype=bool) \
+            if col.dtype == object else col.isna()
         self.missing += int(missing.sum())
-        keys = col[~missing].map(_category)
+        keys = col[~missing].map(category_key)
         self.mismatch += int(keys.isna().sum())
         for key, c in keys.dropna().value_counts().items():
             self.counts[key] = self.counts.get(key, 0) + int(c)
@@ -204,12 +213,25 @@ class _Categorical:
                               categories=dict(sorted(self.counts.items(), key=lambda kv: -kv[1])))
 
 
-def _category(value: Any) -> str | None:
-    if isinstance(value, (np.integer,)):
-        value = int(value)
-    elif isinstance(value, np.bool_):
-        value = bool(value)
-    return category_key(value)
+def numbers_of(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 values, missing mask, type-mismatch mask) of a column, by the SDK's rules
+    (:mod:`edge_sdk.values`): a numeric column is read as is (NaN / NA missing); in any other
+    column each cell is judged alone, so the string "1.5" is a type mismatch, as on a device.
+
+    >>> x, missing, mismatch = numbers_of(pd.Series([1, None, "1.5", True], dtype=object))
+    >>> x.tolist()[0], missing.tolist(), mismatch.tolist()
+    (1.0, [False, True, False, False], [False, False, True, True])
+    """
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return x, np.isnan(x), np.zeros(len(x), dtype=bool)
+    values = col.to_numpy(dtype=object)
+    missing = np.fromiter((is_missing(v) for v in values), dtype=bool, count=len(values))
+    nums = [None if m else as_number(v) for v, m in zip(values, missing)]
+    mismatch = np.fromiter((n is None for n in nums), dtype=bool, count=len(nums)) & ~missing
+    x = np.fromiter((np.nan if n is None else n for n in nums), dtype=np.float64,
+                    count=len(nums))
+    return x, missing, mismatch
 
 
 # -- edges --------------------------------------------------------------------------------
@@ -252,7 +274,7 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
     opts = options or BuildOptions(**kw)
     check_name("model", model)
     check_name("version", version)
-    chunks, total = iter_chunks(source)
+    chunks, total = iter_chunks(source, na_values=opts.na_values)
     rng = np.random.default_rng(opts.seed)
     roles = {opts.prediction: PREDICTION, opts.latency: LATENCY}
     numeric: dict[str, _Numeric] = {}
@@ -291,8 +313,7 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
         if col == opts.latency:
             lays = [LATENCY_LAYOUT]
         else:
-            edges = quantile_edges(pd.to_numeric(reservoir[col], errors="coerce")
-                                   .to_numpy(dtype=np.float64, na_value=np.nan))
+            edges = quantile_edges(numbers_of(reservoir[col])[0])
             spec_lay = Layout.from_edges(edges, field_name=f"{col}.edges")
             spec_layouts[col] = spec_lay.layout_id
             lays = [spec_lay, universal_layout()]
@@ -380,5 +401,5 @@ def _labels(pairs: list[pd.DataFrame], opts: BuildOptions) -> tuple[str | None, 
     if task == "binary":
         hit = (pd.to_numeric(pred, errors="coerce") >= 0.5) == label.astype(bool)
     else:
-        hit = pred.map(_category) == label.map(_category)
+        hit = pred.map(category_key) == label.map(category_key)
     return task, float(hit.mean()), None

@@ -368,7 +368,7 @@ def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 2.576) -> np.n
     """Lower end of the Wilson score interval (99%) of proportions, vectorised (0 where n=0).
 
     >>> wilson_lower(np.array([10, 0]), np.array([100, 0])).round(3).tolist()
-    [0.045, 0.0]
+    [0.046, 0.0]
     """
     n = np.asarray(n, dtype=float)
     safe = np.maximum(n, 1.0)

@@ -25,32 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import WireError
+from .values import MAX_CATEGORY_LEN, category_key, is_missing
+
+__all__ = ["CATEGORICAL_KIND", "CategoricalSketch", "MAX_CATEGORY_LEN", "category_key"]
 
 CATEGORICAL_KIND = 1
 DEFAULT_CAPACITY = 32
-MAX_CATEGORY_LEN = 64
-
-
-def category_key(value: Any) -> str | None:
-    """Canonical category string for a value, or None when it is not categorical.
-
-    Strings are cut to 64 characters; ints and bools are spelt as in JSON.
-
-    >>> category_key("x" * 100) == "x" * 64, category_key(True), category_key(7), category_key(1.5)
-    (True, 'true', '7', None)
-    """
-    t = type(value)
-    if t is str:
-        return value if len(value) <= MAX_CATEGORY_LEN else value[:MAX_CATEGORY_LEN]
-    if t is bool:
-        return "true" if value else "false"
-    if t is int:
-        return str(value)[:MAX_CATEGORY_LEN]
-    if isinstance(value, str):  # str subclasses such as numpy.str_
-        return str.__str__(value)[:MAX_CATEGORY_LEN]
-    if isinstance(value, int) and not isinstance(value, bool):  # numpy integers are not int
-        return str(int(value))[:MAX_CATEGORY_LEN]
-    return None
 
 
 class CategoricalSketch:
@@ -81,10 +61,11 @@ class CategoricalSketch:
         self.unseen = 0
 
     def update(self, value: Any) -> None:
-        """Add one value; ``None`` is missing, a non-categorical type a ``type_mismatch``."""
+        """Add one value; missing values (:mod:`edge_sdk.values`) count as ``missing``, values
+        with no category key as ``type_mismatch``."""
         key = value if type(value) is str and len(value) <= MAX_CATEGORY_LEN else category_key(value)
         if key is None:
-            if value is None:
+            if is_missing(value):
                 self.missing += 1
             else:
                 self.type_mismatch += 1

@@ -14,7 +14,7 @@ so results never depend on buffering.
 ...     b.update(x); both.update(x)
 >>> a.merge(b) == both
 True
->>> both.n, both.nan, both.min, both.max, both.counts
+>>> both.n, both.missing, both.min, both.max, both.counts
 (5, 1, -1.0, 3.0, [1, 1, 2, 1])
 >>> NumericSketch.from_msgpack(both.to_msgpack(), lay) == both
 True
@@ -31,6 +31,7 @@ from typing import Any
 
 from .errors import WireError
 from .layout import MAX_SLOTS, Layout
+from .values import as_number, is_missing
 
 BUFFER_SIZE = 256
 _INF = math.inf
@@ -108,10 +109,11 @@ class NumericSketch:
 
     # -- updates -------------------------------------------------------
     def update(self, x: Any) -> None:
-        """Add one value. Non-numbers count as ``type_mismatch``, ``None`` as missing."""
+        """Add one value. Missing values (None, NaN, pandas' NA: :mod:`edge_sdk.values`)
+        count as ``missing``, non-numbers as ``type_mismatch``."""
         if type(x) is float:
             if x != x:
-                self.nan += 1
+                self.missing += 1
                 return
             buf = self.buf
             buf.append(x)
@@ -121,23 +123,16 @@ class NumericSketch:
         self.update_other(x)
 
     def update_other(self, x: Any) -> None:
-        """Slow path of :meth:`update` for values that are not plain int/float."""
-        if x is None:
-            self.missing += 1
-            return
-        if isinstance(x, (str, bytes, bool, dict, list, tuple, set)):
-            self.type_mismatch += 1
-            return
-        try:
-            v = float(x)  # ints, numpy scalars, Decimal, Fraction ...
-        except OverflowError:  # an int beyond the float range
-            self._inf += 1
-            return
-        except Exception:  # user objects may raise anything from __float__
-            self.type_mismatch += 1
+        """Slow path of :meth:`update` for values that are not plain floats."""
+        v = as_number(x)
+        if v is None:
+            if is_missing(x):
+                self.missing += 1
+            else:
+                self.type_mismatch += 1
             return
         if v != v:
-            self.nan += 1
+            self.missing += 1
             return
         self.buf.append(v)
         if len(self.buf) >= self.fold_at:

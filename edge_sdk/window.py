@@ -12,7 +12,7 @@ objects, :meth:`WindowSketch.from_wire`.
 ...     w.add_record({"rms": float("nan"), "zcr": 3}, prediction=0.1, latency_ms=5.5)
 >>> a.merge(b) == both
 True
->>> both.finalize().features["rms"].nan, both.features["mic"].missing, both.n
+>>> both.finalize().features["rms"].missing, both.features["mic"].missing, both.n
 (1, 1, 2)
 """
 
@@ -25,6 +25,7 @@ from .labels import LabelSketch
 from .layout import BUILTIN_LAYOUTS, ENERGY, LATENCY, PROBABILITY, Layout, universal_layout
 from .numeric import BUFFER_SIZE, NumericSketch
 from .spec import MAX_NAME_LEN, RESERVED_FEATURES, FeatureSpec, Spec
+from .values import as_number, category_key, is_missing
 
 Sketch = NumericSketch | CategoricalSketch
 DEFAULT_MAX_FEATURES = 64
@@ -78,7 +79,7 @@ class WindowSketch:
                 or len(self.features) >= self.max_features or name in RESERVED_FEATURES:
             self.unknown_feature += 1
             return None
-        if value is None:  # no type yet; finalize() counts the record as missing later
+        if is_missing(value):  # no type yet; finalize() counts the record as missing later
             return None
         sketch = infer_sketch(value, self.category_capacity)
         if sketch is None:
@@ -237,13 +238,15 @@ def infer_sketch(value: Any, capacity: int, prediction: bool = False) -> Sketch 
     True
     """
     t = type(value)
-    if t is float or (t is not bool and t is not int and _floatlike(value)):
-        if prediction and 0.0 <= float(value) <= 1.0:
+    number = value if t is float else None if t is int or isinstance(value, str) \
+        else as_number(value)
+    if number is not None:
+        if prediction and 0.0 <= number <= 1.0:
             return NumericSketch(PROBABILITY)
         return NumericSketch(universal_layout())
     if t is int:
         return CategoricalSketch(capacity=capacity) if prediction else NumericSketch()
-    if t is str or t is bool or isinstance(value, str):
+    if category_key(value) is not None:
         return CategoricalSketch(capacity=capacity)
     return None
 
@@ -259,18 +262,6 @@ def infer_task(prediction: Any, label: Any) -> str:
     if type(prediction) in (str, bool, int):
         return "classification"
     return "regression"
-
-
-def _floatlike(value: Any) -> bool:
-    if isinstance(value, (str, bytes, dict, list, tuple, set)) or value is None:
-        return False
-    try:
-        float(value)
-    except OverflowError:
-        return True   # a huge int: numeric, counted as inf
-    except Exception:  # user objects may raise anything from __float__
-        return False
-    return True
 
 
 def _with_missing(sk: Sketch, n_records: int) -> Sketch:
