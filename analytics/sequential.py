@@ -97,8 +97,8 @@ def run_streams(current: pd.DataFrame, history: pd.DataFrame, series: list[str],
         both = cur
     both = both.sort_values([*series, "bucket"], kind="stable")
     out = np.zeros(len(cur))
-    keys = both[series].astype(str).agg("\x1f".join, axis=1).to_numpy() if series else \
-        np.zeros(len(both), dtype=object)
+    keys = both.groupby(series, sort=False).ngroup().to_numpy() if series else \
+        np.zeros(len(both), dtype=np.int64)
     prev_key, prev_bucket, stat = None, 0, 0.0
     for key, bucket, pos, ev, stored in zip(keys, both["bucket"].to_numpy(np.int64),
                                             both["_pos"].to_numpy(), both["evidence"].to_numpy(),

@@ -47,21 +47,30 @@ WINDOW = [*SEGMENT, "bucket"]
 KINDS = ("drift", "quality", "latency", "accuracy")
 
 
-def bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (NaN stays NaN and does not count)."""
+def bh_adjust(p: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values, within each of ``groups`` (one group if None);
+    NaN stays NaN and does not count.
+
+    >>> bh_adjust(np.array([0.01, 0.04, 0.5, 0.01]), np.array([0, 0, 1, 1])).round(3).tolist()
+    [0.02, 0.04, 0.5, 0.02]
+    """
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    vals = p[ok]
-    m = len(vals)
-    if not m:
+    idx = np.flatnonzero(~np.isnan(p))
+    if not len(idx):
         return out
-    order = np.argsort(vals)
-    ranked = vals[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
+    g = np.zeros(len(idx), dtype=np.int64) if groups is None else \
+        pd.factorize(np.asarray(groups)[idx])[0]
+    order = np.lexsort((p[idx], g))
+    g_sorted, p_sorted = g[order], p[idx][order]
+    n = len(order)
+    first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    rank = np.arange(n) - start + 1
+    size = np.bincount(g_sorted)[g_sorted]
+    ranked = pd.Series(p_sorted * size / rank)
+    adjusted = ranked[::-1].groupby(g_sorted[::-1], sort=False).cummin()[::-1].to_numpy()
+    out[idx[order]] = np.minimum(adjusted, 1.0)
     return out
 
 
@@ -112,8 +121,8 @@ def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
                                   strength=("_strength", "max"))
     tests = metrics[metrics["role"] == "test"][[*pair, "p_value"]]
     feats = eff.merge(tests, on=pair, how="left")
-    feats["p_adjusted"] = feats.groupby(WINDOW)["p_value"].transform(
-        lambda s: pd.Series(bh_adjust(s.to_numpy()), index=s.index))
+    feats["p_adjusted"] = bh_adjust(feats["p_value"].to_numpy(float),
+                                    feats.groupby(WINDOW, sort=False).ngroup().to_numpy())
     enough = feats["n"] >= config.min_samples
     untested = feats["p_adjusted"].isna()
     feats["candidate"] = enough & feats["effect"] & (
@@ -277,8 +286,9 @@ def latency_verdicts(latency: pd.DataFrame, refs: dict, history: pd.DataFrame,
     if latency.empty:
         return _empty()
     lat = latency.copy()
-    limit = np.array([_latency_limit(refs.get((m, v)), config)
-                      for m, v in zip(lat["model"], lat["version"])], dtype=float)
+    limits = {mv: _latency_limit(refs.get(mv), config)
+              for mv in set(zip(lat["model"], lat["version"]))}
+    limit = np.array([limits[mv] for mv in zip(lat["model"], lat["version"])], dtype=float)
     lat = lat[~np.isnan(limit)].copy()
     if lat.empty:
         return _empty()

@@ -21,6 +21,8 @@ from scipy import stats
 
 from .base import Binned, Computed, MethodDescriptor
 
+LARGE = 50
+
 
 def bounds(data: Binned) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) KS bounds for every group."""
@@ -34,12 +36,23 @@ def bounds(data: Binned) -> tuple[np.ndarray, np.ndarray]:
 
 
 def p_value(d: np.ndarray, n: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Asymptotic two-sample p-value of statistic ``d`` (scipy ``kstwo``)."""
+    """Two-sample p-value of statistic ``d``: scipy's ``kstwo`` with ``n*m/(n+m)`` (as
+    ``ks_2samp(method="asymp")``); from an effective size of ``LARGE`` on, Kolmogorov's
+    limit ``kstwobign``: closed-form (``kstwo`` costs ~0.5 ms per group there) and never
+    smaller than ``kstwo`` (checked from 20 to 500 on a grid of statistics), so the test
+    stays conservative.
+
+    >>> p = p_value(np.array([0.2, 0.2]), np.array([30.0, 500.0]), np.array([30.0, 500.0]))
+    >>> bool(p[0] > p[1] > 0)
+    True
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         en = np.where((n > 0) & (m > 0), n * m / (n + m), 0.0)
     out = np.ones_like(d, dtype=np.float64)
-    ok = en >= 1
-    out[ok] = stats.kstwo.sf(d[ok], np.round(en[ok]))
+    small = (en >= 1) & (en < LARGE)
+    out[small] = stats.kstwo.sf(d[small], np.round(en[small]))
+    large = en >= LARGE
+    out[large] = stats.kstwobign.sf(d[large] * np.sqrt(en[large]))
     return np.clip(out, 0.0, 1.0)
 
 

@@ -68,8 +68,14 @@ def test_ks_bounds_match_sdk_and_pvalue_matches_scipy():
     r = METHODS["ks"].evaluate(Binned(CUR, REF))
     lo, hi = ks_interval(CUR[0].tolist(), REF[0].tolist())
     assert (r.lower[0], r.upper[0]) == pytest.approx((lo, hi))
-    en = round(100 * 100 / 200)
-    assert r.p_value[0] == pytest.approx(stats.kstwo.sf(lo, en))
+    en = 100 * 100 / 200          # >= ks.LARGE: Kolmogorov's limit, never below kstwo
+    assert r.p_value[0] == pytest.approx(stats.kstwobign.sf(lo * np.sqrt(en)))
+    assert r.p_value[0] >= stats.kstwo.sf(lo, round(en))
+    cur, ref = CUR // 10, REF // 10                                   # small: scipy's kstwo
+    small = METHODS["ks"].evaluate(Binned(cur, ref))
+    lo_small = ks_interval(cur[0].tolist(), ref[0].tolist())[0]
+    en_small = cur[0].sum() * ref[0].sum() / (cur[0].sum() + ref[0].sum())
+    assert small.p_value[0] == pytest.approx(stats.kstwo.sf(lo_small, round(en_small)))
 
 
 def test_sketch_ks_within_bound_of_scipy_on_raw_data(built):
