@@ -1,8 +1,11 @@
 """``edgedrift keys add|revoke|list``: manage the device key registry.
 
 ``keys add DEVICE_ID`` prints the new key alone on the last line of stdout
-(the only time it is shown); ``keys list`` never prints secrets. A running
-gateway picks up changes within about a second, without a restart.
+(the only time it is shown). Several devices at once -- ``keys add ID ID ...``,
+``--file FILE`` (one id per line, ``-`` for standard input) or ``--count N --prefix P``
+(``P0001`` .. ``PN``) -- are provisioned in one write of the registry and printed as
+``device_id,key`` lines. ``keys list`` never prints secrets. A running gateway picks up
+changes within about a second, without a restart.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+from collections import Counter
+from pathlib import Path
 
-from edgedrift.cli import add_common_after_subcommand
+from edgedrift.cli import CommandError, add_common_after_subcommand
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -20,8 +26,13 @@ from .keys import KeyRegistry
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="create a key for a device and print it")
-    add.add_argument("device_id")
+    add = sub.add_parser("add", help="create a key for each device and print it")
+    add.add_argument("device_id", nargs="*", help="device ids (one: the key alone on the last "
+                     "line; several: device_id,key lines)")
+    add.add_argument("--file", metavar="FILE",
+                     help="also the device ids in FILE, one per line ('-': standard input)")
+    add.add_argument("--count", type=int, metavar="N", help="N devices named PREFIX0001 ..")
+    add.add_argument("--prefix", default="dev-", help="name prefix for --count (default dev-)")
     rev = sub.add_parser("revoke", help="revoke a device's keys (or one key with --key-id)")
     rev.add_argument("device_id")
     rev.add_argument("--key-id", help="revoke only this key id")
@@ -38,12 +49,41 @@ def _registry(args: argparse.Namespace) -> KeyRegistry:
     return KeyRegistry(keys_path or DataPaths(args.data_dir).keys)
 
 
+def device_ids(args: argparse.Namespace) -> list[str]:
+    """The ids ``keys add`` was given (arguments, then the file, then --count), checked."""
+    ids = list(args.device_id)
+    if args.file:
+        try:
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        except OSError as exc:
+            raise CommandError(f"--file: cannot read {args.file}: {exc.strerror}") from None
+        ids += [line.strip() for line in text.splitlines() if line.strip()]
+    if args.count is not None:
+        if not 1 <= args.count <= 1_000_000:
+            raise CommandError(f"--count: got {args.count}, expected 1 to 1000000 devices")
+        width = max(4, len(str(args.count)))
+        ids += [f"{args.prefix}{i:0{width}d}" for i in range(1, args.count + 1)]
+    if not ids:
+        raise CommandError("keys add: give a DEVICE_ID, --file FILE or --count N")
+    dupes = sorted(i for i, c in Counter(ids).items() if c > 1)
+    if dupes:
+        raise CommandError(f"keys add: device ids given twice: {', '.join(dupes[:5])}")
+    return ids
+
+
 def run(args: argparse.Namespace) -> int:
     reg = _registry(args)
     if args.keys_command == "add":
-        key = reg.add(args.device_id)
-        print(f"# new key for device {args.device_id!r} (shown once; store it on the device):")
-        print(key)
+        ids = device_ids(args)
+        if len(ids) == 1 and not args.file and args.count is None:
+            key = reg.add(ids[0])
+            print(f"# new key for device {ids[0]!r} (shown once; store it on the device):")
+            print(key)
+            return 0
+        created = reg.add_many(ids)
+        print(f"# {len(created)} new keys (shown once): device_id,key", file=sys.stderr)
+        for device, key in created.items():
+            print(f"{device},{key}")
         return 0
     if args.keys_command == "revoke":
         n = reg.revoke(args.device_id, args.key_id)

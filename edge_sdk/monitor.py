@@ -118,6 +118,7 @@ class Monitor:
         # Hot-path state (guarded by _lock)
         self._clock = clock or time.time
         self._lock = threading.Lock()
+        self._reported_names: set[str] = set()   # unusable feature names already logged
         self._window = self._new_window()
         self._window_start_ms = self._now_ms()
         self._pid = 0
@@ -299,7 +300,8 @@ class Monitor:
         return int(self._clock() * 1000)
 
     def _new_window(self) -> WindowSketch:
-        return WindowSketch(self.spec, self.max_features, self.category_capacity)
+        return WindowSketch(self.spec, self.max_features, self.category_capacity,
+                            self._reported_names)
 
     def _first_deadline(self) -> float:
         now = time.time()

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .categorical import CategoricalSketch
@@ -26,6 +27,9 @@ from .layout import BUILTIN_LAYOUTS, ENERGY, LATENCY, PROBABILITY, Layout, unive
 from .numeric import BUFFER_SIZE, NumericSketch
 from .spec import MAX_NAME_LEN, RESERVED_FEATURES, FeatureSpec, Spec
 from .values import as_number, category_key, is_missing
+
+log = logging.getLogger(__name__)
+MAX_REPORTED_NAMES = 100
 
 Sketch = NumericSketch | CategoricalSketch
 DEFAULT_MAX_FEATURES = 64
@@ -42,8 +46,10 @@ class WindowSketch:
     """
 
     def __init__(self, spec: Spec | None = None, max_features: int = DEFAULT_MAX_FEATURES,
-                 category_capacity: int = 32) -> None:
+                 category_capacity: int = 32, reported: set[str] | None = None) -> None:
         self.spec = spec
+        # names already reported as unusable (the Monitor keeps one set across windows)
+        self.reported: set[str] = set() if reported is None else reported
         self.max_features = max_features if spec is None else len(spec.features)
         self.category_capacity = category_capacity
         self.n = 0
@@ -78,6 +84,7 @@ class WindowSketch:
         if self.spec is not None or type(name) is not str or not 0 < len(name) <= MAX_NAME_LEN \
                 or len(self.features) >= self.max_features or name in RESERVED_FEATURES:
             self.unknown_feature += 1
+            self._report(name)
             return None
         if is_missing(value):  # no type yet; finalize() counts the record as missing later
             return None
@@ -87,6 +94,26 @@ class WindowSketch:
             return None
         self.features[name] = self._staggered(sketch)
         return sketch
+
+    def _report(self, name: Any) -> None:
+        """Log why values under ``name`` are not sketched, once per name (at most 100)."""
+        key = name if type(name) is str and len(name) <= 80 else repr(name)[:80]
+        if key in self.reported or len(self.reported) >= MAX_REPORTED_NAMES:
+            return
+        self.reported.add(key)
+        if self.spec is not None and type(name) is str:
+            why = f"not in the spec {self.spec.spec_id} (its features: " \
+                  f"{', '.join(sorted(self.spec.features)[:8])}...)"
+        elif type(name) is not str:
+            why = f"a feature name must be a string, got {type(name).__name__}"
+        elif not 0 < len(name) <= MAX_NAME_LEN:
+            why = f"a feature name must have 1 to {MAX_NAME_LEN} characters, got {len(name)}"
+        elif name in RESERVED_FEATURES:
+            why = "the name is reserved for the window-level sketches"
+        else:
+            why = f"the window already holds max_features={self.max_features} features"
+        log.warning("edgedrift: values of feature %r are counted as unknown_feature: %s",
+                    key, why)
 
     def add_record(self, features: Any, prediction: Any = None, latency_ms: Any = None,
                    energy_mj: Any = None) -> None:

@@ -99,3 +99,27 @@ def test_concurrent_adds_lose_nothing(tmp_path):
     keys = [p.communicate(timeout=60)[0].strip().splitlines()[-1] for p in procs]
     reg = KeyRegistry(tmp_path / "keys.json")
     assert sorted(e.key for e in reg.entries()) == sorted(keys)
+
+
+def test_bulk_add_from_arguments_file_and_count(tmp_path):
+    """Fleets are provisioned in one command: id,key lines on stdout, one registry write."""
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("cam-a\n\ncam-b\n")
+    out = keys_cli(tmp_path, "add", "dev-x", "dev-y", "--file", str(ids_file),
+                   "--count", "3", "--prefix", "band-").stdout
+    pairs = [line.split(",") for line in out.splitlines()]
+    assert [p[0] for p in pairs] == ["dev-x", "dev-y", "cam-a", "cam-b", "band-0001",
+                                     "band-0002", "band-0003"]
+    reg = KeyRegistry(tmp_path / "keys.json")
+    for device, key in pairs:
+        assert KEY_RE.match(key)
+        assert reg.lookup_id(key_id(key)).device_id == device
+    assert len({key for _, key in pairs}) == len(pairs)
+
+
+def test_bulk_add_refuses_duplicates_and_nothing(tmp_path):
+    r = keys_cli(tmp_path, "add", "a", "b", "a", check=False)
+    assert r.returncode != 0 and "given twice: a" in r.stderr and "Traceback" not in r.stderr
+    r = keys_cli(tmp_path, "add", check=False)
+    assert r.returncode != 0 and "--count" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "keys.json").exists()

@@ -224,3 +224,18 @@ def test_bad_label_values_never_raise(make_monitor):
     assert mon.label("not-an-id", 1) is False
     assert mon.label(None, 1) is False
     sealed(mon)
+
+
+def test_bad_feature_names_are_logged_once_each_with_the_reason(make_monitor, caplog):
+    mon = make_monitor(max_features=2)
+    with caplog.at_level("WARNING", logger="edge_sdk.window"):
+        for _ in range(50):
+            mon.log({"": 1.0, "n" * 300: 2.0, "a": 1.0, "b": 1.0, "c": 3.0, 7: 1.0})
+        mon.seal_window()
+        mon.log({"": 1.0})               # a later window: still reported only once
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert any("'' " in m and "1 to 64 characters, got 0" in m for m in lines)
+    assert any("got 300" in m for m in lines)
+    assert any("'c'" in m and "max_features=2" in m for m in lines)
+    assert any("must be a string, got int" in m for m in lines)
