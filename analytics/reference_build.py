@@ -41,6 +41,7 @@ from edge_sdk.window import infer_task
 
 from .errors import ReferenceProfileError
 from .reference import FeatureProfile, ReferenceProfile, ReferenceStore, check_name
+from .reference_checks import MIN_ROWS, refuse_useless
 
 Progress = Callable[[str, int, int], None]   # (phase, rows done, rows total or 0)
 CHUNK_ROWS = 100_000
@@ -65,6 +66,7 @@ class BuildOptions:
     max_categories: int = 1024
     seed: int = 0
     na_values: tuple[str, ...] = ("", "NaN", "nan", "NULL", "null")   # CSV cells read as missing
+    min_rows: int = MIN_ROWS         # fewer rows are refused (they cannot back a verdict)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class BuiltReference:
     profile: ReferenceProfile
     spec: Spec
     samples: pd.DataFrame = field(repr=False)
+    distinct: dict[str, str] = field(default_factory=dict)   # numeric feature -> distinct values
 
     def save(self, store: ReferenceStore) -> dict[str, Path]:
         """Write profile, spec and samples under ``store``; returns the paths."""
@@ -362,7 +365,12 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     samples = reservoir.nsmallest(opts.sample_rows, "__key__").drop(columns="__key__")
     samples = samples.rename(columns={c: roles[c] for c in samples.columns if c in roles})
-    return BuiltReference(profile, spec, samples.reset_index(drop=True))
+    sampled = "~" if len(reservoir) < done else ""
+    distinct = {roles.get(c, c): sampled + str(len(np.unique(v[np.isfinite(v)])))
+                for c in numeric for v in [numbers_of(reservoir[c])[0]]}
+    built = BuiltReference(profile, spec, samples.reset_index(drop=True), distinct)
+    refuse_useless(built, {c: roles.get(c, c) for c in columns}, opts.min_rows)
+    return built
 
 
 def _columns(chunk: pd.DataFrame, opts: BuildOptions) -> list[str]:

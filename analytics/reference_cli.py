@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="treat a numeric-looking column as categorical (repeatable)")
     b.add_argument("--exclude", metavar="COL", action="append", default=[],
                    help="ignore a column (repeatable)")
+    b.add_argument("--min-rows", type=int, default=200, metavar="N",
+                   help="refuse inputs with fewer rows (default 200, the analytics' "
+                        "min_samples)")
+    b.add_argument("--na-value", action="append", default=[], metavar="TEXT",
+                   help="a CSV cell text to read as missing, besides empty, NaN, nan, NULL, "
+                        "null (repeatable; 'n/a' or 'NA' stay categories otherwise)")
     b.add_argument("--sample-rows", type=int, default=5000,
                    help="raw rows kept for Evidently reports (default 5000)")
     b.add_argument("--progress", action="store_true", help="always show the progress bar")
@@ -58,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         from .reference_build import BuildOptions, build_reference
         opts = BuildOptions(prediction=args.prediction, label=args.label, latency=args.latency,
                             task=args.task, categorical=tuple(args.categorical),
-                            exclude=tuple(args.exclude), sample_rows=args.sample_rows)
+                            exclude=tuple(args.exclude), sample_rows=args.sample_rows,
+                            min_rows=args.min_rows,
+                            na_values=(*BuildOptions.na_values, *args.na_value))
         bar = ProgressBar(force=args.progress)
         built = build_reference(args.input, args.model, args.version, opts, progress=bar)
         bar.close()
@@ -66,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     prof = built.profile
     print(f"reference {prof.model} {prof.version}: {prof.records} records, "
           f"{len(built.spec.features)} features, spec {built.spec.spec_id}")
+    if not args.from_telemetry:
+        from .reference_checks import summary
+        for line in summary(built):
+            print(f"  {line}")
     for kind, path in written.items():
         print(f"  {kind}: {path}")
     return 0

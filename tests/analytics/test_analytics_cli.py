@@ -75,3 +75,42 @@ def test_a_scheduled_pass_blocked_by_an_interrupted_compaction_is_retried():
     with pytest.raises(InterruptedCompaction):
         _loop(argparse.Namespace(every=None), None, None, None, None, None, (),
               lambda *a, **k: (_ for _ in ()).throw(InterruptedCompaction("x")))
+
+
+def test_reference_build_prints_what_it_read(tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    frame = training_frame(400)
+    frame["code"] = ([16, 3, None, 7] * 100)       # integer codes with a gap: read as float64
+    frame["code"] = frame["code"].astype("Int64")
+    frame.to_csv(csv, index=False)
+    assert main(["reference", "build", "kws", "1.0", "--input", str(csv), "--prediction",
+                 "score", "--categorical", "code", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    header, *rows = [line.strip() for line in out.splitlines()[1:] if line.startswith("  ")
+                     and not line.strip().startswith(("profile:", "spec:", "samples:"))]
+    assert header.split()[:6] == ["column", "kind", "values", "missing", "mismatched", "distinct"]
+    code = next(r.split() for r in rows if r.startswith("code "))
+    assert code[:6] == ["code", "categorical", "300", "100", "0", "3"]
+    assert "16 100" in " ".join(code)                    # '16', not '16.0'
+    temp = next(r.split() for r in rows if r.startswith("temp "))
+    assert temp[1:4] == ["numeric", "400", "0"]
+
+
+def test_reference_build_refuses_what_would_monitor_nothing(tmp_path, capsys):
+    def build(name: str, text: str, *extra: str) -> str:
+        csv = tmp_path / f"{name}.csv"
+        csv.write_text(text)
+        rc = main(["reference", "build", "kws", "1.0", "--input", str(csv),
+                   "--data-dir", str(tmp_path), *extra])
+        err = capsys.readouterr().err
+        assert rc == 1 and "Traceback" not in err
+        return err
+
+    assert "at least 200 rows" in build("one_row", "x,y\n1.0,a\n")
+    rows = "".join(f"{i},,blue\n" for i in range(300))
+    err = build("empty_column", "x,gone,c\n" + rows)
+    assert "column 'gone'" in err and "--exclude gone" in err
+    rows = "".join(f"{i},{i % 2 + 0.5}\n" for i in range(300))
+    err = build("not_categories", "x,ratio\n" + rows, "--categorical", "ratio")
+    assert "column 'ratio'" in err and "300 of another type" in err
+    assert not (tmp_path / "references" / "kws").exists()      # nothing half-written
