@@ -25,8 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="TIME",
                         help="recompute every closed window since TIME (ISO date/time, UTC, "
                              "or a duration such as 6h, 2d)")
-    parser.add_argument("--window", type=int, metavar="SECONDS",
-                        help="evaluation window (overrides analytics.window_s)")
+    parser.add_argument("--window", metavar="WINDOW",
+                        help="evaluation window: SECONDS, or 15m, 1h, 1d, 1w, 1mo on calendar "
+                             "boundaries (overrides analytics.window / window_s)")
+    parser.add_argument("--timezone", metavar="TZ",
+                        help="where days, weeks and months begin, e.g. Europe/Berlin "
+                             "(overrides analytics.timezone; default UTC)")
     parser.add_argument("--model", action="append", default=[], help="only this model (repeatable)")
     parser.add_argument("--include-open", action="store_true", default=None,
                         help="also compute the still-open current window")
@@ -62,7 +66,13 @@ def build(args: argparse.Namespace):
     from edgedrift.config import build_config, load_toml, section
 
     from .config import AnalyticsConfig
-    overrides = {"window_s": args.window, "include_open_windows": args.include_open}
+    overrides = {"include_open_windows": args.include_open, "timezone": args.timezone}
+    if args.window is not None:
+        seconds = args.window.strip().isdigit()
+        overrides["window_s" if seconds else "window"] = int(args.window) if seconds \
+            else args.window
+        if seconds:
+            overrides["window"] = ""
     return build_config(AnalyticsConfig, section(load_toml(args.config), "analytics"),
                         overrides, section="analytics")
 
@@ -125,6 +135,8 @@ def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis)
               f"{len(summary.verdicts)} verdicts ({len(drift)} drift, "
               f"{len(summary.changes())} changed), {len(summary.reports)} reports "
               f"in {summary.seconds:.2f} s", flush=True)
+        for note in summary.notes:
+            print(f"  {note}", flush=True)
         for v in summary.changes():
             seg = f"{v['segment_tag']}={v['segment_value']}" if v["segment_tag"] else "fleet"
             print(f"  {v['model']} {v['version']} {seg} {v['kind']}: {v['previous_state']} -> "

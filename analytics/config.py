@@ -17,8 +17,10 @@ edgedrift.config.ConfigFileError: analytics: analytics.persistence_k: got 5, exp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .errors import AnalyticsError
+from .windows import Cadence
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class AnalyticsConfig:
     """
 
     # evaluation window and scheduling
-    window_s: int = 3600                    # evaluation window (merge device windows per hour)
+    window_s: int = 3600                    # evaluation window in seconds (when window is "")
+    window: str = ""                        # or calendar-aware: 15m, 1h, 1d, 1w, 1mo (windows.py)
+    timezone: str = "UTC"                   # where days, weeks and months begin
     grace_s: int = 300                      # a window is closed this long after its end
     include_open_windows: bool = False      # also compute the still-open current window
     schedule_s: int = 300                   # `analyze --every` default interval
@@ -75,6 +79,7 @@ class AnalyticsConfig:
 
     def __post_init__(self) -> None:
         _positive("analytics.window_s", self.window_s)
+        self.cadence  # noqa: B018 -- parse now: a bad window or time zone fails at start-up
         _positive("analytics.schedule_s", self.schedule_s)
         if self.grace_s < 0:
             raise AnalyticsError("analytics.grace_s", self.grace_s, "0 or more seconds")
@@ -116,6 +121,12 @@ class AnalyticsConfig:
         for tag in self.segment_tags:
             if not isinstance(tag, str) or not tag:
                 raise AnalyticsError("analytics.segment_tags", tag, "non-empty tag names")
+
+    @cached_property
+    def cadence(self) -> Cadence:
+        """How evaluation windows are cut (``window`` if set, else ``window_s`` seconds)."""
+        return Cadence.parse(self.window or self.window_s, self.timezone,
+                             "analytics.window" if self.window else "analytics.window_s")
 
     def threshold(self, method: str) -> float:
         """Threshold of ``method``: the override from ``thresholds`` or the method's default."""

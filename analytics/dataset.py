@@ -28,6 +28,7 @@ from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS
 from edge_sdk.layout import BUILTIN_LAYOUTS
 
 from .errors import DatasetError
+from .windows import Cadence
 
 _DAY_MS = 86_400_000
 BAD_SLOTS = "!slots"   # suffix of a built-in layout id whose rows have counts past its slots
@@ -140,7 +141,7 @@ class Dataset:
         return f"GROUP BY GROUPING SETS ({', '.join(sets)})", select
 
     # -- analysis queries -----------------------------------------------------------
-    def feature_groups(self, since_ms: int, until_ms: int, window_ms: int,
+    def feature_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                        models: tuple[str, ...] = ()) -> pa.Table:
         """Merged numeric/categorical feature sketches per (model, version, feature, layout,
         evaluation window ``bucket`` (ms), segment). ``grp`` is the GROUPING bitmask."""
@@ -151,10 +152,11 @@ class Dataset:
         group_by, grp_sel = self._grouping("model, version, feature, kind, layout, bucket")
         bins = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in BIN_COLUMNS)
         layout_sql, lp = _checked_layout("f")
+        bucket_sql, bp = as_cadence(window).sql("f.window_start")
         sql = f"""WITH {dedup},
         rows AS (
             SELECT f.model, f.version, f.feature, f.kind, {layout_sql} AS layout,
-                   (epoch_ms(f.window_start) // ?) * ? AS bucket,
+                   {bucket_sql} AS bucket,
                    f.n, f.missing, f.nan, f.inf, f.type_mismatch, f.out_of_range, f.unseen,
                    f.other, f.min, f.max, f.mean, f.m2, {', '.join('f.' + c for c in BIN_COLUMNS)}
                    {seg_sel.replace('tags[', 'f.tags[')}
@@ -170,11 +172,11 @@ class Dataset:
                SUM(other)::BIGINT AS other, MIN(min) AS min, MAX(max) AS max,
                SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}
         FROM rows {group_by}"""
-        params = [*dp, *lp, window_ms, window_ms, *sp, self.pattern("features"),
+        params = [*dp, *lp, *bp, *sp, self.pattern("features"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
-    def category_groups(self, since_ms: int, until_ms: int, window_ms: int,
+    def category_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                         models: tuple[str, ...] = ()) -> pa.Table:
         """Summed category counts per (model, version, feature, bucket, segment, category)."""
         if not self.has_table("categories") or not self.has_table("windows"):
@@ -182,10 +184,11 @@ class Dataset:
         dedup, dp = self._dedup_cte(since_ms, until_ms, models)
         seg_sel, _, sp = self._segments()
         group_by, grp_sel = self._grouping("model, version, feature, bucket, category")
+        bucket_sql, bp = as_cadence(window).sql("c.window_start")
         sql = f"""WITH {dedup},
         rows AS (
             SELECT c.model, c.version, c.feature, c.category, c.count,
-                   (epoch_ms(c.window_start) // ?) * ? AS bucket
+                   {bucket_sql} AS bucket
                    {seg_sel.replace('tags[', 'c.tags[')}
             FROM {self._scan('categories')} c
             ANTI JOIN dropped d ON c.device_id = d.device_id AND c.model = d.model
@@ -193,19 +196,20 @@ class Dataset:
             WHERE {self._time_filter('c')} {_models_filter(models, 'c')})
         SELECT model, version, feature, bucket, category {grp_sel}, SUM(count)::BIGINT AS count
         FROM rows {group_by}"""
-        params = [*dp, window_ms, window_ms, *sp, self.pattern("categories"),
+        params = [*dp, *bp, *sp, self.pattern("categories"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
-    def window_groups(self, since_ms: int, until_ms: int, window_ms: int,
+    def window_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                       models: tuple[str, ...] = ()) -> pa.Table:
         """Per (model, version, bucket, segment): records, windows, devices, labels, quality."""
         if not self.has_table("windows"):
             return pa.table({})
         seg_sel, _, sp = self._segments()
         group_by, grp_sel = self._grouping("model, version, bucket")
+        bucket_sql, bp = as_cadence(window).sql("window_start")
         sql = f"""WITH rows AS (
-            SELECT *, (epoch_ms(window_start) // ?) * ? AS bucket {seg_sel}
+            SELECT *, {bucket_sql} AS bucket {seg_sel}
             FROM {self._scan('windows')}
             WHERE {self._time_filter()} {_models_filter(models)}
             QUALIFY row_number() OVER (PARTITION BY device_id, model, seq ORDER BY ingest_id) = 1)
@@ -217,23 +221,35 @@ class Dataset:
                MIN(window_start) AS first_start, MAX(least(window_end, received_at)) AS last_end
         FROM rows {group_by}"""
         sql = f"""SELECT *, {_MAJORITY_TASK} AS label_task FROM ({sql})"""
-        params = [window_ms, window_ms, *sp, self.pattern("windows"),
+        params = [*bp, *sp, self.pattern("windows"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
-    def inventory(self, since_ms: int, until_ms: int, window_ms: int,
+    def inventory(self, since_ms: int, until_ms: int, window: Cadence | int,
                   models: tuple[str, ...] = ()) -> pa.Table:
         """Distinct windows per (model, version, bucket): decides which buckets are new."""
         if not self.has_table("windows"):
             return pa.table({})
-        sql = f"""SELECT model, version, (epoch_ms(window_start) // ?) * ? AS bucket,
+        bucket_sql, bp = as_cadence(window).sql("window_start")
+        sql = f"""SELECT model, version, {bucket_sql} AS bucket,
                          count(DISTINCT (device_id, seq)) AS windows
                   FROM {self._scan('windows')}
                   WHERE {self._time_filter()} {_models_filter(models)}
                   GROUP BY ALL ORDER BY model, version, bucket"""
-        params = [window_ms, window_ms, self.pattern("windows"),
+        params = [*bp, self.pattern("windows"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
+
+    def span(self, models: tuple[str, ...] = ()) -> tuple[int, int] | None:
+        """(first window start, last window end) in ms over the whole dataset, or None."""
+        if not self.has_table("windows"):
+            return None
+        models_sql = f"WHERE TRUE {_models_filter(models)}" if models else ""
+        row = self._query(f"""SELECT min(epoch_ms(window_start)) AS lo,
+                                     max(epoch_ms(window_end)) AS hi
+                              FROM {self._scan('windows')} {models_sql}""",
+                          [self.pattern("windows"), *models]).to_pylist()[0]
+        return None if row["lo"] is None else (int(row["lo"]), int(row["hi"]))
 
     def fleet_health(self) -> pa.Table:
         """Per device and model: last seen, versions, model hashes, SDK counters, clock skew."""
@@ -364,6 +380,11 @@ def _checked_layout(alias: str) -> tuple[str, list[Any]]:
     if not whens:
         return f"coalesce({alias}.layout, '')", []
     return f"CASE {' '.join(whens)} ELSE coalesce({alias}.layout, '') END", params
+
+
+def as_cadence(window: Cadence | int) -> Cadence:
+    """A :class:`Cadence`, from an evaluation window given as one or as milliseconds."""
+    return window if isinstance(window, Cadence) else Cadence.parse(int(window) // 1000)
 
 
 def _models_filter(models: tuple[str, ...], alias: str = "") -> str:

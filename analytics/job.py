@@ -36,6 +36,7 @@ from .config import AnalyticsConfig
 from .dataset import Dataset
 from .reference import ReferenceStore
 from .results import ResultsDB, publish_snapshot
+from .windows import Cadence, ends
 
 log = logging.getLogger(__name__)
 WINDOW = policy.WINDOW
@@ -52,6 +53,7 @@ class AnalysisSummary:
     reports: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # why little or nothing was computed
 
     def drift_verdicts(self) -> list[dict[str, Any]]:
         """Verdict rows in state ``drift`` (any kind)."""
@@ -69,7 +71,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ms / 1000)) + "-" + uuid.uuid4().hex[:6]
     summary = AnalysisSummary(run_id)
-    w = config.window_s * 1000
+    w = config.cadence
     ds = Dataset(config.dataset or data_paths.dataset, config.segment_tags)
     store = ReferenceStore(data_paths.references)
     db = ResultsDB(data_paths.analytics_db).open()
@@ -81,13 +83,15 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         reading.enter_context(readers_share(config.dataset or data_paths.dataset))
         t = time.perf_counter()
         start = since_ms if since_ms is not None else now_ms - config.lookback_s * 1000
-        start = (start // w) * w
-        inv = ds.inventory(start, now_ms + w, w, models).to_pandas()
+        start = w.floor(start)
+        inv = ds.inventory(start, w.end(w.floor(now_ms)), w, models).to_pandas()
         todo = _select(inv, db, now_ms, w, config, recompute=since_ms is not None)
         summary.timings["inventory"] = time.perf_counter() - t
         if todo.empty:
+            summary.notes.append(_why_nothing(inv, ds, w, start, now_ms, config, models,
+                                              since_ms is not None))
             return summary
-        lo_ms, hi_ms = int(todo["bucket"].min()), int(todo["bucket"].max()) + w
+        lo_ms, hi_ms = int(todo["bucket"].min()), w.end(int(todo["bucket"].max()))
         models_q = tuple(sorted(todo["model"].unique()))
         t = time.perf_counter()
         groups = ds.feature_groups(lo_ms, hi_ms, w, models_q)
@@ -110,8 +114,8 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         summary.timings["metrics"] = time.perf_counter() - t
         t = time.perf_counter()
         # CUSUM seeds decay to 0 within cusum_max / cusum_k empty windows
-        hist_lo = lo_ms - max(config.persistence_m - 1,
-                              math.ceil(config.cusum_max / config.cusum_k)) * w
+        hist_lo = w.shift(lo_ms, -max(config.persistence_m - 1,
+                                      math.ceil(config.cusum_max / config.cusum_k)))
         feats = policy.feature_states(met, db.feature_history(hist_lo, lo_ms), config)
         if not met.empty:
             met = met.merge(feats[[*WINDOW, "feature", "p_adjusted", "candidate", "drifted",
@@ -148,6 +152,13 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         summary.windows_computed = len(todo)
         summary.feature_rows = len(met)
         summary.verdicts = _records(verdicts, w)
+        thin = sum(1 for v in summary.verdicts if v["kind"] == "drift"
+                   and not v["features_evaluated"] and not v["segment_tag"])
+        if thin:
+            summary.notes.append(
+                f"{thin} window(s) had fewer than min_samples={config.min_samples} values per "
+                f"feature and no drift verdict: use a longer window (now {w.label}) or lower "
+                "analytics.min_samples")
         if config.reports:
             summary.reports = _reports(summary.verdicts, ds, store, db, data_paths, config)
         return summary
@@ -174,7 +185,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
             reading.close()
 
 
-def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: int, config: AnalyticsConfig,
+def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: Cadence, config: AnalyticsConfig,
             recompute: bool) -> pd.DataFrame:
     """Closed evaluation windows that are new, changed (late data) or, with ``recompute``, all."""
     if inv.empty:
@@ -182,7 +193,7 @@ def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: int, config: Analy
     inv = inv.copy()
     inv["bucket"] = inv["bucket"].astype(np.int64)
     if not config.include_open_windows:
-        inv = inv[inv["bucket"] + w + config.grace_s * 1000 <= now_ms]
+        inv = inv[ends(w, inv["bucket"]) + config.grace_s * 1000 <= now_ms]
     if recompute or inv.empty:
         return inv.reset_index(drop=True)
     done = db.computed()
@@ -192,6 +203,32 @@ def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: int, config: Analy
     merged = inv.merge(done, on=["model", "version", "bucket"], how="left")
     fresh = merged["device_windows"].isna() | (merged["device_windows"] != merged["windows"])
     return inv[fresh.to_numpy()].reset_index(drop=True)
+
+
+def _why_nothing(inv: pd.DataFrame, ds: Dataset, w: Cadence, start: int, now_ms: int,
+                 config: AnalyticsConfig, models: tuple[str, ...], recompute: bool) -> str:
+    """One line saying why a pass computed no window, and what to do about it."""
+    if inv.empty:
+        span = ds.span(models)
+        if span is None:
+            return "no data: the dataset has no windows yet (devices send to the gateway)"
+        return (f"no data between {_iso(start)} and {_iso(now_ms)} (analytics.lookback_s "
+                f"{config.lookback_s} s); the dataset holds windows from {_iso(span[0])} to "
+                f"{_iso(span[1])}: use --since {_iso(span[0])[:10]}")
+    buckets = inv["bucket"].astype(np.int64)
+    closes = ends(w, buckets) + config.grace_s * 1000
+    if not config.include_open_windows and (closes > now_ms).all():
+        return (f"{len(inv)} window(s) still open: the next closes at "
+                f"{_iso(int(closes.min()))} ({w.label} windows + grace_s {config.grace_s} s); "
+                "--include-open computes open windows")
+    if not recompute:
+        return (f"nothing new: the {int((closes <= now_ms).sum())} closed window(s) since "
+                f"{_iso(start)} are computed already (--since recomputes)")
+    return "no closed window in the range"
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(int(ms), unit="ms").strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _only(frame: pd.DataFrame, keep: pd.DataFrame) -> pd.DataFrame:
@@ -223,7 +260,8 @@ def _model_metrics(wdf: pd.DataFrame, latency: pd.DataFrame,
     if wdf.empty:
         return wdf
     mm = wdf.merge(latency, on=WINDOW, how="left") if not latency.empty else wdf.copy()
-    mm["throughput_rps"] = mm["records"] / float(config.window_s)
+    mm["throughput_rps"] = mm["records"] / ((ends(config.cadence, mm["bucket"])
+                                             - mm["bucket"].to_numpy(np.int64)) / 1000.0)
     # classification and regression labels are aggregated apart (dataset.window_groups):
     # accuracy from the classification windows only, MAE/RMSE from the regression ones
     label_n = mm["label_n_cls"].fillna(0).to_numpy(float)
@@ -248,15 +286,15 @@ def _wilson(correct: float, n: float) -> tuple[float, float]:
     return lower, upper
 
 
-def _stamp(frame: pd.DataFrame, w: int, run_id: str) -> None:
+def _stamp(frame: pd.DataFrame, w: Cadence, run_id: str) -> None:
     if frame is None or frame.empty:
         return
     frame["window_start"] = pd.to_datetime(frame["bucket"], unit="ms")
-    frame["window_end"] = pd.to_datetime(frame["bucket"] + w, unit="ms")
+    frame["window_end"] = pd.to_datetime(ends(w, frame["bucket"]), unit="ms")
     frame["run_id"] = run_id
 
 
-def _records(verdicts: pd.DataFrame, w: int) -> list[dict[str, Any]]:
+def _records(verdicts: pd.DataFrame, w: Cadence) -> list[dict[str, Any]]:
     if verdicts.empty:
         return []
     out = []
@@ -267,7 +305,7 @@ def _records(verdicts: pd.DataFrame, w: int) -> list[dict[str, Any]]:
                                    "kind"]).itertuples(index=False):
         row = {c: getattr(r, c) for c in cols}
         row["window_start_ms"] = int(r.bucket)
-        row["window_end_ms"] = int(r.bucket) + w
+        row["window_end_ms"] = w.end(int(r.bucket))
         row["changed"] = bool(row["changed"])
         row["features_evaluated"] = int(row["features_evaluated"])
         row["share_drifted"] = float(row["share_drifted"])

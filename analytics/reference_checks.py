@@ -45,8 +45,9 @@ def refuse_useless(built: BuiltReference, roles: dict[str, str], min_rows: int) 
 
 
 def _what_was_read(fp: FeatureProfile) -> str:
+    inf = f", {fp.inf} infinite or beyond 1e100" if fp.type == "numeric" and fp.inf else ""
     return (f"no usable {fp.type} value in {fp.records} rows ({fp.missing} missing, "
-            f"{fp.type_mismatch} of another type)")
+            f"{fp.type_mismatch} of another type{inf})")
 
 
 def _fix(column: str, fp: FeatureProfile) -> str:

@@ -41,6 +41,7 @@ import pandas as pd
 from .config import AnalyticsConfig
 from .reference import ReferenceProfile
 from .sequential import run_streams
+from .windows import indices
 
 SEGMENT = ["model", "version", "segment_tag", "segment_value"]
 WINDOW = [*SEGMENT, "bucket"]
@@ -101,6 +102,14 @@ def persist(current: pd.DataFrame, history: pd.DataFrame, series: list[str], win
     return count >= k
 
 
+def by_index(frame: pd.DataFrame, config: AnalyticsConfig) -> pd.DataFrame:
+    """``frame`` with ``bucket`` replaced by the window's ordinal (consecutive windows differ
+    by 1 however long each is: calendar months), for the rules that look back N windows."""
+    if frame.empty or "bucket" not in frame:
+        return frame
+    return frame.assign(bucket=indices(config.cadence, frame["bucket"]))
+
+
 def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
                    config: AnalyticsConfig) -> pd.DataFrame:
     """Per (window, segment, feature): n, evidence, p_adjusted, candidate, cusum, drifted.
@@ -129,8 +138,8 @@ def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
         untested | (feats["p_adjusted"] <= config.fdr_alpha))
     sure = enough & (untested | (feats["p_adjusted"] <= config.evidence_alpha))
     feats["evidence"] = np.where(sure, np.maximum(feats["strength"], 0.0), 0.0)
-    feats["cusum"] = run_streams(feats, history, [*SEGMENT, "feature"], config.window_s * 1000,
-                                 config.cusum_k, config.cusum_max)
+    feats["cusum"] = run_streams(by_index(feats, config), by_index(history, config),
+                                 [*SEGMENT, "feature"], 1, config.cusum_k, config.cusum_max)
     feats["drifted"] = feats["cusum"] >= config.cusum_h
     return feats.drop(columns=["strength"])
 
@@ -252,8 +261,8 @@ def quality_verdicts(quality: pd.DataFrame, history: pd.DataFrame,
     q["candidate"] = observed & (q["excess"] > config.quality_tolerance)
     q["evidence"] = np.where(observed, np.maximum(q["excess_lower"], 0.0)
                              / max(config.quality_tolerance, 1e-3), 0.0)
-    q["cusum"] = run_streams(q, history, [*SEGMENT, "feature"], config.window_s * 1000,
-                             config.cusum_k, config.cusum_max)
+    q["cusum"] = run_streams(by_index(q, config), by_index(history, config),
+                             [*SEGMENT, "feature"], 1, config.cusum_k, config.cusum_max)
     q["flagged"] = q["cusum"] >= config.cusum_h
     q["_crit"] = q["flagged"] & q["feature"].isin(config.critical_features)
     agg = q.groupby(WINDOW, as_index=False, sort=True).agg(
@@ -422,7 +431,8 @@ def _simple(df: pd.DataFrame, history: pd.DataFrame, kind: str, score: str, limi
             config: AnalyticsConfig) -> pd.DataFrame:
     hist = history[history["kind"] == kind] if not history.empty else pd.DataFrame()
     df = df.reset_index(drop=True)
-    flagged = persist(df, hist, SEGMENT, config.window_s * 1000, config.persistence_k,
+    flagged = persist(by_index(df, config), by_index(hist, config), SEGMENT, 1,
+                      config.persistence_k,
                       config.persistence_m)
     rows = []
     for r, hit in zip(df.itertuples(), flagged):
