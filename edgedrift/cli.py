@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compact": ("collector.compact_cli", "merge the small Parquet files of closed days"),
     "reference": ("analytics.reference_cli", "build reference profiles and SDK spec files"),
     "analyze": ("analytics.analyze_cli", "run drift analysis once or on a schedule"),
+    "backtest": ("analytics.backtest_cli", "replay historical data: which alerts would fire"),
     "alerts": ("analytics.alerts_cli", "list, show, redeliver and test alerts"),
     "webhook": ("analytics.webhook_cli", "webhook tools: listen (a verifying receiver)"),
     "dashboard": ("dashboard.cli", "open the Streamlit dashboard"),
