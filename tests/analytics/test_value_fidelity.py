@@ -120,3 +120,48 @@ def test_literal_na_strings_stay_categories_in_a_csv(tmp_path):
     _, prof = profile_of(path, categorical=True)
     assert prof.categories == {"n/a": 1, "NA": 1, "red": 1}
     assert prof.missing == 1
+
+
+def test_same_missingness_on_both_sides_raises_no_quality_alarm(tmp_path):
+    """10% missing at random in the reference (NaN from pandas) and on the devices (None,
+    NaN and pd.NA mixed): the analysis sees the same missing rate, no quality verdict fires;
+    a numeric integer-coded categorical from numpy is evaluated, not a type mismatch."""
+    from analytics.config import AnalyticsConfig
+    from analytics.job import run_analysis
+    from analytics.reference import ReferenceStore
+    from analytics_fleet import write
+    from edge_sdk.wire import encode_window
+    from edgedrift.paths import DataPaths
+
+    rng = np.random.default_rng(5)
+
+    def rows(n):
+        x = rng.normal(size=n)
+        x[rng.random(n) < 0.1] = np.nan
+        return pd.DataFrame({"x": x, "code": rng.integers(0, 6, n), "y": rng.normal(size=n)})
+
+    paths = DataPaths(tmp_path)
+    built = build_reference(rows(20_000), "m", "1", categorical=("code",))
+    built.save(ReferenceStore(paths.references))
+    hour, t0 = 3_600_000, 1_760_000_000_000 // 3_600_000 * 3_600_000
+    bodies = []
+    markers = [None, math.nan, pd.NA]
+    for d in range(4):
+        for w in range(6):
+            frame = rows(2000)
+            sk = WindowSketch(built.spec)
+            xs = [markers[i % 3] if math.isnan(v) else v
+                  for i, v in enumerate(frame["x"].tolist())]
+            for x, code, y in zip(xs, frame["code"].to_numpy(), frame["y"].to_numpy()):
+                sk.add_record({"x": x, "code": code, "y": y})      # numpy scalars for two
+            body = {"v": 1, "d": f"d{d}", "m": "m", "mv": "1", "sq": w, "ws": t0 + w * hour,
+                    "we": t0 + (w + 1) * hour, "si": built.spec.spec_id}
+            body.update(sk.body_fields())
+            bodies.append((f"d{d}", encode_window(body)))
+    write(paths.dataset, bodies)
+    summary = run_analysis(AnalyticsConfig(window_s=3600, reports=False, segment_tags=()),
+                           paths, since_ms=t0, now_ms=t0 + 24 * hour)
+    quality = [v for v in summary.verdicts if v["kind"] == "quality"]
+    drift = [v for v in summary.verdicts if v["kind"] == "drift"]
+    assert len(quality) == 6 and all(v["state"] == "ok" for v in quality)
+    assert all(v["state"] == "ok" and v["features_evaluated"] == 3 for v in drift)
