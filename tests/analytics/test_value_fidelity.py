@@ -165,3 +165,11 @@ def test_same_missingness_on_both_sides_raises_no_quality_alarm(tmp_path):
     drift = [v for v in summary.verdicts if v["kind"] == "drift"]
     assert len(quality) == 6 and all(v["state"] == "ok" for v in quality)
     assert all(v["state"] == "ok" and v["features_evaluated"] == 3 for v in drift)
+    import duckdb
+    con = duckdb.connect(str(paths.analytics_db), read_only=True)
+    rates = con.execute("SELECT missing_rate, ref_missing_rate, nan_rate, type_mismatch_rate "
+                        "FROM data_quality WHERE feature = 'x'").fetchall()
+    con.close()
+    assert len(rates) == 6
+    for missing, ref_missing, nan, mismatch in rates:
+        assert abs(missing - ref_missing) < 0.02 and nan == 0 and mismatch == 0
