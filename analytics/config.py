@@ -47,8 +47,9 @@ class AnalyticsConfig:
     categorical_methods: tuple[str, ...] = ("psi", "jensen_shannon", "chi_square")
     numeric_effect: tuple[str, ...] = ("wasserstein",)       # effect size that decides
     categorical_effect: tuple[str, ...] = ("jensen_shannon",)
-    numeric_test: str = "ks"                # significance test (p-value) for numeric features
-    categorical_test: str = "chi_square"
+    # significance tests (p-values) of a feature: Bonferroni minimum over the listed tests
+    numeric_test: str | tuple[str, ...] = ("ks", "welch")
+    categorical_test: str | tuple[str, ...] = ("chi_square",)
     thresholds: dict[str, float] = field(default_factory=dict)  # per-method overrides
     # verdict policy
     fdr_alpha: float = 0.01                 # Benjamini-Hochberg level across features
@@ -110,9 +111,13 @@ class AnalyticsConfig:
             raise AnalyticsError("analytics.quality_tolerance", self.quality_tolerance,
                                  "a rate in [0, 1]")
         from .methods.registry import get_method  # validates names; lists valid ones
-        for name in (*self.numeric_methods, *self.numeric_effect, self.numeric_test):
+        for name in ("numeric_test", "categorical_test"):   # a single name or a list
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        for name in (*self.numeric_methods, *self.numeric_effect, *self.numeric_test):
             get_method(name, "numeric", field="analytics.numeric_methods")
-        for name in (*self.categorical_methods, *self.categorical_effect, self.categorical_test):
+        for name in (*self.categorical_methods, *self.categorical_effect,
+                     *self.categorical_test):
             get_method(name, "categorical", field="analytics.categorical_methods")
         for name, value in self.thresholds.items():
             get_method(name, None, field="analytics.thresholds")

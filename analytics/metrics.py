@@ -261,7 +261,15 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_cur = np.where(n_cur > 0, df["sum_x"].to_numpy(dtype=float) / n_cur, np.nan) \
             if "sum_x" in df else np.full(len(df), np.nan)
-    data = Binned(cur, ref, bounds, np.asarray(ref_std)[k], mean_cur, np.asarray(ref_mean)[k])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_var = df["sum_x2"].to_numpy(dtype=float) / n_cur - mean_cur ** 2 \
+            if "sum_x2" in df else np.full(len(df), np.nan)
+        # E[x^2] - mean^2 cancels when |mean| >> sd: trust it only well above rounding
+        second = df["sum_x2"].to_numpy(dtype=float) / n_cur if "sum_x2" in df else raw_var
+        var_cur = np.where(raw_var > 1e-9 * np.abs(second), raw_var, np.nan)
+    ref_var = np.asarray(ref_std, dtype=float)[k] ** 2
+    data = Binned(cur, ref, bounds, np.asarray(ref_std)[k], mean_cur, np.asarray(ref_mean)[k],
+                  var_cur, ref_var)
     names = _methods(config.numeric_methods, config.numeric_effect, config.numeric_test)
     out = []
     for name in names:
@@ -278,14 +286,15 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     return pd.concat(out, ignore_index=True)
 
 
-def _methods(methods: tuple[str, ...], effect: tuple[str, ...], test: str) -> list[str]:
-    return list(dict.fromkeys([*methods, *effect, test]))
+def _methods(methods: tuple[str, ...], effect: tuple[str, ...],
+             tests: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys([*methods, *effect, *tests]))
 
 
 def _role(name: str, config: AnalyticsConfig, kind: str) -> str:
     effect = config.numeric_effect if kind == "numeric" else config.categorical_effect
-    test = config.numeric_test if kind == "numeric" else config.categorical_test
-    return "effect" if name in effect else "test" if name == test else "info"
+    tests = config.numeric_test if kind == "numeric" else config.categorical_test
+    return "effect" if name in effect else "test" if name in tests else "info"
 
 
 def _rows(df: pd.DataFrame, kind: str, res, data: Binned, name: str,

@@ -128,8 +128,11 @@ def feature_states(metrics: pd.DataFrame, history: pd.DataFrame,
     eff = effects.assign(_strength=np.nan_to_num(strength, nan=0.0)).groupby(
         pair, as_index=False).agg(n=("n", "max"), effect=("exceeded", "any"),
                                   strength=("_strength", "max"))
-    tests = metrics[metrics["role"] == "test"][[*pair, "p_value"]]
-    feats = eff.merge(tests, on=pair, how="left")
+    # a feature's p-value: the Bonferroni minimum over its tests (KS and the means' test)
+    tests = metrics[metrics["role"] == "test"].groupby(pair, as_index=False).agg(
+        _p=("p_value", "min"), _k=("p_value", "count"))
+    tests["p_value"] = np.minimum(tests["_p"] * tests["_k"], 1.0)
+    feats = eff.merge(tests.drop(columns=["_p", "_k"]), on=pair, how="left")
     feats["p_adjusted"] = bh_adjust(feats["p_value"].to_numpy(float),
                                     feats.groupby(WINDOW, sort=False).ngroup().to_numpy())
     enough = feats["n"] >= config.min_samples

@@ -30,7 +30,8 @@ class Binned:
     padding slots have zero width) and ``scale`` is the reference standard
     deviation used to normalise distances. ``mean_cur`` / ``mean_ref`` (numeric, optional,
     NaN where unknown) are the exact means of the values in each histogram; the Wasserstein
-    bound uses them (they fix the integral of the CDF gap over the whole range).
+    bound uses them (they fix the integral of the CDF gap over the whole range);
+    ``var_cur`` / ``var_ref`` (optional) their variances, for the test of the means.
     """
 
     cur: np.ndarray
@@ -39,6 +40,8 @@ class Binned:
     scale: np.ndarray | None = None
     mean_cur: np.ndarray | None = None
     mean_ref: np.ndarray | None = None
+    var_cur: np.ndarray | None = None      # population variances of the same values
+    var_ref: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -5,19 +5,19 @@ To add a method, write a module with a ``DESCRIPTOR`` (see
 :data:`METHODS` -- nothing is registered by import side effects.
 
 >>> sorted(METHODS)
-['chi_square', 'jensen_shannon', 'ks', 'psi', 'wasserstein']
+['chi_square', 'jensen_shannon', 'ks', 'psi', 'wasserstein', 'welch']
 >>> get_method("ks").display_name
 'Kolmogorov-Smirnov'
 >>> get_method("kolmogorov")
 Traceback (most recent call last):
 ...
-analytics.errors.UnknownMethodError: method: got 'kolmogorov', expected one of chi_square, jensen_shannon, ks, psi, wasserstein
+analytics.errors.UnknownMethodError: method: got 'kolmogorov', expected one of chi_square, jensen_shannon, ks, psi, wasserstein, welch
 """
 
 from __future__ import annotations
 
 from ..errors import AnalyticsError, UnknownMethodError
-from . import chi_square, jensen_shannon, ks, psi, wasserstein
+from . import chi_square, jensen_shannon, ks, psi, wasserstein, welch
 from .base import MethodDescriptor
 
 METHODS: dict[str, MethodDescriptor] = {
@@ -26,6 +26,7 @@ METHODS: dict[str, MethodDescriptor] = {
     "wasserstein": wasserstein.DESCRIPTOR,
     "ks": ks.DESCRIPTOR,
     "chi_square": chi_square.DESCRIPTOR,
+    "welch": welch.DESCRIPTOR,
 }
 
 
