@@ -116,3 +116,23 @@ def test_unknown_method_lists_valid_ones():
         AnalyticsConfig(numeric_effect=("chi_square",))
     with pytest.raises(AnalyticsError, match="persistence_k"):
         AnalyticsConfig(persistence_k=4, persistence_m=3)
+
+
+def test_welch_matches_scipy_on_raw_data_through_the_sdk_moments():
+    """The test of the means from two sketches' exact moments equals scipy's Welch t-test
+    on the raw values (large samples: the normal limit of t)."""
+    rng = np.random.default_rng(4)
+    a, b = rng.poisson(4.0, 8000).astype(float) + 0.05, rng.poisson(4.0, 9000).astype(float)
+    sa, sb = NumericSketch(), NumericSketch()
+    for x in a:
+        sa.update(float(x))
+    for x in b:
+        sb.update(float(x))
+    data = Binned(np.array([[sa.n]]), np.array([[sb.n]]), mean_cur=np.array([sa.mean]),
+                  mean_ref=np.array([sb.mean]), var_cur=np.array([sa.variance]),
+                  var_ref=np.array([sb.variance]))
+    r = METHODS["welch"].evaluate(data)
+    exact = stats.ttest_ind(a, b, equal_var=False)
+    assert r.score[0] == pytest.approx(abs(exact.statistic), rel=1e-3)
+    assert r.p_value[0] == pytest.approx(exact.pvalue, rel=0.05)
+    assert ks_interval(sa.counts, sb.counts)[0] < 0.03       # the histograms barely differ
