@@ -90,12 +90,12 @@ def backtest(source: str | os.PathLike[str] | pd.DataFrame, timestamp: str, mode
              devices: int = 20, segments: Sequence[str] = (), prediction: str | None = None,
              device_window_s: int | None = None, alerts_config: Any = None) -> BacktestResult:
     """Replay ``source`` (CSV, Parquet or a DataFrame) and return what would have fired."""
+    import dataclasses
+    import logging
+
     from .alerting import conditions_from_verdicts
     from .alerts import AlertEngine, AlertsConfig
     from .job import run_analysis
-
-    import dataclasses
-    import logging
 
     config = dataclasses.replace(config or AnalyticsConfig(), segment_tags=tuple(segments),
                                  reports=False)   # reports need raw-row samples: none here
@@ -127,7 +127,8 @@ def backtest(source: str | os.PathLike[str] | pd.DataFrame, timestamp: str, mode
     result.verdicts, result.notes = summary.verdicts, summary.notes
     engine = AlertEngine(alerts_config or AlertsConfig(), paths.outbox)
     quiet = logging.getLogger("analytics.alerts.policy")
-    level, _ = quiet.level, quiet.setLevel(logging.ERROR)   # "no endpoint": none is wanted here
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)      # "no endpoint subscribed": none is wanted here
     try:
         stored = engine.observe(conditions_from_verdicts(summary.verdicts))
     finally:
@@ -199,7 +200,7 @@ def _replay(frame: pd.DataFrame, built: BuiltReference, spec_path: Path, paths: 
     def monitor(key: tuple) -> Any:
         mon = monitors.get(key)
         if mon is None:
-            tags = {seg: str(v)[:64] for seg, v in zip(segments, key[:-1])}
+            tags = {seg: str(v)[:64] for seg, v in zip(segments, key[:-1], strict=False)}
             name = "-".join([*(str(v) for v in key[:-1]), f"{key[-1]:04d}"])
             mon = Monitor(model=model, version=version, device_id=f"backtest-{name}"[:128],
                           endpoint="http://127.0.0.1:9/v1/telemetry", key="backtest-key",

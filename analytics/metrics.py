@@ -287,8 +287,9 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
 
 
 def _methods(methods: tuple[str, ...], effect: tuple[str, ...],
-             tests: tuple[str, ...]) -> list[str]:
-    return list(dict.fromkeys([*methods, *effect, *tests]))
+             tests: str | tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys([*methods, *effect, *((tests,) if isinstance(tests, str)
+                                                     else tests)]))
 
 
 def _role(name: str, config: AnalyticsConfig, kind: str) -> str:

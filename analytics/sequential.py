@@ -102,7 +102,7 @@ def run_streams(current: pd.DataFrame, history: pd.DataFrame, series: list[str],
     prev_key, prev_bucket, stat = None, 0, 0.0
     for key, bucket, pos, ev, stored in zip(keys, both["bucket"].to_numpy(np.int64),
                                             both["_pos"].to_numpy(), both["evidence"].to_numpy(),
-                                            both["statistic"].to_numpy()):
+                                            both["statistic"].to_numpy(), strict=False):
         if key != prev_key:
             stat = 0.0
         else:

@@ -34,8 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .detection_scenarios import (CATEGORICAL, DRIFTED_FIRMWARE, MONITORED, SCENARIOS, SEGMENT_TAG,
-                                  Scenario, firmware, reference_frame, window_columns)
+from .detection_scenarios import (
+    CATEGORICAL,
+    DRIFTED_FIRMWARE,
+    MONITORED,
+    SCENARIOS,
+    SEGMENT_TAG,
+    Scenario,
+    firmware,
+    reference_frame,
+    window_columns,
+)
 from .figures import Figure
 
 DEVICES, RECORDS, WINDOWS, ONSET = 200, 1000, 8, 3
@@ -86,8 +95,8 @@ def _simulate_chunk(args: tuple) -> int:
             cols = window_columns(run.scenario, SEED, d, w, RECORDS, drifting)
             preds = cols.pop("prediction")
             names = list(cols)
-            for values, pred in zip(zip(*cols.values()), preds):
-                mon.log(dict(zip(names, values)), prediction=pred)
+            for values, pred in zip(zip(*cols.values(), strict=False), preds, strict=False):
+                mon.log(dict(zip(names, values, strict=False)), prediction=pred)
         clock["now"] = (start_ms + (w + 1) * HOUR_MS) / 1000
         for mon in mons.values():
             mon.seal_window()
@@ -169,6 +178,8 @@ def _ms(iso: str) -> float:
 
 
 def run() -> list[Figure]:
+    import logging
+
     from analytics.alerting import conditions_from_verdicts
     from analytics.alerts import AlertEngine, AlertsConfig
     from analytics.config import AnalyticsConfig
@@ -178,11 +189,10 @@ def run() -> list[Figure]:
     from collector.keys import KeyRegistry
     from edgedrift.demo import DemoOptions, _Services
     from edgedrift.paths import DataPaths
-
-    import logging
     logging.getLogger("analytics.alerts.policy").setLevel(logging.ERROR)  # no endpoints here
     runs = fleets()
-    say = (lambda msg: print(f"  detection: {msg}", file=sys.stderr, flush=True))
+    def say(msg):
+        return (print(f"  detection: {msg}", file=sys.stderr, flush=True))
     with tempfile.TemporaryDirectory(prefix="edgedrift-detection-") as tmp:
         paths = DataPaths(Path(tmp))
         paths.base.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,7 @@ def window_columns(scenario: Scenario, seed: int, device: int, window: int, reco
     out: dict[str, list[Any]] = {name: np.asarray(v).tolist() for name, v in cols.items()}
     if on and scenario.kind == "missing":
         out[f] = [None if u < scenario.size else x
-                  for u, x in zip(rng.random(records).tolist(), out[f])]
+                  for u, x in zip(rng.random(records).tolist(), out[f], strict=False)]
     out["prediction"] = prediction.tolist()
     return out
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import duckdb
 import pytest
+from analytics_fleet import built, fleet, write  # noqa: F401 (fixture)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,15 +15,14 @@ from analytics.config import AnalyticsConfig
 from analytics.job import run_analysis
 from analytics.reference import ReferenceStore
 from analytics.windows import Cadence
-from analytics_fleet import built, fleet, write  # noqa: F401 (fixture)
 from edgedrift.paths import DataPaths
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 
 
 @settings(max_examples=150, deadline=None)
-@given(ms=st.integers(946_684_800_000, 4_102_444_800_000), unit=st.sampled_from(["1d", "1w", "1mo"]),
-       tz=st.sampled_from(ZONES))
+@given(ms=st.integers(946_684_800_000, 4_102_444_800_000),
+       unit=st.sampled_from(["1d", "1w", "1mo"]), tz=st.sampled_from(ZONES))
 def test_python_and_duckdb_cut_the_same_windows(ms, unit, tz):
     c = Cadence.parse(unit, tz)
     sql, params = c.sql("ts")
@@ -32,7 +32,7 @@ def test_python_and_duckdb_cut_the_same_windows(ms, unit, tz):
     start = c.floor(ms)
     assert got == start <= ms < c.end(start)
     assert c.index(c.end(start)) == c.index(start) + 1 == c.index(c.shift(start, 1))
-    local = dt.datetime.fromtimestamp(start / 1000, dt.timezone.utc).astimezone(
+    local = dt.datetime.fromtimestamp(start / 1000, dt.UTC).astimezone(
         __import__("zoneinfo").ZoneInfo(tz))
     assert (local.hour, local.minute) == (0, 0)
     if unit == "1mo":
@@ -51,11 +51,11 @@ def test_bad_windows_are_refused_with_the_field():
 
 
 def month_ms(year: int, month: int, day: int = 1) -> int:
-    return int(dt.datetime(year, month, day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    return int(dt.datetime(year, month, day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
-def test_monthly_windows_start_on_the_first(tmp_path, built, tz):
+def test_monthly_windows_start_on_the_first(tmp_path, built, tz):  # noqa: F811
     """Daily device windows over three months, evaluated per calendar month."""
     paths = DataPaths(tmp_path)
     built.save(ReferenceStore(paths.references))
@@ -71,13 +71,13 @@ def test_monthly_windows_start_on_the_first(tmp_path, built, tz):
     assert [(t.year, t.month, t.day, t.hour) for t in local] == [
         (2024, 12, 1, 0), (2025, 1, 1, 0), (2025, 2, 1, 0), (2025, 3, 1, 0)]
     ends = {v["window_start_ms"]: v["window_end_ms"] for v in summary.verdicts}
-    assert all(ends[a] == b for a, b in zip(starts, starts[1:]))
+    assert all(ends[a] == b for a, b in zip(starts, starts[1:], strict=False))
     january = [v for v in summary.verdicts if v["window_start_ms"] == starts[1]
                and v["kind"] == "drift"][0]
     assert january["features_evaluated"] == 4          # 31 days x 30 records: enough values
 
 
-def test_a_pass_that_computes_nothing_says_why(tmp_path, built):
+def test_a_pass_that_computes_nothing_says_why(tmp_path, built):  # noqa: F811
     paths = DataPaths(tmp_path)
     built.save(ReferenceStore(paths.references))
     config = AnalyticsConfig(window_s=3600, reports=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analytics_fleet import write
 
 from analytics.alerting import conditions_from_verdicts
 from analytics.alerts import AlertEngine, AlertsConfig
@@ -17,9 +18,13 @@ from analytics.config import AnalyticsConfig
 from analytics.job import run_analysis
 from analytics.reference import ReferenceStore
 from analytics.reference_build import build_reference
-from analytics_fleet import write
-from bench.detection_scenarios import SCENARIOS, SEGMENT_TAG, firmware, reference_frame
-from bench.detection_scenarios import window_columns
+from bench.detection_scenarios import (
+    SCENARIOS,
+    SEGMENT_TAG,
+    firmware,
+    reference_frame,
+    window_columns,
+)
 from edge_sdk.window import WindowSketch
 from edge_sdk.wire import encode_window
 from edgedrift.paths import DataPaths
@@ -40,8 +45,8 @@ def bodies(model: str, scenario, windows: int, onset: int | None, spec) -> list:
             preds = cols.pop("prediction")
             sk = WindowSketch(spec)
             names = list(cols)
-            for values, pred in zip(zip(*cols.values()), preds):
-                sk.add_record(dict(zip(names, values)), prediction=pred)
+            for values, pred in zip(zip(*cols.values(), strict=False), preds, strict=False):
+                sk.add_record(dict(zip(names, values, strict=False)), prediction=pred)
             body = {"v": 1, "d": f"{model}-{d}", "m": model, "mv": "1", "sq": w,
                     "ws": BASE_MS + w * HOUR, "we": BASE_MS + (w + 1) * HOUR,
                     "tg": {SEGMENT_TAG: firmware(d)}, "si": spec.spec_id}
@@ -78,8 +83,8 @@ def opened(alerts, model: str, segment: str | None = None) -> list[int]:
         if a.model == model and a.event_type.endswith(("detected", "breached")) and (
                 segment is None or a.segment == segment):
             start = a.payload["data"]["window"]["start"]
-            out.append((np.datetime64(start.rstrip("Z"), "ms").astype(np.int64) - BASE_MS)
-                       // HOUR)
+            out.append(int((np.datetime64(start.rstrip("Z"), "ms").astype(np.int64) - BASE_MS)
+                           // HOUR))
     return sorted(out)
 
 

@@ -22,16 +22,17 @@ def test_run_streams_equals_one_cusum_per_stream(rows, split):
     frame["bucket"] = frame["w"] * 10
     expected = {}
     for f, group in frame.groupby("f"):
-        c, stats, by_w = Cusum(), {}, dict(zip(group["w"], group["evidence"]))
+        c, stats, by_w = Cusum(), {}, dict(zip(group["w"], group["evidence"], strict=False))
         for w in range(group["w"].min(), group["w"].max() + 1):
             c.update(by_w.get(w, 0.0))
             if w in by_w:
                 stats[w] = c.statistic
         expected.update({(f, w): s for w, s in stats.items()})
     old, new = frame[frame["w"] < split], frame[frame["w"] >= split]
-    history = old.assign(statistic=[expected[(f, w)] for f, w in zip(old["f"], old["w"])])
+    history = old.assign(statistic=[expected[(f, w)]
+                                    for f, w in zip(old["f"], old["w"], strict=True)])
     got = run_streams(new, history, ["f"], 10, 0.5, 0.75)
-    assert np.allclose(got, [expected[(f, w)] for f, w in zip(new["f"], new["w"])])
+    assert np.allclose(got, [expected[(f, w)] for f, w in zip(new["f"], new["w"], strict=True)])
 
 
 def test_no_alarm_in_a_million_windows_of_evidence_below_k():

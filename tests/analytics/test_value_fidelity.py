@@ -126,10 +126,11 @@ def test_same_missingness_on_both_sides_raises_no_quality_alarm(tmp_path):
     """10% missing at random in the reference (NaN from pandas) and on the devices (None,
     NaN and pd.NA mixed): the analysis sees the same missing rate, no quality verdict fires;
     a numeric integer-coded categorical from numpy is evaluated, not a type mismatch."""
+    from analytics_fleet import write
+
     from analytics.config import AnalyticsConfig
     from analytics.job import run_analysis
     from analytics.reference import ReferenceStore
-    from analytics_fleet import write
     from edge_sdk.wire import encode_window
     from edgedrift.paths import DataPaths
 
@@ -152,7 +153,8 @@ def test_same_missingness_on_both_sides_raises_no_quality_alarm(tmp_path):
             sk = WindowSketch(built.spec)
             xs = [markers[i % 3] if math.isnan(v) else v
                   for i, v in enumerate(frame["x"].tolist())]
-            for x, code, y in zip(xs, frame["code"].to_numpy(), frame["y"].to_numpy()):
+            for x, code, y in zip(xs, frame["code"].to_numpy(), frame["y"].to_numpy(),
+                                  strict=True):
                 sk.add_record({"x": x, "code": code, "y": y})      # numpy scalars for two
             body = {"v": 1, "d": f"d{d}", "m": "m", "mv": "1", "sq": w, "ws": t0 + w * hour,
                     "we": t0 + (w + 1) * hour, "si": built.spec.spec_id}
