@@ -1,8 +1,8 @@
 """Agreement with the exact test on the raw rows, where the raw-data verdict is unambiguous.
 
 Each cell is one feature in one window: 20,000 reference rows and 20,000 current rows of a
-shape (normal, lognormal, gamma, Student-t, small integers) moved by a shift or a scale
-drawn from a wide range. The current rows are sketched by the SDK (``WindowSketch``),
+shape (normal, lognormal, gamma, Student-t, Poisson counts) moved by a shift or a scale
+drawn from a wide range (counts stay counts: their rate moves). The current rows are sketched by the SDK (``WindowSketch``),
 written through the embedded sink and analysed by ``run_analysis``; the cell's verdict is
 the feature's drifted flag. The exact verdict is the two-sample KS test on the raw rows:
 drift when KS > 0.1 with p < 0.001, no drift when KS < 0.02; other cells are ambiguous
@@ -23,7 +23,7 @@ ROWS, FEATURES, SEEDS = 20_000, 50, 3
 SHAPES = ("normal", "lognormal", "gamma", "student_t", "integers")
 
 
-def draw(shape: str, rng: np.random.Generator, n: int) -> np.ndarray:
+def draw(shape: str, rng: np.random.Generator, n: int, rate: float = 4.0) -> np.ndarray:
     if shape == "normal":
         return rng.normal(0.0, 1.0, n)
     if shape == "lognormal":
@@ -32,7 +32,7 @@ def draw(shape: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.gamma(2.0, 1.5, n)
     if shape == "student_t":
         return rng.standard_t(3.0, n)
-    return rng.poisson(4.0, n).astype(float)
+    return rng.poisson(rate, n).astype(float)
 
 
 def cells(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -43,11 +43,14 @@ def cells(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         shape = SHAPES[i % len(SHAPES)]
         base = draw(shape, rng, ROWS)
         sd = float(np.std(base))
-        x = draw(shape, rng, ROWS)
-        if rng.random() < 0.5:
-            x = x + sd * rng.choice([0.0, 0.0, 0.005, 0.01, 0.03, 0.1, 0.2, 0.4, 0.8])
+        shift = sd * rng.choice([0.0, 0.0, 0.005, 0.01, 0.03, 0.1, 0.2, 0.4, 0.8])
+        scale = rng.choice([1.0, 1.0, 1.01, 1.02, 1.1, 1.3, 1.6, 2.0])
+        moved = rng.random() < 0.5
+        if shape == "integers":      # counts stay counts: the rate moves
+            x = draw(shape, rng, ROWS, rate=4.0 + shift if moved else 4.0 * scale)
         else:
-            x = x * rng.choice([1.0, 1.0, 1.01, 1.02, 1.1, 1.3, 1.6, 2.0])
+            x = draw(shape, rng, ROWS)
+            x = x + shift if moved else x * scale
         ref[f"f{i:02d}"], cur[f"f{i:02d}"] = base, x
     return pd.DataFrame(ref), pd.DataFrame(cur)
 
