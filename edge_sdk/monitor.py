@@ -174,6 +174,21 @@ class Monitor:
             log.exception("edgedrift: could not seal the last window")
         self.sender.stop(self.close_timeout_s if timeout_s is None else timeout_s)
 
+    def status(self) -> dict[str, Any]:
+        """What the app can show: ``last_status`` (HTTP status of the collector's last answer,
+        None before any), ``last_error`` (why windows are kept, e.g. ``HTTP 404 ...: check the
+        endpoint URL``; "" when healthy), ``backlog_windows`` / ``backlog_bytes`` (spooled, not
+        yet delivered), ``dropped`` (spool full) and ``rejected`` (refused by the collector)
+        since install, ``last_success`` (``time.time()`` of the last delivery, or None).
+        Never raises."""
+        try:
+            return self.sender.status()
+        except Exception:  # never raise into the app
+            self._internal_errors += 1
+            return {"last_status": None, "last_error": "status unavailable",
+                    "backlog_windows": -1, "backlog_bytes": -1, "dropped": -1, "rejected": -1,
+                    "last_success": None}
+
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Seal the open window now and wait until the spool is delivered (True) or timeout."""
         try:

@@ -1,8 +1,13 @@
 """Background delivery of spooled windows to the collector.
 
 One daemon thread drains the spool oldest-first in batches: POST, delete on
-2xx, keep and back off (exponential, full jitter, ``Retry-After`` honoured)
-on 429/5xx/network errors, drop and count on any other 4xx. It signs each
+2xx; drop and count a window only when the collector rejects *its content*
+(400, 413 or 422 for that window: a batch so refused is retried one window at
+a time to find which); on anything else -- 429, 5xx, network errors, and the
+answers of a misconfiguration (a wrong URL or key, a revoked key, a proxy:
+3xx, 401, 403, 404, ...) -- keep it and back off (exponential, full jitter,
+capped, ``Retry-After`` honoured), so nothing is lost while the device or the
+collector is being fixed. :meth:`Sender.status` says what happened last. It signs each
 envelope at send time with a clock corrected by the server's time, so a
 device with a wrong clock recovers after one ``timestamp_skew`` answer.
 
@@ -127,6 +132,9 @@ class Sender:
         self._conn: Any = None
         self._next_attempt = 0.0
         self._last_error = ""
+        self._one_at_a_time = False     # after a content rejection of a whole batch
+        self.last_status: int | None = None   # HTTP status of the last answer (None: none)
+        self.last_success: float | None = None  # time.time() of the last 2xx
 
     # -- thread control ------------------------------------------------------------
     def start(self) -> None:
@@ -173,7 +181,7 @@ class Sender:
             if not mine:
                 self._next_attempt = time.monotonic() + 1.0
                 return False
-            batch = self.spool.oldest(self.batch_size)
+            batch = self.spool.oldest(1 if self._one_at_a_time else self.batch_size)
             if not batch:
                 return False
             result = self._post(batch)
@@ -195,7 +203,19 @@ class Sender:
             self.backoff.reset()
             self._next_attempt = 0.0
             self._last_error = ""
+        if result.delivered:
+            self.last_success = time.time()
+            self._one_at_a_time = False
         return bool(result.delivered or result.rejected)
+
+    def status(self) -> dict[str, Any]:
+        """What the sender knows: last HTTP status and error, backlog, drops, last success."""
+        backlog, size = self.spool.backlog()
+        counters = self.spool.counters()
+        return {"last_status": self.last_status, "last_error": self._last_error,
+                "backlog_windows": backlog, "backlog_bytes": size,
+                "dropped": counters["dropped"], "rejected": counters["rejected"],
+                "last_success": self.last_success}
 
     def _post(self, batch: list[tuple[int, bytes]]) -> SendResult:
         now_s = int((time.time() * 1000 + self.clock_skew_ms) / 1000)
@@ -213,6 +233,7 @@ class Sender:
             self._close_conn()
             return SendResult([], [], seqs, None, f"network: {exc}")
         self._update_skew(resp_headers, payload)
+        self.last_status = status
         retry_after = _retry_after(resp_headers.get("retry-after"))
         if len(batch) > 1 and 200 <= status < 300:
             if isinstance(payload, dict) and isinstance(payload.get("results"), list) \
@@ -226,12 +247,17 @@ class Sender:
     def _classify(self, seqs: list[int], status: int, payload: Any,
                   retry_after: float | None) -> SendResult:
         reason = _reason(payload)
-        if 200 <= status < 300:
-            return SendResult(seqs, [], [])
-        if status == 429 or status >= 500 or (status == 401 and reason == "timestamp_skew") \
-                or status in (408, 425):
-            return SendResult([], [], seqs, retry_after, f"HTTP {status} {reason}".strip())
-        return SendResult([], seqs, [], None, f"HTTP {status} {reason}".strip())
+        error = f"HTTP {status} {reason}".strip()
+        if 200 <= status < 300 or (status == 401 and reason == "replay"):
+            return SendResult(seqs, [], [])        # a replay: this very envelope was accepted
+        if status in CONTENT_REJECTED:
+            if len(seqs) == 1:
+                return SendResult([], seqs, [], None, error)
+            self._one_at_a_time = True            # which window? retry them one by one
+            return SendResult([], [], seqs, 0.0, error + " (retrying one window at a time)")
+        hint = _HINTS.get(status, "")
+        return SendResult([], [], seqs, retry_after, error + (f": {hint}" if hint else "") +
+                          ("; windows kept" if 400 <= status < 500 or status < 200 else ""))
 
     def _per_item(self, seqs: list[int], results: list, retry_after: float | None) -> SendResult:
         out = SendResult([], [], [], retry_after)
@@ -303,6 +329,12 @@ class Sender:
             self._conn = None
 
 
+# a collector refusing the window itself: dropped (counted as rejected)
+CONTENT_REJECTED = frozenset({400, 413, 422})
+_HINTS = {301: "the endpoint moved: fix the endpoint URL", 302: "redirected: fix the endpoint URL",
+          307: "redirected: fix the endpoint URL", 308: "the endpoint moved: fix the endpoint URL",
+          401: "check the device key (`edgedrift keys add`)", 403: "forbidden by a proxy or the "
+          "collector", 404: "no collector at this path: check the endpoint URL (/v1/telemetry)"}
 _NOT_COLLECTOR = ("2xx answer that is not an edgedrift collector's (captive portal, proxy or "
                   "wrong URL?): windows kept")
 _MAX_SKEW_MS = 10 * 365 * 86400 * 1000

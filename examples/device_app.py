@@ -56,9 +56,11 @@ def main() -> None:
             count += 1
             time.sleep(0.005)
         delivered = mon.flush(timeout_s=10)
-        backlog = mon.spool.backlog()[0]
+        status = mon.status()
     print(f"logged {count} inferences; spool {'drained' if delivered else 'not drained'} "
-          f"({backlog} window(s) waiting in {args.spool_dir})")
+          f"({status['backlog_windows']} window(s) waiting in {args.spool_dir})")
+    if not delivered and status["last_error"]:
+        print(f"the collector's last answer: {status['last_error']}")
 
 
 if __name__ == "__main__":

@@ -244,11 +244,48 @@ def test_batch_per_item_results(receiver, make_monitor):
     assert mon.spool.counters()["rejected"] == 1
 
 
-def test_unknown_device_key_is_rejected_not_retried(receiver, make_monitor):
-    mon = make_monitor(receiver.url, key="edk_zz_not-a-known-key")
-    seq = seal(mon, 1)[0]
+def test_misconfiguration_keeps_every_window_until_it_is_fixed(receiver, make_monitor):
+    """A wrong path (404), a moved endpoint (301, 307), a wrong or revoked key (401, 403):
+    nothing is dropped, flush() says False, status() says why; once the collector answers
+    again every window arrives exactly once."""
+    mon = make_monitor(receiver.url, backoff_max_s=0.05)
+    phases = [(404, {"error": {"reason": "not_found"}}, {}),
+              (301, {}, {"Location": "https://elsewhere.example/v1/telemetry"}),
+              (307, {}, {"Location": "https://elsewhere.example/v1/telemetry"}),
+              (401, {"error": {"reason": "unknown_device"}}, {}),
+              (401, {"error": {"reason": "revoked"}}, {}),
+              (403, {"error": {"reason": "forbidden"}}, {})]
+    seqs = []
+    for status, payload, headers in phases:
+        receiver.state.request_rule = lambda envs, a=(status, payload, headers): a
+        seqs += seal(mon, 2)
+        assert not drain(mon, rounds=5)
+        assert mon.flush(timeout_s=0.3) is False
+        seqs.append(seqs[-1] + 1)                           # flush() sealed one more
+        st = mon.status()
+        assert st["last_status"] == status and st["backlog_windows"] == len(seqs)
+        assert st["rejected"] == 0 and st["dropped"] == 0 and st["last_success"] is None
+        assert str(status) in st["last_error"]
+    receiver.state.request_rule = None
+    assert drain(mon, rounds=500)
+    assert receiver.accepted_seqs() == seqs
+    st = mon.status()
+    assert st["backlog_windows"] == 0 and st["rejected"] == 0 and st["last_success"]
+
+
+def test_a_batch_rejected_as_a_whole_is_retried_window_by_window(receiver, make_monitor):
+    """400 for a whole batch does not say which window is bad: each is tried alone, and only
+    the one the collector refuses alone is dropped."""
+    receiver.stop()
+    mon = make_monitor(receiver.url)
+    seqs = seal(mon, 4)
+    bad = seqs[2]
+    receiver.start()
+    receiver.state.request_rule = lambda envs: (
+        (400, {"error": {"reason": "malformed"}}, {})
+        if any(e["s"] == bad for e in envs) else None)
     assert drain(mon)
-    assert receiver.posts_of(seq) == 1 and receiver.accepted_seqs() == []
+    assert receiver.accepted_seqs() == [s for s in seqs if s != bad]
     assert mon.spool.counters()["rejected"] == 1
 
 
