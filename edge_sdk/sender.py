@@ -183,6 +183,7 @@ class Sender:
                 return False
             batch = self.spool.oldest(1 if self._one_at_a_time else self.batch_size)
             if not batch:
+                self._next_attempt = time.monotonic() + 1.0   # nothing readable: do not spin
                 return False
             result = self._post(batch)
         if result.delivered:

@@ -104,21 +104,40 @@ class Spool:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _read_state(self) -> dict:
+        damaged = False
         try:
             state = json.loads(self._state_path.read_text())
             if isinstance(state, dict) and isinstance(state.get("next_seq"), int):
                 return state
-        except (OSError, ValueError):
+            damaged = True
+        except FileNotFoundError:
             pass
+        except (OSError, ValueError):
+            damaged = True
         # Lost or corrupt state: start sequences from the clock (ms) so they stay above
         # any number this stream used before, and never collide downstream.
         known = max(self._files, default=-1) + 1
-        return {"next_seq": max(known, int(time.time() * 1000)), **dict.fromkeys(COUNTERS, 0)}
+        state = {"next_seq": max(known, int(time.time() * 1000)), **dict.fromkeys(COUNTERS, 0)}
+        if damaged:   # its counters are lost: say so (one corrupt file) and keep the evidence
+            log.warning("spool state %s is corrupt; counters restart (kept as %s.corrupt)",
+                        self._state_path, self._state_path.name)
+            with contextlib.suppress(OSError):
+                os.replace(self._state_path, self._state_path.with_suffix(".json.corrupt"))
+            state["corrupt"] = 1
+            with contextlib.suppress(OSError):
+                self._write_state(state)
+        return state
 
     def _write_state(self, state: dict) -> None:
         tmp = self.dir / f".state.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(state))
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(state))
+            fh.flush()
+            if self.durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, self._state_path)
+        if self.durable:
+            _fsync_dir(self.dir)
 
     def next_seq(self) -> int:
         """Allocate the next sequence number of this stream (persisted, process-safe)."""
@@ -202,7 +221,11 @@ class Spool:
             path = self.dir / f"{seq:020d}{SUFFIX}"
             try:
                 data = path.read_bytes()
-            except OSError:
+            except FileNotFoundError:
+                continue
+            except OSError as exc:   # unreadable (failing flash, permissions): set it aside
+                corrupt += 1
+                self._quarantine(path, seq, exc)
                 continue
             body = _check(data)
             if body is None:
@@ -218,6 +241,20 @@ class Spool:
             size += len(body)
         self.count("corrupt", corrupt)
         return out
+
+    def _quarantine(self, path: Path, seq: int, exc: OSError) -> None:
+        """Move an unreadable window out of the queue (into ``quarantine/``), so the sender
+        never spins on it; it is counted as corrupt (``hl.dc``)."""
+        log.warning("spool file %s is unreadable (%s); moved to quarantine/", path.name,
+                    exc.strerror or exc)
+        target = self.dir / "quarantine"
+        try:
+            target.mkdir(exist_ok=True)
+            os.replace(path, target / path.name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._files.pop(seq, None)
 
     def remove(self, seqs: list[int]) -> None:
         """Delete delivered (or definitively rejected) windows."""

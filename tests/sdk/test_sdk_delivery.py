@@ -449,3 +449,32 @@ def test_a_200_that_is_not_the_collector_is_not_a_delivery(receiver, make_monito
     mon.sender._next_attempt = 0.0
     assert drain(mon)
     assert set(seqs) <= set(receiver.accepted_seqs())
+
+
+def test_an_unreadable_spool_entry_is_quarantined_not_spun_on(receiver, make_monitor):
+    """A spool entry that cannot be read (here: a directory where a window file should be,
+    as failing flash gives EIO) is moved aside and counted; the others are delivered and the
+    sender does not loop on it."""
+    receiver.stop()
+    mon = make_monitor(receiver.url)
+    seqs = seal(mon, 3)
+    bad = spool_files(mon)[1]
+    bad.unlink()
+    bad.mkdir()                                   # read_bytes() raises IsADirectoryError
+    receiver.start()
+    assert drain(mon)
+    assert receiver.accepted_seqs() == [seqs[0], seqs[2]]
+    assert mon.spool.counters()["corrupt"] == 1
+    assert (mon.spool.dir / "quarantine" / bad.name).exists()
+    assert mon.sender.send_once() is False and mon.status()["backlog_windows"] == 0
+
+
+def test_a_corrupt_state_file_is_counted_not_silently_reset(make_monitor):
+    mon = make_monitor()
+    mon.spool.count("dropped", 58)
+    (mon.spool.dir / "state.json").write_text('{"next_seq": "garbage"')
+    counters = mon.spool.counters()
+    assert counters["corrupt"] == 1 and counters["dropped"] == 0   # the loss is visible
+    assert (mon.spool.dir / "state.json.corrupt").exists()
+    assert mon.spool.counters()["corrupt"] == 1                    # counted once
+    assert mon.seal_window()["hl"]["dc"] == 1
