@@ -1,4 +1,5 @@
-"""Shared page pieces: the empty/partial-state guidance and the data-freshness banner.
+"""Shared page pieces: the empty/partial-state guidance, the data-freshness banner, and
+:func:`literal` for device-supplied text.
 
 >>> next_steps("/srv/ed")[0]
 '`edgedrift demo --data-dir /srv/ed` — a simulated fleet end to end (fastest way to look around)'
@@ -6,8 +7,28 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)")   # where a URL would be linkified
+
+
+def literal(value: object) -> str:
+    r"""``value`` as text inside Streamlit Markdown (titles, headers, captions, banners).
+
+    Model names and versions, segment values, feature names and hashes come from devices:
+    every character Markdown, HTML or LaTeX would act on is escaped, so a version
+    ``[Session expired](https://evil.example)`` shows as written, not as a link; a zero-width
+    space after ``://`` and ``www`` keeps the renderer from turning a bare URL into one.
+
+    >>> print(literal("[log in](http://x.example/a_b)").replace("\u200b", "<zwsp>"))
+    \[log in\]\(http\:<zwsp>//x\.example/a\_b\)
+    >>> print(literal("__prediction__"))
+    \_\_prediction\_\_
+    """
+    return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\u200b", str(value)))
 
 
 def next_steps(data_dir: str) -> list[str]:

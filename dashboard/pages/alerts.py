@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.ui import literal
+
 
 def main() -> None:
     import streamlit as st
@@ -56,7 +58,7 @@ def _body(cfg: Any, f: Any) -> None:
     st.query_params["alert"] = str(alert_id)
     payload = data.alert_payload(cfg, alert_id).get("data", {})
     if payload:
-        feats = ", ".join(f"{x['name']} ({x['method']} {x['score']})"
+        feats = ", ".join(f"{literal(x['name'])} ({x['method']} {x['score']})"
                           for x in payload.get("features", []))
         st.markdown(f"window {payload.get('window', {}).get('start')} → "
                     f"{payload.get('window', {}).get('end')} · suggested action "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from dashboard.ui import literal
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -49,7 +51,8 @@ def _body(cfg: Any, f: Any) -> None:
     ref = data.reference(cfg, f.model, f.version)
     if metrics.empty:
         if ref is None:
-            st.warning(f"No reference profile for {f.model} {f.version}, so no feature is "
+            st.warning(f"No reference profile for {literal(f.model)} {literal(f.version)}, so "
+                       "no feature is "
                        "compared. Build one with `edgedrift reference`.")
         else:
             st.info("No feature metrics in this time range for this selection.")
@@ -66,8 +69,9 @@ def _body(cfg: Any, f: Any) -> None:
         window = _pick(st, "Window", [dt.datetime.fromisoformat(str(w)) for w in windows],
                        "window", fmt=lambda w: f"{w:%Y-%m-%d %H:%M}")
     if drifted:
-        st.caption("Features that drifted in this range: " + ", ".join(sorted(drifted)))
-    st.header(f"{feature} — {'▲ drifted' if feature in drifted else '✔ no drift'}")
+        st.caption("Features that drifted in this range: "
+                   + ", ".join(literal(x) for x in sorted(drifted)))
+    st.header(f"{literal(feature)} — {'▲ drifted' if feature in drifted else '✔ no drift'}")
     row = mine[mine["window_start"] == window]
     _distribution(cfg, f, st, feature, row, ref, window)
 
@@ -118,7 +122,7 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     layout = str(row["layout"].iloc[0]) if not row.empty else ""
     edges = fp.layout_edges(layout) if layout else None
     if edges is None or layout not in fp.histograms:
-        st.info(f"The reference has no histogram for layout {layout or '(none)'}.")
+        st.info(f"The reference has no histogram for layout {literal(layout or '(none)')}.")
         return
     cur = data.current_histogram(cfg, f.model, f.version, feature, layout, window, end, f.segment)
     ref_counts = list(fp.histograms[layout])

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from dashboard.ui import literal
+
 
 def main() -> None:
     import streamlit as st
@@ -74,7 +76,8 @@ def _body(cfg: Any, f: Any) -> None:
     odd = census[census["status"] != "expected"]
     if not odd.empty:
         st.warning(f"⚠ {odd['devices'].sum()} device(s) run an unexpected model hash: "
-                   + ", ".join(f"{r.model} {r.version} `{r.model_hash}`"
+                   + ", ".join(f"{literal(r.model)} {literal(r.version)} "
+                               f"{literal(r.model_hash)}"
                                for r in odd.itertuples()))
     st.dataframe(census, hide_index=True)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.ui import literal
+
 KINDS = ("drift", "quality", "latency", "accuracy")
 
 
@@ -70,17 +72,18 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any) -> None:
 
     from dashboard import charts, data, frames
 
-    st.header(f"{f.model} {f.version} · {f.segment_label}")
+    st.header(f"{literal(f.model)} {literal(f.version)} · {literal(f.segment_label)}")
     mine = verdicts[(verdicts["model"] == f.model) & (verdicts["version"] == f.version)]
     seg = mine[(mine["segment_tag"] == f.segment[0]) & (mine["segment_value"] == f.segment[1])]
     ref = data.reference(cfg, f.model, f.version)
     if ref is None:
-        st.warning(f"No reference profile for {f.model}: drift is not computed for this model. "
-                   f"Build one with `edgedrift reference` (training data -> "
-                   f"{cfg.paths.references}/{f.model}/{f.version}/profile.json).")
+        st.warning(f"No reference profile for {literal(f.model)}: drift is not computed for "
+                   "this model. Build one with `edgedrift reference` (training data -> "
+                   f"{literal(cfg.paths.references)}/{literal(f.model)}/{literal(f.version)}"
+                   "/profile.json).")
     elif ref.version != f.version:
-        st.caption(f"Compared against the reference of version {ref.version} "
-                   f"(no profile for {f.version}).")
+        st.caption(f"Compared against the reference of version {literal(ref.version)} "
+                   f"(no profile for {literal(f.version)}).")
 
     drift = seg[seg["kind"] == "drift"]
     latest = data.latest_states(drift)
@@ -89,11 +92,11 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any) -> None:
         feats = frames.drifted_features(row["drifted_features"])
         if row["state"] == "drift":
             st.error(f"▲ **Drift** since {row['since']:%Y-%m-%d %H:%M} UTC — drifted features: "
-                     + ", ".join(f"**{d['feature']}** ({d['method']} {d['score']:.3g} > "
+                     + ", ".join(f"**{literal(d['feature'])}** ({d['method']} {d['score']:.3g} > "
                                  f"{d['threshold']:.3g})" for d in feats))
         else:
             st.success(f"✔ No drift in the newest window ({row['window_start']:%Y-%m-%d %H:%M})"
-                       + (f" — {row['note']}" if row["note"] else ""))
+                       + (f" — {literal(row['note'])}" if row["note"] else ""))
     st.altair_chart(charts.verdict_timeline(seg), width="stretch")
 
     st.subheader("Drift timeline (effect size / threshold; ✕ = drifted feature)")
@@ -148,7 +151,8 @@ def _performance(st: Any, mm: Any, f: Any) -> None:
     st.subheader("Accuracy")
     labelled = mm[mm["label_n"].fillna(0) > 0]
     if labelled.empty:
-        st.info(f"No labels for {f.model} {f.version}: accuracy needs ground truth sent with "
+        st.info(f"No labels for {literal(f.model)} {literal(f.version)}: accuracy needs ground "
+                "truth sent with "
                 "`Monitor.label(prediction_id, label)` on the devices.")
         return
     acc = labelled.melt(id_vars=["window_start"], value_vars=["accuracy", "mae"],
@@ -167,7 +171,7 @@ def _compare(cfg: Any, f: Any, since: Any, until: Any) -> None:
     cat = data.catalog(cfg)
     versions = sorted(cat[cat["model"] == f.model]["version"].unique().tolist(), reverse=True)
     if len(versions) < 2:
-        st.caption(f"Only one version of {f.model} has data: nothing to compare.")
+        st.caption(f"Only one version of {literal(f.model)} has data: nothing to compare.")
         return
     a, b = st.columns(2)
     va = a.selectbox("Version A", versions, index=0, key="cmp_a")

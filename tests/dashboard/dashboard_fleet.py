@@ -40,6 +40,9 @@ BASE_MS = 1_760_000_000_000 // 3_600_000 * 3_600_000   # an hour boundary in Oct
 W_MS = 600_000
 WINDOWS = 10
 DRIFT_FROM = 5
+# a device with a valid key may name its model version anything: a phishing link and an image
+EVIL_VERSION = ("[Session expired - click to log in](http://evil.example/login) "
+                "![p](http://evil.example/p.png)")
 NOW_MS = BASE_MS + 2 * 24 * 3_600_000
 CONFIG = AnalyticsConfig(window_s=W_MS // 1000, segment_tags=("firmware",), reports=False)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -132,6 +135,10 @@ def build_data_dir(root: str | Path, devices: int = 3, records: int = 150) -> di
             records_out.append(IngestRecord(dev, window_body(None, frame, dev, i, ws, "asr", "2.0",
                                                              tags, "sha256:a2"),
                                             ws // 1000 + 600, ws + W_MS + 2_000))
+            if d == devices - 1:       # the rogue device also plants Markdown in a version
+                records_out.append(IngestRecord(dev, window_body(
+                    None, sample_rows(records, rng), dev, i, ws, "cam", EVIL_VERSION, tags,
+                    "sha256:c1"), ws // 1000 + 600, ws + W_MS + 3_000))
     sink = EmbeddedSink(SinkConfig(dataset=str(paths.dataset), group_commit_ms=0))
     try:
         sink.write(records_out)

@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 import pytest
-from dashboard_fleet import ARTIFACTS, ROOT, free_port
+from dashboard_fleet import ARTIFACTS, EVIL_VERSION, ROOT, free_port
 
 PAGES = [("fleet", "Fleet"), ("models", "Models"), ("feature", "Feature"), ("alerts", "Alerts")]
 
@@ -83,3 +83,42 @@ def test_every_page_renders_in_chromium(server, chromium):
                     page.get_by_text(text).first.wait_for(timeout=10_000)
         finally:
             browser.close()
+
+
+def test_device_supplied_markdown_renders_literally(server, chromium):
+    """A model version holding a Markdown link and image is shown as written: no link, no
+    image, and the browser never asks another origin for anything."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import sync_playwright
+
+    foreign: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith(server)
+                       else (foreign.append(route.request.url), route.abort()))
+            page.goto(f"{server}/", timeout=30_000)
+            page.get_by_role("heading", name="Fleet").first.wait_for(timeout=30_000)
+            page.goto(f"{server}/models?model=cam&version={quote(EVIL_VERSION)}&segment=fleet"
+                      "&range=all", timeout=30_000)
+            page.get_by_role("heading", name="Models").first.wait_for(timeout=30_000)
+            page.get_by_text("Session expired - click to log in").first.wait_for(timeout=30_000)
+            page.wait_for_load_state("networkidle", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-planted-markdown.png"),
+                            full_page=True)
+            main = page.locator("section.main, [data-testid='stMain']").first
+            shown = main.inner_text().replace("\u200b", "")   # zero-width spaces break URLs
+            assert EVIL_VERSION in shown                         # shown as written
+            # (the sidebar's same-origin page links carry the query string: not links out)
+            links = page.eval_on_selector_all(
+                "a[href^='http://evil.example']",
+                "els => els.map(e => e.outerHTML + ' IN ' + e.parentElement.outerHTML.slice(0, 300))")
+            assert links == []
+            assert page.locator("img[src*='evil.example']").count() == 0
+        finally:
+            browser.close()
+    assert not [u for u in foreign if "evil.example" in u]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from dashboard_fleet import ROOT
 from streamlit.testing.v1 import AppTest
@@ -19,11 +21,12 @@ def _app(monkeypatch, data_dir, **params) -> AppTest:
 
 
 def _text(at: AppTest) -> str:
+    """The page's text as a reader sees it (Markdown's backslash escapes undone)."""
     parts = []
     for kind in ("markdown", "error", "warning", "info", "success", "caption", "header",
                  "subheader", "title"):
         parts += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(parts)
+    return re.sub(r"\\(.)", r"\1", "\n".join(parts))
 
 
 def _no_exception(at: AppTest) -> None:
