@@ -104,6 +104,7 @@ class KeyRegistry:
     """
 
     def __init__(self, path: str | os.PathLike[str], reload_s: float = 1.0) -> None:
+        self._warned: tuple[int, int] | None = None   # (inode, mode) already warned about
         self.path = Path(path)
         self.reload_s = reload_s
         self._by_id: dict[str, DeviceKey] = {}
@@ -161,6 +162,11 @@ class KeyRegistry:
             return [], None
         except OSError as exc:
             raise KeyRegistryError("keys_path", str(self.path), f"a readable file ({exc.strerror})")
+        if st.st_mode & 0o077 and (st.st_ino, st.st_mode) != self._warned:
+            self._warned = (st.st_ino, st.st_mode)
+            log.warning("the key registry %s is readable by other users (mode %o): it holds "
+                        "every device's secret; run: chmod 600 %s", self.path,
+                        st.st_mode & 0o777, self.path)
         try:
             doc = json.loads(raw)
             items = doc["keys"]

@@ -67,12 +67,24 @@ def check_syntax(url: str) -> tuple[str, int]:
 def classify(address: str) -> str:
     """``'public'``, ``'loopback'``, ``'link-local'`` or ``'private'`` for one IP address.
 
+    IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64, Teredo) are judged by that
+    address, and the deprecated site-local range ``fec0::/10`` is private:
+
     >>> classify("8.8.8.8"), classify("::1"), classify("10.1.2.3"), classify("::ffff:127.0.0.1")
     ('public', 'loopback', 'private', 'loopback')
+    >>> classify("2002:a9fe:a9fe::1"), classify("64:ff9b::a9fe:a9fe"), classify("fec0::1")
+    ('link-local', 'link-local', 'private')
+    >>> classify("64:ff9b::808:808"), classify("2002:808:808::1")
+    ('public', 'public')
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip) or (
+            ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            ip = embedded
+        elif ip in _SITE_LOCAL:
+            return "private"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -81,6 +93,17 @@ def classify(address: str) -> str:
             or not ip.is_global):
         return "private"
     return "public"
+
+
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 address translates to (RFC 6052, RFC 8215), or None."""
+    if any(ip in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def check_url(url: str, *, allow_loopback: bool = False, allow_private_networks: bool = False,

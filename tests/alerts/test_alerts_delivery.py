@@ -185,9 +185,15 @@ def test_private_addresses_are_refused_unless_allowed(make_receiver, tmp_path: P
 
     cases = {"meta.internal": ["169.254.169.254"], "intra": ["10.0.0.7"],
              "v6": ["fd00::1"], "mixed": ["93.184.216.34", "192.168.1.1"],
-             "cgnat": ["100.64.0.1"], "zero": ["0.0.0.0"]}
+             "cgnat": ["100.64.0.1"], "zero": ["0.0.0.0"],
+             # IPv6 forms of private IPv4 and the deprecated site-local range
+             "sixtofour-metadata": ["2002:a9fe:a9fe::1"], "nat64-private": ["64:ff9b::a00:7"],
+             "teredo": ["2001:0:4136:e378:8000:63bf:f5ff:fffe"], "site-local": ["fec0::1"]}
     for host in cases:
         with pytest.raises(UnsafeURLError):
             check_url(f"https://{host}/h", resolver=fake(cases))
         check_url(f"https://{host}/h", resolver=fake(cases), allow_private_networks=True)
     assert check_url("https://example.org/h", resolver=fake({"example.org": ["93.184.216.34"]}))
+    public_v6 = {"nat64-public": ["64:ff9b::808:808"], "sixtofour-public": ["2002:808:808::1"]}
+    for host in public_v6:
+        assert check_url(f"https://{host}/h", resolver=fake(public_v6))

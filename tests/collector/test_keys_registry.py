@@ -123,3 +123,16 @@ def test_bulk_add_refuses_duplicates_and_nothing(tmp_path):
     r = keys_cli(tmp_path, "add", check=False)
     assert r.returncode != 0 and "--count" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "keys.json").exists()
+
+
+def test_a_world_readable_registry_is_warned_about_with_the_fix(tmp_path, caplog):
+    reg = KeyRegistry(tmp_path / "keys.json")
+    reg.add("dev-1")
+    os.chmod(tmp_path / "keys.json", 0o644)
+    with caplog.at_level("WARNING", logger="collector.keys"):
+        fresh = KeyRegistry(tmp_path / "keys.json")
+        fresh.entries()
+        fresh.entries()
+    warnings = [r.getMessage() for r in caplog.records
+                if "readable by other users" in r.getMessage()]
+    assert len(warnings) == 1 and f"chmod 600 {tmp_path / 'keys.json'}" in warnings[0]
