@@ -210,8 +210,17 @@ class KafkaSinkWorker:
 
 
 def wait_forever(stop: threading.Event, worker: KafkaSinkWorker, report_s: float = 30.0) -> None:
-    """Run ``worker`` and log its counters every ``report_s`` seconds (CLI helper)."""
-    t = threading.Thread(target=worker.run, args=(stop,), name="edgedrift-sink", daemon=True)
+    """Run ``worker`` and log its counters every ``report_s`` seconds (CLI helper); the
+    worker's exception, if it dies of one, is raised here (not printed by its thread)."""
+    failure: list[Exception] = []
+
+    def body() -> None:
+        try:
+            worker.run(stop)
+        except Exception as exc:
+            failure.append(exc)
+
+    t = threading.Thread(target=body, name="edgedrift-sink", daemon=True)
     t.start()
     last = time.monotonic()
     while t.is_alive():
@@ -219,3 +228,5 @@ def wait_forever(stop: threading.Event, worker: KafkaSinkWorker, report_s: float
         if time.monotonic() - last >= report_s:
             log.info("sink: %s", worker.stats())
             last = time.monotonic()
+    if failure:
+        raise failure[0]

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 
+from edgedrift.cli import CommandError
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -62,10 +63,16 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     use_system_pool()
     tune_for_service()
-    worker = KafkaSinkWorker(kafka, config)
-    log.info("sink: %s %s -> %s (group %s)", kafka.bootstrap, kafka.topic, config.dataset,
-             kafka.group_id)
-    wait_forever(stop, worker)
+    from kafka.errors import KafkaError
+
+    try:
+        worker = KafkaSinkWorker(kafka, config)
+        log.info("sink: %s %s -> %s (group %s)", kafka.bootstrap, kafka.topic, config.dataset,
+                 kafka.group_id)
+        wait_forever(stop, worker)
+    except KafkaError as exc:
+        raise CommandError(f"cannot use the Kafka broker at {kafka.bootstrap} ({exc}); "
+                           "check --kafka / [kafka] bootstrap and that the broker is up") from None
     log.info("sink stopped: %s", worker.stats())
     return 0
 
