@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from edgedrift.cli import add_common_after_subcommand
+from edgedrift.cli import add_common_after_subcommand, existing_data_dir
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if cmd is None:
         args.alerts_parser.print_help()
         return 2
+    if cmd in ("list", "show"):
+        existing_data_dir(args.data_dir)
     outbox_path = DataPaths(args.data_dir).outbox
     try:
         if cmd == "list":

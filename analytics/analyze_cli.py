@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 
-from edgedrift.cli import CommandError
+from edgedrift.cli import CommandError, existing_data_dir
 from edgedrift.paths import DataPaths
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from .job import run_analysis
     config = build(args)
     alerting = alerts_config(args)
-    paths = DataPaths(args.data_dir)
+    paths = DataPaths(existing_data_dir(args.data_dir))
     since = parse_time(args.since) if args.since else None
     models = tuple(args.model)
     deliverer = stop = None

@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from edgedrift.cli import CommandError, add_common_after_subcommand
+from edgedrift.cli import CommandError, add_common_after_subcommand, existing_data_dir
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         what = f"key {args.key_id}" if args.key_id else "all keys"
         print(f"revoked {n} key(s) of device {args.device_id!r} ({what})")
         return 0 if n else 1
+    if not reg.path.exists():           # no registry: is this the data dir the user meant?
+        existing_data_dir(args.data_dir)
     entries = [e for e in reg.entries() if args.device is None or e.device_id == args.device]
     if args.json:
         for e in entries:

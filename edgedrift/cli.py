@@ -37,6 +37,22 @@ class CommandError(Exception):
     """A command failed in a way the user can fix; printed without a traceback."""
 
 
+def existing_data_dir(path: str) -> str:
+    """``path`` if it is a directory; else a :class:`CommandError` for commands that only read
+    (they would otherwise create it and report zeros as if the fleet were silent).
+
+    >>> existing_data_dir("/nonexistent/edgedrift-data")
+    Traceback (most recent call last):
+    ...
+    edgedrift.cli.CommandError: --data-dir /nonexistent/edgedrift-data does not exist: no data here. Give the data dir the gateway writes (--data-dir DIR or EDGEDRIFT_DATA_DIR), or start with `edgedrift demo`
+    """
+    if not os.path.isdir(path):
+        raise CommandError(f"--data-dir {path} does not exist: no data here. Give the data dir "
+                           "the gateway writes (--data-dir DIR or EDGEDRIFT_DATA_DIR), or start "
+                           "with `edgedrift demo`")
+    return path
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", default=os.environ.get("EDGEDRIFT_CONFIG"),
                         help="TOML config file for all components (env EDGEDRIFT_CONFIG)")

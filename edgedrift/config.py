@@ -36,17 +36,36 @@ class ConfigFileError(ValueError):
     """A config file or setting is invalid; the message names ``section.field``."""
 
 
+# the sections a config file may have: one per component (a typo such as [gatway] would
+# otherwise be ignored and the component run on its defaults)
+SECTIONS = ("alerts", "analytics", "compact", "dashboard", "gateway", "kafka", "sink")
+
+
 def load_toml(path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """Read the TOML config (``{}`` when no path is given)."""
+    """Read the TOML config (``{}`` when no path is given); unknown sections are refused.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.toml"
+    >>> _ = p.write_text("[gatway]\\nport = 1\\n")
+    >>> load_toml(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    edgedrift.config.ConfigFileError: --config ...: unknown section [gatway]; valid sections are [alerts], [analytics], [compact], [dashboard], [gateway], [kafka], [sink]
+    """
     if path is None:
         return {}
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            doc = tomllib.load(fh)
     except OSError as exc:
         raise ConfigFileError(f"--config: cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(f"--config: {path} is not valid TOML: {exc}") from None
+    unknown = sorted(k for k in doc if k not in SECTIONS)
+    if unknown:
+        raise ConfigFileError(f"--config {path}: unknown section [{unknown[0]}]; valid sections "
+                              "are " + ", ".join(f"[{s}]" for s in SECTIONS))
+    return doc
 
 
 def section(config: dict[str, Any], name: str) -> dict[str, Any]:

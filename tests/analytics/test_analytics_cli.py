@@ -114,3 +114,20 @@ def test_reference_build_refuses_what_would_monitor_nothing(tmp_path, capsys):
     err = build("not_categories", "x,ratio\n" + rows, "--categorical", "ratio")
     assert "column 'ratio'" in err and "300 of another type" in err
     assert not (tmp_path / "references" / "kws").exists()      # nothing half-written
+
+
+def test_read_only_commands_refuse_a_data_dir_that_does_not_exist(tmp_path, capsys):
+    missing = str(tmp_path / "typo")
+    for argv in (["analyze", "--once"], ["alerts", "list"], ["keys", "list"]):
+        rc = main([*argv, "--data-dir", missing])
+        err = capsys.readouterr().err
+        assert rc != 0 and f"--data-dir {missing} does not exist" in err, (argv, err)
+    assert not (tmp_path / "typo").exists()            # nothing created
+
+
+def test_a_typo_in_a_config_section_is_an_error(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[analytic]\nwindow_s = 60\n")
+    assert main(["analyze", "--once", "--config", str(cfg), "--data-dir", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert "unknown section [analytic]" in err and "[analytics]" in err
