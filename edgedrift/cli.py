@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("analytics.reference_cli", "build reference profiles and SDK spec files"),
     "analyze": ("analytics.analyze_cli", "run drift analysis once or on a schedule"),
     "backtest": ("analytics.backtest_cli", "replay historical data: which alerts would fire"),
+    "status": ("analytics.status_cli", "current verdicts, drifted features and alerts"),
     "alerts": ("analytics.alerts_cli", "list, show, redeliver and test alerts"),
     "webhook": ("analytics.webhook_cli", "webhook tools: listen (a verifying receiver)"),
     "dashboard": ("dashboard.cli", "open the Streamlit dashboard"),

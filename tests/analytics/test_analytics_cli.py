@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from analytics_fleet import BASE_MS, built, fleet, training_frame, write  # noqa: F401 (fixture)
+
 from analytics.reference import ReferenceProfile
-from analytics_fleet import BASE_MS, fleet, training_frame, write
 from edge_sdk.spec import Spec
 from edgedrift.cli import main
 from edgedrift.paths import DataPaths
@@ -131,3 +132,31 @@ def test_a_typo_in_a_config_section_is_an_error(tmp_path, capsys):
     assert main(["analyze", "--once", "--config", str(cfg), "--data-dir", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert "unknown section [analytic]" in err and "[analytics]" in err
+
+
+def test_status_prints_the_current_verdicts_since_when_and_the_features(
+        tmp_path, capsys, built):  # noqa: F811
+    import datetime as dt
+    import json
+
+    from analytics.config import AnalyticsConfig
+    from analytics.job import run_analysis
+    from analytics.reference import ReferenceStore
+
+    paths = DataPaths(tmp_path)
+    built.save(ReferenceStore(paths.references))
+    write(paths.dataset, fleet(built.spec, windows=8, devices=3, records=150, window_ms=600_000,
+                               drift_from=5))
+    run_analysis(AnalyticsConfig(window_s=600, reports=False, segment_tags=()), paths,
+                 now_ms=BASE_MS + 24 * 3_600_000)
+    assert main(["status", "--json", "--data-dir", str(tmp_path)]) == 0
+    state = json.loads(capsys.readouterr().out)
+    [drift] = [v for v in state["verdicts"] if v["kind"] == "drift"]
+    onset = dt.datetime.fromtimestamp((BASE_MS + 5 * 600_000) / 1000, dt.UTC)
+    assert drift["state"] == "drift" and drift["since"] == f"{onset:%Y-%m-%dT%H:%M:%SZ}"
+    assert [f["feature"] for f in drift["features"]] == ["temp"]
+    assert state["passes"] == 1 and state["last_pass"]
+    assert main(["status", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("DRIFT"))
+    assert "kws" in line and "temp wasserstein" in line and f"{onset:%Y-%m-%dT%H:%M}" in line
