@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 
 from collector.schema import LATENCY, PREDICTION
-from edge_sdk.numeric import MAX_MAGNITUDE
-from edge_sdk.values import as_number, category_key, is_missing
 from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
 from edge_sdk.layout import MAX_EDGES, PROBABILITY, Layout, universal_layout
+from edge_sdk.numeric import MAX_MAGNITUDE
 from edge_sdk.spec import FeatureSpec, Spec
+from edge_sdk.values import as_number, category_key, is_missing
 from edge_sdk.window import infer_task
 
 from .errors import ReferenceProfileError

@@ -205,7 +205,7 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
                                for k in keys]
     agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
     agg["note"] = ["; ".join(x for x in (note, below.get(k, "")) if x)
-                   for k, note in zip(keys, agg["note"])]
+                   for k, note in zip(keys, agg["note"], strict=True)]
     agg["candidate"] = agg["candidate"].astype(bool)
     return agg.drop(columns=["drifted", "crit"])
 
@@ -299,8 +299,9 @@ def latency_verdicts(latency: pd.DataFrame, refs: dict, history: pd.DataFrame,
         return _empty()
     lat = latency.copy()
     limits = {mv: _latency_limit(refs.get(mv), config)
-              for mv in set(zip(lat["model"], lat["version"]))}
-    limit = np.array([limits[mv] for mv in zip(lat["model"], lat["version"])], dtype=float)
+              for mv in set(zip(lat["model"], lat["version"], strict=True))}
+    limit = np.array([limits[mv] for mv in zip(lat["model"], lat["version"], strict=True)],
+                     dtype=float)
     lat = lat[~np.isnan(limit)].copy()
     if lat.empty:
         return _empty()
@@ -422,6 +423,7 @@ def _latency_limit(ref: ReferenceProfile | None, config: AnalyticsConfig) -> flo
     lat = ref.features.get("__latency__") if ref is not None else None
     if lat is not None and lat.histograms.get("lat1") and config.latency_ratio_max > 0:
         from edge_sdk.layout import LATENCY
+
         from .metrics import quantiles
         counts = np.array([lat.histograms["lat1"]])
         bounds = np.array([[min(lat.min, LATENCY.edges[0]), *LATENCY.edges,

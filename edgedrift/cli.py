@@ -42,10 +42,10 @@ def existing_data_dir(path: str) -> str:
     """``path`` if it is a directory; else a :class:`CommandError` for commands that only read
     (they would otherwise create it and report zeros as if the fleet were silent).
 
-    >>> existing_data_dir("/nonexistent/edgedrift-data")
+    >>> existing_data_dir("/nonexistent/edgedrift-data")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    edgedrift.cli.CommandError: --data-dir /nonexistent/edgedrift-data does not exist: no data here. Give the data dir the gateway writes (--data-dir DIR or EDGEDRIFT_DATA_DIR), or start with `edgedrift demo`
+    edgedrift.cli.CommandError: --data-dir /nonexistent/edgedrift-data does not exist: no data ...
     """
     if not os.path.isdir(path):
         raise CommandError(f"--data-dir {path} does not exist: no data here. Give the data dir "

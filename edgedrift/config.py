@@ -50,7 +50,7 @@ def load_toml(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     >>> load_toml(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    edgedrift.config.ConfigFileError: --config ...: unknown section [gatway]; valid sections are [alerts], [analytics], [compact], [dashboard], [gateway], [kafka], [sink]
+    edgedrift.config.ConfigFileError: --config ...: unknown section [gatway]; valid sections ...
     """
     if path is None:
         return {}

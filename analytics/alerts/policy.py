@@ -41,8 +41,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import AlertsConfig, PolicyConfig
-from .events import (UPDATE_NAMES, Alert, Condition, build_payload, event_type, feature_names,
-                     iso, suggested_action)
+from .events import (
+    UPDATE_NAMES,
+    Alert,
+    Condition,
+    build_payload,
+    event_type,
+    feature_names,
+    iso,
+    suggested_action,
+)
 from .faults import fault
 from .outbox import Outbox
 

@@ -44,4 +44,5 @@ def _compute(data: Binned) -> Computed:
 DESCRIPTOR = MethodDescriptor(
     name="jensen_shannon", display_name="Jensen-Shannon distance",
     kinds=("numeric", "categorical"), default_threshold=0.1, threshold_on="score",
-    compute=_compute, description="sqrt of the JS divergence in nats (scipy's default units); Evidently's 0.1")
+    compute=_compute,
+    description="sqrt of the JS divergence in nats (scipy's default units); Evidently's 0.1")
