@@ -24,7 +24,6 @@ stationary fleets (0.1 for a quick look).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -37,7 +36,6 @@ from typing import Any
 from .detection_scenarios import (
     CATEGORICAL,
     DRIFTED_FIRMWARE,
-    MONITORED,
     SCENARIOS,
     SEGMENT_TAG,
     Scenario,
@@ -304,15 +302,3 @@ def smallest_shifts(records: int, reference_rows: int = 20_000) -> tuple[float, 
     d_star = optimize.brentq(lambda d: stats.kstwo.sf(d, n_eff) - cfg.evidence_alpha, 1e-6, 1.0)
     s_test = float(2.0 * stats.norm.ppf((1.0 + d_star) / 2.0))
     return max(s_test, cfg.cusum_k * thr), max(s_test, (cfg.cusum_h + cfg.cusum_k) * thr)
-
-
-def main() -> None:
-    from .figures import HEADER
-    figures = run()
-    print(HEADER)
-    print("\n".join(f.row() for f in figures))
-    print(json.dumps({"monitored_columns": MONITORED}))
-
-
-if __name__ == "__main__":
-    main()

@@ -30,7 +30,6 @@ CATS = ["a", "b", "c", "d"]
 CAT_P = [0.4, 0.3, 0.2, 0.1]
 SEGMENT_TAG = "firmware"
 DRIFTED_FIRMWARE = "2.1"
-MONITORED = len(NUMERIC) + len(CATEGORICAL) + 1      # + the prediction
 
 
 @dataclass(frozen=True)
