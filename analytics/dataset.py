@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS
+from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
 from edge_sdk.layout import BUILTIN_LAYOUTS
 
 from .errors import DatasetError
@@ -63,6 +63,7 @@ class Dataset:
     def __post_init__(self) -> None:
         self.root = str(self.root).rstrip("/")
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._sums_seen = False
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -88,6 +89,31 @@ class Dataset:
         if self.is_remote():
             return True
         return bool(glob.glob(self.pattern(table), recursive=True))
+
+    def _sums_sql(self, alias: str) -> str:
+        """The merged slot sums (collector/slot_sums.py) of a features query: summed when the
+        dataset's files have them, else typed NULLs and ``sums_n`` 0 (files written before
+        wire v2: the bounds then fall back to the histograms alone)."""
+        a = f"{alias}." if alias else ""
+        if self._has_sums():
+            pos = [f"SUM({a}{c})::BIGINT AS {c}" for c in SUM_COLUMNS[:-3]]
+            return ", ".join([*pos, f"SUM({a}tail_lo) AS tail_lo", f"SUM({a}tail_hi) AS tail_hi",
+                              f"SUM(coalesce({a}sums_n, 0))::BIGINT AS sums_n"])
+        pos = [f"NULL::BIGINT AS {c}" for c in SUM_COLUMNS[:-3]]
+        return ", ".join([*pos, "NULL::DOUBLE AS tail_lo", "NULL::DOUBLE AS tail_hi",
+                          "0::BIGINT AS sums_n"])
+
+    def _has_sums(self) -> bool:
+        if self._sums_seen:
+            return True
+        try:
+            cols = {r[0] for r in self.con.sql(
+                f"DESCRIBE SELECT * FROM {self._scan('features')}",
+                params=[self.pattern("features")]).fetchall()}
+        except duckdb.Error:
+            return False
+        self._sums_seen = "sums_n" in cols     # (once seen, later files keep them)
+        return self._sums_seen
 
     def _scan(self, table: str) -> str:
         # the glob is a parameter; hive partitioning gives back model and date
@@ -151,6 +177,9 @@ class Dataset:
         seg_sel, _, sp = self._segments()
         group_by, grp_sel = self._grouping("model, version, feature, kind, layout, bucket")
         bins = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+        sums = self._sums_sql("")
+        sums_cols = ", ".join(f"f.{c}" for c in SUM_COLUMNS) if self._has_sums() \
+            else "NULL AS no_sums"
         layout_sql, lp = _checked_layout("f")
         bucket_sql, bp = as_cadence(window).sql("f.window_start")
         sql = f"""WITH {dedup},
@@ -158,7 +187,8 @@ class Dataset:
             SELECT f.model, f.version, f.feature, f.kind, {layout_sql} AS layout,
                    {bucket_sql} AS bucket,
                    f.n, f.missing, f.nan, f.inf, f.type_mismatch, f.out_of_range, f.unseen,
-                   f.other, f.min, f.max, f.mean, f.m2, {', '.join('f.' + c for c in BIN_COLUMNS)}
+                   f.other, f.min, f.max, f.mean, f.m2, {', '.join('f.' + c for c in BIN_COLUMNS)},
+                   {sums_cols}
                    {seg_sel.replace('tags[', 'f.tags[')}
             FROM {self._scan('features')} f
             ANTI JOIN dropped d ON f.device_id = d.device_id AND f.model = d.model
@@ -170,7 +200,7 @@ class Dataset:
                SUM(type_mismatch)::BIGINT AS type_mismatch,
                SUM(out_of_range)::BIGINT AS out_of_range, SUM(unseen)::BIGINT AS unseen,
                SUM(other)::BIGINT AS other, MIN(min) AS min, MAX(max) AS max,
-               SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}
+               SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}, {sums}
         FROM rows {group_by}"""
         params = [*dp, *lp, *bp, *sp, self.pattern("features"),
                   *self._time_params(since_ms, until_ms), *models]
@@ -295,7 +325,7 @@ class Dataset:
                SUM(f.type_mismatch)::BIGINT AS type_mismatch,
                SUM(f.out_of_range)::BIGINT AS out_of_range, SUM(f.unseen)::BIGINT AS unseen,
                MIN(f.min) AS min, MAX(f.max) AS max, SUM(f.n * f.mean) AS sum_x,
-               SUM(f.m2 + f.n * f.mean * f.mean) AS sum_x2, {bins}
+               SUM(f.m2 + f.n * f.mean * f.mean) AS sum_x2, {bins}, {self._sums_sql("f")}
         FROM {self._scan('features')} f
         ANTI JOIN dropped d ON f.device_id = d.device_id AND f.model = d.model
              AND f.seq = d.seq AND f.ingest_id = d.ingest_id

@@ -25,12 +25,14 @@ import pyarrow as pa
 
 from collector.schema import BIN_COLUMNS, ENERGY, LABEL_ERROR, LATENCY
 from edge_sdk.layout import LATENCY as LATENCY_LAYOUT
+from edge_sdk.layout import REGIONS
 
 from .config import AnalyticsConfig
 from .dataset import BAD_SLOTS
 from .methods.base import Binned
 from .methods.registry import get_method
 from .reference import FeatureProfile, ReferenceProfile
+from .slot_sums import profile_distances, telemetry_distances
 from .verdict import wilson_lower
 
 log = logging.getLogger(__name__)
@@ -218,7 +220,8 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     if df.empty:
         return pd.DataFrame()
     keys = df[["model", "version", "feature", "layout"]].drop_duplicates().reset_index(drop=True)
-    ref_rows, edge_rows, nedges, ref_lo, ref_hi, ref_std, ref_mean, ok = ([] for _ in range(8))
+    ref_rows, edge_rows, nedges, ref_lo, ref_hi, ref_std, ref_mean, ok, ref_sums = (
+        [] for _ in range(9))
     for model, version, feature, layout in keys.itertuples(index=False):
         fp = _ref_feature(refs, model, version, feature)
         hist = fp.histograms.get(layout) if fp is not None and fp.type == "numeric" else None
@@ -238,6 +241,8 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
         ref_std.append(fp.std if fp is not None else math.nan)
         # the mean of exactly the values in the histogram (the Wasserstein bound relies on it)
         ref_mean.append(fp.mean if fp is not None and sum(hist or ()) == fp.n else math.nan)
+        ref_sums.append(profile_distances(fp.slot_sums.get(layout) if fp is not None else None,
+                                          len(edges) + 1 if edges else 0))
     keys["key"] = np.arange(len(keys))
     keys["has_ref"] = ok
     df = df.merge(keys, on=["model", "version", "feature", "layout"], how="left")
@@ -269,7 +274,7 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
         var_cur = np.where(raw_var > 1e-9 * np.abs(second), raw_var, np.nan)
     ref_var = np.asarray(ref_std, dtype=float)[k] ** 2
     data = Binned(cur, ref, bounds, np.asarray(ref_std)[k], mean_cur, np.asarray(ref_mean)[k],
-                  var_cur, ref_var)
+                  var_cur, ref_var, *_slot_sums(df, cur, edges, nedge, np.stack(ref_sums)[k]))
     names = _methods(config.numeric_methods, config.numeric_effect, config.numeric_test)
     out = []
     for name in names:
@@ -284,6 +289,22 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
             res = desc.evaluate(data, config.threshold(name))
         out.append(_rows(df, "numeric", res, data, name, config))
     return pd.concat(out, ignore_index=True)
+
+
+def _slot_sums(df: pd.DataFrame, cur: np.ndarray, edges: np.ndarray, nedge: np.ndarray,
+               ref_sums: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None,
+                                              np.ndarray | None]:
+    """(dist_cur, dist_ref, nslots) for :class:`Binned` (all None without slot sums)."""
+    if "sums_n" not in df or not np.isfinite(ref_sums[:, 0, 0]).any():
+        return None, None, None
+    n = df["n"].to_numpy(dtype=np.int64)
+    covered = (df["sums_n"].fillna(0).to_numpy(dtype=np.int64) == n) & (n > 0)
+    if not covered.any():
+        return None, None, None
+    pos = df[[f"pos{r}" for r in range(REGIONS)]].fillna(0).to_numpy(dtype=np.float64)
+    tails = df[["tail_lo", "tail_hi"]].fillna(0.0).to_numpy(dtype=np.float64)
+    dist = telemetry_distances(cur, edges, nedge, pos, tails, covered)
+    return dist, ref_sums, nedge + 1
 
 
 def _methods(methods: tuple[str, ...], effect: tuple[str, ...],

@@ -58,6 +58,8 @@ class FeatureProfile:
     histograms: dict[str, tuple[int, ...]] = field(default_factory=dict)  # layout id -> counts
     edges: dict[str, tuple[float, ...]] = field(default_factory=dict)     # non-built-in layouts
     categories: dict[str, int] = field(default_factory=dict)
+    # layout id -> per region [low, high] of the values' distance sums (analytics/slot_sums.py)
+    slot_sums: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
 
     def rate(self, counter: str) -> float:
         """Share of records with quality problem ``counter`` (missing, nan, ...)."""
@@ -79,6 +81,8 @@ class FeatureProfile:
         out["histograms"] = {k: list(v) for k, v in self.histograms.items()}
         out["edges"] = {k: list(v) for k, v in self.edges.items()}
         out["categories"] = dict(self.categories)
+        if self.slot_sums:
+            out["slot_sums"] = {k: [list(p) for p in v] for k, v in self.slot_sums.items()}
         return out
 
     @classmethod
@@ -90,7 +94,9 @@ class FeatureProfile:
                    histograms={k: tuple(int(c) for c in v)
                                for k, v in raw.get("histograms", {}).items()},
                    edges={k: tuple(float(e) for e in v) for k, v in raw.get("edges", {}).items()},
-                   categories={str(k): int(v) for k, v in raw.get("categories", {}).items()})
+                   categories={str(k): int(v) for k, v in raw.get("categories", {}).items()},
+                   slot_sums={k: tuple((float(a), float(b)) for a, b in v)
+                              for k, v in raw.get("slot_sums", {}).items()})
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FeatureProfile):

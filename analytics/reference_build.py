@@ -42,6 +42,7 @@ from edge_sdk.window import infer_task
 from .errors import ReferenceProfileError
 from .reference import FeatureProfile, ReferenceProfile, ReferenceStore, check_name
 from .reference_checks import MIN_ROWS, refuse_useless
+from .slot_sums import exact_distances
 
 Progress = Callable[[str, int, int], None]   # (phase, rows done, rows total or 0)
 CHUNK_ROWS = 100_000
@@ -147,6 +148,7 @@ class _Numeric:
     integral: bool = True            # every finite value is a whole number
     layouts: dict[str, Layout] = field(default_factory=dict)
     hist: dict[str, np.ndarray] = field(default_factory=dict)
+    sums: dict[str, np.ndarray] = field(default_factory=dict)    # exact slot sums per layout
 
     def moments(self, col: pd.Series) -> np.ndarray:
         x, missing, mismatch = numbers_of(col)
@@ -176,6 +178,8 @@ class _Numeric:
         for lid, lay in self.layouts.items():
             slots = np.searchsorted(np.asarray(lay.edges), fin, side="right")
             self.hist[lid] += np.bincount(slots, minlength=lay.slots)[:lay.slots]
+            part = exact_distances(fin, lay.edges)
+            self.sums[lid] = part if lid not in self.sums else self.sums[lid] + part
         if self.n:
             self.out_of_range += int(((fin < self.min) | (fin > self.max)).sum())
 
@@ -187,6 +191,8 @@ class _Numeric:
             mean=self.mean if self.n else math.nan,
             std=math.sqrt(self.m2 / self.n) if self.n else math.nan,
             histograms={lid: tuple(int(c) for c in h) for lid, h in self.hist.items()},
+            slot_sums={lid: tuple((float(a), float(b)) for a, b in v)
+                       for lid, v in self.sums.items()},
             edges={spec_layout: self.layouts[spec_layout].edges}
             if spec_layout in self.layouts else {})
 

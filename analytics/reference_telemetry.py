@@ -25,6 +25,7 @@ from .errors import ReferenceProfileError
 from .reference import FeatureProfile, ReferenceProfile, ReferenceStore, check_name
 from .reference_build import BuiltReference
 from .reports import samples_frame
+from .slot_sums import merged_sums
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +78,23 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
                 name, "categorical", n=n, records=rec, **quality,
                 categories={str(k): int(v) for k, v in zip(c["category"], c["count"])})
             continue
-        hists, edges = {}, {}
+        hists, edges, sums = {}, {}, {}
         for layout, row in grp.set_index("layout").iterrows():
             counts = row[BIN_COLUMNS].to_numpy(dtype=np.int64)
             slots = _slots(layout, counts, known)
             hists[layout] = tuple(int(x) for x in counts[:slots])
+            lay_edges = known.get(layout) or (BUILTIN_LAYOUTS[layout].edges
+                                              if layout in BUILTIN_LAYOUTS else None)
             if layout in known:
                 edges[layout] = known[layout]
+            if lay_edges and "sums_n" in row and row["sums_n"] == row["n"] and row["n"] > 0:
+                sums[layout] = merged_sums(row, counts, lay_edges)
         mean = float(tot["sum_x"]) / n if n else math.nan
         var = max(float(tot["sum_x2"]) / n - mean * mean, 0.0) if n else math.nan
         profiles[name] = FeatureProfile(
             name, "numeric", n=n, records=rec, **quality, min=float(grp["min"].min()),
             max=float(grp["max"].max()), mean=mean, std=math.sqrt(var) if n else math.nan,
-            histograms=hists, edges=edges)
+            histograms=hists, edges=edges, slot_sums=sums)
     spec = spec_old or _spec(profiles, model, version)
     accuracy = mae = None
     if label_n:

@@ -65,7 +65,7 @@ def agreement() -> tuple[int, int, int, list[str]]:
     from collector.records import IngestRecord
     from collector.sink_config import SinkConfig
     from edge_sdk.window import WindowSketch
-    from edge_sdk.wire import encode_window
+    from edge_sdk.wire import WIRE_VERSION, encode_window
     from edgedrift.paths import DataPaths
 
     agree = unambiguous = total = 0
@@ -83,7 +83,7 @@ def agreement() -> tuple[int, int, int, list[str]]:
                 sk = WindowSketch(built.spec)
                 for row in part.to_dict("records"):
                     sk.add_record(row)
-                body = {"v": 1, "d": f"d{d}", "m": "cells", "mv": "1", "sq": 0, "ws": t0,
+                body = {"v": WIRE_VERSION, "d": f"d{d}", "m": "cells", "mv": "1", "sq": 0, "ws": t0,
                         "we": t0 + hour, "si": built.spec.spec_id}
                 body.update(sk.body_fields())
                 records.append(IngestRecord(f"d{d}", encode_window(body), t0 // 1000, t0))

@@ -49,7 +49,7 @@ from edge_sdk.wire import (
     DEFAULT_LIMITS,
     MAX_TIME_MS,
     PSEUDO_FEATURES,
-    WIRE_VERSION,
+    WINDOW_VERSIONS,
     WireLimits,
     is_model_name,
     unpack_window,
@@ -68,6 +68,7 @@ from .chunk_checks import (
     uint_array,
 )
 from .errors import RecordError
+from .slot_sums import EntrySums, sums_columns, sums_of
 
 try:    # optional C accelerator of the numeric columns (setup.py; needs a C compiler)
     from . import _sinkfast as _native
@@ -193,16 +194,22 @@ def _fast_fields(w: Any, packed: int = 0) -> tuple | None:
         return None
     get = w.get
     ws, feats, lt, pr, en, lb = get("ws"), get("f"), get("lt"), get("pr"), get("en"), get("lb")
-    if get("v") != WIRE_VERSION or type(get("m")) is not str or type(ws) is not int \
-            or not 0 <= ws <= MAX_TIME_MS or type(feats) is not list:
+    version = get("v")
+    if version not in WINDOW_VERSIONS or type(version) is not int or type(get("m")) is not str \
+            or type(ws) is not int or not 0 <= ws <= MAX_TIME_MS or type(feats) is not list:
         return None
-    if not packed & _PACKED_LT and (type(lt) is not list or len(lt) != 13 or lt[0] != 0):
+    numeric_len = 12 + version        # v2 numeric entries end with their slot sums
+    if not packed & _PACKED_LT and (type(lt) is not list or len(lt) != numeric_len
+                                    or lt[0] != 0):
         return None
-    if en is not None and (type(en) is not list or len(en) != 13 or en[0] != 0):
+    if en is not None and (type(en) is not list or len(en) != numeric_len or en[0] != 0):
         return None
     if pr is not None and (type(pr) is not list or not (
-            (len(pr) == 13 and pr[0] == 0) or (len(pr) == 7 and pr[0] == 1))):
+            (len(pr) == numeric_len and pr[0] == 0) or (len(pr) == 7 and pr[0] == 1))):
         return None
+    other_len = 14 if version == 2 else 15     # a numeric entry of the other version
+    if any(len(e) == other_len for e in feats if type(e) is list):
+        return None       # the exact check names the field
     if lb is not None and (type(lb) is not list or len(lb) != 5 or lb[0] != 2):
         return None
     return feats, pr, lt, en, lb
@@ -583,25 +590,37 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
     if check:
         need(set(map(type, entries)) <= {list}, "feature entries are arrays")
     lens = np.fromiter(map(len, entries), np.int64, len(entries))
-    is_num = lens == 14
+    is_num = (lens == 14) | (lens == 15)       # wire v1 / v2 (with slot sums)
     if is_num.all():
         nums, cats, num_owner, cat_owner = entries, [], owner, owner[:0]
     else:
         if check:
-            need(((lens == 14) | (lens == 8)).all(), "feature entry lengths")
+            need((is_num | (lens == 8)).all(), "feature entry lengths")
         flags = is_num.tolist()
         nums = list(compress(entries, flags))
         cats = list(compress(entries, (~is_num).tolist()))
         num_owner, cat_owner = owner[is_num], owner[~is_num]
+    entry_sums: list[EntrySums] | None = None
+    if (lens == 15).any():                     # the slot sums go to their own columns
+        entry_sums = [sums_of(e, check) if len(e) == 15 else None for e in nums]
+        nums = [e[:14] if len(e) == 15 else e for e in nums]
     out: dict[str, pa.Table] = {}
     names: list[pa.Array] = []
     owners: list[np.ndarray] = []
     split_rows = sum(count + cat_count for _, _, count, _, cat_count in p.splits)
+    row_sums: list[EntrySums] | None = entry_sums
     if p.splits:
-        nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
-        cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
+        decoded = nums
+        nums, num_owner, src_rows = _with_splits(nums, num_owner, p.splits, 1, 2)
+        if entry_sums is not None:     # packed rows (wire v1 only) have no slot sums
+            sums_at = dict(zip(map(id, decoded), entry_sums))
+            row_sums = []
+            for src, rows in zip(nums, src_rows, strict=True):
+                row_sums += [sums_at.get(id(src))] * rows
+        cats, cat_owner, _ = _with_splits(cats, cat_owner, p.splits, 3, 4)
     if nums:
-        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
+        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records,
+                                              row_sums)
         out[_NUM_FEATURES] = table
         names.append(name_arr)
         owners.append(num_owner)
@@ -624,11 +643,11 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
 
 
 def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: int,
-                 count_at: int) -> tuple[list, np.ndarray]:
+                 count_at: int) -> tuple[list, np.ndarray, list[int]]:
     """The numeric (or categorical) sources of a chunk in window order: each split window's
     packed rows (``splits[i][rows_at]``, ``splits[i][count_at]`` rows: its ``f`` entries
-    first) before its decoded entries, as the entries of an unsplit window come; and the
-    window index of every row."""
+    first) before its decoded entries, as the entries of an unsplit window come; the
+    window index of every row; and the rows of each source."""
     own = owner.tolist()
     sources: list = []
     src_owner: list[int] = []
@@ -649,13 +668,15 @@ def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: in
     sources += nums[j:]
     src_owner += own[j:]
     src_rows += [1] * (m - j)
-    return sources, np.repeat(np.asarray(src_owner, np.int32), src_rows)
+    return sources, np.repeat(np.asarray(src_owner, np.int32), src_rows), src_rows
 
 
 def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-             check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
+             check: bool, records: np.ndarray, sums: list[EntrySums] | None = None
+             ) -> tuple[pa.Table, pa.Array, np.ndarray]:
     """Numeric feature rows, ordered by bin shape (so each shape's bins are one slice) and
     then by window; returns the table, its feature names and its rows' window indices.
+    ``sums``: each row's slot sums (None: no row has any).
 
     The columns come from the C accelerator when it is built, else from the pure-Python
     path (the same rows, proven by the same rules: see :func:`numeric_columns_py`)."""
@@ -664,6 +685,8 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
     order, name_arr, layout_arr, ints, floats, bins = built    # type: ignore[misc]
     if order is not None:
         owner = owner[order]
+        if sums is not None:
+            sums = [sums[i] for i in order.tolist()]
     n_arr, counts = ints[0], ints[1:]
     mins, maxs = floats[0], floats[1]
     rows = len(owner)
@@ -677,7 +700,9 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
         need(((seen <= records[owner]) | label_error).all(), "counts <= the window's records")
     cols = [name_arr, pa.array(np.zeros(rows, np.int8)), layout_arr,
             n_arr, *counts, pa.nulls(rows, _I64),
-            pa.nulls(rows, _I64), *floats, *bins]
+            pa.nulls(rows, _I64), *floats, *bins,
+            *sums_columns(sums if sums is not None else [None] * rows, bins,
+                          n_arr.to_numpy(), check)]
     return _with_ident(ident, owner, schema.FEATURES, cols), name_arr, owner
 
 
@@ -806,6 +831,8 @@ def _categorical(cats: list, owner: np.ndarray, ident: list[pa.Array], limits: W
     cols += [pa.nulls(rows, _F64)] * 4
     zeros = pa.array(np.zeros(rows, np.int32))
     cols += [zeros] * _NSLOTS
+    cols += [pa.nulls(rows, _I64)] * (len(schema.SUM_COLUMNS) - 3)
+    cols += [pa.nulls(rows, _F64)] * 2 + [pa.array(np.zeros(rows, np.int64))]   # sums_n 0
     table = _with_ident(ident, owner, schema.FEATURES, cols)
     cat_table = None
     if len(keys):

@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import encode_window
+from edge_sdk.wire import WIRE_VERSION, encode_window
 
 BASE_MS = 1_764_000_000_000     # 2025-11-24T16:00:00Z
 WINDOW_MS = 60_000
@@ -50,19 +50,46 @@ def fill_sketch(records: int = 1000, seed: int = 0, numeric: int = 20,
 def make_window_body(device_id: str, seq: int, model: str = "kws", records: int = 1000,
                      seed: int = 0, window_index: int | None = None,
                      tags: dict[str, str] | None = None, numeric: int = 20,
-                     categorical: int = 3) -> bytes:
-    """Encoded wire-v1 window body of a filled sketch with a full header."""
+                     categorical: int = 3, version: int = WIRE_VERSION) -> bytes:
+    """Encoded window body of a filled sketch with a full header (``version`` 1: the body an
+    old SDK sent, without the slot sums)."""
     w = fill_sketch(records, seed, numeric, categorical)
     idx = seq if window_index is None else window_index
     body: dict[str, Any] = {
-        "v": 1, "d": device_id, "m": model, "mv": "1.0", "mh": "sha256:abc", "sq": seq,
+        "v": WIRE_VERSION, "d": device_id, "m": model, "mv": "1.0", "mh": "sha256:abc", "sq": seq,
         "ws": BASE_MS + idx * WINDOW_MS, "we": BASE_MS + (idx + 1) * WINDOW_MS,
         "tg": tags if tags is not None else {"fw": "2.1", "region": "eu"},
         "si": "spec-1", "sdk": "edge_sdk/0.1.0",
         "hl": {"dp": 0, "dc": 0, "rj": 1, "sb": 3, "ie": 0, "sk": -42},
     }
     body.update(w.body_fields())
-    return encode_window(body)
+    return encode_window(as_version(body, version))
+
+
+def as_version(body: dict[str, Any], version: int) -> dict[str, Any]:
+    """A window body (the SDK's, version 2) as wire ``version`` 1 or 2 encodes it: v1 numeric
+    entries have no slot sums.
+
+    >>> b = {"v": 2, "f": [["x", 0, "u1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]],
+    ...      "lt": [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]}
+    >>> v1 = as_version(b, 1)
+    >>> v1["v"], len(v1["f"][0]), len(v1["lt"]), len(b["lt"])
+    (1, 14, 13, 14)
+    """
+    if version == WIRE_VERSION:
+        return body
+
+    def numeric(entry: list, offset: int) -> list:
+        return entry[:13 + offset] if entry and entry[offset] == 0 else entry
+
+    out = dict(body, v=version, f=[numeric(e, 1) for e in body.get("f", [])])
+    for key in ("lt", "pr", "en"):
+        if body.get(key) is not None:
+            out[key] = numeric(body[key], 0)
+    lb = body.get("lb")
+    if lb is not None and lb[0] == 3:
+        out["lb"] = [*lb[:5], numeric(lb[5], 0)]
+    return out
 
 
 def restamp(body: bytes, device_id: str, seq: int, window_index: int | None = None,

@@ -17,7 +17,8 @@ ids, and readers keep one ingest id per identity (see docs/parquet-schema.md).
 
 Histograms are 64 plain ``int32`` columns ``b00 .. b63`` so DuckDB sums them
 column-wise (``SUM(b00), ... SUM(b63)``) with no list unnesting; a layout with
-fewer slots leaves the tail columns at 0.
+fewer slots leaves the tail columns at 0. The slot sums of wire-v2 entries follow as
+``pos0 .. pos7``, ``tail_lo``, ``tail_hi`` and ``sums_n`` (collector/slot_sums.py).
 
 >>> FEATURES.field("b63").type
 DataType(int32)
@@ -29,13 +30,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from edge_sdk.layout import MAX_SLOTS
+from edge_sdk.layout import MAX_SLOTS, REGIONS
 from edge_sdk.wire import PSEUDO_FEATURES
 
 SCHEMA_VERSION = 1
 TABLES = ("windows", "features", "categories", "labels", "samples")
 PARTITION_COLUMNS = ("model", "date")
 BIN_COLUMNS = [f"b{i:02d}" for i in range(MAX_SLOTS)]
+# per region of inner slots count x mean position, the tail distances, the values covered
+SUM_COLUMNS = [f"pos{r}" for r in range(REGIONS)] + ["tail_lo", "tail_hi", "sums_n"]
 
 # Pseudo-feature names for the window-level sketches, stored as feature rows.
 # (reserved by the wire format: a window's own features may not use these names)
@@ -98,7 +101,11 @@ FEATURES = pa.schema(_IDENTITY + [
     pa.field("max", pa.float64()),
     pa.field("mean", pa.float64()),
     pa.field("m2", pa.float64()),                           # sum of squared deviations (Chan merge)
-] + [pa.field(c, pa.int32(), nullable=False) for c in BIN_COLUMNS])
+] + [pa.field(c, pa.int32(), nullable=False) for c in BIN_COLUMNS]
+  # wire-v2 slot sums (collector/slot_sums.py); null in files written before them
+  + [pa.field(c, pa.int64()) for c in SUM_COLUMNS[:-3]]
+  + [pa.field("tail_lo", pa.float64()), pa.field("tail_hi", pa.float64()),
+     pa.field("sums_n", pa.int64())])
 
 CATEGORIES = pa.schema(_IDENTITY + [
     pa.field("feature", pa.string(), nullable=False),       # incl. __prediction__ when categorical

@@ -34,6 +34,35 @@ from .errors import ConfigError
 
 MAX_EDGES = 63
 MAX_SLOTS = MAX_EDGES + 1
+# Wire v2 numeric entries carry, per group of inner slots ("region"), where the mean of its
+# values lies (one byte), plus the exact distances of the two outer slots' values from their
+# edge: what bounds the Wasserstein distance tightly (docs/wire-format.md, "slot sums").
+REGIONS = 8
+TAIL_BYTES = 8          # two little-endian float32: sum(e0 - x) below e0, sum(x - e_last) above
+
+
+def regions(slots: int) -> tuple[tuple[int, int], ...]:
+    """The inner slots ``1 .. slots - 2`` split into at most :data:`REGIONS` runs of
+    consecutive slots, as ``(first, last)`` pairs; the two outer slots are the tails.
+
+    >>> regions(64)[:2], len(regions(64)), regions(64)[-1]
+    (((1, 7), (8, 15)), 8, (55, 62))
+    >>> regions(5), regions(2)
+    (((1, 1), (2, 2), (3, 3)), ())
+    """
+    inner = max(slots - 2, 0)
+    count = min(REGIONS, inner)
+    cuts = [1 + r * inner // count for r in range(count + 1)] if count else []
+    return tuple((cuts[r], cuts[r + 1] - 1) for r in range(count))
+
+
+def sums_length(slots: int) -> int:
+    """Bytes of a v2 entry's slot sums for ``slots`` slots (one per region + the tails).
+
+    >>> sums_length(64), sums_length(2)
+    (16, 8)
+    """
+    return len(regions(slots)) + TAIL_BYTES
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 import operator
+import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from itertools import repeat
 from typing import Any
 
 from .errors import WireError
-from .layout import MAX_SLOTS, Layout
+from .layout import MAX_SLOTS, Layout, regions
 from .values import as_number, is_missing
 
 BUFFER_SIZE = 256
@@ -63,7 +64,7 @@ class NumericSketch:
 
     __slots__ = ("layout", "_counts", "_n", "nan", "_inf", "missing", "_min", "_max", "_mean",
                  "_m2", "type_mismatch", "_out_of_range", "valid_range", "buf", "fold_at",
-                 "discrete")
+                 "discrete", "_dist", "_regions")
 
     def __init__(self, layout: Layout | None = None,
                  valid_range: tuple[float, float] | None = None, discrete: bool = False) -> None:
@@ -88,6 +89,13 @@ class NumericSketch:
         # Buffer length that triggers a fold. A window staggers its features' first fold
         # (see WindowSketch) so that 20 features never all fold in the same log() call.
         self.fold_at = BUFFER_SIZE
+        # Slot sums (wire v2): distances of the values from an edge, per region of inner
+        # slots (from the region's lower edge) and for the two outer slots (from the first /
+        # last edge): [below e0, region 1 .. region R, above e_last]. None when unknown (a
+        # sketch decoded without its layout's edges, or merged with one).
+        self._regions = regions(layout.slots) if layout.edges else ()
+        self._dist: list[float] | None = [0.0] * (len(self._regions) + 2) \
+            if layout.edges else None
 
     # -- flushed views of the folded state ---------------------------------
     def _flushed(name: str):  # type: ignore[misc]
@@ -157,12 +165,18 @@ class NumericSketch:
         if not k:
             return
         counts = self._counts
+        edges = self.layout.edges
         prev = 0
-        for i, edge in enumerate(self.layout.edges):
+        cuts = [0]                     # cuts[i]: index of slot i's first value in vals
+        for i, edge in enumerate(edges):
             pos = bisect_left(vals, edge, prev)
             counts[i] += pos - prev
             prev = pos
+            cuts.append(pos)
         counts[-1] += k - prev
+        cuts.append(k)
+        if self._dist is not None:
+            self._fold_sums(vals, cuts, edges)
         if self.valid_range is not None:
             rlo, rhi = self.valid_range
             self._out_of_range += bisect_left(vals, rlo) + (k - bisect_left(vals, math.nextafter(rhi, _INF)))
@@ -172,6 +186,21 @@ class NumericSketch:
         dev = list(map(operator.sub, vals, repeat(bmean)))
         bm2 = math.fsum(map(operator.mul, dev, dev))
         self._combine(k, vals[0], vals[-1], bmean, bm2)
+
+    def _fold_sums(self, vals: list[float], cuts: list[int], edges: tuple[float, ...]) -> None:
+        """Add sorted ``vals`` (slot ``i`` = ``vals[cuts[i]:cuts[i + 1]]``) to the slot sums."""
+        dist = self._dist
+        assert dist is not None
+        fsum, sub = math.fsum, operator.sub
+        if cuts[1]:
+            dist[0] += fsum(map(sub, repeat(edges[0], cuts[1]), vals[:cuts[1]]))
+        for r, (first, last) in enumerate(self._regions, 1):
+            a, b = cuts[first], cuts[last + 1]
+            if b > a:
+                dist[r] += fsum(map(sub, vals[a:b], repeat(edges[first - 1], b - a)))
+        a = cuts[-2]
+        if a < cuts[-1]:
+            dist[-1] += fsum(map(sub, vals[a:], repeat(edges[-1], cuts[-1] - a)))
 
     def _combine(self, k: int, vmin: float, vmax: float, mean: float, m2: float) -> None:
         n = self._n
@@ -202,6 +231,10 @@ class NumericSketch:
         self.missing += other.missing
         self.type_mismatch += other.type_mismatch
         self._out_of_range += other._out_of_range
+        if self._dist is not None and other._dist is not None:
+            self._dist = list(map(operator.add, self._dist, other._dist))
+        else:
+            self._dist = None
         if other._n:
             self._combine(other._n, other._min, other._max, other._mean, other._m2)
         return self
@@ -295,24 +328,65 @@ class NumericSketch:
                 f"min={self._min}, max={self._max}, mean={self._mean:.6g})")
 
     def to_msgpack(self) -> list:
-        """Positional msgpack entry body (see docs/wire-format.md, "numeric entry")."""
+        """Positional msgpack entry body, wire v2 (see docs/wire-format.md, "numeric entry")."""
         self.flush()
         return [NUMERIC_KIND, self.layout.layout_id, self._n, self.missing, self.nan, self._inf,
                 self._min if self._n else 0.0, self._max if self._n else 0.0, self._mean, self._m2,
-                pack_counts(self._counts), self.type_mismatch, self._out_of_range]
+                pack_counts(self._counts), self.type_mismatch, self._out_of_range,
+                self.slot_sums()]
+
+    def slot_sums(self) -> bytes:
+        """The v2 entry's slot sums: per region the byte ``k`` with the region's mean in
+        ``[lo + w k / 256, lo + w (k + 1) / 256)`` (``lo``, ``w``: the region's lower edge and
+        width), then the two tail distances as little-endian float32; ``b""`` when unknown.
+
+        >>> s = NumericSketch(Layout.from_edges([0.0, 1.0, 2.0]))
+        >>> for x in (-2.0, 0.25, 0.75, 1.25, 9.0):
+        ...     s.update(x)
+        >>> sums = s.slot_sums()
+        >>> list(sums[:2]), struct.unpack("<2f", sums[2:])
+        ([128, 64], (2.0, 7.0))
+        """
+        self.flush()
+        dist = self._dist
+        if dist is None:
+            return b""
+        edges, counts = self.layout.edges, self._counts
+        pos = bytearray()
+        for r, (first, last) in enumerate(self._regions, 1):
+            c = sum(counts[first:last + 1])
+            width = edges[last] - edges[first - 1]
+            pos.append(min(255, max(0, int(dist[r] / (c * width) * 256.0))) if c else 0)
+        try:
+            return bytes(pos) + struct.pack("<2f", dist[0], dist[-1])
+        except OverflowError:     # tails beyond float32 (values near +-1e38 and more)
+            return b""
 
     @classmethod
     def from_msgpack(cls, entry: list, layout: Layout, path: str = "entry") -> NumericSketch:
-        """Inverse of :meth:`to_msgpack` (``layout`` resolved by the caller from the id)."""
-        if not isinstance(entry, list) or len(entry) != 13 or entry[0] != NUMERIC_KIND:
-            raise WireError(path, "a 13-element numeric entry [0, layout, n, ...]")
+        """Inverse of :meth:`to_msgpack` (``layout`` resolved by the caller from the id); a
+        v1 entry (13 elements, no slot sums) too. Decoded slot sums are the middles of the
+        quantisation steps (re-encoding gives the same bytes)."""
+        if not isinstance(entry, list) or len(entry) not in (13, 14) or entry[0] != NUMERIC_KIND:
+            raise WireError(path, "a numeric entry [0, layout, n, ...] of 13 (wire v1) or 14 "
+                                  "(v2) elements")
         s = cls(layout)
         (_, _, s._n, s.missing, s.nan, s._inf, vmin, vmax, s._mean, s._m2, packed,
-         s.type_mismatch, s._out_of_range) = entry
+         s.type_mismatch, s._out_of_range) = entry[:13]
         s._counts = unpack_counts(packed, layout.slots, f"{path}.bins")
         if s._n:
             s._min, s._max = float(vmin), float(vmax)
         s._mean, s._m2 = float(s._mean), float(s._m2)
+        sums = entry[13] if len(entry) == 14 else b""
+        if not sums or not layout.edges or len(sums) != len(s._regions) + 8:
+            s._dist = None
+            return s
+        edges, dist = layout.edges, [0.0] * (len(s._regions) + 2)
+        for r, (first, last) in enumerate(s._regions, 1):
+            c = sum(s._counts[first:last + 1])
+            dist[r] = c * (edges[last] - edges[first - 1]) * (sums[r - 1] + 0.5) / 256.0
+        dist[0], dist[-1] = struct.unpack("<2f", sums[-8:])
+        s._dist = dist
         return s
 
 

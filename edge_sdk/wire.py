@@ -1,13 +1,14 @@
-"""Wire format v1: window bodies, signed envelopes and requests (docs/wire-format.md).
+"""Wire format: window bodies (v2, and v1 still accepted), signed envelopes and requests
+(docs/wire-format.md).
 
 This is the only parser of edgedrift payloads; the collector and analytics
 use it too. Decoding untrusted bytes goes through :func:`safe_unpackb`, which
 enforces explicit limits (sizes, lengths, nesting, no ext types, str keys).
 
->>> body = encode_window({"v": 1, "d": "dev-1", "m": "kws", "mv": "1.0", "sq": 0,
+>>> body = encode_window({"v": 2, "d": "dev-1", "m": "kws", "mv": "1.0", "sq": 0,
 ...                       "ws": 1_700_000_000_000, "we": 1_700_000_060_000, "n": 0,
 ...                       "f": [], "lt": [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0,
-...                                       b"\\x01" + bytes(49), 0, 0]})
+...                                       b"\\x01" + bytes(49), 0, 0, b""]})
 >>> decode_window(body)["d"]
 'dev-1'
 >>> env = make_envelope("edk_k", "dev-1", "kws", 0, body, ts=1_700_000_000)
@@ -18,6 +19,7 @@ enforces explicit limits (sizes, lengths, nesting, no ext types, str keys).
 from __future__ import annotations
 
 import math
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +31,16 @@ from typing import Any
 import msgpack
 
 from .errors import WireError
-from .layout import BUILTIN_LAYOUTS, MAX_SLOTS
+from .layout import BUILTIN_LAYOUTS, MAX_SLOTS, sums_length
 from .signing import sign
 from .spec import RESERVED_FEATURES
 
-WIRE_VERSION = 1
+# Window bodies: v2 numeric entries end with their slot sums (edge_sdk.layout.regions);
+# v1 bodies (13-element numeric entries) stay accepted: devices upgrade slowly.
+WIRE_VERSION = 2
+WINDOW_VERSIONS = (1, 2)
+# Envelopes and requests did not change with window v2.
+ENVELOPE_VERSION = 1
 CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
 MAX_U64 = 2**64 - 1
 # Every count and counter is at most 2^40 - 1 (a trillion): the dataset stores int64 and
@@ -185,8 +192,9 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
     """Check a decoded window body against the v1 schema; raise WireError naming the field."""
     if not isinstance(body, dict):
         raise WireError(path, "a map (window body)", got=type(body).__name__)
-    if body.get("v") != WIRE_VERSION:
-        raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=repr(body.get("v")))
+    version = body.get("v")
+    if type(version) is not int or version not in WINDOW_VERSIONS:
+        raise WireError(f"{path}.v", "window version 1 or 2", got=repr(version))
     for key in ("d", "m", "mv"):
         _name(body, key, limits.max_name_len, path)
     if not is_model_name(body["m"]):
@@ -216,7 +224,7 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         raise WireError(f"{path}.f", f"an array of at most {limits.max_features} feature entries")
     seen: set[str] = set()
     records = body["n"]
-    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums, records)
+    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums, records, version)
     for i, entry in enumerate(() if fast_ok else feats):
         fpath = f"{path}.f[{i}]"    # only when the fast path found a problem: name it
         if not isinstance(entry, list) or not entry:
@@ -229,14 +237,16 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         if name in seen:
             raise WireError(f"{fpath}.name", "feature names unique within a window", got=repr(name))
         seen.add(name)
-        _sketch_entry(entry[1:], fpath, records=records)
-    _sketch_entry(body.get("lt"), f"{path}.lt", numeric_only=True, records=records)
+        _sketch_entry(entry[1:], fpath, records=records, version=version)
+    _sketch_entry(body.get("lt"), f"{path}.lt", numeric_only=True, records=records,
+                  version=version)
     if body.get("pr") is not None:
-        _sketch_entry(body["pr"], f"{path}.pr", records=records)
+        _sketch_entry(body["pr"], f"{path}.pr", records=records, version=version)
     if body.get("en") is not None:
-        _sketch_entry(body["en"], f"{path}.en", numeric_only=True, records=records)
+        _sketch_entry(body["en"], f"{path}.en", numeric_only=True, records=records,
+                      version=version)
     if body.get("lb") is not None:
-        _label_entry(body["lb"], f"{path}.lb")
+        _label_entry(body["lb"], f"{path}.lb", version)
     for key in ("q", "hl"):
         if key in body:
             _counter_map(body[key], f"{path}.{key}")
@@ -295,16 +305,19 @@ def _describe(value: Any) -> str:
 
 
 def _sketch_entry(entry: Any, path: str, numeric_only: bool = False,
-                  records: int | None = None) -> None:
+                  records: int | None = None, version: int = WIRE_VERSION) -> None:
     """Check one sketch entry; ``records``: the window's record count, which bounds the
-    entry's n + missing + ... (None for the label-error histogram, which counts labels)."""
+    entry's n + missing + ... (None for the label-error histogram, which counts labels).
+    ``version``: the window's; v2 numeric entries end with their slot sums."""
     if not isinstance(entry, list) or not entry:
         raise WireError(path, "a sketch entry (array starting with kind 0 or 1)",
                         got=_describe(entry))
     kind = entry[0]
-    if kind == 0 and len(entry) == 13:
+    if kind == 0 and len(entry) == 12 + version:
         if _numeric_ok(entry, records):   # fast path; the checks below name the field
             return
+        if version >= 2:
+            _check_sums(entry[13], entry[10], f"{path}.sums")
         _str(entry[1], f"{path}.layout", 32, allow_empty=False)
         for j, key in ((2, "n"), (3, "missing"), (4, "nan"), (5, "inf"), (11, "type_mismatch"),
                        (12, "out_of_range")):
@@ -359,15 +372,48 @@ def _sketch_entry(entry: Any, path: str, numeric_only: bool = False,
                                          f"records ({records})", got=str(seen))
         return
     expected = "a numeric entry [0, layout, n, missing, nan, inf, min, max, mean, m2, bins, " \
-               "type_mismatch, out_of_range]"
+               "type_mismatch, out_of_range" + (", sums]" if version >= 2 else "]")
     if not numeric_only:
         expected += " or a categorical entry [1, n, missing, type_mismatch, unseen, other, counts]"
     raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
 
 
+def _check_sums(sums: Any, packed: Any, path: str) -> None:
+    """Raise WireError naming ``path`` unless ``sums`` are valid slot sums for ``packed`` bins."""
+    if type(sums) is not bytes:
+        raise WireError(path, "slot sums bytes", got=_describe(sums))
+    if type(packed) is bytes and len(packed) >= 2 and packed[0] in (1, 2, 4) \
+            and not _sums_ok(sums, (len(packed) - 1) // packed[0]):
+        want = sums_length((len(packed) - 1) // packed[0])
+        if len(sums) not in (0, want):
+            raise WireError(path, f"0 or {want} bytes (a byte per region and two float32 "
+                                  "tail sums)", got=f"{len(sums)} bytes")
+        raise WireError(path, "tail sums that are finite and >= 0",
+                        got=str(struct.unpack("<2f", sums[-8:])))
+
+
+def _sums_ok(sums: Any, slots: int) -> bool:
+    """Slot sums of a v2 entry with ``slots`` slots: none (b"") or a byte per region and two
+    float32 tail distances, finite and >= 0.
+
+    >>> _sums_ok(b"", 64), _sums_ok(bytes(8) + struct.pack("<2f", 1.0, 2.0), 64)
+    (True, True)
+    >>> _sums_ok(bytes(16) + struct.pack("<2f", -1.0, 2.0), 64), _sums_ok(bytes(3), 64)
+    (False, False)
+    """
+    if type(sums) is not bytes:
+        return False
+    if not sums:
+        return True
+    if len(sums) != sums_length(slots):
+        return False
+    low, high = struct.unpack("<2f", sums[-8:])
+    return 0.0 <= low < math.inf and 0.0 <= high < math.inf
+
+
 def _numeric_ok(entry: list, records: int | None = None) -> bool:
     """All checks of a numeric entry without building error paths (True = valid)."""
-    _, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch, oor = entry
+    _, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch, oor = entry[:13]
     if type(lay) is not str or not 0 < len(lay) <= 32:
         return False
     for v in (n, missing, nan, inf, mismatch, oor):
@@ -384,6 +430,8 @@ def _numeric_ok(entry: list, records: int | None = None) -> bool:
         return False
     if BUILTIN_SLOTS.get(lay, -1) not in (-1, (len(packed) - 1) // packed[0]):
         return False
+    if len(entry) == 14 and not _sums_ok(entry[13], (len(packed) - 1) // packed[0]):
+        return False
     if oor > n or not n and (vmin or vmax) \
             or records is not None and n + missing + nan + inf + mismatch > records:
         return False
@@ -392,7 +440,7 @@ def _numeric_ok(entry: list, records: int | None = None) -> bool:
 
 
 def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None,
-                 records: int = MAX_UINT) -> bool:
+                 records: int = MAX_UINT, version: int = 1) -> bool:
     """All checks of the feature entries at once, column by column (True = valid).
 
     A fast path only: False (or any exception) means "run the per-entry checks", which
@@ -403,9 +451,11 @@ def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None
     True
     >>> _features_ok([ok, ok], 128), _features_ok([ok[:3] + [3] + ok[4:]], 128)
     (False, False)
+    >>> _features_ok([ok + [b""]], 128, version=2), _features_ok([ok], 128, version=2)
+    (True, False)
     """
     try:
-        return _features_ok_unchecked(feats, max_name_len, bin_sums, records)
+        return _features_ok_unchecked(feats, max_name_len, bin_sums, records, version)
     except Exception:      # noqa: BLE001 - anything odd: let the detailed checks decide
         return False
 
@@ -419,7 +469,7 @@ _BUILTIN_IDS = frozenset(BUILTIN_SLOTS)
 
 
 def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None,
-                           records: int) -> bool:
+                           records: int, version: int) -> bool:
     if not feats:
         return True
     if set(map(type, feats)) != _LIST_T:
@@ -427,13 +477,28 @@ def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | N
     names = set(map(_first, feats))
     if len(names) != len(feats) or not names.isdisjoint(_RESERVED):
         return False                                    # names not unique, or reserved
-    nums = [e for e in feats if len(e) == 14]
+    numeric_len = 13 + version
+    nums = [e for e in feats if len(e) == numeric_len]
     if len(nums) != len(feats):
-        cats = [e for e in feats if len(e) != 14]
+        cats = [e for e in feats if len(e) != numeric_len]
         if not _categoricals_ok(cats, max_name_len, records):
             return False
     if not nums:
         return True
+    if version >= 2:
+        sums = [e.pop() for e in nums]          # put back below, whatever happens
+        try:
+            return _numerics_ok(nums, max_name_len, bin_sums, records) and all(
+                map(_sums_ok, sums, [(len(e[11]) - 1) // e[11][0] for e in nums]))
+        finally:
+            for e, v in zip(nums, sums):
+                e.append(v)
+    return _numerics_ok(nums, max_name_len, bin_sums, records)
+
+
+def _numerics_ok(nums: list[list], max_name_len: int, bin_sums: BinSums | None,
+                 records: int) -> bool:
+    """The column-wise checks of 14-element numeric feature entries (v1 shape)."""
     name, kind, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mm, oor = zip(*nums)
     if set(map(type, name + lay)) != _STR_T or set(kind) != _ZERO:
         return False
@@ -527,7 +592,7 @@ def _bin_total(packed: bytes) -> int:
                for k in range((len(packed) - 1) // width))
 
 
-def _label_entry(entry: Any, path: str) -> None:
+def _label_entry(entry: Any, path: str, version: int = WIRE_VERSION) -> None:
     if not isinstance(entry, list) or not entry:
         raise WireError(path, "a label entry (array starting with kind 2 or 3)")
     if entry[0] == 2 and len(entry) == 5:
@@ -551,7 +616,7 @@ def _label_entry(entry: Any, path: str) -> None:
             _uint(entry[j], f"{path}.{key}")
         _float(entry[3], f"{path}.abs_err")
         _float(entry[4], f"{path}.sq_err")
-        _sketch_entry(entry[5], f"{path}.err", numeric_only=True)
+        _sketch_entry(entry[5], f"{path}.err", numeric_only=True, version=version)
         return
     raise WireError(path, "kind 2 [2, n, mismatch, other, cells] or kind 3 "
                           "[3, n, mismatch, abs_err, sq_err, err]")
@@ -596,7 +661,7 @@ def make_envelope(key: str, device_id: str, model: str, seq: int, window: bytes,
     ``k`` carries the key id (the middle part of an ``edk_<id>_<secret>`` key) so the
     collector finds the key without trying every device's keys; it is not secret.
     """
-    env = {"v": WIRE_VERSION, "d": device_id, "m": model, "t": int(ts), "s": seq,
+    env = {"v": ENVELOPE_VERSION, "d": device_id, "m": model, "t": int(ts), "s": seq,
            "w": window, "g": sign(key, device_id, model, ts, seq, window)}
     kid = key_id(key)
     if kid:
@@ -644,8 +709,9 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
     """Check an envelope's fields (types and sizes; not the signature)."""
     if not isinstance(env, dict):
         raise WireError(path, "an envelope map {v, d, m, t, s, w, g}", got=_describe(env))
-    if env.get("v") != WIRE_VERSION:
-        raise WireError(f"{path}.v", f"wire version {WIRE_VERSION}", got=_describe(env.get("v")))
+    if env.get("v") != ENVELOPE_VERSION:
+        raise WireError(f"{path}.v", f"envelope version {ENVELOPE_VERSION}",
+                        got=_describe(env.get("v")))
     _str(env.get("d"), f"{path}.d", limits.max_name_len, allow_empty=False)
     _str(env.get("m"), f"{path}.m", limits.max_name_len, allow_empty=False)
     if not is_model_name(env["m"]):

@@ -14,7 +14,9 @@ from edge_sdk.window import WindowSketch
 from edge_sdk.wire import decode_request, decode_window, encode_request, encode_window
 
 GOLDEN = Path(__file__).parent / "golden"
-WINDOWS = ["window_minimal", "window_full", "window_regression"]
+# v1: frozen bodies of SDKs before wire v2 (still accepted); v2: today's SDK
+WINDOWS = ["window_minimal", "window_full", "window_regression",
+           "window_minimal_v2", "window_full_v2", "window_regression_v2"]
 
 
 def from_json(obj):
@@ -92,3 +94,21 @@ def test_counts_beyond_int64_are_rejected_by_the_wire_not_the_sink() -> None:
     with pytest.raises(WireError) as info:
         decode_window(encode_window(body))
     assert info.value.field.startswith("w.f[2]")
+
+
+def test_v2_vectors_carry_slot_sums_and_v1_ones_do_not() -> None:
+    import struct
+
+    v1 = decode_window((GOLDEN / "window_full.bin").read_bytes())
+    v2 = decode_window((GOLDEN / "window_full_v2.bin").read_bytes())
+    assert (v1["v"], v2["v"]) == (1, 2)
+    assert {len(e) for e in v1["f"] if e[1] == 0} == {14}
+    rms = next(e for e in v2["f"] if e[0] == "rms")
+    assert len(rms) == 15 and len(rms[14]) == 8 + 8          # 8 regions of u1 + 2 float32
+    assert struct.unpack("<2f", rms[14][-8:]) == (0.0, 0.0)  # 0.21, 0.35: no tail values
+    assert rms[14][:8] != bytes(8)                           # where the region means lie
+    assert len(v2["lt"]) == 14 and len(v1["lt"]) == 13
+    with pytest.raises(WireError, match="w.v"):
+        decode_window(encode_window({**v2, "v": 3}))
+    with pytest.raises(WireError, match=r"w.f\[0\]"):       # v2 entries in a v1 body
+        decode_window(encode_window({**v2, "v": 1}))

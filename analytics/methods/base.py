@@ -32,6 +32,8 @@ class Binned:
     NaN where unknown) are the exact means of the values in each histogram; the Wasserstein
     bound uses them (they fix the integral of the CDF gap over the whole range);
     ``var_cur`` / ``var_ref`` (optional) their variances, for the test of the means.
+    ``dist_cur`` / ``dist_ref`` / ``nslots`` (optional): the slot sums of wire-v2 sketches
+    and of reference profiles, which tighten the Wasserstein bound region by region.
     """
 
     cur: np.ndarray
@@ -42,6 +44,11 @@ class Binned:
     mean_ref: np.ndarray | None = None
     var_cur: np.ndarray | None = None      # population variances of the same values
     var_ref: np.ndarray | None = None
+    # slot sums (analytics/slot_sums.py): (G, REGIONS + 2, 2) distance intervals per region,
+    # NaN where unknown, and each group's slot count (the regions follow from it)
+    dist_cur: np.ndarray | None = None
+    dist_ref: np.ndarray | None = None
+    nslots: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

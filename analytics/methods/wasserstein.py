@@ -10,13 +10,21 @@ Bounds, valid for any data the sketches could have come from:
   integral ``y`` of ``F - G`` over the slot lies in ``[w (a0 - c1), w (a1 - c0)]``
   and ``|F - G|`` is at most ``max(|a0 - c1|, |a1 - c0|)``;
 * the integral of ``F - G`` over the whole range is ``mean(G) - mean(F)``, known
-  exactly from the sketches' moments.
+  exactly from the sketches' moments;
+* with slot sums (wire v2, analytics/slot_sums.py) the integral of each CDF over each
+  region of slots is known up to the sums' quantisation: over ``[lo, hi]`` it is
+  ``F(lo) w + P w - D / n`` with ``P`` the region's mass and ``D`` the sum of the values'
+  distances from ``lo`` (over the lower tail ``T0 / n``, ``T0`` the distances below the
+  first edge). That fixes the integral ``Y_r`` of ``F - G`` over each region to an interval.
 
 ``W >= sum |y_j|``, minimised over the slot boxes under that one sum constraint:
 with ``p_j`` the point of box ``j`` nearest 0, the minimum is
 ``sum |p_j| + |(mean(G) - mean(F)) - sum p_j|`` (moving any ``y_j`` away from
 ``p_j`` costs exactly the distance moved). Without the means the lower bound is
-``sum |p_j|``. A mean shift, where ``F - G`` keeps one sign, then has a lower
+``sum |p_j|``. With slot sums the same holds region by region: ``sum |p_j|`` plus, per
+region, the distance from ``sum_{j in r} p_j`` to the interval of ``Y_r``; a change of
+spread, where ``F - G`` changes sign only a few times, then gets a lower bound within the
+quantisation (about 1/256 of a region's width) of the exact distance. A mean shift, where ``F - G`` keeps one sign, then has a lower
 bound equal to the exact distance up to rounding. The point value assumes values
 spread uniformly inside a slot, clipped into the interval.
 
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..slot_sums import region_slots
 from .base import Binned, Computed, MethodDescriptor, nan_array
 
 # relative slack for float rounding in the means (keeps the bound conservative)
@@ -65,12 +74,50 @@ def _compute(data: Binned) -> Computed:
         span = data.bounds[:, -1] - data.bounds[:, 0]
         extra = np.abs(gap - nearest.sum(axis=1)) - _ROUNDING * np.abs(span)
         low = low + np.where(np.isfinite(extra), np.maximum(extra, 0.0), 0.0)
+    if data.dist_cur is not None and data.dist_ref is not None and data.nslots is not None:
+        low = np.fmax(low, _regions_bound(data, fp, fq, nearest))
     high = (width * np.maximum(np.abs(a0 - c1), np.abs(a1 - c0))).sum(axis=1)
     low = np.minimum(low, high)
     point = np.clip(point, low, high)
     scale = data.scale if data.scale is not None else np.ones(g)
     scale = np.where(scale > 0, scale, 1.0)
     return point / scale, low / scale, high / scale, nan_array(g)
+
+
+def _regions_bound(data: Binned, fp: np.ndarray, fq: np.ndarray,
+                   nearest: np.ndarray) -> np.ndarray:
+    """``sum |p_j|`` plus each region's distance to its ``Y_r`` interval (NaN for groups
+    without slot sums on both sides)."""
+    assert data.dist_cur is not None and data.dist_ref is not None and data.nslots is not None
+    assert data.bounds is not None
+    out = np.full(data.groups, np.nan)
+    known = np.isfinite(data.dist_cur[:, 0, 0]) & np.isfinite(data.dist_ref[:, 0, 0]) \
+        & (data.n_cur > 0) & (data.n_ref > 0)
+    for slots in np.unique(data.nslots[known]):
+        rows = np.flatnonzero(known & (data.nslots == slots))
+        regs = region_slots(int(slots))
+        b = data.bounds[rows]
+        extra = np.zeros(len(rows))
+        for r, (first, last) in enumerate(regs):
+            lo, hi = b[:, first], b[:, last + 1]
+            w = np.maximum(hi - lo, 0.0)
+            ip = _integral(fp[rows], first, last, w, data.dist_cur[rows, r], data.n_cur[rows], r)
+            iq = _integral(fq[rows], first, last, w, data.dist_ref[rows, r], data.n_ref[rows], r)
+            y_lo, y_hi = ip[0] - iq[1], ip[1] - iq[0]
+            s = nearest[rows, first:last + 1].sum(axis=1)
+            gap = np.maximum(np.maximum(y_lo - s, s - y_hi), 0.0)
+            extra += np.where(np.isfinite(gap), gap, 0.0)
+        out[rows] = np.abs(nearest[rows]).sum(axis=1) + extra
+    return out
+
+
+def _integral(cdf: np.ndarray, first: int, last: int, w: np.ndarray, dist: np.ndarray,
+              n: np.ndarray, region: int) -> tuple[np.ndarray, np.ndarray]:
+    """[low, high] of the integral of one side's CDF over a region (see the module doc)."""
+    if region == 0:                     # lower tail: distances below the first edge
+        return dist[:, 0] / n, dist[:, 1] / n
+    base = cdf[:, first] * w + (cdf[:, last + 1] - cdf[:, first]) * w
+    return base - dist[:, 1] / n, base - dist[:, 0] / n
 
 
 DESCRIPTOR = MethodDescriptor(

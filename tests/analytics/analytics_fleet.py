@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from collector.embedded import EmbeddedSink
 from collector.records import IngestRecord
 from collector.sink_config import SinkConfig
 from edge_sdk.spec import Spec
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import encode_window
+from edge_sdk.wire import WIRE_VERSION, encode_window
 
 BASE_MS = 1_760_000_000_000 // 3_600_000 * 3_600_000   # an hour boundary in Oct 2025
 CATS = ["front", "rear", "side"]
@@ -44,7 +44,8 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     feats = frame[["temp", "rms", "mic"]].to_dict("records")
     for rec, pred, lat in zip(feats, frame["score"].tolist(), frame["latency"].tolist()):
         w.add_record(rec, prediction=pred, latency_ms=lat)
-    body: dict[str, Any] = {"v": 1, "d": device, "m": model, "mv": version, "mh": "sha256:m1",
+    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version,
+                            "mh": "sha256:m1",
                             "sq": seq, "ws": ws_ms, "we": we_ms, "tg": tags or {"firmware": "a"},
                             "si": spec.spec_id if spec else "", "sdk": "edge_sdk/0.1.0",
                             "hl": {"dp": 0, "dc": 0, "rj": 0, "sb": 0, "ie": 0, "sk": 5}}

@@ -18,7 +18,7 @@ from analytics.dataset import Dataset
 from analytics.job import run_analysis
 from analytics.reference import ReferenceStore
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import encode_window
+from edge_sdk.wire import WIRE_VERSION, encode_window
 from edgedrift.paths import DataPaths
 
 W_MS = 600_000
@@ -78,7 +78,8 @@ def _label_body(device: str, seq: int, ws_ms: int, pairs: list[tuple[Any, Any]])
     for pred, label in pairs:
         w.add_record({"x": 1.0}, prediction=pred, latency_ms=5.0)
         w.label_sketch(pred, label).update(pred, label)
-    body: dict[str, Any] = {"v": 1, "d": device, "m": "clf", "mv": "1.0", "mh": "sha256:m1",
+    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": "clf", "mv": "1.0",
+                            "mh": "sha256:m1",
                             "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS, "tg": {"firmware": "a"},
                             "si": "", "sdk": "edge_sdk/0.1.0",
                             "hl": {"dp": 0, "dc": 0, "rj": 0, "sb": 0, "ie": 0, "sk": 5}}
@@ -127,11 +128,13 @@ def _x_body(device: str, values: np.ndarray, layout: str, as_layout: bool) -> by
     fields = w.body_fields()
     entry = fields["f"][0]
     entry[2] = layout
+    entry[14] = b""          # (slot sums: u1's, which the relabelled bins no longer match)
     if as_layout:
         lay = BUILTIN_LAYOUTS[layout]
         counts = np.bincount([lay.slot_of(float(v)) for v in values], minlength=lay.slots)
-        entry[-3] = bytes([1, *counts.tolist()])              # 1-byte counts, lay.slots slots
-    body: dict[str, Any] = {"v": 1, "d": device, "m": "kws", "mv": "1.0", "mh": "sha256:m1",
+        entry[11] = bytes([1, *counts.tolist()])              # 1-byte counts, lay.slots slots
+    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": "kws", "mv": "1.0",
+                            "mh": "sha256:m1",
                             "sq": 0, "ws": BASE_MS, "we": BASE_MS + W_MS, "tg": {}, "si": "",
                             "sdk": "edge_sdk/0.1.0",
                             "hl": {"dp": 0, "dc": 0, "rj": 0, "sb": 0, "ie": 0, "sk": 5}}

@@ -207,7 +207,7 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
     (lambda w: w["hl"].__setitem__("dp", 2**40), "w.hl.dp: expected an unsigned integer"),
     # a 4-byte bin count that does not fit the int32 bin columns: refused at the gateway too
     (lambda w: w["f"].__setitem__(0, ["x00", 0, "e:x", 2**31, 0, 0, 0, 0.0, 1.0, 0.5, 0.1,
-                                      b"\x04" + (2**31).to_bytes(4, "little"), 0, 0]),
+                                      b"\x04" + (2**31).to_bytes(4, "little"), 0, 0, b""]),
      "w.f[0].bins: expected bin counts below 2^31"),
     # a feature under a name the dataset gives a window-level sketch
     (lambda w: w["f"][0].__setitem__(0, "__label_error__"), "w.f[0].name: expected a feature name"),

@@ -41,8 +41,10 @@ from edge_sdk.numeric import pack_counts
 native = importlib.import_module("collector._sinkfast") if shutil.which("cc") \
     else pytest.importorskip("collector._sinkfast")
 
+# The C split walks wire-v1 windows (numeric entries without slot sums); v2 windows take
+# msgpack's decode (test_a_v2_window_is_left_to_the_plain_decode_with_its_sums).
 _WINDOWS = [msgpack.unpackb(make_window_body(f"dev-{i}", i, records=30 + 40 * i, seed=i,
-                                             window_index=0)) for i in range(3)]
+                                             window_index=0, version=1)) for i in range(3)]
 _ENTRIES = [e for w in _WINDOWS for e in w["f"] if e[1] == 0]
 _WRONG = [None, True, False, -1, 0, 1, 7, 2**31, 2**40 - 1, 2**40, 2**53 + 1, 2**63, 2**1100,
           1.5, -0.0, 1e308, float("nan"), float("inf"), -float("inf"), "", "x", "é" * 40,
@@ -311,6 +313,19 @@ def test_c_and_python_categorical_columns_agree(entries) -> None:
 def _split(w: dict) -> Any:
     return native.split_numeric(msgpack.packb(w, use_bin_type=True), 128, BUILTIN_SLOTS,
                                 PSEUDO_FEATURES[:3])
+
+
+def test_a_v2_window_is_left_to_the_plain_decode_with_its_sums() -> None:
+    raw = make_window_body("dev-9", 9, records=200, seed=4, window_index=0)
+    assert _split(msgpack.unpackb(raw)) is None
+    b = RowBuilder()
+    b.add("t/0/0", *unpack_split(raw)[:1], 1, 1)
+    (_, tables), = b.tables().items()
+    feats = tables["features"].to_pylist()
+    numeric = [r for r in feats if r["kind"] == 0]
+    assert numeric and all(r["sums_n"] == r["n"] for r in numeric)
+    assert all(r["sums_n"] == 0 for r in feats if r["kind"] == 1)
+    assert any(r["pos3"] > 0 for r in numeric)
 
 
 def test_an_ordinary_window_is_split_whole() -> None:

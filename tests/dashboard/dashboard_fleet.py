@@ -33,7 +33,7 @@ from collector.records import IngestRecord
 from collector.sink_config import SinkConfig
 from edge_sdk.spec import Spec
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import encode_window
+from edge_sdk.wire import WIRE_VERSION, encode_window
 from edgedrift.paths import DataPaths
 
 BASE_MS = 1_760_000_000_000 // 3_600_000 * 3_600_000   # an hour boundary in Oct 2025
@@ -76,7 +76,7 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     for rec, pred, lat in zip(frame[["temp", "rms", "mic"]].to_dict("records"),
                               frame["score"].tolist(), frame["latency"].tolist()):
         w.add_record(rec, prediction=pred, latency_ms=lat)
-    body: dict[str, Any] = {"v": 1, "d": device, "m": model, "mv": version, "mh": model_hash,
+    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version, "mh": model_hash,
                             "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS if we_ms is None else we_ms,
                             "tg": tags,
                             "si": spec.spec_id if spec else "", "sdk": "edge_sdk/0.1.0",

@@ -1,5 +1,11 @@
 """Regenerate the golden wire-format vectors (run only when the format version changes).
 
+The v1 vectors (``window_*.bin`` without a suffix, the envelopes, the batch and the
+invalid one) are frozen: they are what SDKs before wire v2 sent, and decoders must keep
+accepting them as committed. Only the ``*_v2`` vectors (the current SDK's bodies) are
+written now; ``--v1`` writes the v1 set as today's sketches would give it (for a new
+format version's first vectors, never over the committed files).
+
     python tests/golden/make_vectors.py
 
 Each vector is ``NAME.bin`` (the exact bytes) plus ``NAME.json`` (what they mean:
@@ -11,11 +17,13 @@ checks that the decoder turns every .bin into its .json and the encoder turns th
 from __future__ import annotations
 
 import json
+import sys
 import zlib
 from pathlib import Path
 
 import msgpack
 
+from collector.fake_windows import as_version
 from edge_sdk.window import WindowSketch
 from edge_sdk.wire import encode_request, encode_window, make_envelope
 
@@ -34,7 +42,7 @@ def to_json(obj):
 
 
 def header(seq: int, n_start: int = 1_764_000_000_000) -> dict:
-    return {"v": 1, "d": "dev-0042", "m": "kws", "mv": "1.3.0", "sq": seq,
+    return {"v": 2, "d": "dev-0042", "m": "kws", "mv": "1.3.0", "sq": seq,
             "ws": n_start, "we": n_start + 60_000, "sdk": "edgedrift-py/0.1.0"}
 
 
@@ -69,10 +77,16 @@ def regression() -> dict:
 
 
 def main() -> None:
-    windows = {"window_minimal": minimal(), "window_full": full(), "window_regression": regression()}
+    current = {"window_minimal": minimal(), "window_full": full(),
+               "window_regression": regression()}
+    for name, body in current.items():
+        (HERE / f"{name}_v2.bin").write_bytes(encode_window(body))
+        (HERE / f"{name}_v2.json").write_text(json.dumps(to_json(body), indent=1) + "\n")
+    if "--v1" not in sys.argv:
+        return
+    windows = {name: as_version(body, 1) for name, body in current.items()}
     for name, body in windows.items():
-        raw = encode_window(body)
-        (HERE / f"{name}.bin").write_bytes(raw)
+        (HERE / f"{name}.bin").write_bytes(encode_window(body))
         (HERE / f"{name}.json").write_text(json.dumps(to_json(body), indent=1) + "\n")
     w7 = encode_window(windows["window_minimal"])
     w8 = encode_window(windows["window_full"])

@@ -30,6 +30,7 @@ from edge_sdk.monitor import Monitor
 from edge_sdk.numeric import pack_counts, unpack_counts
 from edge_sdk.signing import verify
 from edge_sdk.wire import (
+    WIRE_VERSION,
     decode_request,
     decode_window,
     encode_request,
@@ -75,7 +76,7 @@ def test_label_msgpack_round_trip(task, pairs):
     assert label_diff(LabelSketch.from_msgpack(wire(s.to_msgpack())), s) == []
 
 
-HEADER = {"v": 1, "d": "dev-0042", "m": "kws", "mv": "1.3.0", "sq": 7,
+HEADER = {"v": WIRE_VERSION, "d": "dev-0042", "m": "kws", "mv": "1.3.0", "sq": 7,
           "ws": 1_700_000_000_000, "we": 1_700_000_060_000}
 
 
