@@ -31,7 +31,9 @@
  *     (packed by split_numeric, in order), as bytearrays the caller wraps as Arrow
  *     buffers without a copy (int64/float64 columns one after another, Arrow string
  *     offsets + data, the int32 bin matrix column after column; numeric rows ordered by
- *     bin shape, stably, with the permutation returned). With check true they return
+ *     bin shape, stably, with the permutation returned; for numeric rows also the
+ *     slot-sum columns of collector/slot_sums.py: 9 int64, pos0..7 and sums_n, and 2
+ *     float64, the tails). With check true they return
  *     None as soon as a list breaks a rule (the caller then validates window by window,
  *     which names the field); with check false a wrong type raises TypeError.
  *
@@ -39,7 +41,8 @@
  * kinds the ints 0 and 1; counts ints in 0..2^40-1; min, max, mean, m2 finite numbers
  * (ints converted as float() does); bins a width byte 1, 2 or 4 and 1..64 little-endian
  * counts, each at most 2^31-1, summing to n; a built-in layout id with exactly its slot
- * count; category keys strs of 1..64 bytes, counts + other == n, unseen <= n; label
+ * count; slot sums (v2) empty or a byte per region and two finite float32 >= 0; category
+ * keys strs of 1..64 bytes, counts + other == n, unseen <= n; label
  * classes strs of 1..max_len bytes, cells + other == n. These are the column-wise
  * proofs' rules of collector.chunk_checks or stricter (exact types), never looser. The
  * rules across rows and windows (names unique per window, counts within the window's
@@ -72,6 +75,9 @@
 #define MAX_FAST_CELLS 4096   /* WireLimits.max_array_len */
 #define INDEX_BITS 23
 #define INDEX_MASK ((1ULL << INDEX_BITS) - 1)
+#define N_REGIONS 8          /* edge_sdk.layout.REGIONS */
+#define N_SUM_INTS (N_REGIONS + 1)   /* pos0 .. pos7, sums_n */
+#define E_SUMS 14            /* wire v2: the slot sums after out_of_range */
 
 /* entry indices (edge_sdk.wire: a numeric sketch entry with its name first) */
 enum { E_NAME = 0, E_KIND = 1, E_LAYOUT = 2, E_N = 3, E_MISSING = 4, E_NAN = 5, E_INF = 6,
@@ -225,8 +231,52 @@ static int utf8_ok(const char *s, Py_ssize_t len) {
 typedef struct {
     int64_t ints[N_INTS];
     double floats[N_FLOATS];
-    uint32_t name_len, layout_len, bins_len;
-} RowHead;            /* followed by name, layout and bins bytes */
+    uint32_t name_len, layout_len, bins_len, sums_len;
+} RowHead;            /* followed by name, layout, bins and slot sums bytes */
+
+/* ---- wire-v2 slot sums (edge_sdk.layout.regions, collector/slot_sums.py) -------------- */
+static int regions_of(int slots) {
+    int inner = slots > 2 ? slots - 2 : 0;
+    return inner < N_REGIONS ? inner : N_REGIONS;
+}
+
+static float read_f32(const unsigned char *p) {
+    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16)
+                 | ((uint32_t)p[3] << 24);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* 0: no sums, or a byte per region then two finite float32 tails >= 0; 1: a broken rule */
+static int sums_rule(const unsigned char *p, Py_ssize_t len, int slots) {
+    if (len == 0) return 0;
+    if (len != regions_of(slots) + 8) return 1;
+    for (int k = 0; k < 2; k++) {
+        float t = read_f32(p + len - 8 + 4 * k);
+        if (!isfinite(t) || !(t >= 0.0f)) return 1;
+    }
+    return 0;
+}
+
+/* one row's slot-sum columns from its bins (bin_row) and sums bytes: per region count x
+ * position byte, the tails, and n when the row has sums (else zeros) */
+static void sums_row(const int32_t *bin_row, int slots, const unsigned char *sums,
+                     Py_ssize_t sums_len, int64_t n, int64_t *ints, double *tails) {
+    memset(ints, 0, sizeof(int64_t) * N_SUM_INTS);
+    tails[0] = tails[1] = 0.0;
+    if (!sums_len) return;
+    int count = regions_of(slots), inner = slots > 2 ? slots - 2 : 0;
+    for (int r = 0; r < count; r++) {
+        int first = 1 + r * inner / count, end = 1 + (r + 1) * inner / count;
+        int64_t c = 0;
+        for (int s = first; s < end; s++) c += bin_row[s];
+        ints[r] = c * (int64_t)sums[r];
+    }
+    tails[0] = (double)read_f32(sums + count);
+    tails[1] = (double)read_f32(sums + count + 4);
+    ints[N_REGIONS] = n;
+}
 
 /* ---- a bounds-checked msgpack reader ------------------------------------------------- */
 typedef struct {
@@ -396,11 +446,11 @@ static int read_bin(Reader *r, const unsigned char **s, Py_ssize_t *len) {
 /* one numeric sketch (after its name: kind, layout, n, ...) -> a packed row named ``name``;
  * -1: a broken rule, -2: no memory */
 static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
-                       const Builtins *builtins, Scratch *rows) {
+                       const Builtins *builtins, Scratch *rows, int with_sums) {
     RowHead head;
     const char *layout;
-    const unsigned char *bins;
-    Py_ssize_t layout_len, bins_len;
+    const unsigned char *bins, *sums = NULL;
+    Py_ssize_t layout_len, bins_len, sums_len = 0;
     int64_t kind;
     int width, slots;
     uint64_t total;
@@ -412,20 +462,26 @@ static int pack_sketch(Reader *r, const char *name, Py_ssize_t name_len,
         if (read_number(r, &head.floats[k]) < 0) return -1;
     if (read_bin(r, &bins, &bins_len) < 0) return -1;
     if (read_uint(r, &head.ints[4]) < 0 || read_uint(r, &head.ints[5]) < 0) return -1;
+    if (with_sums && read_bin(r, &sums, &sums_len) < 0) return -1;
     if (bins_shape(bins, bins_len, &width, &slots) || bins_total(bins, width, slots, &total)
-        || total != (uint64_t)head.ints[0] || breaks_builtin(builtins, layout, layout_len, slots))
+        || total != (uint64_t)head.ints[0] || breaks_builtin(builtins, layout, layout_len, slots)
+        || (with_sums && sums_rule(sums, sums_len, slots)))
         return -1;
     head.name_len = (uint32_t)name_len;
     head.layout_len = (uint32_t)layout_len;
     head.bins_len = (uint32_t)bins_len;
-    if (scratch_reserve(rows, (Py_ssize_t)sizeof head + name_len + layout_len + bins_len) < 0)
+    head.sums_len = (uint32_t)sums_len;
+    Py_ssize_t size = (Py_ssize_t)sizeof head + name_len + layout_len + bins_len + sums_len;
+    if (scratch_reserve(rows, size) < 0)
         return -2;
     char *out = rows->data + rows->used;
     memcpy(out, &head, sizeof head);
     memcpy(out + sizeof head, name, (size_t)name_len);
     memcpy(out + sizeof head + name_len, layout, (size_t)layout_len);
     memcpy(out + sizeof head + name_len + layout_len, bins, (size_t)bins_len);
-    rows->used += (Py_ssize_t)sizeof head + name_len + layout_len + bins_len;
+    if (sums_len)
+        memcpy(out + sizeof head + name_len + layout_len + bins_len, sums, (size_t)sums_len);
+    rows->used += size;
     return 0;
 }
 
@@ -545,6 +601,7 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
     Reader r = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len};
     int64_t pairs = map_header(&r), row_count = 0, f_count = -1;
     int packed = 0;                          /* bit k: PSEUDO_KEYS[k] packed */
+    int version = 0;       /* 1 or 2 by the packed numeric entries' length, all the same */
     if (pairs < 0 || pairs > MAX_MAP_LEN) goto plain;
     unsigned char map_head[5] = {0xdf, 0, 0, 0, 0};  /* map 32, count set below */
     if (scratch_append(rest, map_head, 5) < 0) goto fail;
@@ -572,11 +629,15 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         if (which >= 0) {
             if (packed & (1 << which)) goto plain;       /* a key twice: msgpack's rules */
             Reader probe = r;
-            if (array_header(&probe) == ENTRY_LEN - 1 && need_bytes(&probe, 1)
+            int64_t len = array_header(&probe);
+            if ((len == ENTRY_LEN - 1 || len == ENTRY_LEN) && need_bytes(&probe, 1)
                 && probe.p[0] == 0x00) {                  /* [0, layout, ...]: numeric */
+                int v = (int)(len - ENTRY_LEN + 2);
+                if (version && v != version) goto plain;  /* entries of two versions */
+                version = v;
                 array_header(&r);
                 int k = pack_sketch(&r, pseudo_name[which], pseudo_len[which], &builtins,
-                                    &pseudo[which]);
+                                    &pseudo[which], v == 2);
                 if (k == -2) goto fail;
                 if (k < 0) goto plain;
                 packed |= 1 << which;
@@ -599,14 +660,18 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
         for (int64_t e = 0; e < f_count; e++) {
             const unsigned char *entry = r.p;
             Reader probe = r;
-            if (array_header(&probe) == ENTRY_LEN && skip(&probe, 3) == 0 && need_bytes(&probe, 1)
-                && probe.p[0] == 0x00) {                  /* [name, 0, ...]: numeric */
+            int64_t len = array_header(&probe);
+            if ((len == ENTRY_LEN || len == ENTRY_LEN + 1) && skip(&probe, 3) == 0
+                && need_bytes(&probe, 1) && probe.p[0] == 0x00) {   /* [name, 0, ...]: numeric */
                 const char *name;
                 Py_ssize_t name_len;
+                int v = (int)(len - ENTRY_LEN + 1);
+                if (version && v != version) goto plain;  /* entries of two versions */
+                version = v;
                 r.p = entry;
                 array_header(&r);
                 if (read_str(&r, max_name_len, &name, &name_len) < 0) goto plain;
-                int k = pack_sketch(&r, name, name_len, &builtins, rows);
+                int k = pack_sketch(&r, name, name_len, &builtins, rows, v == 2);
                 if (k == -2) goto fail;
                 if (k < 0) goto plain;
                 row_count++;
@@ -657,9 +722,9 @@ static PyObject *split_numeric(PyObject *self, PyObject *args) {
             Py_XDECREF(label_bytes);
             goto fail;
         }
-        result = Py_BuildValue("(NNLLiNLN)", rest_bytes, rows_bytes, (long long)row_count,
+        result = Py_BuildValue("(NNLLiNLNi)", rest_bytes, rows_bytes, (long long)row_count,
                                (long long)f_count, packed, cat_bytes, (long long)cat_count,
-                               label_bytes);
+                               label_bytes, version);
     }
     goto done;
 plain:
@@ -813,9 +878,9 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
         return NULL;
     PyObject *result = NULL, *order_obj = Py_None;
     Growable ints = {0}, floats = {0}, name_off = {0}, name_data = {0}, lay_off = {0},
-             lay_data = {0}, bins = {0}, order = {0};
+             lay_data = {0}, bins = {0}, sum_ints = {0}, sum_floats = {0}, order = {0};
     Growable *all[] = {&ints, &floats, &name_off, &name_data, &lay_off, &lay_data, &bins,
-                       &order};
+                       &sum_ints, &sum_floats, &order};
     uint64_t *keys = NULL;
     RowRef *refs = NULL;
     Builtins builtins;
@@ -851,9 +916,11 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
                 keys = k2;
             }
             if (p == NULL) {                         /* one decoded entry */
-                if (!PyList_CheckExact(src) || PyList_GET_SIZE(src) != ENTRY_LEN) {
+                if (!PyList_CheckExact(src) || (PyList_GET_SIZE(src) != ENTRY_LEN
+                                                && PyList_GET_SIZE(src) != ENTRY_LEN + 1)) {
                     if (check) goto refuse;
-                    PyErr_SetString(PyExc_TypeError, "numeric entry: expected a list of 14");
+                    PyErr_SetString(PyExc_TypeError, "numeric entry: expected a list of 14 "
+                                                     "(wire v1) or 15 (v2)");
                     goto fail;
                 }
                 PyObject *b = PyList_GET_ITEM(src, E_BINS);
@@ -871,7 +938,7 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
                 if (end - p < (Py_ssize_t)sizeof head) goto corrupt;
                 memcpy(&head, p, sizeof head);
                 Py_ssize_t size = (Py_ssize_t)sizeof head + head.name_len + head.layout_len
-                                  + head.bins_len;
+                                  + head.bins_len + head.sums_len;
                 if (end - p < size || head.bins_len < 2) goto corrupt;
                 code = (int64_t)head.bins_len * 8
                        + (unsigned char)p[sizeof head + head.name_len + head.layout_len];
@@ -900,8 +967,14 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
     if (grow_init(&ints, rows * 8 * N_INTS) < 0 || grow_init(&floats, rows * 8 * N_FLOATS) < 0
         || grow_init(&name_off, (rows + 1) * 4) < 0 || grow_init(&name_data, rows * 8) < 0
         || grow_init(&lay_off, (rows + 1) * 4) < 0 || grow_init(&lay_data, rows * 3) < 0
-        || grow_init(&bins, rows * 4 * NSLOTS) < 0)
+        || grow_init(&bins, rows * 4 * NSLOTS) < 0
+        || grow_init(&sum_ints, rows * 8 * N_SUM_INTS) < 0
+        || grow_init(&sum_floats, rows * 8 * 2) < 0)
         goto fail;
+    sum_ints.used = rows * 8 * N_SUM_INTS;
+    sum_floats.used = rows * 8 * 2;
+    int64_t *scol = (int64_t *)sum_ints.data;
+    double *tcol = (double *)sum_floats.data;
     ints.used = rows * 8 * N_INTS;
     floats.used = rows * 8 * N_FLOATS;
     name_off.used = lay_off.used = (rows + 1) * 4;
@@ -925,8 +998,8 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
         int32_t *bin_row = tile[row - tile_start];
         RowRef *ref = &refs[keys[row] & INDEX_MASK];
         const char *name, *layout;
-        const unsigned char *packed;
-        Py_ssize_t name_len, layout_len, bins_len;
+        const unsigned char *packed, *sums = NULL;
+        Py_ssize_t name_len, layout_len, bins_len, sums_len = 0;
         int r, width, slots;
         if (ref->entry == NULL) {                    /* proven by split_numeric */
             RowHead head;
@@ -939,6 +1012,8 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
             layout_len = head.layout_len;
             packed = (const unsigned char *)layout + layout_len;
             bins_len = head.bins_len;
+            sums = packed + bins_len;
+            sums_len = head.sums_len;
             if (bins_shape(packed, bins_len, &width, &slots)) goto corrupt;
         } else {
             PyObject **item = ((PyListObject *)ref->entry)->ob_item;
@@ -965,6 +1040,18 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
                 PyErr_SetString(PyExc_ValueError, "numeric entry: bad bin shape");
                 goto fail;
             }
+            if (PyList_GET_SIZE(ref->entry) == ENTRY_LEN + 1) {       /* wire v2 */
+                PyObject *sb = item[E_SUMS];
+                if (!PyBytes_CheckExact(sb)
+                    || sums_rule((const unsigned char *)PyBytes_AS_STRING(sb),
+                                 PyBytes_GET_SIZE(sb), slots)) {
+                    if (check) goto refuse;
+                    PyErr_SetString(PyExc_ValueError, "numeric entry: bad slot sums");
+                    goto fail;
+                }
+                sums = (const unsigned char *)PyBytes_AS_STRING(sb);
+                sums_len = PyBytes_GET_SIZE(sb);
+            }
         }
         if (append_str(&name_data, &noff[row + 1], name, name_len) < 0
             || append_str(&lay_data, &loff[row + 1], layout, layout_len) < 0)
@@ -981,15 +1068,24 @@ static PyObject *numeric_columns(PyObject *self, PyObject *args) {
             bin_row[s] = (int32_t)c;
         }
         memset(bin_row + slots, 0, sizeof(int32_t) * (size_t)(NSLOTS - slots));
+        {
+            int64_t si[N_SUM_INTS];
+            double st[2];
+            sums_row(bin_row, slots, sums, sums_len, icol[row], si, st);
+            for (int k = 0; k < N_SUM_INTS; k++) scol[k * rows + row] = si[k];
+            tcol[row] = st[0];
+            tcol[rows + row] = st[1];
+        }
         if (check && ref->entry != NULL
             && (total != (uint64_t)icol[row]                       /* bins sum to n */
                 || breaks_builtin(&builtins, layout, layout_len, slots)))
             goto refuse;
     }
     if (rows > tile_start) flush_tile(bcol, rows, tile_start, rows - tile_start, tile);
-    if (finish_all(all, 7) < 0) goto fail;
-    result = Py_BuildValue("(OOOOOOOO)", ints.obj, floats.obj, name_off.obj, name_data.obj,
-                           lay_off.obj, lay_data.obj, bins.obj, order_obj);
+    if (finish_all(all, 9) < 0) goto fail;
+    result = Py_BuildValue("(OOOOOOOOOO)", ints.obj, floats.obj, name_off.obj, name_data.obj,
+                           lay_off.obj, lay_data.obj, bins.obj, order_obj, sum_ints.obj,
+                           sum_floats.obj);
     goto done;
 
 corrupt:
@@ -1003,7 +1099,7 @@ fail:
 done:
     PyMem_Free(keys);
     PyMem_Free(refs);
-    release_all(all, 8);
+    release_all(all, 10);
     Py_DECREF(order_obj);
     return result;
 }

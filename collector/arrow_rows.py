@@ -68,7 +68,7 @@ from .chunk_checks import (
     uint_array,
 )
 from .errors import RecordError
-from .slot_sums import EntrySums, sums_columns, sums_of
+from .slot_sums import sums_columns, sums_of
 
 try:    # optional C accelerator of the numeric columns (setup.py; needs a C compiler)
     from . import _sinkfast as _native
@@ -156,6 +156,7 @@ class Split(NamedTuple):
     cat_count: int     # rows in ``cats``
     labels: bytes | None   # packed classification labels (then gone from the window)
     raw: bytes | memoryview    # the whole window body, for the exact per-window check
+    version: int = 1   # the packed numeric entries' wire version (must be the window's)
 
 
 def unpack_split(data: bytes | memoryview,
@@ -177,19 +178,20 @@ def unpack_split(data: bytes | memoryview,
         parts = _native.split_numeric(data, limits.max_name_len, BUILTIN_SLOTS,
                                       _PACKED_NAMES)
         if parts is not None:
-            rest, rows, count, f_count, packed, cats, cat_count, labels = parts
+            rest, rows, count, f_count, packed, cats, cat_count, labels, version = parts
             try:
                 return unpack_window(rest, limits), Split(rows, count, f_count, packed, cats,
-                                                          cat_count, labels, data)
+                                                          cat_count, labels, data, version)
             except WireError:
                 pass              # the plain decode below gives (and names) the error
     return unpack_window(data, limits), None
 
 
-def _fast_fields(w: Any, packed: int = 0) -> tuple | None:
+def _fast_fields(w: Any, packed: int = 0, split_version: int = 0) -> tuple | None:
     """The fields :func:`_append` reads, if a decoded window may skip the per-window check
     (the chunk proves the rest); None if it needs the per-window check. ``packed``: the
-    window sketches :func:`unpack_split` took out (their fields are None)."""
+    window sketches :func:`unpack_split` took out (their fields are None);
+    ``split_version``: the wire version of the numeric entries it took (0: none)."""
     if type(w) is not dict or not w.keys() <= _FAST_KEYS or None in w.values():
         return None
     get = w.get
@@ -198,6 +200,8 @@ def _fast_fields(w: Any, packed: int = 0) -> tuple | None:
     if version not in WINDOW_VERSIONS or type(version) is not int or type(get("m")) is not str \
             or type(ws) is not int or not 0 <= ws <= MAX_TIME_MS or type(feats) is not list:
         return None
+    if split_version and split_version != version:
+        return None       # v2 entries in a v1 window or the reverse: the exact check names it
     numeric_len = 12 + version        # v2 numeric entries end with their slot sums
     if not packed & _PACKED_LT and (type(lt) is not list or len(lt) != numeric_len
                                     or lt[0] != 0):
@@ -269,7 +273,8 @@ class RowBuilder:
             checked = True    # (a sketch packed by unpack_split is gone from w: None)
             fields = w["f"], w.get("pr"), w.get("lt"), w.get("en"), w.get("lb")
         else:
-            fields = _fast_fields(w, split.packed if split else 0)
+            fields = _fast_fields(w, split.packed if split else 0,
+                                  split.version if split else 0)
             if fields is None and split is not None:   # the exact check reads it all
                 w, split = unpack_window(split.raw, self.limits), None
             checked = fields is None
@@ -600,27 +605,15 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
         nums = list(compress(entries, flags))
         cats = list(compress(entries, (~is_num).tolist()))
         num_owner, cat_owner = owner[is_num], owner[~is_num]
-    entry_sums: list[EntrySums] | None = None
-    if (lens == 15).any():                     # the slot sums go to their own columns
-        entry_sums = [sums_of(e, check) if len(e) == 15 else None for e in nums]
-        nums = [e[:14] if len(e) == 15 else e for e in nums]
     out: dict[str, pa.Table] = {}
     names: list[pa.Array] = []
     owners: list[np.ndarray] = []
     split_rows = sum(count + cat_count for _, _, count, _, cat_count in p.splits)
-    row_sums: list[EntrySums] | None = entry_sums
     if p.splits:
-        decoded = nums
-        nums, num_owner, src_rows = _with_splits(nums, num_owner, p.splits, 1, 2)
-        if entry_sums is not None:     # packed rows (wire v1 only) have no slot sums
-            sums_at = dict(zip(map(id, decoded), entry_sums))
-            row_sums = []
-            for src, rows in zip(nums, src_rows, strict=True):
-                row_sums += [sums_at.get(id(src))] * rows
-        cats, cat_owner, _ = _with_splits(cats, cat_owner, p.splits, 3, 4)
+        nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
+        cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
     if nums:
-        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records,
-                                              row_sums)
+        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[_NUM_FEATURES] = table
         names.append(name_arr)
         owners.append(num_owner)
@@ -643,11 +636,11 @@ def _features(p: _Partition, ident: list[pa.Array], limits: WireLimits, check: b
 
 
 def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: int,
-                 count_at: int) -> tuple[list, np.ndarray, list[int]]:
+                 count_at: int) -> tuple[list, np.ndarray]:
     """The numeric (or categorical) sources of a chunk in window order: each split window's
     packed rows (``splits[i][rows_at]``, ``splits[i][count_at]`` rows: its ``f`` entries
-    first) before its decoded entries, as the entries of an unsplit window come; the
-    window index of every row; and the rows of each source."""
+    first) before its decoded entries, as the entries of an unsplit window come; and the
+    window index of every row."""
     own = owner.tolist()
     sources: list = []
     src_owner: list[int] = []
@@ -668,25 +661,21 @@ def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: in
     sources += nums[j:]
     src_owner += own[j:]
     src_rows += [1] * (m - j)
-    return sources, np.repeat(np.asarray(src_owner, np.int32), src_rows), src_rows
+    return sources, np.repeat(np.asarray(src_owner, np.int32), src_rows)
 
 
 def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-             check: bool, records: np.ndarray, sums: list[EntrySums] | None = None
-             ) -> tuple[pa.Table, pa.Array, np.ndarray]:
+             check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
     """Numeric feature rows, ordered by bin shape (so each shape's bins are one slice) and
     then by window; returns the table, its feature names and its rows' window indices.
-    ``sums``: each row's slot sums (None: no row has any).
 
     The columns come from the C accelerator when it is built, else from the pure-Python
     path (the same rows, proven by the same rules: see :func:`numeric_columns_py`)."""
     built = numeric_columns(nums, limits, check)
     need(built is not None, "numeric entries")
-    order, name_arr, layout_arr, ints, floats, bins = built    # type: ignore[misc]
+    order, name_arr, layout_arr, ints, floats, bins, sums = built    # type: ignore[misc]
     if order is not None:
         owner = owner[order]
-        if sums is not None:
-            sums = [sums[i] for i in order.tolist()]
     n_arr, counts = ints[0], ints[1:]
     mins, maxs = floats[0], floats[1]
     rows = len(owner)
@@ -700,16 +689,15 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
         need(((seen <= records[owner]) | label_error).all(), "counts <= the window's records")
     cols = [name_arr, pa.array(np.zeros(rows, np.int8)), layout_arr,
             n_arr, *counts, pa.nulls(rows, _I64),
-            pa.nulls(rows, _I64), *floats, *bins,
-            *sums_columns(sums if sums is not None else [None] * rows, bins,
-                          n_arr.to_numpy(), check)]
+            pa.nulls(rows, _I64), *floats, *bins, *sums]
     return _with_ident(ident, owner, schema.FEATURES, cols), name_arr, owner
 
 
 # (order or None, names, layout ids, [n, missing, nan, inf, mismatch, out_of_range],
-#  [min, max, mean, m2], the 64 bin columns); None: an entry breaks a rule (check only)
+#  [min, max, mean, m2], the 64 bin columns, the slot-sum columns of schema.SUM_COLUMNS);
+# None: an entry breaks a rule (check only)
 NumericColumns = tuple[np.ndarray | None, pa.Array, pa.Array, list[pa.Array], list[pa.Array],
-                       list[pa.Array]]
+                       list[pa.Array], list[pa.Array]]
 
 
 def numeric_columns(nums: list, limits: WireLimits = DEFAULT_LIMITS,
@@ -720,9 +708,9 @@ def numeric_columns(nums: list, limits: WireLimits = DEFAULT_LIMITS,
     >>> from collector.fake_windows import make_window_body
     >>> from edge_sdk.wire import decode_window
     >>> nums = [e for e in decode_window(make_window_body("d", 1, records=5))["f"] if e[1] == 0]
-    >>> order, names, layouts, ints, floats, bins = numeric_columns(nums)
-    >>> ints[0].to_pylist()[:3], len(bins)
-    ([5, 5, 5], 64)
+    >>> order, names, layouts, ints, floats, bins, sums = numeric_columns(nums)
+    >>> ints[0].to_pylist()[:3], len(bins), sums[-1].to_pylist()[:3]     # sums_n: n
+    ([5, 5, 5], 64, [5, 5, 5])
     """
     if _native is None:
         return numeric_columns_py(nums, limits, check)
@@ -736,19 +724,22 @@ def numeric_columns_c(nums: list, limits: WireLimits = DEFAULT_LIMITS,
     out = _built().numeric_columns(nums, check, limits.max_name_len, BUILTIN_SLOTS)
     if out is None:
         return None
-    ints, floats, name_off, name_data, lay_off, lay_data, bins, order = out
+    ints, floats, name_off, name_data, lay_off, lay_data, bins, order, sum_ints, tails = out
     rows = len(name_off) // 4 - 1
+    sum_cols = _buffer_columns(sum_ints, _I64, rows)      # pos0 .. pos7, sums_n
     return (None if order is None else np.frombuffer(order, np.int64),
             _string_array(name_off, name_data), _string_array(lay_off, lay_data),
             _buffer_columns(ints, _I64, rows), _buffer_columns(floats, _F64, rows),
-            _buffer_columns(bins, _I32, rows))
+            _buffer_columns(bins, _I32, rows),
+            [*sum_cols[:-1], *_buffer_columns(tails, _F64, rows), sum_cols[-1]])
 
 
 def numeric_columns_py(nums: list[list], limits: WireLimits = DEFAULT_LIMITS,
                        check: bool = True) -> NumericColumns | None:
     """:func:`numeric_columns` in Python: one transpose, one Arrow conversion and one
     vectorised proof per column (the reference the C accelerator is held equal to).
-    ``nums``: lists of 14 items (the caller proved that much)."""
+    ``nums``: lists of 14 items, or 15 (wire v2: the slot sums last; the caller proved
+    that much)."""
     return _proven(_numeric_py, nums, limits, check)
 
 
@@ -760,7 +751,8 @@ def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericCol
         nums = [nums[i] for i in order.tolist()]
         shape = shape[order]
     (name, kind, layout, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch,
-     oor) = zip(*nums) if nums else ((),) * 14
+     oor) = list(zip(*nums))[:14] if nums else ((),) * 14     # (zip stops at 14 if mixed)
+    sums = [sums_of(e, check) if len(e) == 15 else None for e in nums]
     if check:
         need(set(kind) <= {0} and set(map(type, kind)) <= {int}, "numeric kind")
         need_numbers(vmin, vmax, mean, m2)
@@ -777,7 +769,9 @@ def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericCol
         for layout_id, want in BUILTIN_SLOTS.items():
             mask = pc.equal(layout_arr, layout_id).to_numpy(zero_copy_only=False)
             need((slots[mask] == want).all(), "built-in layout slots")
-    return order, name_arr, layout_arr, ints, floats, _matrix_columns(bins)
+    bin_cols = _matrix_columns(bins)
+    return order, name_arr, layout_arr, ints, floats, bin_cols, \
+        sums_columns(sums, bin_cols, n_arr.to_numpy(), check)
 
 
 def _built() -> Any:

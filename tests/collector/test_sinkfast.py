@@ -41,10 +41,11 @@ from edge_sdk.numeric import pack_counts
 native = importlib.import_module("collector._sinkfast") if shutil.which("cc") \
     else pytest.importorskip("collector._sinkfast")
 
-# The C split walks wire-v1 windows (numeric entries without slot sums); v2 windows take
-# msgpack's decode (test_a_v2_window_is_left_to_the_plain_decode_with_its_sums).
+# wire-v2 windows (numeric entries ending with slot sums), then v1 ones (devices upgrade
+# slowly): both go through the C split and column builders
 _WINDOWS = [msgpack.unpackb(make_window_body(f"dev-{i}", i, records=30 + 40 * i, seed=i,
-                                             window_index=0, version=1)) for i in range(3)]
+                                             window_index=0, version=v))
+            for v, i in ((2, 0), (2, 1), (2, 2), (1, 1), (1, 2))]
 _ENTRIES = [e for w in _WINDOWS for e in w["f"] if e[1] == 0]
 _WRONG = [None, True, False, -1, 0, 1, 7, 2**31, 2**40 - 1, 2**40, 2**53 + 1, 2**63, 2**1100,
           1.5, -0.0, 1e308, float("nan"), float("inf"), -float("inf"), "", "x", "é" * 40,
@@ -118,7 +119,7 @@ def test_rows_are_ordered_by_bin_shape_then_by_entry() -> None:
         e[3], e[11] = 300, pack_counts([300] + [0] * 63)
     assert [e[11][0] for e in both] == [1, 1, 2, 2]
     entries = [wide[0], narrow[0], wide[1], narrow[1]]
-    order, names, _, ints, _, _ = numeric_columns_c(entries)
+    order, names, _, ints, _, _, _ = numeric_columns_c(entries)
     assert ints[0].to_pylist() == [e[3] for e in (narrow[0], narrow[1], wide[0], wide[1])]
     assert order.tolist() == sorted(range(4), key=lambda i: (len(entries[i][11]) * 8
                                                             + entries[i][11][0], i))
@@ -278,7 +279,7 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
     parts = native.split_numeric(data, 128, BUILTIN_SLOTS, PSEUDO_FEATURES[:3])
     if parts is None:
         return
-    rest_bytes, rows, count, f_count, packed, cat_rows, cat_count, labels = parts
+    rest_bytes, rows, count, f_count, packed, cat_rows, cat_count, labels, version = parts
     rest = msgpack.unpackb(bytes(rest_bytes), raw=False, strict_map_key=False)
     taken = [key for bit, key in enumerate(("pr", "lt", "en", "lb")) if packed & (1 << bit)]
     assert rest.keys() == plain.keys() - set(taken)
@@ -286,8 +287,9 @@ def test_split_never_crashes_and_loses_or_invents_nothing(data: bytes) -> None:
         {k: v for k, v in plain.items() if k != "f" and k not in taken}
     assert f_count == len(plain["f"])
     removed = _removed(plain["f"], rest["f"])
-    numeric = [e for e in removed if len(e) == 14]
-    categorical = [e for e in removed if len(e) != 14]
+    numeric = [e for e in removed if len(e) in (14, 15)]
+    categorical = [e for e in removed if len(e) not in (14, 15)]
+    assert {len(e) - 13 for e in numeric} <= {version}      # one version per window
     numeric += [[PSEUDO_FEATURES[("pr", "lt", "en").index(key)], *plain[key]]
                 for key in taken if key != "lb"]
     assert (labels is not None) == ("lb" in taken)
@@ -315,17 +317,37 @@ def _split(w: dict) -> Any:
                                 PSEUDO_FEATURES[:3])
 
 
-def test_a_v2_window_is_left_to_the_plain_decode_with_its_sums() -> None:
-    raw = make_window_body("dev-9", 9, records=200, seed=4, window_index=0)
-    assert _split(msgpack.unpackb(raw)) is None
-    b = RowBuilder()
-    b.add("t/0/0", *unpack_split(raw)[:1], 1, 1)
-    (_, tables), = b.tables().items()
-    feats = tables["features"].to_pylist()
+@pytest.mark.parametrize("version", [1, 2])
+def test_split_and_plain_windows_give_the_same_slot_sum_columns(version: int) -> None:
+    raw = make_window_body("dev-9", 9, records=200, seed=4, window_index=0, version=version)
+    assert _split(msgpack.unpackb(raw))[-1] == version
+    tables = []
+    for w, split in (unpack_split(raw), (unpack_window(raw), None)):
+        b = RowBuilder()
+        b.add("t/0/0", w, 1, 1, split=split)
+        (_, t), = b.tables().items()
+        tables.append(t["features"])
+    assert tables[0].equals(tables[1])
+    feats = tables[0].to_pylist()
     numeric = [r for r in feats if r["kind"] == 0]
-    assert numeric and all(r["sums_n"] == r["n"] for r in numeric)
+    assert all(r["sums_n"] == (r["n"] if version == 2 else 0) for r in numeric)
     assert all(r["sums_n"] == 0 for r in feats if r["kind"] == 1)
-    assert any(r["pos3"] > 0 for r in numeric)
+    assert any(r["pos3"] > 0 for r in numeric) == (version == 2)
+
+
+def test_a_window_mixing_entry_versions_is_left_to_the_exact_check() -> None:
+    w = msgpack.unpackb(make_window_body("dev-9", 9, records=50, seed=4, window_index=0))
+    w["f"][0] = w["f"][0][:14]                          # one v1-shaped entry in a v2 body
+    assert _split(w) is None
+    w = msgpack.unpackb(make_window_body("dev-9", 9, records=50, seed=4, window_index=0))
+    w["v"] = 1                                          # v2 entries under "v": 1
+    b = RowBuilder(on_invalid=lambda token, why: found.append(why))
+    found: list[str] = []
+    decoded, split = unpack_split(msgpack.packb(w, use_bin_type=True))
+    assert split is not None and split.version == 2
+    b.add("t/0/0", decoded, 1, 1, split=split)
+    b.tables()
+    assert found and "w.f[0]" in found[0]
 
 
 def test_an_ordinary_window_is_split_whole() -> None:
