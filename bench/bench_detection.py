@@ -260,6 +260,7 @@ def _figures(runs: list[FleetRun], alerts: list[Any], flagged: dict[str, float],
                           "0.1 sd within 3 windows", eventually, "sd",
                           note=f"alerts eventually; >= {at_once:.3g} sd alerts in its first "
                                "window (reference of 20,000 rows)"))
+    out += interval_figures()
     for r in runs:
         if r.onset is not None:
             continue
@@ -277,6 +278,36 @@ def _figures(runs: list[FleetRun], alerts: list[Any], flagged: dict[str, float],
             _, ev_flagged, ev_total = _evidently(r, ref)
             out[-1].peer, out[-1].peer_name = 100.0 * ev_flagged / max(ev_total, 1), \
                 "Evidently column tests"
+    return out
+
+
+def interval_figures(values: int = 200_000, devices: int = 200) -> list[Figure]:
+    """The normalised Wasserstein interval from the sketches (spec quantile layout, slot
+    sums as the sink stores them, ``devices`` devices merged) against the exact distance of
+    the raw values; the "before" is the same interval without the slot sums."""
+    import numpy as np
+    from scipy import stats
+
+    from .sketch_intervals import draw, intervals, quantile_layout
+
+    out = []
+    rng = np.random.default_rng(17)
+    for shape, scale, label, target in (
+            ("normal", 1.0, "normal, stationary", "width <= 0.02"),
+            ("normal", 1.5 ** 0.5, "normal, variance x1.5", "lower bound near exact"),
+            ("normal", 1.2 ** 0.5, "normal, variance x1.2", "lower bound near exact"),
+            ("lognormal", 1.0, "lognormal, stationary", "width <= 0.05"),
+            ("lognormal", 1.2, "lognormal, scale x1.2", "lower bound near exact")):
+        ref = draw(shape, rng, 20_000, 0.0, 1.0)
+        cur = draw(shape, rng, values, 0.0, scale)
+        got = intervals(cur, ref, quantile_layout(ref), devices)
+        w = got["wasserstein"]
+        exact = stats.wasserstein_distance(cur, ref) / got["std"]
+        out.append(Figure(f"Wasserstein interval, {values:,} values, {label}", target,
+                          float(w.upper[0] - w.lower[0]), "wide",
+                          note=f"[{w.lower[0]:.4f}, {w.upper[0]:.4f}] around an exact "
+                               f"{exact:.4f}; lower bound without slot sums "
+                               f"{got['lower_without_sums']:.4f}"))
     return out
 
 

@@ -74,9 +74,11 @@ def _compute(data: Binned) -> Computed:
         span = data.bounds[:, -1] - data.bounds[:, 0]
         extra = np.abs(gap - nearest.sum(axis=1)) - _ROUNDING * np.abs(span)
         low = low + np.where(np.isfinite(extra), np.maximum(extra, 0.0), 0.0)
+    high_slot = width * np.maximum(np.abs(a0 - c1), np.abs(a1 - c0))
     if data.dist_cur is not None and data.dist_ref is not None and data.nslots is not None:
         low = np.fmax(low, _regions_bound(data, fp, fq, nearest))
-    high = (width * np.maximum(np.abs(a0 - c1), np.abs(a1 - c0))).sum(axis=1)
+        _tail_caps(data, high_slot)
+    high = high_slot.sum(axis=1)
     low = np.minimum(low, high)
     point = np.clip(point, low, high)
     scale = data.scale if data.scale is not None else np.ones(g)
@@ -109,6 +111,22 @@ def _regions_bound(data: Binned, fp: np.ndarray, fq: np.ndarray,
             extra += np.where(np.isfinite(gap), gap, 0.0)
         out[rows] = np.abs(nearest[rows]).sum(axis=1) + extra
     return out
+
+
+def _tail_caps(data: Binned, high_slot: np.ndarray) -> None:
+    """Cap each outer slot's share of the upper bound by ``integral F + integral G`` over it
+    (``|F - G| <= F + G`` below the first edge, ``<= (1 - F) + (1 - G)`` above the last), known
+    from the tail distances: a heavy tail no longer counts its whole width."""
+    assert data.dist_cur is not None and data.dist_ref is not None and data.nslots is not None
+    known = np.isfinite(data.dist_cur[:, 0, 1]) & np.isfinite(data.dist_ref[:, 0, 1]) \
+        & (data.n_cur > 0) & (data.n_ref > 0)
+    for slots in np.unique(data.nslots[known]):
+        rows = np.flatnonzero(known & (data.nslots == slots))
+        last = len(region_slots(int(slots))) - 1
+        for region, slot in ((0, 0), (last, int(slots) - 1)):
+            cap = data.dist_cur[rows, region, 1] / data.n_cur[rows] \
+                + data.dist_ref[rows, region, 1] / data.n_ref[rows]
+            high_slot[rows, slot] = np.fmin(high_slot[rows, slot], cap)
 
 
 def _integral(cdf: np.ndarray, first: int, last: int, w: np.ndarray, dist: np.ndarray,
