@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import WIRE_VERSION, encode_window
+from edge_sdk.wire import WIRE_VERSION, as_version, encode_window
 
 BASE_MS = 1_764_000_000_000     # 2025-11-24T16:00:00Z
 WINDOW_MS = 60_000
@@ -64,32 +64,6 @@ def make_window_body(device_id: str, seq: int, model: str = "kws", records: int 
     }
     body.update(w.body_fields())
     return encode_window(as_version(body, version))
-
-
-def as_version(body: dict[str, Any], version: int) -> dict[str, Any]:
-    """A window body (the SDK's, version 2) as wire ``version`` 1 or 2 encodes it: v1 numeric
-    entries have no slot sums.
-
-    >>> b = {"v": 2, "f": [["x", 0, "u1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]],
-    ...      "lt": [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]}
-    >>> v1 = as_version(b, 1)
-    >>> v1["v"], len(v1["f"][0]), len(v1["lt"]), len(b["lt"])
-    (1, 14, 13, 14)
-    """
-    if version == WIRE_VERSION:
-        return body
-
-    def numeric(entry: list, offset: int) -> list:
-        return entry[:13 + offset] if entry and entry[offset] == 0 else entry
-
-    out = dict(body, v=version, f=[numeric(e, 1) for e in body.get("f", [])])
-    for key in ("lt", "pr", "en"):
-        if body.get(key) is not None:
-            out[key] = numeric(body[key], 0)
-    lb = body.get("lb")
-    if lb is not None and lb[0] == 3:
-        out["lb"] = [*lb[:5], numeric(lb[5], 0)]
-    return out
 
 
 def restamp(body: bytes, device_id: str, seq: int, window_index: int | None = None,

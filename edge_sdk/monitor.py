@@ -29,7 +29,14 @@ from .sender import Endpoint, Sender
 from .spec import Spec
 from .spool import Spool
 from .window import WindowSketch
-from .wire import MODEL_NAME_RULE, WIRE_VERSION, encode_window, is_model_name
+from .wire import (
+    MODEL_NAME_RULE,
+    WINDOW_VERSIONS,
+    WIRE_VERSION,
+    as_version,
+    encode_window,
+    is_model_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,8 @@ class Monitor:
                  label_memory: int = 4096, sample_rows: int = 0, max_features: int = 64,
                  category_capacity: int = 32, send_empty_windows: bool = True,
                  close_timeout_s: float = 5.0, ssl_context: Any = None, start: bool = True,
-                 clock: Callable[[], float] | None = None, durable: bool = True) -> None:
+                 clock: Callable[[], float] | None = None, durable: bool = True,
+                 wire_version: int = WIRE_VERSION) -> None:
         self.model = _ident("model", model)
         if not is_model_name(self.model):
             raise ConfigError("model", model, MODEL_NAME_RULE)
@@ -108,6 +116,11 @@ class Monitor:
         self.max_features = max_features
         self.category_capacity = category_capacity
         self.send_empty_windows = send_empty_windows
+        if wire_version not in WINDOW_VERSIONS or isinstance(wire_version, bool):
+            raise ConfigError("wire_version", wire_version,
+                              f"one of {WINDOW_VERSIONS} (1 only for a collector that predates "
+                              "wire v2)")
+        self.wire_version = wire_version
         self.close_timeout_s = close_timeout_s
         safe_model = "".join(c if c in _SAFE else "_" for c in self.model)
         self.spool = Spool(os.path.join(os.fspath(spool_dir), safe_model), spool_max_bytes,
@@ -374,7 +387,9 @@ class Monitor:
             body["tg"] = self.tags
         if self.spec is not None:
             body["si"] = self.spec.spec_id
-        body.update(w.body_fields())
+        body.update(as_version(w.body_fields(), self.wire_version))
+        if self.wire_version != WIRE_VERSION:
+            body["v"] = self.wire_version
         counters = self.spool.counters()
         backlog = self.spool.backlog()[0]
         body["hl"] = {"dp": counters["dropped"], "dc": counters["corrupt"],

@@ -653,6 +653,34 @@ def _samples(value: Any, path: str) -> None:
                                                   "nil)", got=_describe(v))
 
 
+def as_version(body: dict[str, Any], version: int) -> dict[str, Any]:
+    """A window body (the SDK's, version 2) as wire ``version`` 1 or 2 encodes it: v1 numeric
+    entries have no slot sums (``Monitor(wire_version=1)`` for a collector not upgraded yet).
+
+    >>> b = {"v": 2, "f": [["x", 0, "u1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]],
+    ...      "lt": [0, "lat1", 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, b"", 0, 0, b""]}
+    >>> v1 = as_version(b, 1)
+    >>> v1["v"], len(v1["f"][0]), len(v1["lt"]), len(b["lt"])
+    (1, 14, 13, 14)
+    """
+    if version == WIRE_VERSION:
+        return body
+
+    def numeric(entry: list, offset: int) -> list:
+        return entry[:13 + offset] if entry and entry[offset] == 0 else entry
+
+    out = dict(body, f=[numeric(e, 1) for e in body.get("f", [])])
+    if "v" in body:
+        out["v"] = version
+    for key in ("lt", "pr", "en"):
+        if body.get(key) is not None:
+            out[key] = numeric(body[key], 0)
+    lb = body.get("lb")
+    if lb is not None and lb[0] == 3:
+        out["lb"] = [*lb[:5], numeric(lb[5], 0)]
+    return out
+
+
 # -- envelopes and requests ---------------------------------------------------------
 def make_envelope(key: str, device_id: str, model: str, seq: int, window: bytes,
                   ts: int) -> dict[str, Any]:

@@ -19,9 +19,8 @@ from analytics.config import AnalyticsConfig
 from analytics.dataset import Dataset
 from analytics.metrics import compute
 from analytics.reference_build import build_reference
-from collector.fake_windows import as_version
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import WIRE_VERSION, encode_window
+from edge_sdk.wire import WIRE_VERSION, as_version, encode_window
 
 BASE_MS = 1_760_000_000_000 // 3_600_000 * 3_600_000
 HOUR = 3_600_000

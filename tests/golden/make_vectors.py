@@ -23,9 +23,8 @@ from pathlib import Path
 
 import msgpack
 
-from collector.fake_windows import as_version
 from edge_sdk.window import WindowSketch
-from edge_sdk.wire import encode_request, encode_window, make_envelope
+from edge_sdk.wire import as_version, encode_request, encode_window, make_envelope
 
 HERE = Path(__file__).parent
 KEY = "edk_0a1b2c3d_Z29sZGVuLWtleS1kby1ub3QtdXNlLWluLXByb2R1Y3Rpb24"

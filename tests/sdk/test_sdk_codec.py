@@ -359,3 +359,20 @@ def test_an_int_too_large_for_a_float_is_named_not_an_overflow(position):
     field = ["min", "max", "mean", "m2"][position - 7]
     with pytest.raises(WireError, match=rf"w\.f\[0\]\.{field}: expected a finite number"):
         validate_window(body)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_monitor_sends_the_wire_version_it_was_given(make_monitor, version):
+    """wire_version=1 keeps a fleet talking to a collector that predates wire v2."""
+    mon = make_monitor(spec=SPEC.to_dict(), wire_version=version)
+    for i in range(20):
+        mon.log({"a": i / 10, "b": float(i), "c": "front"}, prediction=0.5, latency_ms=2.0)
+    body = decode_window(encode_window(mon.seal_window()))
+    assert body["v"] == version
+    assert {len(e) for e in body["f"] if e[1] == 0} == {13 + version}
+    assert len(body["lt"]) == 12 + version
+
+
+def test_monitor_refuses_an_unknown_wire_version(make_monitor):
+    with pytest.raises(ConfigError, match="wire_version"):
+        make_monitor(wire_version=3)
