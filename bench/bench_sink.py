@@ -11,7 +11,8 @@ sink process per core (the machine's aggregate) and the embedded sink's ``write(
 per-core figure is windows per CPU-second of the best of three passes after one warm-up pass
 (a running sink is warm; this machine is shared and noisy: passes vary by ~10%).
 
-Run: ``python -m bench sink`` (env ``EDGEDRIFT_BENCH_SINK_WINDOWS`` to change the count).
+Run: ``python -m bench sink`` (env ``EDGEDRIFT_BENCH_SINK_WINDOWS`` to change the count,
+``EDGEDRIFT_BENCH_WIRE_VERSION=1`` for the windows of SDKs before wire v2).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def _records(n: int) -> list:
     from edge_sdk.wire import encode_window
 
     rng = np.random.default_rng(7)
-    variants = [msgpack.unpackb(b) for b in window_variants(16)]
+    version = int(os.environ.get("EDGEDRIFT_BENCH_WIRE_VERSION", "2"))   # 1: an old SDK's
+    variants = [msgpack.unpackb(b) for b in window_variants(16, version=version)]
     out = []
     for i in range(n):
         body = dict(variants[i % 16])

@@ -79,7 +79,7 @@ def restamp(body: bytes, device_id: str, seq: int, window_index: int | None = No
 
 
 def window_variants(count: int = 4, records: int = 1000, numeric: int = 20,
-                    categorical: int = 3) -> list[bytes]:
+                    categorical: int = 3, version: int = WIRE_VERSION) -> list[bytes]:
     """``count`` distinct realistic bodies (different seeds) to restamp."""
     return [make_window_body("dev-0", 0, records=records, seed=s, numeric=numeric,
-                             categorical=categorical) for s in range(count)]
+                             categorical=categorical, version=version) for s in range(count)]
