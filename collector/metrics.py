@@ -37,6 +37,7 @@ class GatewayMetrics:
         self.kafka_errors: Counter[str] = Counter()      # by error class
         self.sink_errors = 0
         self.key_reloads = 0
+        self.signed: Counter[str] = Counter()            # requests by how they were signed
         self.connections: Any = None   # a collector.conn_guard.ConnectionGuard, when serving
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
@@ -45,6 +46,11 @@ class GatewayMetrics:
     def reject(self, reason: str, n: int = 1) -> None:
         with self._lock:
             self.rejected[reason] += n
+
+    def signed_request(self, mode: str) -> None:
+        """A request authenticated by its headers ("request") or only per envelope."""
+        with self._lock:
+            self.signed[mode] += 1
 
     def accept(self, n: int = 1) -> None:
         with self._lock:
@@ -95,6 +101,11 @@ class GatewayMetrics:
                       f"# TYPE {p}_requests_total counter"]
             lines += [f'{p}_requests_total{{code="{c}"}} {n}'
                       for c, n in sorted(self.requests.items())]
+            lines += [f"# HELP {p}_requests_signed_total Requests by signature: "
+                      "request (X-Edgedrift-* headers) or envelope (older SDKs).",
+                      f"# TYPE {p}_requests_signed_total counter"]
+            lines += [f'{p}_requests_signed_total{{mode="{m}"}} {n}'
+                      for m, n in sorted(self.signed.items())]
             lines += [f"# HELP {p}_received_bytes_total Request body bytes received.",
                       f"# TYPE {p}_received_bytes_total counter",
                       f"{p}_received_bytes_total {self.bytes_received}",
