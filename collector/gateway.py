@@ -352,8 +352,30 @@ class Gateway:
     async def readyz(self, request: Request) -> Response:
         checks = {"keys": self.registry.loaded, "backend": self.backend.ready()}
         ok = all(checks.values())
-        return Response(json.dumps({"ready": ok, "checks": checks}), 200 if ok else 503,
-                        media_type="application/json")
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if not ok:
+            body["reason"] = self.not_ready_reason(checks)
+        return Response(json.dumps(body), 200 if ok else 503, media_type="application/json")
+
+    def not_ready_reason(self, checks: dict[str, bool] | None = None) -> str:
+        """What /readyz is waiting for, in words ('' when ready)."""
+        checks = checks or {"keys": self.registry.loaded, "backend": self.backend.ready()}
+        reasons = [] if checks["keys"] else [f"key registry {self.registry.path} not loaded"]
+        if not checks["backend"]:
+            reasons.append(self.backend.not_ready_reason() or "backend not ready")
+        return "; ".join(reasons)
+
+    async def announce_readiness(self, poll_s: float = 0.5) -> None:
+        """Log "gateway not ready: <why>" until the gateway is ready, then "gateway ready"."""
+        said = ""
+        while not (self.registry.loaded and self.backend.ready()):
+            reason = self.not_ready_reason()
+            if reason != said:
+                log.warning("gateway not ready: %s", reason)
+                said = reason
+            await asyncio.sleep(poll_s)
+        log.log(logging.WARNING if said else logging.INFO, "gateway ready (%s backend)",
+                type(self.backend).__name__)
 
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(),
@@ -415,10 +437,11 @@ def create_app(config: GatewayConfig, registry: KeyRegistry, backend: Backend,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
         gw.start_pool()
-        log.info("gateway ready (%s backend)", type(backend).__name__)
+        announcer = asyncio.create_task(gw.announce_readiness())
         try:
             yield
         finally:
+            announcer.cancel()
             gw.close_pool()
             await backend.close()
 
