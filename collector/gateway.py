@@ -55,12 +55,14 @@ from .validation import (
     check_window,
     decode_body,
     inflate,
+    inflate_head,
     read_body,
 )
 
 log = logging.getLogger(__name__)
 
 _OK = {202: "accepted", 200: "duplicate"}
+_HEAD_BYTES = 64 << 10   # inflated bytes whose objects are counted before the rest
 
 
 class _Item:
@@ -247,9 +249,14 @@ class Gateway:
         return status, text, headers
 
     def _unpack(self, raw: bytes, enc: str) -> tuple[list[Any], bool]:
-        """Inflate (bounded), count the objects (bounded), decode the envelopes."""
+        """Inflate (bounded), count the objects (bounded), decode the envelopes. The objects
+        of the body's first 64 KiB are counted before the rest is inflated: a flood of tiny
+        objects is refused having inflated only that much."""
+        limit = self.config.body_objects()
+        if enc != "identity":
+            check_object_count(inflate_head(raw, enc, _HEAD_BYTES), limit)
         data = inflate(raw, enc, self.config.max_inflated_bytes)
-        check_object_count(data, self.config.body_objects())
+        check_object_count(data, limit)
         return decode_body(data, self.limits)
 
     def _legacy_pool(self) -> concurrent.futures.ThreadPoolExecutor:

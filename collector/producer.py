@@ -184,7 +184,8 @@ class KafkaBackend:
                     self._discard(producer)   # e.g. a fatal idempotence state: start afresh
                 raise
         except Exception as exc:
-            loop.call_soon_threadsafe(_settle, group, [exc] * len(group))
+            errors: list[BaseException | None] = [exc] * len(group)
+            loop.call_soon_threadsafe(_settle, group, errors)
             return
         _GroupAcks(loop, group, kfuts).watch()
 

@@ -40,8 +40,10 @@ class GatewayProcess:
 
     def __init__(self, data_dir: str | os.PathLike[str], kafka: str | None = None,
                  config: str | None = None, env: dict[str, str] | None = None,
-                 tls: tuple[str, str] | None = None, port: int | None = None) -> None:
+                 tls: tuple[str, str] | None = None, port: int | None = None,
+                 root: str | os.PathLike[str] | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.root = Path(root) if root else ROOT   # the checkout whose code runs
         self.kafka = kafka
         self.config = config
         self.env = env or {}
@@ -64,10 +66,10 @@ class GatewayProcess:
             cmd += ["--config", self.config]
         if self.tls:
             cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        env = {**os.environ, "PYTHONPATH": str(self.root), **self.env}
         self._log = tempfile.TemporaryFile(prefix="gateway-")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=str(ROOT),
+                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.root),
                                      start_new_session=True)
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
