@@ -162,13 +162,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def drop(self, reason: str) -> None:
-        """Close this connection now (counted under ``reason``; once)."""
-        if self.transport.is_closing():
-            return
+        """Close this connection now (counted under ``reason``, unless already closing)."""
+        closing = self.transport.is_closing()
         self._disarm()
-        self.guard.dropped[reason] += 1
-        self.guard.release(self)
-        self.transport.abort()
+        self.guard.release(self)   # at once: the table must not wait for connection_lost
+        if not closing:
+            self.guard.dropped[reason] += 1
+            self.transport.abort()
 
     # -- deadlines ---------------------------------------------------------------------
     def _arm(self, seconds: float, reason: str) -> None:
@@ -194,6 +194,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.drop("head_too_large")
 
     def on_headers_complete(self) -> None:
+        if self.transport.is_closing():   # dropped while this head was parsed: no request
+            return
         self._head_bytes = 0
         self.guard.mark(self, "busy")
         self._arm(self.guard.limits.body_timeout_s, "body_timeout")
