@@ -173,3 +173,31 @@ def test_a_kept_alive_connection_serves_many_requests(tmp_path):
             time.sleep(0.3)   # idle between requests: well inside keep_alive_s
         assert codes == [202] * 6
         assert _dropped(gw, "head_timeout") == 0
+
+
+def test_requests_past_max_in_flight_get_503_while_idle_connections_do_not_count(tmp_path):
+    """A request whose body has not arrived holds an in-flight slot; with max_in_flight=1
+    the next request is answered 503 until that slot frees. Open connections that sent
+    nothing hold no slot."""
+    pool = KeyPool(tmp_path, count=1)
+    device, key = pool.take()
+    env = {"EDGEDRIFT_GATEWAY_MAX_IN_FLIGHT": "1"}
+    with GatewayProcess(tmp_path, env=env) as gw, _sockets() as socks, gw.client() as c:
+        socks += [_open(gw.port, "127.0.0.3") for _ in range(20)]   # idle: no slot
+        assert post(c, envelope(key, device, 0)).status_code == 202
+        head = (b"POST /v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Type: " +
+                CONTENT_TYPE.encode() + b"\r\nContent-Length: 100\r\n\r\n")
+
+        def hold_the_slot() -> socket.socket | None:
+            """A request that never sends its body (None if it found the slot taken by
+            the previous request's task, still finishing)."""
+            s = _open(gw.port)
+            socks.append(s)
+            s.sendall(head)
+            return None if _closed_by_server(s, 0.5) else s
+
+        slow = wait_until(hold_the_slot, timeout=10, what="a request holding the slot")
+        assert post(c, envelope(key, device, 1)).status_code == 503
+        slow.close()
+        wait_until(lambda: post(c, envelope(key, device, 2)).status_code == 202, timeout=10,
+                   what="the slot to free")
