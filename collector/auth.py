@@ -28,14 +28,32 @@ import hmac
 from collections import OrderedDict
 from typing import Any
 
-from edge_sdk.signing import signed_message
+from edge_sdk.signing import (
+    DEVICE_HEADER,
+    KEY_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    request_message,
+    signed_message,
+)
 
-from .errors import AuthError
+from .errors import AuthError, PayloadError
 from .keys import KeyRegistry
 
 Identity = tuple[str, str, int]
 
 _GIL_CHUNK = 2047   # hashlib releases the GIL for updates of >= 2048 bytes
+
+
+def _mac(key: str, msg: bytes, signature: bytes) -> bool:
+    mac = hmac.new(key.encode(), digestmod=hashlib.sha256)
+    if len(msg) <= _GIL_CHUNK:
+        mac.update(msg)
+    else:
+        view = memoryview(msg)
+        for i in range(0, len(msg), _GIL_CHUNK):
+            mac.update(view[i:i + _GIL_CHUNK])
+    return hmac.compare_digest(mac.digest(), signature)
 
 
 def verify(key: str, device_id: str, model: str, ts: int, seq: int, body: bytes,
@@ -50,15 +68,51 @@ def verify(key: str, device_id: str, model: str, ts: int, seq: int, body: bytes,
     >>> verify("k", "d", "m", 1, 2, bytes(5000), sig), verify("k", "d", "m", 1, 3, bytes(5000), sig)
     (True, False)
     """
-    msg = signed_message(device_id, model, ts, seq, body)
-    mac = hmac.new(key.encode(), digestmod=hashlib.sha256)
-    if len(msg) <= _GIL_CHUNK:
-        mac.update(msg)
-    else:
-        view = memoryview(msg)
-        for i in range(0, len(msg), _GIL_CHUNK):
-            mac.update(view[i:i + _GIL_CHUNK])
-    return hmac.compare_digest(mac.digest(), signature)
+    return _mac(key, signed_message(device_id, model, ts, seq, body), signature)
+
+
+class RequestAuth:
+    """The ``X-Edgedrift-*`` headers of one request (see :mod:`edge_sdk.signing`).
+
+    >>> RequestAuth.parse({}) is None
+    True
+    >>> RequestAuth.parse({"x-edgedrift-device": "dev-1"})
+    Traceback (most recent call last):
+    ...
+    collector.errors.PayloadError: x-edgedrift-timestamp: expected the send time in decimal \
+Unix seconds (sent with X-Edgedrift-Device and X-Edgedrift-Signature), got none
+    """
+
+    __slots__ = ("device", "key_id", "ts", "signature")
+
+    def __init__(self, device: str, key_id: str | None, ts: int, signature: bytes) -> None:
+        self.device, self.key_id, self.ts, self.signature = device, key_id, ts, signature
+
+    @classmethod
+    def parse(cls, headers: dict[str, str]) -> RequestAuth | None:
+        """From lower-cased header names; None if the request has none of them (an SDK
+        older than request signatures); 400 naming the header if they are incomplete."""
+        names = (DEVICE_HEADER.lower(), TIMESTAMP_HEADER.lower(), SIGNATURE_HEADER.lower(),
+                 KEY_ID_HEADER.lower())
+        device, ts, sig, kid = (headers.get(n) for n in names)
+        if device is None and ts is None and sig is None and kid is None:
+            return None
+        if not device or len(device) > 128:
+            raise PayloadError(names[0], "the device id (1 to 128 characters, sent with "
+                               "X-Edgedrift-Timestamp and X-Edgedrift-Signature)",
+                               got=repr((device or "")[:32]) if device else "none")
+        if ts is None or not ts.isdigit() or len(ts) > 18:
+            raise PayloadError(names[1], "the send time in decimal Unix seconds (sent with "
+                               "X-Edgedrift-Device and X-Edgedrift-Signature)",
+                               got=repr(ts[:32]) if ts else "none")
+        try:
+            raw = bytes.fromhex(sig or "")
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise PayloadError(names[2], "64 hex digits of HMAC-SHA256 over the request body",
+                               got=repr(sig[:32]) if sig else "none")
+        return cls(device, kid or None, int(ts), raw)
 
 
 class ReplayGuard:
@@ -188,6 +242,32 @@ class Authenticator:
             raise AuthError("timestamp_skew", f"{path}.t")
         if not self.replay.check_and_add((d, m, s, t), now):
             raise AuthError("replay", path)
+
+    def authenticate_request(self, req: RequestAuth, content_encoding: str, body: bytes,
+                             now: float) -> None:
+        """Check a request's headers against its raw body (before any inflating or
+        decoding); raise :class:`AuthError` naming the header if they do not hold.
+        Replays are caught per envelope, after decoding."""
+        d = req.device
+        if req.key_id is not None:
+            entry = self.registry.lookup_id(req.key_id)
+            if entry is None:
+                raise AuthError("unknown_key", KEY_ID_HEADER.lower())
+            if entry.device_id != d:
+                raise AuthError("key_device_mismatch", KEY_ID_HEADER.lower())
+            if entry.revoked:
+                raise AuthError("revoked", KEY_ID_HEADER.lower())
+            candidates = [entry]
+        else:
+            candidates = self.registry.device_keys(d)
+            if not candidates:
+                raise AuthError("unknown_device", DEVICE_HEADER.lower())
+        msg = request_message(d, req.ts, content_encoding, body)
+        good = [k for k in candidates if _mac(k.key, msg, req.signature)]
+        if not any(not k.revoked for k in good):
+            raise AuthError("revoked" if good else "bad_signature", SIGNATURE_HEADER.lower())
+        if abs(req.ts - now) > self.skew_s:
+            raise AuthError("timestamp_skew", TIMESTAMP_HEADER.lower())
 
     def forget(self, env: dict[str, Any]) -> None:
         """Undo the replay mark of an envelope that was not accepted (429/503)."""

@@ -1,8 +1,10 @@
 """The HTTP ingest gateway: ``POST /v1/telemetry``, ``/healthz``, ``/readyz``, ``/metrics``.
 
-Per request: content type -> bounded body -> bounded inflate -> msgpack (one
-envelope or a batch). Per envelope: field checks (400) -> authentication
-(401, :mod:`collector.auth`) -> per-device rate limit (429) -> "already
+Per request: content type -> bounded body -> request signature over the raw body
+(``X-Edgedrift-*`` headers, 401; requests of older SDKs without them go on to a worker
+thread) -> bounded inflate -> object count (413) -> msgpack (one envelope or a batch).
+Per envelope: field checks (400) -> authentication (401, :mod:`collector.auth`) ->
+per-device rate limit (429); then, for the authenticated envelopes only: "already
 accepted" (200 duplicate) -> window decode and schema (400/422). The
 surviving windows go to the backend together and the answer (202) is sent
 only once the backend says they are durable (503 + Retry-After if not).
@@ -36,13 +38,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .auth import AcceptedSet, Authenticator
+from .auth import AcceptedSet, Authenticator, RequestAuth
 from .batch_checks import check_windows
-from .errors import GatewayError, PayloadError, RateLimited, Unavailable
+from .errors import AuthError, GatewayError, PayloadError, RateLimited, Unavailable
 from .faults import fault_point
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
 from .metrics import GatewayMetrics
+from .msgpack_bounds import check_object_count
 from .producer import Backend
 from .ratelimit import RateLimiter
 from .records import IngestRecord
@@ -52,12 +55,14 @@ from .validation import (
     check_window,
     decode_body,
     inflate,
+    inflate_head,
     read_body,
 )
 
 log = logging.getLogger(__name__)
 
 _OK = {202: "accepted", 200: "duplicate"}
+_HEAD_BYTES = 64 << 10   # inflated bytes whose objects are counted before the rest
 
 
 class _Item:
@@ -113,6 +118,7 @@ class Gateway:
         self.rate = RateLimiter(config.rate_per_s, config.rate_burst)
         self.accepted = AcceptedSet(config.accepted_capacity)
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.legacy: concurrent.futures.ThreadPoolExecutor | None = None   # unsigned requests
 
     # -- helper processes for the windows of large batches ------------------------------
     def start_pool(self) -> None:
@@ -128,25 +134,19 @@ class Gateway:
         pool, self.pool = self.pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        legacy, self.legacy = self.legacy, None
+        if legacy is not None:
+            legacy.shutdown(wait=False, cancel_futures=True)
 
     async def _precheck(self, items: list[_Item]) -> dict[int, Any] | None:
-        """Window checks of a large batch in a helper process, while the event loop serves
-        other requests: {item index: None (valid) or error tuple} for the items whose
-        envelope is valid; None to check every window in the loop (no pool, small batch,
-        or the pool failed). The results are exactly :func:`check_window`'s."""
+        """Window checks of a large batch of authenticated envelopes in a helper process,
+        while the event loop serves other requests: {item index: None (valid) or error
+        tuple}; None to check every window in the loop (no pool, small batch, or the pool
+        failed). The results are exactly :func:`check_window`'s."""
         if self.pool is None or len(items) < self.config.window_batch_min:
             return None
-        index, jobs = [], []
-        for i, it in enumerate(items):
-            try:
-                check_envelope(it.env, self.limits, it.path)
-            except GatewayError:
-                continue   # the sequential checks raise it again, in order
-            env = it.env
-            index.append(i)
-            jobs.append((env["d"], env["m"], env["s"], env["w"], it.path))
-        if not jobs:
-            return None
+        index = list(range(len(items)))
+        jobs = [(it.env["d"], it.env["m"], it.env["s"], it.env["w"], it.path) for it in items]
         try:
             results = await asyncio.wrap_future(self.pool.submit(check_windows, jobs,
                                                                  self.limits))
@@ -165,13 +165,14 @@ class Gateway:
         h = request.headers
         status, body, headers = await self.handle(
             h.get("content-type"), h.get("content-encoding"), h.get("content-length"),
-            request.stream())
+            request.stream(), {k: v for k, v in h.items() if k.startswith("x-edgedrift-")})
         return Response(body, status, headers=headers, media_type="application/json")
 
     async def asgi(self, scope: dict[str, Any], receive: Callable[[], Any],
                    send: Callable[[dict[str, Any]], Any]) -> None:
         """Raw ASGI fast path for ``POST /v1/telemetry`` (no Request/Response objects)."""
         ctype = cenc = clen = None
+        signed: dict[str, str] = {}
         for name, value in scope["headers"]:
             if name == b"content-type":
                 ctype = value.decode("latin-1")
@@ -179,8 +180,11 @@ class Gateway:
                 cenc = value.decode("latin-1")
             elif name == b"content-length":
                 clen = value.decode("latin-1")
+            elif name[:12] == b"x-edgedrift-":
+                signed[name.decode("latin-1")] = value.decode("latin-1")
         try:
-            status, body, headers = await self.handle(ctype, cenc, clen, _receive_chunks(receive))
+            status, body, headers = await self.handle(ctype, cenc, clen, _receive_chunks(receive),
+                                                      signed)
         except _Disconnected:
             return
         raw = [(b"content-type", b"application/json"),
@@ -190,9 +194,15 @@ class Gateway:
         await send({"type": "http.response.body", "body": body})
 
     async def handle(self, content_type: str | None, content_encoding: str | None,
-                     content_length: str | None,
-                     chunks: AsyncIterator[bytes]) -> tuple[int, bytes, dict[str, str]]:
-        """One telemetry request -> (status, JSON body bytes, extra headers)."""
+                     content_length: str | None, chunks: AsyncIterator[bytes],
+                     signed: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        """One telemetry request -> (status, JSON body bytes, extra headers).
+
+        ``signed``: the request's ``x-edgedrift-*`` headers (lower-case names). With
+        them the request is authenticated over its raw body before anything is inflated
+        or decoded, and decoded in the event loop; without them (an older SDK) the body
+        is inflated, object-counted and decoded in a worker thread, and only its
+        envelopes' signatures authenticate it."""
         started = time.perf_counter()
         nbytes = 0
         headers: dict[str, str] = {}
@@ -202,11 +212,18 @@ class Gateway:
             enc = check_content_type(content_type, content_encoding)
             raw = await read_body(chunks, self.config.max_body_bytes, content_length)
             nbytes = len(raw)
-            items_raw, single = decode_body(inflate(raw, enc, self.config.max_inflated_bytes),
-                                            self.limits)
+            req = RequestAuth.parse(signed or {})
+            if req is not None:
+                self.auth.authenticate_request(req, enc, raw, self.clock())
+                self.metrics.signed_request("request")
+                items_raw, single = self._unpack(raw, enc)
+            else:
+                self.metrics.signed_request("envelope")
+                items_raw, single = await asyncio.get_running_loop().run_in_executor(
+                    self._legacy_pool(), self._unpack, raw, enc)
             items = [_Item(env, "body" if single else f"body[{i}]")
                      for i, env in enumerate(items_raw)]
-            await self._process(items)
+            await self._process(items, req.device if req is not None else None)
             if single and items[0].code == 202:   # the common answer: no JSON encoder
                 text = b'{"status":"accepted","server_time_ms":%d}' % int(self.clock() * 1000)
                 self.metrics.observe_request(202, time.perf_counter() - started, nbytes)
@@ -231,22 +248,53 @@ class Gateway:
         self.metrics.observe_request(status, time.perf_counter() - started, nbytes)
         return status, text, headers
 
-    async def _process(self, items: list[_Item]) -> None:
-        pre = await self._precheck(items)
+    def _unpack(self, raw: bytes, enc: str) -> tuple[list[Any], bool]:
+        """Inflate (bounded), count the objects (bounded), decode the envelopes. The objects
+        of the body's first 64 KiB are counted before the rest is inflated: a flood of tiny
+        objects is refused having inflated only that much."""
+        limit = self.config.body_objects()
+        if enc != "identity":
+            check_object_count(inflate_head(raw, enc, _HEAD_BYTES), limit)
+        data = inflate(raw, enc, self.config.max_inflated_bytes)
+        check_object_count(data, limit)
+        return decode_body(data, self.limits)
+
+    def _legacy_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self.legacy is None:
+            self.legacy = concurrent.futures.ThreadPoolExecutor(
+                self.config.legacy_decode_threads, thread_name_prefix="legacy-decode")
+        return self.legacy
+
+    async def _process(self, items: list[_Item], device: str | None = None) -> None:
+        """Authenticate every envelope first; only then decode and check the windows
+        (in a helper process for large batches). ``device``: the request's authenticated
+        device (every envelope must be its own), or None."""
         now = self.clock()
         received_ms = int(now * 1000)
-        in_request: set[tuple[str, str, int]] = set()
-        todo: list[_Item] = []
-        for i, it in enumerate(items):
+        authentic: list[_Item] = []
+        for it in items:
             try:
-                if pre is None or i not in pre:
-                    check_envelope(it.env, self.limits, it.path)
+                check_envelope(it.env, self.limits, it.path)
                 env = it.env
+                if device is not None and env["d"] != device:
+                    raise AuthError("key_device_mismatch", f"{it.path}.d")
                 self.auth.authenticate(env, now, it.path)
                 it.marked = True
                 wait = self.rate.take(env["d"], time.monotonic())
                 if wait > 0:
                     raise RateLimited(env["d"], RateLimiter.retry_after(wait))
+                authentic.append(it)
+            except GatewayError as exc:
+                it.fail(exc)
+                self.metrics.reject(exc.reason)
+                if it.marked and exc.status in (429, 503):
+                    self.auth.forget(it.env)
+        pre = await self._precheck(authentic)
+        in_request: set[tuple[str, str, int]] = set()
+        todo: list[_Item] = []
+        for i, it in enumerate(authentic):
+            try:
+                env = it.env
                 ident = (env["d"], env["m"], env["s"])
                 if ident in self.accepted or ident in in_request:
                     it.code = 200
@@ -311,8 +359,30 @@ class Gateway:
     async def readyz(self, request: Request) -> Response:
         checks = {"keys": self.registry.loaded, "backend": self.backend.ready()}
         ok = all(checks.values())
-        return Response(json.dumps({"ready": ok, "checks": checks}), 200 if ok else 503,
-                        media_type="application/json")
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if not ok:
+            body["reason"] = self.not_ready_reason(checks)
+        return Response(json.dumps(body), 200 if ok else 503, media_type="application/json")
+
+    def not_ready_reason(self, checks: dict[str, bool] | None = None) -> str:
+        """What /readyz is waiting for, in words ('' when ready)."""
+        checks = checks or {"keys": self.registry.loaded, "backend": self.backend.ready()}
+        reasons = [] if checks["keys"] else [f"key registry {self.registry.path} not loaded"]
+        if not checks["backend"]:
+            reasons.append(self.backend.not_ready_reason() or "backend not ready")
+        return "; ".join(reasons)
+
+    async def announce_readiness(self, poll_s: float = 0.5) -> None:
+        """Log "gateway not ready: <why>" until the gateway is ready, then "gateway ready"."""
+        said = ""
+        while not (self.registry.loaded and self.backend.ready()):
+            reason = self.not_ready_reason()
+            if reason != said:
+                log.warning("gateway not ready: %s", reason)
+                said = reason
+            await asyncio.sleep(poll_s)
+        log.log(logging.WARNING if said else logging.INFO, "gateway ready (%s backend)",
+                type(self.backend).__name__)
 
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(),
@@ -374,10 +444,11 @@ def create_app(config: GatewayConfig, registry: KeyRegistry, backend: Backend,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start()
         gw.start_pool()
-        log.info("gateway ready (%s backend)", type(backend).__name__)
+        announcer = asyncio.create_task(gw.announce_readiness())
         try:
             yield
         finally:
+            announcer.cancel()
             gw.close_pool()
             await backend.close()
 

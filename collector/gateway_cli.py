@@ -34,6 +34,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     from .gateway import create_app
     from .keys import KeyRegistry
     from .metrics import GatewayMetrics
+    from .producer import Backend
 
     toml = load_toml(args.config)
     cfg = build_config(GatewayConfig, section(toml, "gateway"),
@@ -42,6 +43,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     paths = DataPaths(args.data_dir)
     registry = KeyRegistry(cfg.keys_path or paths.keys, cfg.key_reload_s)
     metrics = GatewayMetrics()
+    backend: Backend
     if cfg.kafka:
         from .producer import KafkaBackend
         from .sink_config import KafkaConfig
@@ -68,16 +70,25 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .conn_guard import ConnectionGuard, protocol_class, raise_fd_limit
+
     use_system_pool()       # before the embedded sink allocates (see arrow_memory)
     cfg, app = build_gateway(args)
     tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter
+    fds = raise_fd_limit(cfg.max_connections + 256)   # + files, the broker, the sink
+    if fds < cfg.max_connections + 64:
+        log.warning("max_connections = %d but the open-file limit is %d: lower "
+                    "[gateway] max_connections or raise `ulimit -n`", cfg.max_connections, fds)
+    guard = ConnectionGuard(cfg.connection_limits())
+    app.state.gateway.metrics.connections = guard   # /metrics shows its drops
     log.info("gateway on %s://%s:%d (%s)", "https" if cfg.tls else "http", cfg.host, cfg.port,
              f"Kafka {cfg.kafka}" if cfg.kafka else "embedded Parquet sink")
     server = uvicorn.Server(uvicorn.Config(
         app, host=cfg.host, port=cfg.port, ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key,
-        log_config=None, access_log=False, lifespan="on", limit_concurrency=cfg.max_connections,
-        timeout_keep_alive=30, server_header=False, proxy_headers=False))
+        log_config=None, access_log=False, lifespan="on", http=protocol_class(guard),
+        limit_concurrency=None, timeout_keep_alive=int(max(1, cfg.keep_alive_s)),
+        backlog=min(cfg.max_connections, 4096), server_header=False, proxy_headers=False))
     server.run()
     return 0

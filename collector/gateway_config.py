@@ -18,8 +18,12 @@ ValueError: rate_per_s: got 0, expected a positive number of windows per second
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from edge_sdk.wire import DEFAULT_LIMITS, WireLimits
+
+if TYPE_CHECKING:
+    from .conn_guard import ConnectionLimits
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,17 @@ class GatewayConfig:
     # while the event loop serves other requests (0: every window checked in the loop)
     window_workers: int = 1
     window_batch_min: int = 16
-    max_connections: int = 2048          # concurrent connections; past it uvicorn answers 503
+    # connection defences (collector.conn_guard)
+    max_connections: int = 4096          # open connections; past it the oldest idle is evicted
+    max_connections_per_client: int = 128   # per source address; 0: no cap (behind a proxy)
+    max_in_flight: int = 1024            # requests handled at once; past it 503
+    head_timeout_s: float = 10.0         # a request head must arrive within this
+    body_timeout_s: float = 30.0         # ... and its body within this after the head
+    keep_alive_s: float = 30.0           # idle kept-alive connections are closed after this
+    max_head_bytes: int = 16384          # request line + headers
+    # requests without the X-Edgedrift-* headers (older SDKs): decoded in worker threads
+    max_body_objects: int = 0            # msgpack objects in a body; 0: 20 per envelope
+    legacy_decode_threads: int = 2
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,6 +84,16 @@ class GatewayConfig:
             ("retry_after_s", self.retry_after_s >= 1, "at least 1 second"),
             ("key_reload_s", self.key_reload_s >= 0, "a number of seconds >= 0"),
             ("max_connections", self.max_connections > 0, "a positive count"),
+            ("max_connections_per_client", self.max_connections_per_client >= 0,
+             "a count >= 0 (0: no per-client cap)"),
+            ("max_in_flight", self.max_in_flight > 0, "a positive count"),
+            ("head_timeout_s", self.head_timeout_s > 0, "a positive number of seconds"),
+            ("body_timeout_s", self.body_timeout_s > 0, "a positive number of seconds"),
+            ("keep_alive_s", self.keep_alive_s > 0, "a positive number of seconds"),
+            ("max_head_bytes", 1024 <= self.max_head_bytes <= 1 << 20, "1024..1048576 bytes"),
+            ("max_body_objects", self.max_body_objects >= 0,
+             "a count >= 0 (0: 20 per envelope of max_batch)"),
+            ("legacy_decode_threads", 1 <= self.legacy_decode_threads <= 32, "1..32 threads"),
             ("window_workers", 0 <= self.window_workers <= 16, "0..16 helper processes"),
             ("window_batch_min", self.window_batch_min >= 1, "at least 1 envelope"),
             ("workers", self.workers == 1, "1 (one process; run more gateways behind a "
@@ -84,6 +108,20 @@ class GatewayConfig:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert and self.tls_key)
+
+    def body_objects(self) -> int:
+        """The most msgpack objects a request body may hold (an envelope has at most 17)."""
+        return self.max_body_objects or 20 * self.max_batch + 1
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The settings of :mod:`collector.conn_guard`."""
+        from .conn_guard import ConnectionLimits  # imports uvicorn: only when serving
+
+        return ConnectionLimits(
+            head_timeout_s=self.head_timeout_s, body_timeout_s=self.body_timeout_s,
+            max_head_bytes=self.max_head_bytes, max_connections=self.max_connections,
+            max_connections_per_client=self.max_connections_per_client,
+            max_in_flight=self.max_in_flight, keep_alive_s=self.keep_alive_s)
 
     def wire_limits(self) -> WireLimits:
         """The msgpack/wire limits with this gateway's body and batch sizes."""

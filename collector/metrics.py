@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PREFIX = "edgedrift_gateway"
@@ -36,6 +37,8 @@ class GatewayMetrics:
         self.kafka_errors: Counter[str] = Counter()      # by error class
         self.sink_errors = 0
         self.key_reloads = 0
+        self.signed: Counter[str] = Counter()            # requests by how they were signed
+        self.connections: Any = None   # a collector.conn_guard.ConnectionGuard, when serving
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -43,6 +46,11 @@ class GatewayMetrics:
     def reject(self, reason: str, n: int = 1) -> None:
         with self._lock:
             self.rejected[reason] += n
+
+    def signed_request(self, mode: str) -> None:
+        """A request authenticated by its headers ("request") or only per envelope."""
+        with self._lock:
+            self.signed[mode] += 1
 
     def accept(self, n: int = 1) -> None:
         with self._lock:
@@ -93,6 +101,11 @@ class GatewayMetrics:
                       f"# TYPE {p}_requests_total counter"]
             lines += [f'{p}_requests_total{{code="{c}"}} {n}'
                       for c, n in sorted(self.requests.items())]
+            lines += [f"# HELP {p}_requests_signed_total Requests by signature: "
+                      "request (X-Edgedrift-* headers) or envelope (older SDKs).",
+                      f"# TYPE {p}_requests_signed_total counter"]
+            lines += [f'{p}_requests_signed_total{{mode="{m}"}} {n}'
+                      for m, n in sorted(self.signed.items())]
             lines += [f"# HELP {p}_received_bytes_total Request body bytes received.",
                       f"# TYPE {p}_received_bytes_total counter",
                       f"{p}_received_bytes_total {self.bytes_received}",
@@ -112,6 +125,16 @@ class GatewayMetrics:
             lines.append(f'{p}_request_seconds_bucket{{le="+Inf"}} {self._latency_count}')
             lines.append(f"{p}_request_seconds_sum {self._latency_sum:.6f}")
             lines.append(f"{p}_request_seconds_count {self._latency_count}")
+        guard = self.connections
+        if guard is not None:   # read in the event loop that updates it
+            lines += [f"# HELP {p}_connections_open Open HTTP connections.",
+                      f"# TYPE {p}_connections_open gauge",
+                      f"{p}_connections_open {guard.open_connections()}",
+                      f"# HELP {p}_connections_dropped_total Connections closed by the "
+                      "connection defences, by reason.",
+                      f"# TYPE {p}_connections_dropped_total counter"]
+            lines += [f'{p}_connections_dropped_total{{reason="{r}"}} {guard.dropped[r]}'
+                      for r in guard.DROP_REASONS]
         return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,7 @@
 Both backends have the same three verbs: ``await put(records)`` returns only
 once the records are durable (broker ack / Parquet file renamed) and raises
 :class:`~collector.errors.Unavailable` (-> 503 + Retry-After) otherwise;
-``ready()`` for ``/readyz``; ``close()``.
+``ready()`` for ``/readyz`` and ``not_ready_reason()`` to say why not; ``close()``.
 
 :class:`KafkaBackend` wraps kafka-python's producer (idempotent, ``acks='all'``,
 zstd by default (``[kafka] compression``), key = device id) and bridges its futures to
@@ -41,6 +41,7 @@ class Backend(Protocol):
 
     async def put(self, records: list[IngestRecord]) -> None: ...
     def ready(self) -> bool: ...
+    def not_ready_reason(self) -> str: ...
     async def start(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -72,6 +73,7 @@ class KafkaBackend:
         self._topic_ok = False
         self._healthy = True
         self._next_connect = 0.0
+        self._last_error = ""
         self.topic = topic
         self.timeout_s = timeout_s
         self.retry_after_s = retry_after_s
@@ -115,6 +117,7 @@ class KafkaBackend:
                                      self.replication_factor, self.timeout_s)
                         self._topic_ok = True
                     self._producer = self._make_producer()
+                    self._healthy = True   # the broker answered: a failed put before is past
                 except Exception:
                     self._next_connect = time.monotonic() + 1.0
                     raise
@@ -142,7 +145,10 @@ class KafkaBackend:
             await loop.run_in_executor(self._executor, self._producer_or_connect)
         except Exception as exc:
             self.metrics.kafka_error(type(exc).__name__)
+            self._last_error = f"{type(exc).__name__}: {exc}"[:200]
             log.warning("Kafka at %s not reachable yet: %s", self.bootstrap, exc)
+        else:
+            self._last_error = ""
 
     def ready(self) -> bool:
         """Connected, and the last produce (if any) succeeded. Not connected: try again."""
@@ -152,6 +158,15 @@ class KafkaBackend:
             except RuntimeError:   # no running loop (called outside the server)
                 pass
         return self._producer is not None and self._healthy
+
+    def not_ready_reason(self) -> str:
+        """Why :meth:`ready` is False, naming the broker ('' when ready)."""
+        if self._producer is None:
+            why = self._last_error or "connecting"
+            return f"Kafka at {self.bootstrap} not reachable ({why})"
+        if not self._healthy:
+            return f"Kafka at {self.bootstrap}: the last produce failed"
+        return ""
 
     def _send_group(self, loop: asyncio.AbstractEventLoop,
                     group: list[tuple[list[IngestRecord], asyncio.Future[None]]]) -> None:
@@ -169,7 +184,8 @@ class KafkaBackend:
                     self._discard(producer)   # e.g. a fatal idempotence state: start afresh
                 raise
         except Exception as exc:
-            loop.call_soon_threadsafe(_settle, group, [exc] * len(group))
+            errors: list[BaseException | None] = [exc] * len(group)
+            loop.call_soon_threadsafe(_settle, group, errors)
             return
         _GroupAcks(loop, group, kfuts).watch()
 
@@ -301,6 +317,12 @@ class EmbeddedBackend:
 
     def ready(self) -> bool:
         return self.sink is not None and self._healthy
+
+    def not_ready_reason(self) -> str:
+        """Why :meth:`ready` is False ('' when ready)."""
+        if self.sink is None:
+            return "no sink"
+        return "" if self._healthy else "the last Parquet write failed"
 
     async def put(self, records: list[IngestRecord]) -> None:
         if not records:

@@ -111,6 +111,23 @@ def inflate(data: bytes, encoding: str, max_bytes: int) -> bytes:
     return bytes(out)
 
 
+def inflate_head(data: bytes, encoding: str, size: int) -> bytes:
+    """The first ``size`` bytes (at most) of ``data`` with ``Content-Encoding`` undone, for
+    cheap checks before the whole body is inflated; ``b""`` if they cannot be had (the
+    full :func:`inflate` then reports why).
+
+    >>> inflate_head(zlib.compress(b"x" * 100_000), "deflate", 10)
+    b'xxxxxxxxxx'
+    """
+    if encoding == "identity":
+        return data[:size]
+    try:
+        return zlib.decompressobj(47 if encoding in ("gzip", "x-gzip") else 15).decompress(
+            data, size)
+    except zlib.error:
+        return b""
+
+
 def _too_large(field: str, max_bytes: int, what: str) -> PayloadError:
     return PayloadError(field, f"at most {max_bytes} bytes{what}", got="more",
                         status=413, reason="too_large")

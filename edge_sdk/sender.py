@@ -36,8 +36,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .signing import request_headers
 from .spool import Spool
-from .wire import CONTENT_TYPE, encode_request, make_envelope
+from .wire import CONTENT_TYPE, encode_request, key_id, make_envelope
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,10 @@ class Endpoint:
 
     >>> Endpoint.parse("https://collector.example:8443/v1/telemetry").port
     8443
-    >>> Endpoint.parse("ftp://x")
+    >>> Endpoint.parse("ftp://x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    edge_sdk.errors.ConfigError: endpoint: got 'ftp://x', expected an http:// or https:// URL with a host, e.g. https://collector.example/v1/telemetry
+    edge_sdk.errors.ConfigError: endpoint: got 'ftp://x', expected an http:// or https:// URL ...
     """
 
     scheme: str
@@ -227,6 +228,9 @@ class Sender:
         if self.compress:
             body = zlib.compress(body, 6)
             headers["Content-Encoding"] = "deflate"
+        # the collector checks these before inflating or decoding the body
+        headers.update(request_headers(self.key, self.device_id, key_id(self.key), now_s,
+                                       headers.get("Content-Encoding", "identity"), body))
         seqs = [seq for seq, _ in batch]
         try:
             status, resp_headers, payload = self._request(body, headers)

@@ -108,3 +108,15 @@ def test_compaction_bench_merges_small_files_into_one_per_directory():
     assert m["files_before"] == 8 * 4 and m["files_after"] == 4     # 4 tables, one date
     assert m["merge_before_s"] > 0 and m["merge_after_s"] > 0
     assert 0 < m["bytes_after"] < m["bytes_before"]
+
+
+def test_the_gateway_attack_bench_sends_what_it_claims():
+    """The amplification body: ~9 KB on the wire, within the inflate limit, ~4 million
+    msgpack objects (so the gateway's refusal is the object bound, not a size limit)."""
+    from bench.bench_gateway_attacks import _bomb
+    from collector.msgpack_bounds import count_objects
+
+    body = _bomb()
+    raw = zlib.decompress(body)
+    assert len(body) < 10_000 and len(raw) <= 4 << 20
+    assert count_objects(raw, 10**7) > 4_000_000

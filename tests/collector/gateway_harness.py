@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,8 @@ import msgpack
 
 from collector.fake_windows import make_window_body, restamp
 from collector.keys import KeyRegistry
-from edge_sdk.wire import CONTENT_TYPE, encode_request, make_envelope
+from edge_sdk.signing import request_headers
+from edge_sdk.wire import CONTENT_TYPE, encode_request, key_id, make_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -38,8 +40,10 @@ class GatewayProcess:
 
     def __init__(self, data_dir: str | os.PathLike[str], kafka: str | None = None,
                  config: str | None = None, env: dict[str, str] | None = None,
-                 tls: tuple[str, str] | None = None, port: int | None = None) -> None:
+                 tls: tuple[str, str] | None = None, port: int | None = None,
+                 root: str | os.PathLike[str] | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.root = Path(root) if root else ROOT   # the checkout whose code runs
         self.kafka = kafka
         self.config = config
         self.env = env or {}
@@ -62,10 +66,10 @@ class GatewayProcess:
             cmd += ["--config", self.config]
         if self.tls:
             cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        env = {**os.environ, "PYTHONPATH": str(self.root), **self.env}
         self._log = tempfile.TemporaryFile(prefix="gateway-")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=str(ROOT),
+                                     stdin=subprocess.DEVNULL, env=env, cwd=str(self.root),
                                      start_new_session=True)
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
@@ -156,6 +160,26 @@ def post(client: httpx.Client, content: bytes | dict | list,
     elif isinstance(content, list):
         content = msgpack.packb(content, use_bin_type=True)
     return client.post("/v1/telemetry", content=content, headers={**HEADERS, **(headers or {})})
+
+
+def signed_post(client: httpx.Client, key: str, device: str, content: bytes | dict | list,
+                ts: int | None = None, headers: dict[str, str] | None = None,
+                compress: bool = True) -> httpx.Response:
+    """POST the way the SDK's sender does: deflated, with the X-Edgedrift-* request
+    signature over the compressed bytes (``headers`` override any of them)."""
+    if isinstance(content, dict):
+        content = encode_request([content])
+    elif isinstance(content, list):
+        content = msgpack.packb(content, use_bin_type=True)
+    extra = {}
+    if compress:
+        content = zlib.compress(content, 6)
+        extra["content-encoding"] = "deflate"
+    ts = int(time.time()) if ts is None else ts
+    extra.update(request_headers(key, device, key_id(key), ts,
+                                 extra.get("content-encoding", "identity"), content))
+    return client.post("/v1/telemetry", content=content,
+                       headers={**HEADERS, **extra, **(headers or {})})
 
 
 class KeyPool:
