@@ -14,7 +14,11 @@ head. :class:`GuardedHttpProtocol` is uvicorn's httptools protocol plus
 * **body deadline** -- the body must be complete within ``body_timeout_s`` of its head;
 * **per-client cap** -- at most ``max_connections_per_client`` open connections per
   source address (0: no cap, for a gateway behind a load balancer); past it a new
-  connection is closed at once;
+  connection evicts that address's oldest idle kept-alive connection (many devices
+  behind one NAT address keep working: their idle connections rotate, and a device whose
+  connection was closed reconnects), and is closed at once when none of that address's
+  connections is idle (they are all waiting for a head or busy: a flood from one address
+  stays capped);
 * **room for real requests** -- at ``max_connections`` open connections a new one
   *evicts* the oldest connection that has not yet sent a complete request head (then
   the oldest idle kept-alive one) instead of being refused, so a flood of idle
@@ -87,7 +91,10 @@ class ConnectionGuard:
         client = conn.client_host
         if lim.max_connections_per_client and client \
                 and self.per_client[client] >= lim.max_connections_per_client:
-            return "per_client_cap"
+            own = next((c for c in self.idle if c.client_host == client), None)
+            if own is None:
+                return "per_client_cap"
+            own.drop("evicted")
         if self.open_connections() >= lim.max_connections:
             victims = self.waiting if self.waiting else self.idle
             if not victims:

@@ -121,6 +121,32 @@ def test_one_client_address_cannot_hold_more_than_its_cap(tmp_path):
         assert not _closed_by_server(again, 0.5)
 
 
+def test_devices_behind_one_address_rotate_their_idle_connections(tmp_path):
+    """Many devices behind one NAT address: past the cap a new connection closes that
+    address's oldest idle kept-alive connection instead of being refused."""
+    import http.client
+
+    pool = KeyPool(tmp_path, count=1)
+    device, key = pool.take()
+    env = {"EDGEDRIFT_GATEWAY_MAX_CONNECTIONS_PER_CLIENT": "3"}
+    conns = []
+    with GatewayProcess(tmp_path, env=env) as gw:
+        try:
+            for _ in range(6):          # each answered, then kept alive (idle)
+                conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5,
+                                                  source_address=("127.0.0.2", 0))
+                conn.request("GET", "/healthz")
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 200
+                conns.append(conn)
+            assert _dropped(gw, "evicted") == 3
+            assert _dropped(gw, "per_client_cap") == 0
+        finally:
+            for conn in conns:
+                conn.close()
+
+
 def test_an_idle_flood_larger_than_the_table_leaves_room_for_signed_posts(tmp_path):
     """More idle connections than ``max_connections`` (from 8 addresses, under the
     per-client cap, never timing out during the test): fresh connections that send a
