@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
+from edgedrift.cli import CommandError, ensure_port_free
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     use_system_pool()       # before the embedded sink allocates (see arrow_memory)
     cfg, app = build_gateway(args)
+    ensure_port_free(cfg.host, cfg.port)   # one line naming the port, before "ready"
+    for flag, pem in (("--tls-cert", cfg.tls_cert), ("--tls-key", cfg.tls_key)):
+        if pem and not os.path.isfile(pem):
+            raise CommandError(f"{flag} {pem}: no such file (a PEM file; or leave TLS to a "
+                               "proxy in front and omit --tls-cert/--tls-key)")
     tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter
