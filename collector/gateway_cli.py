@@ -15,6 +15,7 @@ from edgedrift.cli import CommandError, ensure_port_free
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
+from .activity_log import ActivityLog
 from .arrow_memory import use_system_pool
 from .gateway_config import GatewayConfig
 from .gc_tuning import tune_for_service
@@ -86,5 +87,10 @@ def run(args: argparse.Namespace) -> int:
         app, host=cfg.host, port=cfg.port, ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key,
         log_config=None, access_log=False, lifespan="on", limit_concurrency=cfg.max_connections,
         timeout_keep_alive=30, server_header=False, proxy_headers=False))
-    server.run()
+    activity = ActivityLog(app.state.gateway.metrics)   # one INFO line per 10 s of traffic
+    activity.start()
+    try:
+        server.run()
+    finally:
+        activity.stop()
     return 0

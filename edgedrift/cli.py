@@ -60,6 +60,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "dashboard": ("streamlit", "altair", "pandas", "duckdb", "pyarrow"),
 }
 GLOBAL_FLAGS = ("--config", "--data-dir", "--log-level")
+# third-party loggers kept at WARNING unless --log-level DEBUG
+QUIET_LOGGERS = ("kafka", "httpx", "httpcore")
 
 
 class CommandError(Exception):
@@ -208,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_level != "DEBUG":       # third-party chatter: one line per request/connection
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     run = getattr(args, "_run", None)
     if run is None:  # a command group invoked without its sub-command
         parser.parse_args([args.command, "--help"])
