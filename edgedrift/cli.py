@@ -2,7 +2,7 @@
 
 A command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 Only the module of the command being run is imported, so ``edgedrift --help``
-is fast and works on the SDK-only install.
+is fast and works on the base install (no extras).
 
 Every command gets ``--config`` (the TOML file), ``--data-dir`` and ``--log-level``, before
 or after the command's name. A server command run where its third-party packages are not
