@@ -11,7 +11,7 @@ line. The counters are :class:`collector.metrics.GatewayMetrics`' own.
 True
 >>> m.accept(12); m.observe_request(202, 0.01, 900); m.reject("replay", 2)
 >>> activity.line()
-'accepted 12 windows in 1 requests; rejected 2 (replay 2); 12 accepted since start'
+'accepted 12 windows in 1 request; rejected 2 (replay 2); 12 accepted since start'
 >>> activity.line() is None
 True
 """
@@ -49,10 +49,10 @@ class ActivityLog:
         if (accepted, duplicates, requests) == (self._accepted, self._duplicates,
                                                 self._requests) and not new_rejected:
             return None
-        parts = [f"accepted {accepted - self._accepted} windows in "
-                 f"{requests - self._requests} requests"]
+        parts = [f"accepted {_count(accepted - self._accepted, 'window')} in "
+                 f"{_count(requests - self._requests, 'request')}"]
         if duplicates > self._duplicates:
-            parts.append(f"{duplicates - self._duplicates} duplicates")
+            parts.append(_count(duplicates - self._duplicates, "duplicate"))
         if new_rejected:
             reasons = ", ".join(f"{r} {n}" for r, n in sorted(new_rejected.items()))
             parts.append(f"rejected {sum(new_rejected.values())} ({reasons})")
@@ -82,3 +82,7 @@ class ActivityLog:
         text = self.line()
         if text is not None:
             log.info("%s", text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
