@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .job import run_analysis
     config = build(args)
+    if args.every is not None and not 0 < args.every < float("inf"):
+        raise CommandError(f"--every: got {args.every}, expected a positive number of seconds")
     alerting = alerts_config(args)
     paths = DataPaths(existing_data_dir(args.data_dir))
     since = parse_time(args.since) if args.since else None

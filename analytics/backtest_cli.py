@@ -12,6 +12,7 @@ the model and version under ``--data-dir`` is used. See :mod:`analytics.backtest
 from __future__ import annotations
 
 import argparse
+import os
 
 from edgedrift.cli import CommandError
 from edgedrift.paths import DataPaths
@@ -42,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag, path in (("--input", args.input), ("--reference", args.reference)):
+        if path is not None and not os.path.isfile(path):     # before --out is replaced
+            raise CommandError(f"{flag}: got {path!r}, expected an existing .csv or .parquet "
+                               "file")
     import pandas as pd
 
     from edgedrift.config import build_config, load_toml, section

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from edgedrift.cli import add_common_after_subcommand
+from edgedrift.cli import add_common_after_subcommand, ensure_port_free
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("listen", help="receive, verify and act on edgedrift webhooks")
     p.add_argument("--secret", action="append", default=[],
                    help="whsec_ secret (repeat during rotation; env EDGEDRIFT_WEBHOOK_SECRET, "
-                        "space-separated, keeps it out of the process list)")
+                        "space-separated, keeps it out of the process list; else the secrets "
+                        "of the --config file's [[alerts.endpoints]])")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787, help="0 = any free port (printed)")
     p.add_argument("--out", default="", help="append accepted events to this JSON-lines file")
@@ -38,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "webhook_command", None) != "listen":
         args.webhook_parser.print_help()
         return 2
-    secrets = list(args.secret) or os.environ.get("EDGEDRIFT_WEBHOOK_SECRET", "").split()
+    secrets = (list(args.secret) or os.environ.get("EDGEDRIFT_WEBHOOK_SECRET", "").split()
+               or _config_secrets(getattr(args, "config", None)))
     config = ReceiverConfig(secrets=tuple(secrets), host=args.host, port=args.port,
                             out=args.out, exec_cmd=args.exec_cmd, tolerance_s=args.tolerance)
+    ensure_port_free(args.host, args.port)
     receiver = WebhookReceiver(config)
     port = receiver.start()
     print(f"listening on http://{args.host}:{port}/", flush=True)
@@ -51,3 +54,14 @@ def run(args: argparse.Namespace) -> int:
     receiver.stop()
     print(f"stopped: {receiver.counts}", file=sys.stderr)
     return 0
+
+
+def _config_secrets(config: str | None) -> list[str]:
+    """The signing secrets of the config file's alert endpoints (the receiver for them)."""
+    if not config:
+        return []
+    from analytics.alerts.config import alerts_config_from_toml
+    from edgedrift.config import load_toml, section
+
+    alerts = alerts_config_from_toml(section(load_toml(config), "alerts"))
+    return [s for endpoint in alerts.endpoints for s in endpoint.secrets]

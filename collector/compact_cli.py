@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 
-from edgedrift.cli import CommandError
+from edgedrift.cli import CommandError, existing_data_dir
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> CompactionConfig:
     values = dict(section(load_toml(args.config), "compact"))
+    if not args.dataset and "dataset" not in values:
+        existing_data_dir(args.data_dir)     # nothing to compact: say so, create nothing
     values.setdefault("dataset", str(DataPaths(args.data_dir).dataset))
     config = build_config(CompactionConfig, values,
                           {"dataset": args.dataset, "before": args.before,

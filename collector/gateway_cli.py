@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
+from edgedrift.cli import CommandError, ensure_port_free
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
+from .activity_log import ActivityLog
 from .arrow_memory import use_system_pool
 from .gateway_config import GatewayConfig
 from .gc_tuning import tune_for_service
@@ -74,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     use_system_pool()       # before the embedded sink allocates (see arrow_memory)
     cfg, app = build_gateway(args)
+    ensure_port_free(cfg.host, cfg.port)   # one line naming the port, before "ready"
+    for flag, pem in (("--tls-cert", cfg.tls_cert), ("--tls-key", cfg.tls_key)):
+        if pem and not os.path.isfile(pem):
+            raise CommandError(f"{flag} {pem}: no such file (a PEM file; or leave TLS to a "
+                               "proxy in front and omit --tls-cert/--tls-key)")
     tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter
@@ -90,5 +98,10 @@ def run(args: argparse.Namespace) -> int:
         log_config=None, access_log=False, lifespan="on", http=protocol_class(guard),
         limit_concurrency=None, timeout_keep_alive=int(max(1, cfg.keep_alive_s)),
         backlog=min(cfg.max_connections, 4096), server_header=False, proxy_headers=False))
-    server.run()
+    activity = ActivityLog(app.state.gateway.metrics)   # one INFO line per 10 s of traffic
+    activity.start()
+    try:
+        server.run()
+    finally:
+        activity.stop()
     return 0

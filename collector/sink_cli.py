@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     use_system_pool()
     tune_for_service()
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.WARNING)   # ~80 INFO lines at start
     from kafka.errors import KafkaError
 
     try:

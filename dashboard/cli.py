@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgedrift.cli import ensure_port_free
+
 from .config import ENV_CONFIG, ENV_DATA_DIR, DashboardConfig, load
 
 APP = Path(__file__).resolve().parent / "app.py"
@@ -56,6 +58,7 @@ def child_env(cfg: DashboardConfig, base: dict[str, str] | None = None) -> dict[
 def run(args: argparse.Namespace) -> int:
     cfg = load(args.data_dir, args.config, {"host": args.host, "port": args.port,
                                             "refresh_s": args.refresh_s})
+    ensure_port_free(cfg.host, cfg.port)
     print(f"edgedrift dashboard: http://{cfg.host}:{cfg.port}/  (data dir {cfg.data_dir})",
           flush=True)
     child = subprocess.Popen(streamlit_command(cfg), env=child_env(cfg))

@@ -39,6 +39,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,8 @@ class ResultsSnapshot:
         self.live, self.published = Path(live), Path(published)
         self.cache_dir = Path(cache_dir) if cache_dir else Path(
             tempfile.mkdtemp(prefix="edgedrift-dashboard-"))
+        if not cache_dir:   # a temporary dir of its own: removed when collected or at exit
+            weakref.finalize(self, shutil.rmtree, self.cache_dir, ignore_errors=True)
         self.validate = validate
         self.attempts, self.backoff_s = attempts, backoff_s
         self.min_check_s, self.keep = min_check_s, keep

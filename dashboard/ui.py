@@ -1,8 +1,9 @@
 """Shared page pieces: the empty/partial-state guidance, the data-freshness banner, and
 :func:`literal` for device-supplied text.
 
->>> next_steps("/srv/ed")[0]
-'`edgedrift demo --data-dir /srv/ed` — a simulated fleet end to end (fastest way to look around)'
+>>> print(next_steps("/srv/ed")[0])  # doctest: +NORMALIZE_WHITESPACE
+`edgedrift demo --data-dir /srv/ed` — a simulated fleet end to end, kept apart in
+/srv/ed/demo: then `edgedrift dashboard --data-dir /srv/ed/demo`
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def literal(value: object) -> str:
 def next_steps(data_dir: str) -> list[str]:
     """What to run, in order, on a brand-new data dir."""
     return [
-        f"`edgedrift demo --data-dir {data_dir}` — a simulated fleet end to end "
-        "(fastest way to look around)",
+        f"`edgedrift demo --data-dir {data_dir}` — a simulated fleet end to end, kept apart "
+        f"in {data_dir}/demo: then `edgedrift dashboard --data-dir {data_dir}/demo`",
         f"`edgedrift keys add DEVICE_ID --data-dir {data_dir}` then "
         f"`edgedrift gateway --data-dir {data_dir}` — receive windows from real devices",
         f"`edgedrift reference --data-dir {data_dir} ...` — build a model's reference profile",

@@ -2,18 +2,25 @@
 
 A command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 Only the module of the command being run is imported, so ``edgedrift --help``
-is fast and works on the SDK-only install.
+is fast and works on the base install (no extras).
 
-Every command gets ``--config`` (the TOML file) and ``--data-dir``.
+Every command gets ``--config`` (the TOML file), ``--data-dir`` and ``--log-level``, before
+or after the command's name. A server command run where its third-party packages are not
+installed (the ``edgedrift`` base install: the command and the device SDK) exits 2 naming the
+extra to install; an error the user can fix is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import importlib.util
 import logging
 import os
+import socket
 import sys
+from typing import NoReturn
 
 from .paths import DEFAULT_DATA_DIR
 
@@ -31,11 +38,93 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("analytics.alerts_cli", "list, show, redeliver and test alerts"),
     "webhook": ("analytics.webhook_cli", "webhook tools: listen (a verifying receiver)"),
     "dashboard": ("dashboard.cli", "open the Streamlit dashboard"),
+    "init": ("edgedrift.init_cli", "write a commented starter config file (edgedrift.toml)"),
 }
+
+# The extra that brings every server component's third-party packages.
+SERVER_EXTRA = "pip install 'edgedrift[server]'"
+_ANALYSIS = ("numpy", "pandas", "pyarrow", "duckdb", "scipy", "httpx")
+# The third-party modules each command needs (checked, without importing them, before the
+# command's module is imported). `keys` and `init` need only the standard library.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "demo": (*_ANALYSIS, "starlette", "uvicorn", "httptools"),
+    "gateway": ("numpy", "pyarrow", "starlette", "uvicorn", "httptools"),
+    "sink": ("numpy", "pyarrow", "kafka"),
+    "compact": ("numpy", "pyarrow"),
+    "reference": ("numpy", "pandas", "pyarrow"),
+    "analyze": _ANALYSIS,
+    "backtest": _ANALYSIS,
+    "status": ("duckdb",),
+    "alerts": ("httpx",),
+    "webhook": ("httpx", "starlette", "uvicorn"),
+    "dashboard": ("streamlit", "altair", "pandas", "duckdb", "pyarrow"),
+}
+GLOBAL_FLAGS = ("--config", "--data-dir", "--log-level")
+# third-party loggers kept at WARNING unless --log-level DEBUG
+QUIET_LOGGERS = ("kafka", "httpx", "httpcore")
 
 
 class CommandError(Exception):
     """A command failed in a way the user can fix; printed without a traceback."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors naming the command and where its help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def missing_modules(command: str) -> list[str]:
+    """The third-party modules ``command`` needs that are not installed here."""
+    return [m for m in NEEDS.get(command, ()) if importlib.util.find_spec(m) is None]
+
+
+def needs_extra(command: str, modules: list[str]) -> str:
+    """The one-line message for a server command run without its packages.
+
+    >>> print(needs_extra("gateway", ["uvicorn"]))  # doctest: +NORMALIZE_WHITESPACE
+    edgedrift gateway: needs uvicorn, not installed here;
+    install the server with: pip install 'edgedrift[server]'
+    """
+    return (f"edgedrift {command}: needs {', '.join(modules)}, not installed here; "
+            f"install the server with: {SERVER_EXTRA}")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Move ``--config``/``--data-dir``/``--log-level`` given before the command to after it.
+
+    >>> hoist_global_flags(["--data-dir", "D", "keys", "list"])
+    ['keys', '--data-dir', 'D', 'list']
+    >>> hoist_global_flags(["--log-level=DEBUG", "status", "--json"])
+    ['status', '--log-level=DEBUG', '--json']
+    """
+    moved: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].split("=", 1)[0] in GLOBAL_FLAGS:
+        step = 1 if "=" in argv[i] else 2
+        moved += argv[i:i + step]
+        i += step
+    if moved and i < len(argv) and argv[i] in COMMANDS:
+        return [argv[i], *moved, *argv[i + 1:]]
+    return argv
+
+
+def ensure_port_free(host: str, port: int, flag: str = "--port") -> None:
+    """Refuse, naming the port, to start a server on a port another process listens on
+    (instead of starting, announcing itself and then failing to bind)."""
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return          # e.g. an address not on this machine: the server reports it
+            raise CommandError(f"{flag} {port}: {host}:{port} is already in use by another "
+                               f"process; stop it or choose another port with {flag}") from None
 
 
 def existing_data_dir(path: str) -> str:
@@ -79,41 +168,51 @@ def add_common_after_subcommand(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="edgedrift",
-        description="Drift monitoring for ML models on edge devices.")
+        description="Drift monitoring for ML models on edge devices.",
+        epilog="--config FILE, --data-dir DIR and --log-level LEVEL may be given before or "
+               "after COMMAND; `edgedrift COMMAND --help` lists them.")
     top.add_argument("--version", action="version", version="edgedrift 0.1.0")
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    add_common_after_subcommand(top)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     chosen = argv[0] if argv and argv[0] in COMMANDS else None
     for name, (module_name, help_text) in COMMANDS.items():
         parser = sub.add_parser(name, help=help_text, description=help_text)
         if name != chosen:
             continue
         add_common(parser)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            parser.set_defaults(_import_error=exc)
-            continue
+        module = importlib.import_module(module_name)
         module.add_arguments(parser)
-        parser.set_defaults(_run=module.run)
+        parser.set_defaults(_run=module.run, _parser=parser)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    argv = hoist_global_flags(sys.argv[1:] if argv is None else list(argv))
+    if argv and argv[0] in COMMANDS:
+        missing = missing_modules(argv[0])
+        if missing:             # before argparse: the command's own flags cannot be known
+            print(needs_extra(argv[0], missing), file=sys.stderr)
+            return 2
+    try:
+        parser = build_parser(argv)
+    except ModuleNotFoundError as exc:
+        if not argv or exc.name is None or exc.name.split(".")[0] in _OWN_PACKAGES:
+            raise
+        print(needs_extra(argv[0], [exc.name.split(".")[0]]), file=sys.stderr)
+        return 2
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:     # reported by the command's parser, which names the command
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not args.command:
         parser.print_help()
         return 2
     logging.basicConfig(level=getattr(logging, args.log_level),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    missing = getattr(args, "_import_error", None)
-    if missing is not None:
-        print(f"edgedrift {args.command}: needs the server components ({missing}); "
-              "install them with: pip install 'edgedrift[server]'", file=sys.stderr)
-        return 2
+    if args.log_level != "DEBUG":       # third-party chatter: one line per request/connection
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     run = getattr(args, "_run", None)
     if run is None:  # a command group invoked without its sub-command
         parser.parse_args([args.command, "--help"])
@@ -122,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:     # a server package imported lazily, deeper down
+        if exc.name is None or exc.name.split(".")[0] in _OWN_PACKAGES:
+            raise
+        print(needs_extra(args.command, [exc.name.split(".")[0]]), file=sys.stderr)
+        return 2
     except CommandError as exc:
         print(f"edgedrift {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -130,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"edgedrift {args.command}: {exc}", file=sys.stderr)
         return 1
+
+
+_OWN_PACKAGES = ("edge_sdk", "collector", "analytics", "dashboard", "edgedrift")
 
 
 if __name__ == "__main__":

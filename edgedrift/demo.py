@@ -14,11 +14,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -43,9 +45,13 @@ class DemoOptions:
     window_minutes: int = 20
     records_per_window: int = 25
     drift_at: float = 0.6           # fraction of the span after which the drift starts
-    send_every: int = 8             # device windows between deliveries (devices batch their backlog)
+    send_every: int = 8             # device windows between deliveries (devices batch backlog)
     seed: int = 7
     kafka: str | None = None
+    # the demo's own topic and consumer group: its windows never reach a production sink,
+    # and a production sink's group never takes the demo's partitions
+    kafka_topic: str = "edgedrift-demo.windows"
+    kafka_group: str = "edgedrift-demo-sink"
     quiet: bool = False
 
 
@@ -78,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inferences per device window (default 25)")
     parser.add_argument("--seed", type=int, default=DemoOptions.seed)
     parser.add_argument("--kafka", metavar="HOST:PORT",
-                        help="run through this Kafka broker with separate gateway and sink processes")
+                        help="run through this Kafka broker with separate gateway and sink "
+                             f"processes (topic {DemoOptions.kafka_topic}, consumer group "
+                             f"{DemoOptions.kafka_group}: apart from production's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -101,9 +109,12 @@ def run(args: argparse.Namespace) -> int:
 def run_demo(options: DemoOptions, root: Path) -> DemoResult:
     """Run the whole demo under ``root`` (wiped first if it holds an earlier demo)."""
     started = time.monotonic()
+    if options.kafka:
+        _check_kafka(options.kafka)         # before anything is written
     paths = _prepare(root)
     result = DemoResult(root)
-    say = (lambda msg: None) if options.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    say = ((lambda msg: None) if options.quiet
+           else (lambda msg: print(msg, file=sys.stderr, flush=True)))
     fleet = Fleet(options.devices, options.seed)
     say(f"edgedrift demo: {options.devices} devices, 2 models, {options.hours} h of fleet time "
         f"in {options.window_minutes}-minute windows, data in {root}")
@@ -200,12 +211,12 @@ def _simulate(fleet: Fleet, keys: dict[str, str], specs: dict[tuple[str, str], P
     step_ms = options.window_minutes * 60 * 1000
     windows = (end_ms - start_ms) // step_ms
     sent = 0
-    progress = Progress(windows, "windows", enabled=not options.quiet)
+    progress = Progress(windows, "windows", enabled=not options.quiet and sys.stderr.isatty())
     with ThreadPoolExecutor(max_workers=8) as pool:
         for w in range(windows):
             clock["now"] = (start_ms + w * step_ms) / 1000
             drifted = start_ms + w * step_ms >= drift_ms
-            for dev, mon in zip(fleet.devices, monitors):
+            for dev, mon in zip(fleet.devices, monitors, strict=True):
                 for feats, pred, latency in dev.records(gen, options.records_per_window, drifted):
                     pid = mon.log(feats, prediction=pred, latency_ms=latency)
                     if pid % 5 == 0:  # ground truth arrives for one inference in five
@@ -312,8 +323,6 @@ class _Services:
 
     def __enter__(self) -> _Services:
         self.logs.mkdir(exist_ok=True)
-        if self.options.kafka:
-            _check_kafka(self.options.kafka)
         common = ["--data-dir", str(self.paths.base), "--log-level", "WARNING"]
         gateway = ["gateway", *common, "--port", str(self.gateway_port)]
         if self.options.kafka:
@@ -340,7 +349,8 @@ class _Services:
     def _start(self, name: str, argv: list[str]) -> None:
         log = open(self.logs / f"{name.replace(' ', '-')}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "edgedrift", *argv], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=demo_environment(self.options))
         self.procs.append((name, proc))
 
     def _died(self, name: str) -> None:
@@ -410,6 +420,26 @@ class _Services:
         return events
 
 
+def demo_environment(options: DemoOptions,
+                     environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the demo's processes: no EDGEDRIFT_* setting of the user's (a
+    production config, key registry or topic) leaks in; Kafka uses the demo's topic and group.
+
+    >>> env = demo_environment(DemoOptions(), {"EDGEDRIFT_CONFIG": "/etc/prod.toml",
+    ...                                        "EDGEDRIFT_KAFKA_TOPIC": "prod", "HOME": "/h"})
+    >>> sorted(env.items())  # doctest: +NORMALIZE_WHITESPACE
+    [('EDGEDRIFT_KAFKA_DLQ_TOPIC', 'edgedrift-demo.windows.dlq'),
+     ('EDGEDRIFT_KAFKA_GROUP_ID', 'edgedrift-demo-sink'),
+     ('EDGEDRIFT_KAFKA_TOPIC', 'edgedrift-demo.windows'), ('HOME', '/h')]
+    """
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items() if not k.startswith("EDGEDRIFT_")}
+    env.update(EDGEDRIFT_KAFKA_TOPIC=options.kafka_topic,
+               EDGEDRIFT_KAFKA_DLQ_TOPIC=f"{options.kafka_topic}.dlq",
+               EDGEDRIFT_KAFKA_GROUP_ID=options.kafka_group)
+    return env
+
+
 def _check_kafka(bootstrap: str) -> None:
     host, _, port = bootstrap.rpartition(":")
     try:
@@ -429,7 +459,8 @@ def summary_text(result: DemoResult, options: DemoOptions) -> str:
 
     lines = ["", "edgedrift demo summary", "======================",
              f"{result.windows_sent} windows from {options.devices} devices through the real "
-             f"pipeline in {result.seconds:.0f} s ({'Kafka ' + options.kafka if options.kafka else 'embedded mode'}).",
+             f"pipeline in {result.seconds:.0f} s "
+             f"({'Kafka ' + options.kafka if options.kafka else 'embedded mode'}).",
              f"Injected: {DRIFT_MODEL}.{DRIFT_FEATURE} on {DRIFT_SEGMENT[0]}={DRIFT_SEGMENT[1]} "
              f"from {when(result.drift_start_ms)} (simulated time)."]
     detections = result.detections()

@@ -16,7 +16,11 @@ from typing import TextIO
 
 
 class Progress:
-    """``[#####.....] 50% 2/4 rows`` redrawn in place at most 10 times a second."""
+    """``[#####.....] 50% 2/4 rows`` redrawn in place at most 10 times a second.
+
+    Callers enable it only on a terminal (``stream.isatty()``): in a log file the ``\\r``
+    redraws would be dozens of lines of noise.
+    """
 
     def __init__(self, total: int, unit: str = "", stream: TextIO | None = None,
                  enabled: bool = True, width: int = 30) -> None:

@@ -68,13 +68,14 @@ def test_demo_cli_refuses_a_foreign_directory(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_demo_through_kafka_with_separate_gateway_and_sink(kafka_bootstrap: str, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    # A topic and consumer group of its own on the shared test broker (inherited by the
-    # gateway and sink processes through the EDGEDRIFT_KAFKA_* settings).
+    # A topic and consumer group of its own on the shared test broker; a production-looking
+    # EDGEDRIFT_KAFKA_* setting in the environment must not reach the demo's processes.
     suffix = tmp_path.name.replace("_", "-")
-    monkeypatch.setenv("EDGEDRIFT_KAFKA_TOPIC", f"demo-{suffix}")
-    monkeypatch.setenv("EDGEDRIFT_KAFKA_GROUP_ID", f"demo-{suffix}")
+    monkeypatch.setenv("EDGEDRIFT_KAFKA_TOPIC", "edgedrift.windows")
+    monkeypatch.setenv("EDGEDRIFT_KAFKA_GROUP_ID", "edgedrift-sink")
     options = DemoOptions(devices=16, hours=8, records_per_window=25, quiet=True, seed=5,
-                          kafka=kafka_bootstrap)
+                          kafka=kafka_bootstrap, kafka_topic=f"demo-{suffix}",
+                          kafka_group=f"demo-{suffix}")
     result = run_demo(options, tmp_path / "demo")
     hits = [v for v in result.detections() if v["segment_value"] == DRIFT_SEGMENT[1]]
     assert [v["model"] for v in hits] == [DRIFT_MODEL]
@@ -90,3 +91,11 @@ def test_demo_through_kafka_with_separate_gateway_and_sink(kafka_bootstrap: str,
         "read_parquet(?, hive_partitioning = true)", [glob]).fetchall()[0]
     assert distinct == result.windows_sent
     assert total >= distinct
+    # ... through the demo's own topic, not the production one the environment named
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert f"demo-{suffix}" in consumer.topics()
+    finally:
+        consumer.close()

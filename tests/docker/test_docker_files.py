@@ -47,6 +47,7 @@ COMPOSE_FILE = DOCKER / "docker-compose.yml"
 DOCKERFILE = DOCKER / "Dockerfile"
 TOML_FILE = DOCKER / "edgedrift.toml"
 PACKAGES = ("edge_sdk", "collector", "analytics", "dashboard", "edgedrift")
+BUILD_DIRS = ("build_backend", "sdk")     # edgedrift's build backend; edgedrift-sdk's project
 
 TEST_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 COMPOSE_ENV = {"EDGEDRIFT_WEBHOOK_SECRET": TEST_SECRET}
@@ -644,7 +645,7 @@ def test_dockerfile_copies_only_what_the_wheel_needs_and_the_context_keeps_it():
         if instr == "COPY" and "--from" not in rest:
             copied += rest.split()[:-1]
     names = {c.rstrip("/") for c in copied}
-    assert names == {"pyproject.toml", "setup.py", "README.md", *PACKAGES}, names
+    assert names == {"pyproject.toml", "setup.py", "README.md", *BUILD_DIRS, *PACKAGES}, names
     for name in names:
         assert (ROOT / name).exists(), name
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text().split()
@@ -656,21 +657,23 @@ def _copy_sources(dest: Path) -> Path:
     dest.mkdir()
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, dest / name)
-    for pkg in PACKAGES:
+    for pkg in (*BUILD_DIRS, *PACKAGES):
         shutil.copytree(ROOT / pkg, dest / pkg,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
     return dest
 
 
 def test_packaging_config_ships_every_module(tmp_path):
-    """The packages pyproject's ``find`` selects cover every module (no folder left out)."""
+    """The packages setup.py's ``find_packages`` selects (the server's four; sdk/ ships
+    edge_sdk) cover every module (no folder left out)."""
     import setuptools
 
     src = _copy_sources(tmp_path / "src")
-    find = tomllib.loads((src / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]
-    found = set(setuptools.find_packages(where=str(src), include=find["include"],
-                                         exclude=find.get("exclude", ())))
+    assert tomllib.loads((src / "sdk" / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"] == ["edge_sdk"]
+    found = set(setuptools.find_packages(where=str(src), include=[
+        f"{p}{tail}" for p in PACKAGES if p != "edge_sdk" for tail in ("", ".*")]))
+    found |= {"edge_sdk"}
     missing = sorted({str(p.parent.relative_to(src)).replace("/", ".") for pkg in PACKAGES
                       for p in (src / pkg).rglob("*.py")} - found)
     assert not missing, f"packages left out of the wheel (no __init__.py?): {missing}"
@@ -688,12 +691,13 @@ def test_builder_wheel_packages_every_module(tmp_path):
     out = tmp_path / "wheels"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "--quiet", "--wheel-dir", str(out), str(src)],
+         "--quiet", "--wheel-dir", str(out), str(src / "sdk"), str(src)],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    (sdk_whl,) = out.glob("edgedrift_sdk-*.whl")
     (whl,) = out.glob("edgedrift-*.whl")
     archive = zipfile.ZipFile(whl)
-    names = set(archive.namelist())
+    names = set(archive.namelist()) | set(zipfile.ZipFile(sdk_whl).namelist())
     missing = sorted(str(p.relative_to(src)) for pkg in PACKAGES
                      for p in (src / pkg).rglob("*.py") if str(p.relative_to(src)) not in names)
     assert not missing, f"not in the wheel (a folder without __init__.py?): {missing}"
