@@ -33,6 +33,7 @@ class Filters:
     version: str = ""
     segment: tuple[str, str] = ("", "")
     range_key: str = "7d"
+    notes: tuple[str, ...] = ()    # deep-link values that do not exist (shown as warnings)
 
     @property
     def segment_label(self) -> str:
@@ -51,8 +52,12 @@ def format_segment(segment: tuple[str, str]) -> str:
 
 
 def _select(st: Any, label: str, options: list[str], param: str, default: str = "",
-            fmt: Any = None) -> str:
-    """A sidebar select box whose initial value comes from the URL (then the session)."""
+            fmt: Any = None, notes: list[str] | None = None) -> str:
+    """A sidebar select box whose initial value comes from the URL (then the session).
+
+    A URL value that is not among the options is named in ``notes`` with what is shown
+    instead (a mistyped or outdated link is never replaced silently).
+    """
     if not options:
         return ""
     key = f"filter_{param}"
@@ -62,41 +67,71 @@ def _select(st: Any, label: str, options: list[str], param: str, default: str = 
     if key not in st.session_state:
         st.session_state[key] = wanted if wanted in options else (
             default if default in options else options[0])
+        if wanted and wanted not in options and notes is not None:
+            notes.append(unknown_note(param, wanted, str(st.session_state[key])))
     value = st.sidebar.selectbox(label, options, key=key, format_func=fmt or str)
     return str(value)
 
 
-def sidebar(catalog: pd.DataFrame) -> Filters:
-    """Draw the filters in the sidebar from the results' catalog; sync them to the URL."""
+def unknown_note(param: str, wanted: str, shown: str) -> str:
+    """The warning for a link value that does not exist (device text escaped).
+
+    >>> unknown_note("model", "nope", "kws")
+    'The link asks for model `nope`, which has no results: showing `kws` instead.'
+    """
+    return (f"The link asks for {param} `{_code(wanted)}`, which has no results: "
+            f"showing `{_code(shown)}` instead.")
+
+
+def _code(text: str) -> str:
+    """Text safe inside a Markdown code span (no backticks, bounded length)."""
+    text = str(text).replace("`", "'")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def sidebar(catalog: pd.DataFrame, preferred: tuple[str, str, str] = ("", "", "")) -> Filters:
+    """Draw the filters in the sidebar from the results' catalog; sync them to the URL.
+
+    ``preferred`` (model, version, segment label): the selection when the URL names none,
+    e.g. the oldest open incident, so the pages open on what is drifting.
+    """
     import streamlit as st
 
     st.sidebar.markdown("**Filters**")
+    notes: list[str] = []
     range_key = _select(st, "Time range (up to the newest window)", list(RANGES), "range",
-                        default="7d", fmt=lambda k: "everything" if k == "all" else f"last {k}")
+                        default="7d", fmt=lambda k: "everything" if k == "all" else f"last {k}",
+                        notes=notes)
     if catalog.empty:
-        filters = Filters(range_key=range_key)
+        filters = Filters(range_key=range_key, notes=tuple(notes))
     else:
-        model = _select(st, "Model", sorted(catalog["model"].unique()), "model")
+        model = _select(st, "Model", sorted(catalog["model"].unique()), "model",
+                        default=preferred[0], notes=notes)
         versions = catalog[catalog["model"] == model]["version"].unique().tolist()
         version = _select(st, "Version", sorted(versions, key=_version_key, reverse=True),
-                          "version")
+                          "version", default=preferred[1] if model == preferred[0] else "",
+                          notes=notes)
         segs = catalog[(catalog["model"] == model) & (catalog["version"] == version)]
         labels = sorted({format_segment((t, v)) for t, v in
-                         zip(segs["segment_tag"], segs["segment_value"])},
+                         zip(segs["segment_tag"], segs["segment_value"], strict=True)},
                         key=lambda s: (s != FLEET, s))
-        segment = parse_segment(_select(st, "Segment", labels, "segment", default=FLEET))
-        filters = Filters(model, version, segment, range_key)
+        seg_default = preferred[2] if (model, version) == preferred[:2] else FLEET
+        segment = parse_segment(_select(st, "Segment", labels, "segment",
+                                        default=seg_default or FLEET, notes=notes))
+        filters = Filters(model, version, segment, range_key, tuple(notes))
     _to_url(st, filters)
     return filters
 
 
 def _to_url(st: Any, f: Filters) -> None:
-    wanted = {"range": f.range_key}
-    if f.model:
-        wanted.update(model=f.model, version=f.version, segment=f.segment_label)
-    for key, value in wanted.items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
+    """Write the filters to the URL in one update (the browser keeps one history entry
+    per page: see ``dashboard.app.HISTORY_SCRIPT``)."""
+    wanted = {"model": f.model, "version": f.version, "segment": f.segment_label} \
+        if f.model else {}
+    wanted["range"] = f.range_key
+    changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
+    if changed:
+        st.query_params.update(changed)
 
 
 def _version_key(v: str) -> tuple[Any, ...]:

@@ -75,13 +75,18 @@ def _body(cfg: Any, f: Any) -> None:
     row = mine[mine["window_start"] == window]
     _distribution(cfg, f, st, feature, row, ref, window)
 
-    st.subheader("Metric history (band = sketch-error interval, dashed = threshold)")
-    cols = st.columns(2)
-    for i, (method, g) in enumerate(mine.groupby("method")):
-        with cols[i % 2]:
-            role = g["role"].iloc[0]
-            st.markdown(f"**{method}** ({role})")
-            st.altair_chart(charts.metric_history(g), width="stretch")
+    st.subheader("Metric history against each method's threshold")
+    st.caption("Effect sizes: the score with its sketch-error interval (band) and the "
+               "threshold (dashed); the feature drifts when the interval's lower bound reaches "
+               "it. Tests: the p-value on a log axis against alpha (dashed); it drifts below.")
+    order = {"effect": 0, "test": 1, "info": 2}
+    groups = sorted(mine.groupby("method"), key=lambda mg: (order.get(mg[1]["role"].iloc[0], 3),
+                                                           mg[0]))
+    for method, g in groups:
+        role = g["role"].iloc[0]
+        st.markdown(f"**{literal(method)}** ({role}, threshold on the "
+                    f"{_threshold_on(method).replace('_', '-')})")
+        st.altair_chart(charts.metric_history(g, _threshold_on(method)), width="stretch")
 
     st.subheader("Data quality")
     dq = data.data_quality(cfg, since, until, f.model, f.version, f.segment, feature)
@@ -93,12 +98,23 @@ def _body(cfg: Any, f: Any) -> None:
                        value_name="value").dropna()
         long["rate"] = long["rate"].str.replace("_rate", "")
         st.altair_chart(charts.lines(long, "window_start", "value", "rate", "share of records",
-                                     y_format="%"), width="stretch")
+                                     y_format="%", legend="rate"), width="stretch")
         flagged = dq[dq["flagged"].fillna(False).astype(bool)]
         if not flagged.empty:
             st.warning(f"Quality problem flagged in {len(flagged)} window(s): worst "
                        f"{', '.join(sorted(flagged['worst'].dropna().unique()))}")
     _report(cfg, f, st, since, until)
+
+
+def _threshold_on(method: str) -> str:
+    """``score`` or ``p_value``: what the method's threshold applies to (the registry says).
+
+    >>> _threshold_on("ks"), _threshold_on("wasserstein"), _threshold_on("unknown")
+    ('p_value', 'score', 'score')
+    """
+    from analytics.methods.registry import METHODS
+    desc = METHODS.get(method)
+    return desc.threshold_on if desc is not None else "score"
 
 
 def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
@@ -139,9 +155,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
 
 
 def _report(cfg: Any, f: Any, st: Any, since: Any, until: Any) -> None:
-    import streamlit.components.v1 as components
-
     from dashboard import data
+    from dashboard.pages import report
 
     st.subheader("Evidently report")
     vd = data.verdicts(cfg, since, until, f.model, f.version, None, "drift")
@@ -151,8 +166,10 @@ def _report(cfg: Any, f: Any, st: Any, since: Any, until: Any) -> None:
                    "verdict turns to drift and the devices send raw-row samples).")
         return
     path = st.selectbox("Report", found, format_func=lambda p: p.name, key="feature_report")
+    st.page_link("pages/report.py", label="Open the report on its own page ›",
+                 query_params={"file": path.name})
     if st.toggle("Show the report inline", key="feature_show_report"):
-        components.html(path.read_text(encoding="utf-8"), height=900, scrolling=True)
+        report.show(st, path, height=900)
 
 
 if __name__ == "__main__":
