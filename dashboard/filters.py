@@ -51,26 +51,46 @@ def format_segment(segment: tuple[str, str]) -> str:
     return f"{segment[0]}={segment[1]}" if segment[0] else FLEET
 
 
-def _select(st: Any, label: str, options: list[str], param: str, default: str = "",
-            fmt: Any = None, notes: list[str] | None = None) -> str:
-    """A sidebar select box whose initial value comes from the URL (then the session).
+def synced_select(st: Any, box: Any, label: str, options: list[Any], param: str, key: str,
+                  default: Any = None, fmt: Any = None,
+                  notes: list[str] | None = None, show: Any = None) -> Any:
+    """A select box (in ``box``) kept in step with the URL parameter ``param``.
 
-    A URL value that is not among the options is named in ``notes`` with what is shown
-    instead (a mistyped or outdated link is never replaced silently).
+    The URL wins when it changed since this session last saw it (a link was followed, Back
+    was pressed, a deep link was opened); otherwise the widget keeps the user's choice,
+    which is then written to the URL (one history entry per page: see
+    ``dashboard.app.HISTORY_SCRIPT``). A URL value that is not among the options is named
+    in ``notes`` with what is shown instead (a link is never replaced silently).
+    ``fmt`` turns an option into its URL value, ``show`` into its label (default ``fmt``).
     """
     if not options:
-        return ""
-    key = f"filter_{param}"
+        return None
+    fmt = fmt or str
+    labels = [fmt(o) for o in options]
+    seen_key = f"_url_seen_{param}"
     wanted = st.query_params.get(param)
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
-    if key not in st.session_state:
-        st.session_state[key] = wanted if wanted in options else (
-            default if default in options else options[0])
-        if wanted and wanted not in options and notes is not None:
-            notes.append(unknown_note(param, wanted, str(st.session_state[key])))
-    value = st.sidebar.selectbox(label, options, key=key, format_func=fmt or str)
-    return str(value)
+    url_changed = wanted is not None and wanted != st.session_state.get(seen_key)
+    if url_changed and wanted in labels:
+        st.session_state[key] = options[labels.index(wanted)]
+    elif key not in st.session_state or url_changed:
+        st.session_state[key] = default if default in options else options[0]
+        if wanted and notes is not None:
+            notes.append(unknown_note(param, wanted, fmt(st.session_state[key])))
+    value = box.selectbox(label, options, key=key, format_func=show or fmt)
+    st.session_state[seen_key] = fmt(value)
+    if st.query_params.get(param) != fmt(value):
+        st.query_params[param] = fmt(value)
+    return value
+
+
+def _select(st: Any, label: str, options: list[str], param: str, default: str = "",
+            fmt: Any = None, notes: list[str] | None = None) -> str:
+    """A sidebar filter kept in step with the URL (see :func:`synced_select`)."""
+    value = synced_select(st, st.sidebar, label, options, param, f"filter_{param}",
+                          default, notes=notes, show=fmt)
+    return "" if value is None else str(value)
 
 
 def unknown_note(param: str, wanted: str, shown: str) -> str:
@@ -103,7 +123,7 @@ def sidebar(catalog: pd.DataFrame, preferred: tuple[str, str, str] = ("", "", ""
                         default="7d", fmt=lambda k: "everything" if k == "all" else f"last {k}",
                         notes=notes)
     if catalog.empty:
-        filters = Filters(range_key=range_key, notes=tuple(notes))
+        return Filters(range_key=range_key, notes=tuple(notes))
     else:
         model = _select(st, "Model", sorted(catalog["model"].unique()), "model",
                         default=preferred[0], notes=notes)
@@ -119,19 +139,7 @@ def sidebar(catalog: pd.DataFrame, preferred: tuple[str, str, str] = ("", "", ""
         segment = parse_segment(_select(st, "Segment", labels, "segment",
                                         default=seg_default or FLEET, notes=notes))
         filters = Filters(model, version, segment, range_key, tuple(notes))
-    _to_url(st, filters)
     return filters
-
-
-def _to_url(st: Any, f: Filters) -> None:
-    """Write the filters to the URL in one update (the browser keeps one history entry
-    per page: see ``dashboard.app.HISTORY_SCRIPT``)."""
-    wanted = {"model": f.model, "version": f.version, "segment": f.segment_label} \
-        if f.model else {}
-    wanted["range"] = f.range_key
-    changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
-    if changed:
-        st.query_params.update(changed)
 
 
 def _version_key(v: str) -> tuple[Any, ...]:

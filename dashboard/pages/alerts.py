@@ -55,6 +55,7 @@ def _body(cfg: Any, f: Any) -> None:
     import streamlit as st
 
     from dashboard import frames, outbox
+    from dashboard.filters import synced_select
 
     only = st.toggle(f"Only model {f.model}", value=False, key="alerts_only_model") \
         if f.model else False
@@ -72,19 +73,14 @@ def _body(cfg: Any, f: Any) -> None:
     st.dataframe(shown[["id", "created", "event_type", "model", "version", "segment", "state",
                         "delivered", "pending", "failed", "disabled"]], hide_index=True,
                  column_config={"created": "created (UTC)"})
-    ids = table["id"].tolist()
-    label = {r.id: _label(r) for r in table.itertuples()}
-    wanted = st.query_params.get("alert")
-    index = 0
-    if wanted and wanted.isdigit() and int(wanted) in ids:
-        index = ids.index(int(wanted))
-    elif wanted:
-        st.warning(f"The link asks for alert `{wanted.replace('`', '')[:40]}`, which does not "
-                   f"exist{' for this model' if only else ''}: showing #{ids[0]} instead.")
-    alert_id = int(st.selectbox("Alert", ids, index=index, key="alerts_pick",
-                                format_func=lambda i: label.get(i, str(i))))
-    if st.query_params.get("alert") != str(alert_id):
-        st.query_params["alert"] = str(alert_id)
+    ids = [int(i) for i in table["id"]]
+    label = {int(r.id): _label(r) for r in table.itertuples()}
+    notes: list[str] = []
+    picked = synced_select(st, st, "Alert", ids, "alert", "alerts_pick", notes=notes,
+                           show=lambda i: label.get(i, str(i)))
+    alert_id = int(picked)
+    for note in notes:
+        st.warning(note)
     body = outbox.alert_body(cfg, alert_id)
     payload = json.loads(body).get("data", {}) if body else {}
     if payload:

@@ -33,12 +33,8 @@ def main() -> None:
 
 
 def _pick(st: Any, label: str, options: list[Any], param: str, fmt: Any = str) -> Any:
-    wanted = st.query_params.get(param)
-    labels = [fmt(o) for o in options]
-    index = labels.index(wanted) if wanted in labels else 0
-    value = st.selectbox(label, options, index=index, format_func=fmt, key=f"feature_{param}")
-    st.query_params[param] = fmt(value)
-    return value
+    from dashboard.filters import synced_select
+    return synced_select(st, st, label, options, param, f"feature_{param}", fmt=fmt)
 
 
 def _body(cfg: Any, f: Any) -> None:
