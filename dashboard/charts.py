@@ -56,7 +56,7 @@ def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str,
     tell them apart without colour. ``markers``: ``t``, ``label`` for vertical rules."""
     name = legend or series
     axis = alt.Axis(format=y_format) if y_format else alt.Axis()
-    base = alt.Chart(df).encode(
+    base = alt.Chart().encode(
         x=alt.X(f"{x}:T", title=None),
         y=alt.Y(f"{y}:Q", title=title, axis=axis),
         color=alt.Color(f"{series}:N", legend=_legend(name)),
@@ -69,7 +69,12 @@ def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str,
             shape=alt.Shape(f"{series}:N", scale=SERIES_SHAPES, legend=_legend(name))),
     ]
     layers += _marker_layers(markers)
-    return _sized(alt.layer(*layers), HEIGHT)
+    return _sized(alt.layer(*layers, data=_slim(df, x, y, series)), HEIGHT)
+
+
+def _slim(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Only the columns a chart uses (less to hash, serialise and ship to the browser)."""
+    return df[list(dict.fromkeys(c for c in cols if c in df.columns))]
 
 
 def _sized(chart: Any, height: int) -> alt.LayerChart:
@@ -95,11 +100,12 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, label: str | None = None,
     enc_cat = alt.Y(f"{x}:N", sort="-x", title=None) if horizontal else alt.X(f"{x}:N",
                                                                             title=None)
     enc_val = alt.X(f"{y}:Q", title=title) if horizontal else alt.Y(f"{y}:Q", title=title)
-    base = alt.Chart(df).encode(enc_cat, enc_val, tooltip=list(df.columns))
+    base = alt.Chart().encode(enc_cat, enc_val, tooltip=list(df.columns))
     text = base.mark_text(align="left", dx=3) if horizontal else base.mark_text(dy=-6)
     return _sized(alt.layer(base.mark_bar(color="#4c6ef5"),
                             text.encode(text=alt.Text(f"{label or y}:N" if label else f"{y}:Q",
-                                                      format="" if label else ".3g"))),
+                                                      format="" if label else ".3g")),
+                            data=df),
                   max(HEIGHT // 2, 22 * len(df)) if horizontal else HEIGHT)
 
 
@@ -138,7 +144,9 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
     features = sorted(cells["feature"].unique())
     y = alt.Y("feature:N", title=None, sort=[VERDICT_ROW, *features],
               scale=alt.Scale(domain=[VERDICT_ROW, *features]))
-    heat = alt.Chart(cells).encode(y=y)
+    cells = _slim(cells, "feature", "method", "window_start", "window_end", "mid", "score",
+                  "lower", "upper", "threshold", "ratio", "exceeded", "drifted", "mark")
+    heat = alt.Chart().encode(y=y)
     x = alt.X("window_start:T", title=None)
     layers: list[Any] = [
         heat.mark_rect(stroke="white", strokeWidth=0.5).encode(
@@ -151,10 +159,11 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
                      alt.Tooltip("upper:Q", format=".3f"), alt.Tooltip("threshold:Q"),
                      alt.Tooltip("ratio:Q", format=".2f", title="score / threshold"),
                      "exceeded", "drifted"]),
-        heat.mark_text(fontSize=12, fontWeight="bold", color="white").encode(
-            x="mid:T", text="mark:N"),
+        heat.transform_filter("datum.mark != ''").mark_text(
+            fontSize=12, fontWeight="bold", color="white").encode(x="mid:T", text="mark:N"),
     ]
     if not strip.empty:
+        strip = _slim(strip, "window_start", "mid", "row", "state", "share_drifted", "note")
         sb = alt.Chart(strip).encode(x=alt.X("mid:T"), y=alt.Y("row:N", sort=[VERDICT_ROW,
                                                                               *features]))
         layers.append(sb.mark_point(size=90, filled=True).encode(
@@ -162,7 +171,8 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
             color=alt.value("#212529"),
             tooltip=[alt.Tooltip("window_start:T"), "state", "share_drifted", "note"]))
     layers += _marker_layers(markers)
-    return _sized(alt.layer(*layers).resolve_scale(color="independent", shape="independent"),
+    return _sized(alt.layer(*layers, data=cells).resolve_scale(color="independent",
+                                                                shape="independent"),
                   CHROME + 30 * (len(features) + 1))
 
 
@@ -176,7 +186,9 @@ def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
     cells["label"] = [("✕ " if d else "") + (f"{r:.2g}" if pd.notna(r) else "–")
                       for d, r in zip(cells["drifted"].fillna(False).astype(bool),
                                       cells["ratio"], strict=True)]
-    base = alt.Chart(cells).encode(
+    cells = _slim(cells, "segment", "feature", "method", "score", "lower", "upper", "threshold",
+                  "drifted", "ratio", "label")
+    base = alt.Chart().encode(
         x=alt.X("feature:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
         y=alt.Y("segment:N", title=None, sort=alt.EncodingSortField("segment")))
     return _sized(alt.layer(
@@ -187,7 +199,7 @@ def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
             tooltip=["segment", "feature", "method", alt.Tooltip("score:Q", format=".3f"),
                      alt.Tooltip("lower:Q", format=".3f"), alt.Tooltip("upper:Q", format=".3f"),
                      "threshold", "drifted"]),
-        base.mark_text(fontSize=11).encode(text="label:N"),
+        base.mark_text(fontSize=11).encode(text="label:N"), data=cells,
     ), CHROME + 40 + 34 * cells["segment"].nunique())
 
 
@@ -242,7 +254,7 @@ def metric_history(df: pd.DataFrame, threshold_on: str = "score",
     layers: list[Any] = [base.mark_line().encode(
         y=alt.Y("value:Q", title=ytitle, scale=yscale), color=series, strokeDash=dash)]
     if not test:
-        band = df.assign(band="sketch-error interval")
+        band = _slim(df, "window_start", "lower", "upper").assign(band="sketch-error interval")
         layers.insert(0, alt.Chart(band).mark_area(opacity=0.25).encode(
             x="window_start:T", y="lower:Q", y2="upper:Q",
             fill=alt.Fill("band:N", scale=alt.Scale(range=["#74c0fc"]), legend=_legend(""))))
@@ -267,7 +279,7 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
     """
     sides = alt.Scale(domain=["reference", "current"], range=["#212529", "#1c7ed6"])
     if numeric:
-        base = alt.Chart(df).encode(
+        base = alt.Chart().encode(
             x=alt.X("lo:Q", title="value (bin edges of the reference layout)"),
             x2="hi:Q", y=alt.Y("density:Q", title="share per unit of value"),
             tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")])
@@ -277,7 +289,7 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
             base.transform_filter("datum.side == 'reference'").mark_rect(
                 fillOpacity=0, strokeWidth=1.5).encode(
                 stroke=alt.Stroke("side:N", scale=sides, legend=_legend("distribution"))),
-        ), HEIGHT)
+            data=df), HEIGHT)
     x = alt.X("bin:N", sort=alt.SortField("order"), title=None,
               axis=alt.Axis(labelAngle=0, labelOverlap=True))
     return alt.Chart(df).mark_bar(strokeWidth=1.5).encode(
@@ -292,6 +304,7 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
 
 def verdict_timeline(df: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
     """Verdict state per window and kind: shape and colour (one legend), one row per kind."""
+    df = _slim(df, "window_start", "kind", "state", "note")
     base = alt.Chart(df).encode(x=alt.X("window_start:T", title=None),
                                 y=alt.Y("kind:N", title=None))
     layers: list[Any] = [base.mark_point(size=110, filled=True).encode(

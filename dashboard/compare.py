@@ -39,7 +39,7 @@ def effect_chart(df: pd.DataFrame) -> Any:
     """Grouped bars (one colour per version, with a legend) and each feature's threshold."""
     import altair as alt
 
-    base = alt.Chart(df).encode(y=alt.Y("feature:N", title=None))
+    base = alt.Chart().encode(y=alt.Y("feature:N", title=None))
     return alt.layer(
         base.mark_bar().encode(
             x=alt.X("score:Q", title="mean effect score in the range"),
@@ -48,7 +48,7 @@ def effect_chart(df: pd.DataFrame) -> Any:
             tooltip=["feature", "version", alt.Tooltip("score:Q", format=".3g"), "threshold",
                      alt.Tooltip("drifted:Q", title="windows drifted")]),
         base.mark_tick(color="black", thickness=2, size=26).encode(
-            x="threshold:Q", tooltip=["feature", "threshold"]),
+            x="threshold:Q", tooltip=["feature", "threshold"]), data=df,
     ).properties(height=max(120, 44 * df["feature"].nunique()))
 
 

@@ -78,8 +78,14 @@ def _body(cfg: Any, f: Any) -> None:
     order = {"effect": 0, "test": 1, "info": 2}
     groups = sorted(mine.groupby("method"), key=lambda mg: (order.get(mg[1]["role"].iloc[0], 3),
                                                            mg[0]))
+    info = [m for m, g in groups if g["role"].iloc[0] == "info"]
+    show_info = bool(info) and st.toggle(
+        f"Also the informational methods ({', '.join(info)}: no verdict rests on them)",
+        key="feature_show_info")
     for method, g in groups:
         role = g["role"].iloc[0]
+        if role == "info" and not show_info:
+            continue
         st.markdown(f"**{literal(method)}** ({role}, threshold on the "
                     f"{_threshold_on(method).replace('_', '-')})")
         st.altair_chart(charts.metric_history(g, _threshold_on(method)), width="stretch")
