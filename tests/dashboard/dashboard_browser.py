@@ -18,16 +18,11 @@ from typing import Any
 import pytest
 from dashboard_fleet import ROOT, free_port
 
-# a page is drawn when Streamlit's script run is over and every chart has its canvas
-DRAWN = """() => {
-  const running = document.querySelector('[data-testid="stStatusWidget"]');
-  const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
-  const drawn = document.querySelectorAll(
-      '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg');
-  const skeleton = document.querySelector('[data-testid="stSkeleton"]');
-  return !running && !skeleton && drawn.length >= charts.length
-      && document.querySelector('h1') !== null;
-}"""
+if str(ROOT) not in sys.path:      # the page-drawn wait is shared with the benchmark
+    sys.path.insert(0, str(ROOT))
+from bench.browser import wait_drawn  # noqa: E402
+
+__all__ = ["browser_page", "dashboard_server", "wait_drawn"]
 
 
 @contextlib.contextmanager
@@ -84,20 +79,3 @@ def browser_page(chromium: str, origin: str, foreign: list[str],
             yield page
         finally:
             browser.close()
-
-
-SIZE = "() => document.querySelector('[data-testid=\"stMain\"]')?.innerText.length ?? 0"
-
-
-def wait_drawn(page: Any, timeout_ms: int = 60_000, settle_ms: int = 250) -> None:
-    """Until the script run is over, every chart on the page is drawn, and the page's text
-    stopped changing for ``settle_ms`` (a fragment may still be filling in)."""
-    deadline = time.monotonic() + timeout_ms / 1000
-    while True:
-        page.wait_for_function(DRAWN, timeout=timeout_ms, polling=50)
-        before = page.evaluate(SIZE)
-        page.wait_for_timeout(settle_ms)
-        if page.evaluate(DRAWN) and page.evaluate(SIZE) == before:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError("the page kept changing")
