@@ -269,34 +269,48 @@ def metric_history(df: pd.DataFrame, threshold_on: str = "score",
     return _sized(alt.layer(*layers).resolve_scale(color="independent"), HEIGHT)
 
 
-def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
-    """Reference vs current, overlaid.
+CURRENT_COLORS = ["#1c7ed6", "#e8590c", "#2f9e44"]
 
-    Numeric (``df`` from :func:`dashboard.frames.numeric_overlay`: ``lo``, ``hi``,
-    ``density``, ``side``): bins on a real value axis, the reference as an outlined step,
-    the current window as translucent bars. Categorical (``bin``, ``order``, ``side``,
-    ``share``): side-by-side bars per category.
+
+def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
+    """The reference and one or more current distributions, overlaid.
+
+    ``side`` is ``reference`` or the name of a current distribution (``current``, or a
+    version when two are compared). Numeric (``df`` from
+    :func:`dashboard.frames.numeric_overlay`: ``lo``, ``hi``, ``density``): bins on a real
+    value axis, the reference as an outline, each current side as translucent bars.
+    Categorical (``bin``, ``order``, ``share``): side-by-side bars per category.
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"bin": "a", "order": 0, "side": ["reference", "2.1", "2.0"],
+    ...                   "share": [0.5, 0.6, 0.4], "lo": 0.0, "hi": 1.0, "density": 0.5})
+    >>> distribution(d, True).to_dict()["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    ['2.1', '2.0']
     """
-    sides = alt.Scale(domain=["reference", "current"], range=["#212529", "#1c7ed6"])
+    current = [x for x in dict.fromkeys(df["side"]) if x != "reference"]
+    colors = alt.Scale(domain=current, range=CURRENT_COLORS[:len(current)] or ["#1c7ed6"])
     if numeric:
         base = alt.Chart().encode(
             x=alt.X("lo:Q", title="value (bin edges of the reference layout)"),
             x2="hi:Q", y=alt.Y("density:Q", title="share per unit of value"),
             tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")])
         return _sized(alt.layer(
-            base.transform_filter("datum.side == 'current'").mark_rect(opacity=0.55).encode(
-                color=alt.Color("side:N", scale=sides, legend=_legend("distribution"))),
+            base.transform_filter("datum.side != 'reference'").mark_rect(opacity=0.45).encode(
+                color=alt.Color("side:N", scale=colors, legend=_legend("current"))),
             base.transform_filter("datum.side == 'reference'").mark_rect(
                 fillOpacity=0, strokeWidth=1.5).encode(
-                stroke=alt.Stroke("side:N", scale=sides, legend=_legend("distribution"))),
-            data=df), HEIGHT)
+                stroke=alt.Stroke("side:N", scale=alt.Scale(domain=["reference"],
+                                                            range=["#212529"]),
+                                  legend=_legend("outline"))),
+            data=df).resolve_scale(color="independent"), HEIGHT)
+    sides = ["reference", *current]
     x = alt.X("bin:N", sort=alt.SortField("order"), title=None,
               axis=alt.Axis(labelAngle=0, labelOverlap=True))
     return alt.Chart(df).mark_bar(strokeWidth=1.5).encode(
-        x=x, xOffset=alt.XOffset("side:N", sort=["reference", "current"]),
+        x=x, xOffset=alt.XOffset("side:N", sort=sides),
         y=alt.Y("share:Q", title="share of values", axis=alt.Axis(format="%")),
-        color=alt.Color("side:N", scale=alt.Scale(domain=["reference", "current"],
-                                                  range=["#adb5bd", "#1c7ed6"]),
+        color=alt.Color("side:N", scale=alt.Scale(
+            domain=sides, range=["#adb5bd", *CURRENT_COLORS[:len(current)]]),
                         legend=_legend("distribution")),
         tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")],
     ).properties(height=HEIGHT)

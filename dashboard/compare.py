@@ -1,7 +1,8 @@
 """Two versions of a model side by side (e.g. canary vs stable), drawn on the Models page.
 
 Per version: drift state and onset, median latency p95, accuracy when labels exist, devices;
-then each feature's mean effect score of both versions against the method's threshold.
+then each feature's mean effect score of both versions against the method's threshold, and
+one feature's distribution in each version's newest window over the reference.
 
 >>> import pandas as pd
 >>> e = pd.DataFrame({"feature": ["rms", "rms"], "score": [0.3, 0.1], "threshold": 0.1,
@@ -94,3 +95,58 @@ def section(cfg: Any, f: Any, since: Any, until: Any) -> None:
         st.altair_chart(effect_chart(df), width="stretch")
         st.caption("Bars: each feature's mean effect score over the time range, one colour per "
                    "version; black tick: the method's threshold.")
+        _distributions(cfg, f, st, df, {va: effects[va], vb: effects[vb]})
+
+
+def _distributions(cfg: Any, f: Any, st: Any, df: pd.DataFrame,
+                   effects: dict[str, pd.DataFrame]) -> None:
+    """One feature (default: where the versions differ most) in each version's newest
+    window on a common value axis (each on the bins of its own reference layout, as density
+    per unit of value), over the reference of the first version (outline)."""
+    from dashboard import charts
+
+    wide = df.pivot_table(index="feature", columns="version", values="score")
+    gap = (wide.max(axis=1) - wide.min(axis=1)).sort_values(ascending=False)
+    feature = st.selectbox("Distribution of", list(gap.index), key="cmp_feature",
+                           help="default: the feature whose effect differs most between them")
+    parts, numeric = [], True
+    for i, (v, eff) in enumerate(effects.items()):
+        part = _version_histogram(cfg, f, v, feature, eff)
+        if part is None:
+            continue
+        frame, numeric = part
+        keep = frame["side"] != "reference" if i else frame["side"].notna()
+        parts.append(frame[keep])
+    if not any((p["side"] != "reference").any() for p in parts):
+        st.caption(f"No histogram of {literal(feature)} in the versions' newest windows.")
+        return
+    st.altair_chart(charts.distribution(pd.concat(parts, ignore_index=True), numeric=numeric),
+                    width="stretch")
+    st.caption(f"Outline: the reference of {literal(next(iter(effects)))}. Each version's "
+               "newest window on its own reference layout's bins (share per unit of value).")
+
+
+def _version_histogram(cfg: Any, f: Any, version: str, feature: str,
+                       eff: pd.DataFrame) -> tuple[pd.DataFrame, bool] | None:
+    """(reference + current rows of ``feature`` in the version's newest window, numeric)."""
+    from dashboard import data, frames
+
+    ref = data.reference(cfg, f.model, version)
+    rows = eff[eff["feature"] == feature].sort_values("window_start")
+    if ref is None or feature not in ref.features or rows.empty:
+        return None
+    fp, last = ref.features[feature], rows.iloc[-1]
+    start = pd.Timestamp(last["window_start"]).to_pydatetime()
+    end = pd.Timestamp(last["window_end"]).to_pydatetime()
+    label = f"{version} ({start:%m-%d %H:%M})"
+    if fp.type == "categorical":
+        cur = data.current_histogram(cfg, f.model, version, feature, "", start, end, f.segment)
+        part = frames.categorical_overlay(fp.categories, cur["categories"])
+        return part.assign(side=part["side"].replace("current", label)), False
+    layout = str(last["layout"])
+    edges = fp.layout_edges(layout)
+    if edges is None or layout not in fp.histograms:
+        return None
+    cur = data.current_histogram(cfg, f.model, version, feature, layout, start, end, f.segment)
+    part = frames.numeric_overlay(list(fp.histograms[layout]), cur["counts"], edges)
+    return part.assign(side=part["side"].replace("current", label)), True

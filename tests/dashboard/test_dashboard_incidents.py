@@ -198,3 +198,21 @@ def test_links_naming_nothing_say_so(monkeypatch, pipeline):
     assert any("model `nope`" in w.value for w in at.warning), [w.value for w in at.warning]
     at = _app(monkeypatch, pipeline["paths"].root, page="pages/alerts.py", alert="999")
     assert any("alert `999`" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_canary_and_stable_side_by_side(monkeypatch, demo):
+    """har 2.1 (canary) and 2.0 (stable) on the Models page: state, latency and accuracy per
+    version, effect per feature against its threshold, one feature's distributions overlaid
+    on the reference."""
+    at = _app(monkeypatch, demo["data_dir"], demo["config"], page="pages/models.py",
+              model="har", version="2.1", segment="fleet", range="all")
+    labels = {m.label for m in at.metric}
+    for v in ("2.1", "2.0"):
+        assert {f"{v}: drift", f"{v}: latency p95, median (ms)", f"{v}: accuracy"} <= labels
+    sides = set()
+    for spec in _specs(at):
+        for rows in spec["datasets"].values():
+            sides |= {r.get("side") for r in rows if "side" in r}
+    assert "reference" in sides
+    assert any(str(s).startswith("2.1 (") for s in sides)
+    assert any(str(s).startswith("2.0 (") for s in sides)
