@@ -129,7 +129,7 @@ def _distributions(cfg: Any, f: Any, st: Any, df: pd.DataFrame,
 def _version_histogram(cfg: Any, f: Any, version: str, feature: str,
                        eff: pd.DataFrame) -> tuple[pd.DataFrame, bool] | None:
     """(reference + current rows of ``feature`` in the version's newest window, numeric)."""
-    from dashboard import data, frames
+    from dashboard import data, dataset, frames
 
     ref = data.reference(cfg, f.model, version)
     rows = eff[eff["feature"] == feature].sort_values("window_start")
@@ -140,13 +140,13 @@ def _version_histogram(cfg: Any, f: Any, version: str, feature: str,
     end = pd.Timestamp(last["window_end"]).to_pydatetime()
     label = f"{version} ({start:%m-%d %H:%M})"
     if fp.type == "categorical":
-        cur = data.current_histogram(cfg, f.model, version, feature, "", start, end, f.segment)
+        cur = dataset.current_histogram(cfg, f.model, version, feature, "", start, end, f.segment)
         part = frames.categorical_overlay(fp.categories, cur["categories"])
         return part.assign(side=part["side"].replace("current", label)), False
     layout = str(last["layout"])
     edges = fp.layout_edges(layout)
     if edges is None or layout not in fp.histograms:
         return None
-    cur = data.current_histogram(cfg, f.model, version, feature, layout, start, end, f.segment)
+    cur = dataset.current_histogram(cfg, f.model, version, feature, layout, start, end, f.segment)
     part = frames.numeric_overlay(list(fp.histograms[layout]), cur["counts"], edges)
     return part.assign(side=part["side"].replace("current", label)), True

@@ -251,7 +251,7 @@ def evidently_summary(json_path: Any) -> str:
 def device_health(windows: pd.DataFrame, health: pd.DataFrame, silent_after_s: float,
                   now: Any) -> pd.DataFrame:
     """Per (device, model): windows received and missing in the range, the longest gap, the
-    backlog trend, silence; from :func:`dashboard.data.device_windows` and fleet_health.
+    backlog trend, silence; from :func:`dashboard.dataset.device_windows` and fleet_health.
 
     ``missing`` counts the windows a device should have sent since its first window in the
     range up to the newest window of the range (at its own window length). A backlog is

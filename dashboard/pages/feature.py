@@ -123,7 +123,7 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
                   window: dt.datetime) -> None:
     import pandas as pd
 
-    from dashboard import charts, data, frames
+    from dashboard import charts, dataset, frames
 
     st.subheader(f"Reference vs current, window {window:%Y-%m-%d %H:%M}")
     if ref is None or feature not in ref.features:
@@ -132,7 +132,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     fp = ref.features[feature]
     end = pd.Timestamp(row["window_end"].iloc[0]).to_pydatetime() if not row.empty else window
     if fp.type == "categorical":
-        cur = data.current_histogram(cfg, f.model, f.version, feature, "", window, end, f.segment)
+        cur = dataset.current_histogram(cfg, f.model, f.version, feature, "", window, end,
+                                        f.segment)
         df = frames.categorical_overlay(fp.categories, cur["categories"])
         st.altair_chart(charts.distribution(df, numeric=False), width="stretch")
         st.caption(f"current: {cur['windows']} device windows")
@@ -142,7 +143,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     if edges is None or layout not in fp.histograms:
         st.info(f"The reference has no histogram for layout {literal(layout or '(none)')}.")
         return
-    cur = data.current_histogram(cfg, f.model, f.version, feature, layout, window, end, f.segment)
+    cur = dataset.current_histogram(cfg, f.model, f.version, feature, layout, window, end,
+                                    f.segment)
     ref_counts = list(fp.histograms[layout])
     st.altair_chart(charts.distribution(frames.numeric_overlay(ref_counts, cur["counts"], edges),
                                         numeric=True), width="stretch")

@@ -31,11 +31,11 @@ def _body(cfg: Any, f: Any) -> None:
     import pandas as pd
     import streamlit as st
 
-    from dashboard import charts, data, frames, ui
+    from dashboard import charts, data, dataset, frames, ui
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     health = data.fleet_health(cfg)
-    fresh = data.freshness(cfg)
+    fresh = dataset.freshness(cfg)
     since, until = data.time_range(cfg, f.range_key)
     if health.empty:
         st.info("No device has been seen in an analysis pass yet: run `edgedrift analyze`.")
@@ -87,7 +87,7 @@ def _body(cfg: Any, f: Any) -> None:
                                f"{literal(r.model_hash)}"
                                for r in odd.itertuples()))
     st.dataframe(census, hide_index=True)
-    timeline = data.hash_timeline(cfg, since, until)
+    timeline = dataset.hash_timeline(cfg, since, until)
     if not timeline.empty and timeline["model_hash"].nunique() > 1:
         tl = timeline.assign(build=timeline["model"] + " " + timeline["version"] + " "
                              + timeline["model_hash"])
@@ -117,7 +117,7 @@ def _body(cfg: Any, f: Any) -> None:
                                     "last_seen_ago": "last seen"})
 
     st.subheader("Ingest")
-    rate = data.ingest(cfg, since, until)
+    rate = dataset.ingest(cfg, since, until)
     if rate.empty:
         st.info("No windows received in this time range.")
     else:
@@ -138,8 +138,8 @@ def _segment_tag(cfg: Any) -> str:
 
 
 def _growing(cfg: Any, since: Any, until: Any) -> set[str]:
-    from dashboard import data, frames
-    dev = frames.device_health(data.device_windows(cfg, since, until), _empty(), 1e18, until)
+    from dashboard import dataset, frames
+    dev = frames.device_health(dataset.device_windows(cfg, since, until), _empty(), 1e18, until)
     return set(dev.loc[dev["growing"], "device_id"]) if not dev.empty else set()
 
 
@@ -150,10 +150,10 @@ def _empty() -> Any:
 
 def _by_segment(cfg: Any, st: Any, health: Any, since: Any, until: Any, now: Any) -> None:
     """Device health by segment: silent devices, missing windows, gaps, growing backlogs."""
-    from dashboard import data, frames
+    from dashboard import dataset, frames
 
     tag = _segment_tag(cfg)
-    dev = frames.device_health(data.device_windows(cfg, since, until, tag), health,
+    dev = frames.device_health(dataset.device_windows(cfg, since, until, tag), health,
                                cfg.silent_after_s, now)
     if dev.empty:
         return
