@@ -1,44 +1,97 @@
-"""Altair charts of the dashboard, readable without colour: states are shapes and labels too.
+"""Altair charts of the dashboard, readable without asking and without colour.
 
-Every function takes a tidy DataFrame and returns an ``alt.Chart`` (or layer); no
-data access and no Streamlit here.
+* every multi-series chart has a legend (colour, dash and point shape of a series are one
+  legend entry), and states are shapes and labels as well as colours;
+* thresholds are horizontal rules in the units of what is plotted: an effect size against
+  its threshold, a test's p-value (log axis) against alpha;
+* charts take the width of their container (``width="stretch"``), the heatmap included: its
+  x axis is time, not one fixed-width band per window;
+* the heatmap's colour scale is fixed (score / threshold, 1 = threshold), not relative to
+  the data's maximum;
+* ``markers`` (onset, alerts) are drawn as labelled vertical rules on time charts.
+
+Every function takes tidy DataFrames and returns an Altair chart; no data access and no
+Streamlit here.
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({"t": pd.to_datetime(["2025-01-01", "2025-01-02"]), "v": [1.0, 2.0],
 ...                    "series": ["p95", "p95"]})
->>> lines(df, "t", "v", "series", "latency (ms)").to_dict()["layer"][0]["mark"]["type"]
-'line'
+>>> spec = lines(df, "t", "v", "series", "latency (ms)").to_dict()
+>>> spec["layer"][0]["mark"]["type"], spec["layer"][0]["encoding"]["color"]["legend"]["title"]
+('line', 'series')
 """
 
 from __future__ import annotations
+
+from typing import Any, cast
 
 import altair as alt
 import pandas as pd
 
 STATE_SHAPES = alt.Scale(domain=["ok", "drift"], range=["circle", "triangle-up"])
 STATE_COLORS = alt.Scale(domain=["ok", "drift"], range=["#2b8a3e", "#c92a2a"])
+POINT_STATES = ["ok", "over threshold", "drifted"]
+POINT_SHAPES = alt.Scale(domain=POINT_STATES, range=["circle", "diamond", "triangle-up"])
+POINT_COLORS = alt.Scale(domain=POINT_STATES, range=["#2b8a3e", "#e67700", "#c92a2a"])
 SERIES_DASH = alt.Scale(range=[[1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1, 3]])
 SERIES_SHAPES = alt.Scale(range=["circle", "square", "triangle-up", "diamond", "cross",
                                  "triangle-down"])
+# score / threshold: 0 = nothing, 1 = at the threshold, 2 and more = twice it (capped)
+RATIO_SCALE = alt.Scale(domain=[0, 0.5, 1, 2], range=["#f8f9fa", "#ffec99", "#fd7e14", "#a61e4d"],
+                        clamp=True)
 HEIGHT = 260
+# Streamlit fits the whole chart (legend and axes included) into its height: add room for them
+CHROME = 110
+VERDICT_ROW = "◆ model verdict"
+
+
+def _legend(title: str) -> alt.Legend:
+    return alt.Legend(title=title, orient="top", titleLimit=400, labelLimit=300)
 
 
 def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str,
-          y_format: str = "") -> alt.LayerChart:
-    """Time series: one line per ``series``, told apart by dash pattern and point shape."""
-    base = alt.Chart(df).encode(
+          y_format: str = "", legend: str | None = None,
+          markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Time series: one line per ``series`` with a legend; dash pattern and point shape
+    tell them apart without colour. ``markers``: ``t``, ``label`` for vertical rules."""
+    name = legend or series
+    axis = alt.Axis(format=y_format) if y_format else alt.Axis()
+    base = alt.Chart().encode(
         x=alt.X(f"{x}:T", title=None),
-        y=alt.Y(f"{y}:Q", title=title, axis=alt.Axis(format=y_format) if y_format else
-                alt.Axis()),
-        color=alt.Color(f"{series}:N", title=None),
+        y=alt.Y(f"{y}:Q", title=title, axis=axis),
+        color=alt.Color(f"{series}:N", legend=_legend(name)),
         tooltip=[alt.Tooltip(f"{x}:T"), alt.Tooltip(f"{series}:N"),
                  alt.Tooltip(f"{y}:Q", format=".4g")])
-    return alt.layer(
+    layers: list[Any] = [
         base.mark_line().encode(strokeDash=alt.StrokeDash(f"{series}:N", scale=SERIES_DASH,
-                                                          legend=None)),
+                                                          legend=_legend(name))),
         base.mark_point(filled=True, size=45).encode(
-            shape=alt.Shape(f"{series}:N", scale=SERIES_SHAPES, title=None)),
-    ).properties(height=HEIGHT)
+            shape=alt.Shape(f"{series}:N", scale=SERIES_SHAPES, legend=_legend(name))),
+    ]
+    layers += _marker_layers(markers)
+    return _sized(alt.layer(*layers, data=_slim(df, x, y, series)), HEIGHT)
+
+
+def _slim(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Only the columns a chart uses (less to hash, serialise and ship to the browser)."""
+    return df[list(dict.fromkeys(c for c in cols if c in df.columns))]
+
+
+def _sized(chart: Any, height: int) -> alt.LayerChart:
+    """``chart`` with its height (Streamlit gives it the container's width)."""
+    return cast(alt.LayerChart, chart.properties(height=height))
+
+
+def _marker_layers(markers: pd.DataFrame | None) -> list[Any]:
+    """Labelled vertical rules (onset of an incident, alerts sent)."""
+    if markers is None or markers.empty:
+        return []
+    merged = markers.groupby("t", as_index=False)["label"].agg(" · ".join)
+    m = alt.Chart(merged).encode(x=alt.X("t:T"))
+    return [m.mark_rule(color="#495057", strokeDash=[2, 2]).encode(
+                tooltip=[alt.Tooltip("t:T"), "label:N"]),
+            m.mark_text(align="left", dx=3, dy=-4, fontSize=10, color="#495057", baseline="top"
+                        ).encode(text="label:N", y=alt.value(0))]
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, label: str | None = None,
@@ -47,12 +100,13 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, label: str | None = None,
     enc_cat = alt.Y(f"{x}:N", sort="-x", title=None) if horizontal else alt.X(f"{x}:N",
                                                                             title=None)
     enc_val = alt.X(f"{y}:Q", title=title) if horizontal else alt.Y(f"{y}:Q", title=title)
-    base = alt.Chart(df).encode(enc_cat, enc_val, tooltip=list(df.columns))
+    base = alt.Chart().encode(enc_cat, enc_val, tooltip=list(df.columns))
     text = base.mark_text(align="left", dx=3) if horizontal else base.mark_text(dy=-6)
-    return alt.layer(base.mark_bar(color="#4c6ef5"),
-                     text.encode(text=alt.Text(f"{label or y}:N" if label else f"{y}:Q",
-                                               format="" if label else ".3g"))
-                     ).properties(height=max(HEIGHT // 2, 22 * len(df)) if horizontal else HEIGHT)
+    return _sized(alt.layer(base.mark_bar(color="#4c6ef5"),
+                            text.encode(text=alt.Text(f"{label or y}:N" if label else f"{y}:Q",
+                                                      format="" if label else ".3g")),
+                            data=df),
+                  max(HEIGHT // 2, 22 * len(df)) if horizontal else HEIGHT)
 
 
 def histogram(df: pd.DataFrame, x: str, title: str, bins: int = 30) -> alt.Chart:
@@ -62,89 +116,214 @@ def histogram(df: pd.DataFrame, x: str, title: str, bins: int = 30) -> alt.Chart
         y=alt.Y("count():Q", title="devices")).properties(height=HEIGHT // 1.3)
 
 
-def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame) -> alt.VConcatChart:
-    """Features x windows: colour = effect score / threshold; a drifted cell also gets an X.
+def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
+                  markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Features x time: colour = effect score / threshold on a fixed scale (1 = threshold),
+    ``✕`` = the feature drifted in that window; the top row is the model verdict (shape).
 
-    Above it, one mark per window for the model verdict: a circle (ok) or a
-    triangle (drift), labelled.
+    One layered chart on a time axis, so it takes its container's width whatever the
+    number of windows; the colour legend and the newest window are always visible.
+
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2025-01-01 00:00", "2025-01-01 01:00"])
+    >>> e = pd.DataFrame({"feature": "rms", "method": "wasserstein", "window_start": t,
+    ...                   "window_end": t + pd.Timedelta(hours=1), "score": [0.05, 0.4],
+    ...                   "lower": [0.0, 0.3], "upper": [0.1, 0.5], "threshold": 0.1,
+    ...                   "exceeded": [False, True], "drifted": [False, True]})
+    >>> v = pd.DataFrame({"window_start": t, "window_end": t + pd.Timedelta(hours=1),
+    ...                   "state": ["ok", "drift"], "share_drifted": [0.0, 1.0], "note": ""})
+    >>> spec = drift_heatmap(e, v).to_dict()
+    >>> spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    [0, 0.5, 1, 2]
     """
-    cells = effect.assign(ratio=effect["score"] / effect["threshold"].where(
-        effect["threshold"] > 0), mark=effect["drifted"].map({True: "✕", False: ""}),
-        window=_window_label(effect["window_start"]))
-    strip_df = verdicts.assign(window=_window_label(verdicts["window_start"]))
-    order = sorted(set(cells["window"]) | set(strip_df["window"]))
-    x = alt.X("window:O", sort=order, scale=alt.Scale(domain=order), title=None,
-              axis=alt.Axis(labelAngle=-45, labelOverlap=True))
-    heat = alt.Chart(cells).encode(x=x, y=alt.Y("feature:N", title=None))
-    grid = alt.layer(
-        heat.mark_rect(stroke="white").encode(
-            color=alt.Color("ratio:Q", title="score / threshold",
-                            scale=alt.Scale(scheme="orangered", domainMin=0)),
+    cells = effect.assign(
+        ratio=effect["score"] / effect["threshold"].where(effect["threshold"] > 0),
+        mark=effect["drifted"].fillna(False).astype(bool).map({True: "✕", False: ""}),
+        mid=_mid(effect))
+    strip = verdicts.assign(row=VERDICT_ROW, mid=_mid(verdicts))
+    features = sorted(cells["feature"].unique())
+    y = alt.Y("feature:N", title=None, sort=[VERDICT_ROW, *features],
+              scale=alt.Scale(domain=[VERDICT_ROW, *features]))
+    cells = _slim(cells, "feature", "method", "window_start", "window_end", "mid", "score",
+                  "lower", "upper", "threshold", "ratio", "exceeded", "drifted", "mark")
+    heat = alt.Chart().encode(y=y)
+    x = alt.X("window_start:T", title=None)
+    layers: list[Any] = [
+        heat.mark_rect(stroke="white", strokeWidth=0.5).encode(
+            x=x, x2="window_end:T",
+            color=alt.Color("ratio:Q", scale=RATIO_SCALE, legend=alt.Legend(
+                title="effect score / threshold (1 = threshold)", orient="top",
+                gradientLength=220, values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
             tooltip=["feature", "method", alt.Tooltip("window_start:T"),
                      alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("lower:Q", format=".3f"),
-                     alt.Tooltip("upper:Q", format=".3f"), "threshold", "drifted"]),
-        heat.mark_text(fontSize=13, fontWeight="bold").encode(text="mark:N"),
-    ).properties(height=max(120, 26 * cells["feature"].nunique()))
-    strip = alt.Chart(strip_df).encode(x=alt.X("window:O", sort=order,
-                                               scale=alt.Scale(domain=order), axis=None))
-    top = alt.layer(
-        strip.mark_point(size=120, filled=True).encode(
-            shape=alt.Shape("state:N", scale=STATE_SHAPES, title="verdict"),
-            color=alt.Color("state:N", scale=STATE_COLORS, legend=None),
-            tooltip=[alt.Tooltip("window_start:T"), "state", "share_drifted", "note"]),
-        strip.mark_text(dy=-14, fontSize=10).encode(text="state:N"),
-    ).properties(height=40, title="model verdict per window")
-    return alt.vconcat(top, grid, spacing=4).resolve_scale(color="independent", x="shared")
+                     alt.Tooltip("upper:Q", format=".3f"), alt.Tooltip("threshold:Q"),
+                     alt.Tooltip("ratio:Q", format=".2f", title="score / threshold"),
+                     "exceeded", "drifted"]),
+        heat.transform_filter("datum.mark != ''").mark_text(
+            fontSize=12, fontWeight="bold", color="white").encode(x="mid:T", text="mark:N"),
+    ]
+    if not strip.empty:
+        strip = _slim(strip, "window_start", "mid", "row", "state", "share_drifted", "note")
+        sb = alt.Chart(strip).encode(x=alt.X("mid:T"), y=alt.Y("row:N", sort=[VERDICT_ROW,
+                                                                              *features]))
+        layers.append(sb.mark_point(size=90, filled=True).encode(
+            shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=_legend("model verdict")),
+            color=alt.value("#212529"),
+            tooltip=[alt.Tooltip("window_start:T"), "state", "share_drifted", "note"]))
+    layers += _marker_layers(markers)
+    return _sized(alt.layer(*layers, data=cells).resolve_scale(color="independent",
+                                                                shape="independent"),
+                  CHROME + 30 * (len(features) + 1))
 
 
-def _window_label(s: pd.Series) -> pd.Series:
-    return pd.to_datetime(s).dt.strftime("%m-%d %H:%M")
+def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
+    """Segments x features for one window: colour = score / threshold (fixed scale),
+    ``✕`` = drifted, the ratio written in each cell."""
+    cells = effect.assign(
+        segment=[f"{t}={v}" if t else "fleet" for t, v in
+                 zip(effect["segment_tag"], effect["segment_value"], strict=True)],
+        ratio=effect["score"] / effect["threshold"].where(effect["threshold"] > 0))
+    cells["label"] = [("✕ " if d else "") + (f"{r:.2g}" if pd.notna(r) else "–")
+                      for d, r in zip(cells["drifted"].fillna(False).astype(bool),
+                                      cells["ratio"], strict=True)]
+    cells = _slim(cells, "segment", "feature", "method", "score", "lower", "upper", "threshold",
+                  "drifted", "ratio", "label")
+    base = alt.Chart().encode(
+        x=alt.X("feature:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
+        y=alt.Y("segment:N", title=None, sort=alt.EncodingSortField("segment")))
+    return _sized(alt.layer(
+        base.mark_rect(stroke="white").encode(
+            color=alt.Color("ratio:Q", scale=RATIO_SCALE, legend=alt.Legend(
+                title="effect score / threshold (1 = threshold)", orient="top",
+                values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
+            tooltip=["segment", "feature", "method", alt.Tooltip("score:Q", format=".3f"),
+                     alt.Tooltip("lower:Q", format=".3f"), alt.Tooltip("upper:Q", format=".3f"),
+                     "threshold", "drifted"]),
+        base.mark_text(fontSize=11).encode(text="label:N"), data=cells,
+    ), CHROME + 40 + 34 * cells["segment"].nunique())
 
 
-def metric_history(df: pd.DataFrame) -> alt.LayerChart:
-    """Score with its sketch interval (band), threshold (dashed rule) and drifted points (X)."""
-    df = df.assign(state=df["drifted"].map({True: "drift", False: "ok"}))
-    base = alt.Chart(df).encode(x=alt.X("window_start:T", title=None))
-    return alt.layer(
-        base.mark_area(opacity=0.25).encode(y=alt.Y("lower:Q", title="score"), y2="upper:Q"),
-        base.mark_line().encode(y="score:Q"),
-        base.mark_rule(strokeDash=[6, 4], color="black").encode(y="threshold:Q"),
-        base.mark_point(size=70, filled=True).encode(
-            y="score:Q", shape=alt.Shape("state:N", scale=STATE_SHAPES, title="feature state"),
-            color=alt.Color("state:N", scale=STATE_COLORS, legend=None),
-            tooltip=[alt.Tooltip("window_start:T"), alt.Tooltip("score:Q", format=".4f"),
-                     alt.Tooltip("lower:Q", format=".4f"), alt.Tooltip("upper:Q", format=".4f"),
-                     "threshold", "state"]),
-    ).properties(height=HEIGHT // 1.3)
+def _mid(frame: pd.DataFrame) -> pd.Series:
+    """The middle of each row's window (where a cell's text and a verdict's mark sit)."""
+    start = pd.to_datetime(frame["window_start"])
+    return start + (pd.to_datetime(frame["window_end"]) - start) / 2
 
 
-def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart:
-    """Reference vs current share per bin/category: hollow outlined bars vs solid bars.
+def metric_history(df: pd.DataFrame, threshold_on: str = "score",
+                   markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """One method's history against its threshold, in the units the threshold applies to.
 
-    ``df``: ``bin`` (label), ``order``, ``side`` (reference/current), ``share``.
+    ``threshold_on="score"`` (effect sizes): the score with its sketch-error interval (band)
+    and the threshold as a line (a feature drifts when the lower bound reaches it).
+    ``threshold_on="p_value"`` (tests): the p-value on a log axis and alpha as a line (a
+    feature drifts when the p-value falls below it). Points: ok / over threshold (this
+    method) / drifted (the feature's state after the verdict policy).
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"window_start": pd.to_datetime(["2025-01-01", "2025-01-02"]),
+    ...                   "score": [4.3, 9.0], "lower": [4.0, 8.0], "upper": [5.0, 10.0],
+    ...                   "p_value": [0.4, 1e-5], "threshold": 0.05,
+    ...                   "exceeded": [False, True], "drifted": [False, True]})
+    >>> spec = metric_history(d, "p_value").to_dict()
+    >>> spec["layer"][0]["encoding"]["y"]["field"], spec["layer"][0]["encoding"]["y"]["scale"]
+    ('value', {'type': 'log'})
     """
+    test = threshold_on == "p_value"
+    state = [("drifted" if d else "over threshold" if e else "ok")
+             for d, e in zip(df["drifted"].fillna(False).astype(bool),
+                             df["exceeded"].fillna(False).astype(bool), strict=True)]
+    what = "p-value" if test else "score"
+    value = df["p_value"].clip(lower=1e-16) if test else df["score"]
+    thr_name = f"alpha ({df['threshold'].iloc[0]:.3g})" if test else \
+        f"threshold ({df['threshold'].iloc[0]:.3g})"
+    long = pd.concat([
+        pd.DataFrame({"window_start": df["window_start"], "value": value, "series": what,
+                      "state": state}),
+        pd.DataFrame({"window_start": df["window_start"], "value": df["threshold"],
+                      "series": thr_name, "state": None})], ignore_index=True)
+    yscale = alt.Scale(type="log") if test else alt.Scale(zero=True)
+    ytitle = "p-value (log scale; drift below alpha)" if test else \
+        "effect score (drift when the interval's lower bound reaches the threshold)"
+    series = alt.Color("series:N", scale=alt.Scale(domain=[what, thr_name],
+                                                   range=["#1c7ed6", "#212529"]),
+                       legend=_legend("series"))
+    dash = alt.StrokeDash("series:N", scale=alt.Scale(domain=[what, thr_name],
+                                                      range=[[1, 0], [6, 4]]),
+                          legend=_legend("series"))
+    base = alt.Chart(long).encode(x=alt.X("window_start:T", title=None))
+    layers: list[Any] = [base.mark_line().encode(
+        y=alt.Y("value:Q", title=ytitle, scale=yscale), color=series, strokeDash=dash)]
+    if not test:
+        band = _slim(df, "window_start", "lower", "upper").assign(band="sketch-error interval")
+        layers.insert(0, alt.Chart(band).mark_area(opacity=0.25).encode(
+            x="window_start:T", y="lower:Q", y2="upper:Q",
+            fill=alt.Fill("band:N", scale=alt.Scale(range=["#74c0fc"]), legend=_legend(""))))
+    pts = long[long["state"].notna()]
+    layers.append(alt.Chart(pts).mark_point(size=60, filled=True).encode(
+        x="window_start:T", y=alt.Y("value:Q", scale=yscale),
+        shape=alt.Shape("state:N", scale=POINT_SHAPES, legend=_legend("window")),
+        color=alt.Color("state:N", scale=POINT_COLORS, legend=_legend("window")),
+        tooltip=[alt.Tooltip("window_start:T"), alt.Tooltip("value:Q", format=".4g",
+                                                            title=what), "state"]))
+    layers += _marker_layers(markers)
+    return _sized(alt.layer(*layers).resolve_scale(color="independent"), HEIGHT)
+
+
+CURRENT_COLORS = ["#1c7ed6", "#e8590c", "#2f9e44"]
+
+
+def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
+    """The reference and one or more current distributions, overlaid.
+
+    ``side`` is ``reference`` or the name of a current distribution (``current``, or a
+    version when two are compared). Numeric (``df`` from
+    :func:`dashboard.frames.numeric_overlay`: ``lo``, ``hi``, ``density``): bins on a real
+    value axis, the reference as an outline, each current side as translucent bars.
+    Categorical (``bin``, ``order``, ``share``): side-by-side bars per category.
+
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"bin": "a", "order": 0, "side": ["reference", "2.1", "2.0"],
+    ...                   "share": [0.5, 0.6, 0.4], "lo": 0.0, "hi": 1.0, "density": 0.5})
+    >>> distribution(d, True).to_dict()["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    ['2.1', '2.0']
+    """
+    current = [x for x in dict.fromkeys(df["side"]) if x != "reference"]
+    colors = alt.Scale(domain=current, range=CURRENT_COLORS[:len(current)] or ["#1c7ed6"])
+    if numeric:
+        base = alt.Chart().encode(
+            x=alt.X("lo:Q", title="value (bin edges of the reference layout)"),
+            x2="hi:Q", y=alt.Y("density:Q", title="share per unit of value"),
+            tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")])
+        return _sized(alt.layer(
+            base.transform_filter("datum.side != 'reference'").mark_rect(opacity=0.45).encode(
+                color=alt.Color("side:N", scale=colors, legend=_legend("current"))),
+            base.transform_filter("datum.side == 'reference'").mark_rect(
+                fillOpacity=0, strokeWidth=1.5).encode(
+                stroke=alt.Stroke("side:N", scale=alt.Scale(domain=["reference"],
+                                                            range=["#212529"]),
+                                  legend=_legend("outline"))),
+            data=df).resolve_scale(color="independent"), HEIGHT)
+    sides = ["reference", *current]
     x = alt.X("bin:N", sort=alt.SortField("order"), title=None,
-              axis=alt.Axis(labelAngle=-45 if numeric else 0, labelOverlap=True))
+              axis=alt.Axis(labelAngle=0, labelOverlap=True))
     return alt.Chart(df).mark_bar(strokeWidth=1.5).encode(
-        x=x, xOffset=alt.XOffset("side:N", sort=["reference", "current"]),
+        x=x, xOffset=alt.XOffset("side:N", sort=sides),
         y=alt.Y("share:Q", title="share of values", axis=alt.Axis(format="%")),
-        color=alt.Color("side:N", scale=alt.Scale(domain=["reference", "current"],
-                                                  range=["#868e96", "#1c7ed6"]), title=None),
-        fillOpacity=alt.FillOpacity("side:N", scale=alt.Scale(domain=["reference", "current"],
-                                                              range=[0.15, 0.9]), legend=None),
-        stroke=alt.Stroke("side:N", scale=alt.Scale(domain=["reference", "current"],
-                                                    range=["#212529", "#1c7ed6"]), legend=None),
+        color=alt.Color("side:N", scale=alt.Scale(
+            domain=sides, range=["#adb5bd", *CURRENT_COLORS[:len(current)]]),
+                        legend=_legend("distribution")),
         tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")],
     ).properties(height=HEIGHT)
 
 
-def verdict_timeline(df: pd.DataFrame) -> alt.LayerChart:
-    """Verdict state per window and kind: shapes and a text label, one row per kind."""
+def verdict_timeline(df: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Verdict state per window and kind: shape and colour (one legend), one row per kind."""
+    df = _slim(df, "window_start", "kind", "state", "note")
     base = alt.Chart(df).encode(x=alt.X("window_start:T", title=None),
                                 y=alt.Y("kind:N", title=None))
-    return alt.layer(
-        base.mark_point(size=110, filled=True).encode(
-            shape=alt.Shape("state:N", scale=STATE_SHAPES, title="state"),
-            color=alt.Color("state:N", scale=STATE_COLORS, legend=None),
-            tooltip=[alt.Tooltip("window_start:T"), "kind", "state", "note"]),
-    ).properties(height=40 + 28 * max(1, df["kind"].nunique()))
+    layers: list[Any] = [base.mark_point(size=110, filled=True).encode(
+        shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=_legend("verdict")),
+        color=alt.Color("state:N", scale=STATE_COLORS, legend=_legend("verdict")),
+        tooltip=[alt.Tooltip("window_start:T"), "kind", "state", "note"])]
+    layers += _marker_layers(markers)
+    return _sized(alt.layer(*layers), CHROME + 30 * max(1, df["kind"].nunique()))

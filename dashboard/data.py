@@ -4,10 +4,9 @@
   through short-lived ``read_only`` DuckDB connections, one per query; the live
   file is never opened, so ``edgedrift analyze`` is never blocked. Results are
   cached with ``st.cache_data`` keyed by the copy's version (new data = new key).
-* Parquet: DuckDB ``read_parquet(?, schema.READ_OPTIONS)`` over the
-  dataset's ``windows`` and ``features``/``categories`` tables, cached with a TTL.
-* Alert outbox: SQLite opened with ``mode=ro``; the redeliver action goes through
-  the alerts package's own API (``Outbox.redeliver``), never SQL from here.
+* Parquet: :mod:`dashboard.dataset` (DuckDB ``read_parquet`` over the dataset's
+  tables, cached with a TTL).
+* Alert outbox: :mod:`dashboard.outbox` (SQLite opened with ``mode=ro``).
 
 Every query takes ``?`` parameters; no value is ever formatted into SQL.
 
@@ -16,17 +15,13 @@ Every query takes ``?`` parameters; no value is ever formatted into SQL.
 >>> cfg = DashboardConfig(data_dir=tempfile.mkdtemp())
 >>> overview(cfg).empty
 True
->>> alerts(cfg).empty
-True
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +30,8 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from collector.compaction import readers_share
-from collector.schema import BIN_COLUMNS, READ_OPTIONS
-
 from .config import DashboardConfig
+from .dataset import has_table
 from .snapshot import ResultsSnapshot, SnapshotInfo
 
 log = logging.getLogger(__name__)
@@ -118,7 +111,7 @@ def overview(cfg: DashboardConfig) -> Overview:
     refs = tuple(sorted((p.parent.parent.name, p.parent.name)
                         for p in paths.references.glob("*/*/profile.json")))
     return Overview(str(paths.base), info is not None and not count.empty
-                    and int(count["n"].iloc[0]) > 0, bool(_parquet_files(cfg, "windows")),
+                    and int(count["n"].iloc[0]) > 0, has_table(cfg, "windows"),
                     paths.outbox.exists(), refs, info,
                     runs.iloc[0].to_dict() if not runs.empty else {},
                     int(count["n"].iloc[0]) if not count.empty else 0)
@@ -138,7 +131,7 @@ def time_range(cfg: DashboardConfig, key: str) -> tuple[dt.datetime, dt.datetime
                            "FROM model_metrics")
     hi = bounds["hi"].iloc[0] if not bounds.empty else None
     if hi is None or pd.isna(hi):
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return now - dt.timedelta(days=7), now
     until = pd.Timestamp(hi).to_pydatetime() + dt.timedelta(hours=1)
     hours = RANGES.get(key)
@@ -197,6 +190,42 @@ def latest_states(frame: pd.DataFrame) -> pd.DataFrame:
     f = f.assign(_run=run)
     f["since"] = f.groupby([*keys, "_run"])["window_start"].transform("min")
     return f.groupby(keys, as_index=False).tail(1).drop(columns="_run").reset_index(drop=True)
+
+
+def current_states(cfg: DashboardConfig, model: str | None = None) -> pd.DataFrame:
+    """Per (model, version, segment, kind): the newest verdict and since when it has held.
+
+    Computed over every analysed window, never the time-range filter, so ``since`` is the
+    true onset: the first window of the newest run of equal states. ``windows`` counts that
+    run, ``newest`` is its newest window (``window_end`` included), ``first_drift`` the
+    stream's first drift window ever.
+    """
+    where, params = _where(model, None, None)
+    return _results(cfg, f"""
+        WITH v AS (SELECT *, lag(state, 1, state) OVER w AS prev_state
+                   FROM verdicts WHERE true {where}
+                   WINDOW w AS (PARTITION BY model, version, segment_tag, segment_value, kind
+                                ORDER BY window_start)),
+        r AS (SELECT *, sum((state <> prev_state)::INT) OVER (
+                  PARTITION BY model, version, segment_tag, segment_value, kind
+                  ORDER BY window_start) AS run FROM v),
+        last AS (SELECT model, version, segment_tag, segment_value, kind,
+                        max(run) AS run, min(window_start) FILTER (state = 'drift') AS first_drift
+                 FROM r GROUP BY ALL)
+        SELECT * FROM (
+        SELECT r.model, r.version, r.segment_tag, r.segment_value, r.kind,
+               arg_max(r.state, r.window_start) AS state, min(r.window_start) AS since,
+               max(r.window_start) AS newest, max(r.window_end) AS newest_end,
+               count(*) AS windows, any_value(l.first_drift) AS first_drift,
+               arg_max(r.drifted_features, r.window_start) AS drifted_features,
+               arg_max(r.share_drifted, r.window_start) AS share_drifted,
+               arg_max(r.features_evaluated, r.window_start) AS features_evaluated,
+               arg_max(r.note, r.window_start) AS note,
+               arg_max(r.report_path, r.window_start) AS report_path
+        FROM r JOIN last l USING (model, version, segment_tag, segment_value, kind)
+        WHERE r.run = l.run GROUP BY ALL)
+        ORDER BY state = 'ok', since, model, version, segment_tag, segment_value, kind""",
+                    tuple(params))
 
 
 def feature_metrics(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime, model: str,
@@ -262,100 +291,6 @@ def runs(cfg: DashboardConfig, limit: int = 20) -> pd.DataFrame:
     return _results(cfg, "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (int(limit),))
 
 
-# -- Parquet dataset ---------------------------------------------------------------------------
-def _parquet_files(cfg: DashboardConfig, table: str) -> list[str]:
-    return glob.glob(str(cfg.paths.dataset / table / "**" / "*.parquet"), recursive=True)
-
-
-@st.cache_data(ttl=20, max_entries=128, show_spinner=False)
-def _parquet_query(pattern: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
-    con = duckdb.connect(":memory:")
-    try:
-        # the readers' lock (shared): a compaction's rename-and-delete step never runs
-        # between this query's file listing and its reads (no row counted twice or lost)
-        with readers_share(_dataset_of(pattern), finish=False):
-            return con.execute(sql, [pattern, *params]).fetchdf()
-    finally:
-        con.close()
-
-
-def _dataset_of(pattern: str) -> Path:
-    """The dataset root of a ``<root>/<table>/**/*.parquet`` pattern."""
-    return Path(pattern).parents[2]
-
-
-_SCAN = f"read_parquet(?, {READ_OPTIONS})"
-
-
-def ingest(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
-    """Windows received per hour and model (by gateway clock), from the Parquet dataset."""
-    if not _parquet_files(cfg, "windows"):
-        return pd.DataFrame()
-    pattern = str(cfg.paths.dataset / "windows" / "**" / "*.parquet")
-    return _parquet_query(pattern, f"""
-        SELECT model, date_trunc('hour', received_at::TIMESTAMP) AS hour, count(*) AS windows,
-               count(DISTINCT device_id) AS devices, sum(n) AS records,
-               max(received_at::TIMESTAMP) AS last_received
-        FROM {_SCAN} WHERE date >= ? AND date <= ?
-          AND received_at::TIMESTAMP >= ? AND received_at::TIMESTAMP < ?
-        GROUP BY ALL ORDER BY hour""",
-                          ((since - dt.timedelta(days=1)).date().isoformat(),
-                           (until + dt.timedelta(days=1)).date().isoformat(), since, until))
-
-
-def freshness(cfg: DashboardConfig) -> pd.DataFrame:
-    """Newest received window per model (gateway clock) across the whole dataset.
-
-    Staleness is judged on the gateway's clock only: ``last_received`` is the newest
-    ``received_at`` (stamped by the collector), and ``last_window_end`` clamps each
-    window's device-clock ``window_end`` to its ``received_at`` -- a window cannot have
-    ended after it arrived, and one device sending ``we`` in the year 9999 must not make
-    the model look fresh forever while its other devices went silent.
-    """
-    if not _parquet_files(cfg, "windows"):
-        return pd.DataFrame()
-    pattern = str(cfg.paths.dataset / "windows" / "**" / "*.parquet")
-    return _parquet_query(pattern, f"""
-        SELECT model, max(received_at::TIMESTAMP) AS last_received,
-               max(least(window_end, received_at)::TIMESTAMP) AS last_window_end
-        FROM {_SCAN} GROUP BY model ORDER BY model""", ())
-
-
-def current_histogram(cfg: DashboardConfig, model: str, version: str, feature: str,
-                      layout: str, start: dt.datetime, end: dt.datetime,
-                      segment: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Merged bins (``counts``) or categories of one feature over one evaluation window."""
-    seg_sql, seg_params = "", []
-    if segment is not None and segment[0]:
-        seg_sql = " AND coalesce(tags[?], '(none)') = ?"
-        seg_params = list(segment)
-    day = ((start - dt.timedelta(days=1)).date().isoformat(),
-           (end + dt.timedelta(days=1)).date().isoformat())
-    common = (f"WHERE model = ? AND date >= ? AND date <= ? AND version = ? "
-              f"AND window_start::TIMESTAMP >= ? AND window_start::TIMESTAMP < ?{seg_sql} "
-              "QUALIFY row_number() OVER (PARTITION BY device_id, model, seq, {k} "
-              "ORDER BY ingest_id) = 1")
-    params = (model, *day, version, start, end, *seg_params)
-    if layout and _parquet_files(cfg, "features"):
-        bins = ", ".join(f"coalesce(sum({c}), 0)::BIGINT AS {c}" for c in BIN_COLUMNS)
-        pattern = str(cfg.paths.dataset / "features" / "**" / "*.parquet")
-        frame = _parquet_query(pattern, f"""
-            WITH rows AS (SELECT * FROM {_SCAN} {common.format(k='feature')})
-            SELECT count(*) AS windows, {bins} FROM rows WHERE feature = ? AND layout = ?""",
-                               (*params, feature, layout))
-        counts = [int(frame[c].iloc[0]) for c in BIN_COLUMNS] if not frame.empty else []
-        return {"counts": counts, "windows": int(frame["windows"].iloc[0]) if counts else 0}
-    if not _parquet_files(cfg, "categories"):
-        return {"categories": {}, "windows": 0}
-    pattern = str(cfg.paths.dataset / "categories" / "**" / "*.parquet")
-    frame = _parquet_query(pattern, f"""
-        WITH rows AS (SELECT * FROM {_SCAN} {common.format(k='feature, category')})
-        SELECT category, sum(count)::BIGINT AS count, count(*) AS windows FROM rows
-        WHERE feature = ? GROUP BY category ORDER BY count DESC""", (*params, feature))
-    return {"categories": dict(zip(frame.get("category", []), frame.get("count", []))),
-            "windows": int(frame["windows"].max()) if not frame.empty else 0}
-
-
 # -- references and reports ----------------------------------------------------------------------
 @st.cache_data(ttl=60, show_spinner=False)
 def _load_reference(path: str, mtime: float) -> dict[str, Any]:
@@ -378,6 +313,28 @@ def reference(cfg: DashboardConfig, model: str, version: str) -> Any:
     return ReferenceProfile.from_dict(_load_reference(str(path), path.stat().st_mtime))
 
 
+def report_files(cfg: DashboardConfig) -> list[Path]:
+    """Every Evidently HTML report in the data dir's ``reports/`` folder, newest first."""
+    folder = cfg.paths.reports
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def report_file(cfg: DashboardConfig, name: str) -> Path | None:
+    """The report called ``name`` directly inside ``reports/`` (no other path), or None.
+
+    >>> import tempfile
+    >>> from dashboard.config import DashboardConfig
+    >>> report_file(DashboardConfig(data_dir=tempfile.mkdtemp()), "../keys.json") is None
+    True
+    """
+    if not name or Path(name).name != name or not name.endswith(".html"):
+        return None
+    path = cfg.paths.reports / name
+    return path if path.is_file() else None
+
+
 def reports(cfg: DashboardConfig, frame: pd.DataFrame, model: str, version: str) -> list[Path]:
     """Evidently HTML reports of a model version: from the verdicts, else from the folder."""
     found: list[Path] = []
@@ -387,99 +344,3 @@ def reports(cfg: DashboardConfig, frame: pd.DataFrame, model: str, version: str)
         found = sorted(p for p in cfg.paths.reports.glob("*.html")
                        if p.name.startswith(f"{model}_{version}_"))
     return [p for p in found if p.exists()]
-
-
-# -- alert outbox -----------------------------------------------------------------------------
-def _outbox(cfg: DashboardConfig) -> sqlite3.Connection | None:
-    path = cfg.paths.outbox
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def _outbox_query(outbox: str, data_dir: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
-    conn = _outbox(DashboardConfig(data_dir=data_dir))
-    if conn is None:
-        return pd.DataFrame()
-    try:
-        rows = conn.execute(sql, params).fetchall()
-        return pd.DataFrame([dict(r) for r in rows])
-    except sqlite3.OperationalError as exc:   # no schema yet
-        log.info("outbox not readable yet: %s", exc)
-        return pd.DataFrame()
-    finally:
-        conn.close()
-
-
-def _outbox_frame(cfg: DashboardConfig, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    return _outbox_query(str(cfg.paths.outbox), cfg.data_dir, sql, params)
-
-
-def alerts(cfg: DashboardConfig, limit: int = 200, model: str | None = None) -> pd.DataFrame:
-    """Newest alerts with their delivery counts and overall state."""
-    where, params = ("WHERE a.model = ?", (model,)) if model else ("", ())
-    frame = _outbox_frame(cfg, f"""
-        SELECT a.id, a.event_type, a.model, a.version, a.segment, a.incident_id,
-               datetime(a.created_at, 'unixepoch') AS created,
-               count(d.id) AS deliveries,
-               coalesce(sum(d.status = 'pending'), 0) AS pending,
-               coalesce(sum(d.status = 'delivered'), 0) AS delivered,
-               coalesce(sum(d.status = 'failed'), 0) AS failed,
-               coalesce(sum(d.status = 'disabled'), 0) AS disabled
-        FROM alerts a LEFT JOIN deliveries d ON d.alert_id = a.id {where}
-        GROUP BY a.id ORDER BY a.id DESC LIMIT ?""", (*params, int(limit)))
-    if frame.empty:
-        return frame
-    frame["state"] = [("failed" if r.failed else "pending" if r.pending else
-                       "disabled" if r.disabled else "delivered" if r.delivered else
-                       "no endpoint") for r in frame.itertuples()]
-    return frame
-
-
-def deliveries(cfg: DashboardConfig, alert_id: int) -> pd.DataFrame:
-    """One alert's deliveries (one per endpoint)."""
-    return _outbox_frame(cfg, """
-        SELECT id, endpoint, status, attempts, webhook_id, last_status, last_error,
-               datetime(next_attempt_at, 'unixepoch') AS next_attempt,
-               datetime(delivered_at, 'unixepoch') AS delivered
-        FROM deliveries WHERE alert_id = ? ORDER BY id""", (int(alert_id),))
-
-
-def attempts(cfg: DashboardConfig, alert_id: int) -> pd.DataFrame:
-    """Every delivery attempt of one alert, oldest first."""
-    return _outbox_frame(cfg, """
-        SELECT d.endpoint, datetime(t.started_at, 'unixepoch') AS started, t.duration_ms,
-               t.status_code, t.outcome, t.error
-        FROM attempts t JOIN deliveries d ON d.id = t.delivery_id
-        WHERE d.alert_id = ? ORDER BY t.id""", (int(alert_id),))
-
-
-def alert_payload(cfg: DashboardConfig, alert_id: int) -> dict[str, Any]:
-    frame = _outbox_frame(cfg, "SELECT payload FROM alerts WHERE id = ?", (int(alert_id),))
-    return json.loads(frame["payload"].iloc[0]) if not frame.empty else {}
-
-
-def redeliver(cfg: DashboardConfig, alert_id: int) -> int:
-    """Re-queue an alert's failed deliveries through the alerts package (same webhook ids)."""
-    from analytics.alerts.outbox import Outbox
-    box = Outbox(cfg.paths.outbox)
-    try:
-        n = box.redeliver(int(alert_id))
-    finally:
-        box.close()
-    _outbox_query.clear()
-    return n
-
-
-def alert_policy(cfg: DashboardConfig) -> tuple[Any, str]:
-    """(AlertsConfig from the ``[alerts]`` section, or None; an error message)."""
-    from analytics.alerts.config import alerts_config_from_toml
-    from edgedrift.config import load_toml, section
-    try:
-        return alerts_config_from_toml(section(load_toml(cfg.config_file or None),
-                                               "alerts")), ""
-    except ValueError as exc:
-        return None, str(exc)

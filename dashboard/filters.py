@@ -33,6 +33,7 @@ class Filters:
     version: str = ""
     segment: tuple[str, str] = ("", "")
     range_key: str = "7d"
+    notes: tuple[str, ...] = ()    # deep-link values that do not exist (shown as warnings)
 
     @property
     def segment_label(self) -> str:
@@ -50,53 +51,95 @@ def format_segment(segment: tuple[str, str]) -> str:
     return f"{segment[0]}={segment[1]}" if segment[0] else FLEET
 
 
-def _select(st: Any, label: str, options: list[str], param: str, default: str = "",
-            fmt: Any = None) -> str:
-    """A sidebar select box whose initial value comes from the URL (then the session)."""
+def synced_select(st: Any, box: Any, label: str, options: list[Any], param: str, key: str,
+                  default: Any = None, fmt: Any = None,
+                  notes: list[str] | None = None, show: Any = None) -> Any:
+    """A select box (in ``box``) kept in step with the URL parameter ``param``.
+
+    The URL wins when it changed since this session last saw it (a link was followed, Back
+    was pressed, a deep link was opened); otherwise the widget keeps the user's choice,
+    which is then written to the URL (one history entry per page: see
+    ``dashboard.app.HISTORY_SCRIPT``). A URL value that is not among the options is named
+    in ``notes`` with what is shown instead (a link is never replaced silently).
+    ``fmt`` turns an option into its URL value, ``show`` into its label (default ``fmt``).
+    """
     if not options:
-        return ""
-    key = f"filter_{param}"
+        return None
+    fmt = fmt or str
+    labels = [fmt(o) for o in options]
+    seen_key = f"_url_seen_{param}"
     wanted = st.query_params.get(param)
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
-    if key not in st.session_state:
-        st.session_state[key] = wanted if wanted in options else (
-            default if default in options else options[0])
-    value = st.sidebar.selectbox(label, options, key=key, format_func=fmt or str)
-    return str(value)
+    url_changed = wanted is not None and wanted != st.session_state.get(seen_key)
+    if url_changed and wanted in labels:
+        st.session_state[key] = options[labels.index(wanted)]
+    elif key not in st.session_state or url_changed:
+        st.session_state[key] = default if default in options else options[0]
+        if wanted and notes is not None:
+            notes.append(unknown_note(param, wanted, fmt(st.session_state[key])))
+    value = box.selectbox(label, options, key=key, format_func=show or fmt)
+    st.session_state[seen_key] = fmt(value)
+    if st.query_params.get(param) != fmt(value):
+        st.query_params[param] = fmt(value)
+    return value
 
 
-def sidebar(catalog: pd.DataFrame) -> Filters:
-    """Draw the filters in the sidebar from the results' catalog; sync them to the URL."""
+def _select(st: Any, label: str, options: list[str], param: str, default: str = "",
+            fmt: Any = None, notes: list[str] | None = None) -> str:
+    """A sidebar filter kept in step with the URL (see :func:`synced_select`)."""
+    value = synced_select(st, st.sidebar, label, options, param, f"filter_{param}",
+                          default, notes=notes, show=fmt)
+    return "" if value is None else str(value)
+
+
+def unknown_note(param: str, wanted: str, shown: str) -> str:
+    """The warning for a link value that does not exist (device text escaped).
+
+    >>> unknown_note("model", "nope", "kws")
+    'The link asks for model `nope`, which has no results: showing `kws` instead.'
+    """
+    return (f"The link asks for {param} `{_code(wanted)}`, which has no results: "
+            f"showing `{_code(shown)}` instead.")
+
+
+def _code(text: str) -> str:
+    """Text safe inside a Markdown code span (no backticks, bounded length)."""
+    text = str(text).replace("`", "'")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def sidebar(catalog: pd.DataFrame, preferred: tuple[str, str, str] = ("", "", "")) -> Filters:
+    """Draw the filters in the sidebar from the results' catalog; sync them to the URL.
+
+    ``preferred`` (model, version, segment label): the selection when the URL names none,
+    e.g. the oldest open incident, so the pages open on what is drifting.
+    """
     import streamlit as st
 
     st.sidebar.markdown("**Filters**")
+    notes: list[str] = []
     range_key = _select(st, "Time range (up to the newest window)", list(RANGES), "range",
-                        default="7d", fmt=lambda k: "everything" if k == "all" else f"last {k}")
+                        default="7d", fmt=lambda k: "everything" if k == "all" else f"last {k}",
+                        notes=notes)
     if catalog.empty:
-        filters = Filters(range_key=range_key)
+        return Filters(range_key=range_key, notes=tuple(notes))
     else:
-        model = _select(st, "Model", sorted(catalog["model"].unique()), "model")
+        model = _select(st, "Model", sorted(catalog["model"].unique()), "model",
+                        default=preferred[0], notes=notes)
         versions = catalog[catalog["model"] == model]["version"].unique().tolist()
         version = _select(st, "Version", sorted(versions, key=_version_key, reverse=True),
-                          "version")
+                          "version", default=preferred[1] if model == preferred[0] else "",
+                          notes=notes)
         segs = catalog[(catalog["model"] == model) & (catalog["version"] == version)]
         labels = sorted({format_segment((t, v)) for t, v in
-                         zip(segs["segment_tag"], segs["segment_value"])},
+                         zip(segs["segment_tag"], segs["segment_value"], strict=True)},
                         key=lambda s: (s != FLEET, s))
-        segment = parse_segment(_select(st, "Segment", labels, "segment", default=FLEET))
-        filters = Filters(model, version, segment, range_key)
-    _to_url(st, filters)
+        seg_default = preferred[2] if (model, version) == preferred[:2] else FLEET
+        segment = parse_segment(_select(st, "Segment", labels, "segment",
+                                        default=seg_default or FLEET, notes=notes))
+        filters = Filters(model, version, segment, range_key, tuple(notes))
     return filters
-
-
-def _to_url(st: Any, f: Filters) -> None:
-    wanted = {"range": f.range_key}
-    if f.model:
-        wanted.update(model=f.model, version=f.version, segment=f.segment_label)
-    for key, value in wanted.items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
 
 
 def _version_key(v: str) -> tuple[Any, ...]:

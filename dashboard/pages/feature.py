@@ -33,12 +33,8 @@ def main() -> None:
 
 
 def _pick(st: Any, label: str, options: list[Any], param: str, fmt: Any = str) -> Any:
-    wanted = st.query_params.get(param)
-    labels = [fmt(o) for o in options]
-    index = labels.index(wanted) if wanted in labels else 0
-    value = st.selectbox(label, options, index=index, format_func=fmt, key=f"feature_{param}")
-    st.query_params[param] = fmt(value)
-    return value
+    from dashboard.filters import synced_select
+    return synced_select(st, st, label, options, param, f"feature_{param}", fmt=fmt)
 
 
 def _body(cfg: Any, f: Any) -> None:
@@ -75,13 +71,24 @@ def _body(cfg: Any, f: Any) -> None:
     row = mine[mine["window_start"] == window]
     _distribution(cfg, f, st, feature, row, ref, window)
 
-    st.subheader("Metric history (band = sketch-error interval, dashed = threshold)")
-    cols = st.columns(2)
-    for i, (method, g) in enumerate(mine.groupby("method")):
-        with cols[i % 2]:
-            role = g["role"].iloc[0]
-            st.markdown(f"**{method}** ({role})")
-            st.altair_chart(charts.metric_history(g), width="stretch")
+    st.subheader("Metric history against each method's threshold")
+    st.caption("Effect sizes: the score with its sketch-error interval (band) and the "
+               "threshold (dashed); the feature drifts when the interval's lower bound reaches "
+               "it. Tests: the p-value on a log axis against alpha (dashed); it drifts below.")
+    order = {"effect": 0, "test": 1, "info": 2}
+    groups = sorted(mine.groupby("method"), key=lambda mg: (order.get(mg[1]["role"].iloc[0], 3),
+                                                           mg[0]))
+    info = [m for m, g in groups if g["role"].iloc[0] == "info"]
+    show_info = bool(info) and st.toggle(
+        f"Also the informational methods ({', '.join(info)}: no verdict rests on them)",
+        key="feature_show_info")
+    for method, g in groups:
+        role = g["role"].iloc[0]
+        if role == "info" and not show_info:
+            continue
+        st.markdown(f"**{literal(method)}** ({role}, threshold on the "
+                    f"{_threshold_on(method).replace('_', '-')})")
+        st.altair_chart(charts.metric_history(g, _threshold_on(method)), width="stretch")
 
     st.subheader("Data quality")
     dq = data.data_quality(cfg, since, until, f.model, f.version, f.segment, feature)
@@ -93,7 +100,7 @@ def _body(cfg: Any, f: Any) -> None:
                        value_name="value").dropna()
         long["rate"] = long["rate"].str.replace("_rate", "")
         st.altair_chart(charts.lines(long, "window_start", "value", "rate", "share of records",
-                                     y_format="%"), width="stretch")
+                                     y_format="%", legend="rate"), width="stretch")
         flagged = dq[dq["flagged"].fillna(False).astype(bool)]
         if not flagged.empty:
             st.warning(f"Quality problem flagged in {len(flagged)} window(s): worst "
@@ -101,11 +108,22 @@ def _body(cfg: Any, f: Any) -> None:
     _report(cfg, f, st, since, until)
 
 
+def _threshold_on(method: str) -> str:
+    """``score`` or ``p_value``: what the method's threshold applies to (the registry says).
+
+    >>> _threshold_on("ks"), _threshold_on("wasserstein"), _threshold_on("unknown")
+    ('p_value', 'score', 'score')
+    """
+    from analytics.methods.registry import METHODS
+    desc = METHODS.get(method)
+    return desc.threshold_on if desc is not None else "score"
+
+
 def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
                   window: dt.datetime) -> None:
     import pandas as pd
 
-    from dashboard import charts, data, frames
+    from dashboard import charts, dataset, frames
 
     st.subheader(f"Reference vs current, window {window:%Y-%m-%d %H:%M}")
     if ref is None or feature not in ref.features:
@@ -114,7 +132,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     fp = ref.features[feature]
     end = pd.Timestamp(row["window_end"].iloc[0]).to_pydatetime() if not row.empty else window
     if fp.type == "categorical":
-        cur = data.current_histogram(cfg, f.model, f.version, feature, "", window, end, f.segment)
+        cur = dataset.current_histogram(cfg, f.model, f.version, feature, "", window, end,
+                                        f.segment)
         df = frames.categorical_overlay(fp.categories, cur["categories"])
         st.altair_chart(charts.distribution(df, numeric=False), width="stretch")
         st.caption(f"current: {cur['windows']} device windows")
@@ -124,7 +143,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     if edges is None or layout not in fp.histograms:
         st.info(f"The reference has no histogram for layout {literal(layout or '(none)')}.")
         return
-    cur = data.current_histogram(cfg, f.model, f.version, feature, layout, window, end, f.segment)
+    cur = dataset.current_histogram(cfg, f.model, f.version, feature, layout, window, end,
+                                    f.segment)
     ref_counts = list(fp.histograms[layout])
     st.altair_chart(charts.distribution(frames.numeric_overlay(ref_counts, cur["counts"], edges),
                                         numeric=True), width="stretch")
@@ -139,9 +159,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
 
 
 def _report(cfg: Any, f: Any, st: Any, since: Any, until: Any) -> None:
-    import streamlit.components.v1 as components
-
     from dashboard import data
+    from dashboard.pages import report
 
     st.subheader("Evidently report")
     vd = data.verdicts(cfg, since, until, f.model, f.version, None, "drift")
@@ -151,8 +170,10 @@ def _report(cfg: Any, f: Any, st: Any, since: Any, until: Any) -> None:
                    "verdict turns to drift and the devices send raw-row samples).")
         return
     path = st.selectbox("Report", found, format_func=lambda p: p.name, key="feature_report")
+    st.page_link("pages/report.py", label="Open the report on its own page ›",
+                 query_params={"file": path.name})
     if st.toggle("Show the report inline", key="feature_show_report"):
-        components.html(path.read_text(encoding="utf-8"), height=900, scrolling=True)
+        report.show(st, path, height=900)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Fleet: who reports, who is silent, which model versions and hashes run, SDK health, ingest.
+"""Fleet: who reports, who is silent, device health by segment (missing windows, gaps, growing
+backlogs), which model versions and hashes run (and since when), SDK health, ingest.
 
 >>> callable(main)
 True
@@ -30,11 +31,11 @@ def _body(cfg: Any, f: Any) -> None:
     import pandas as pd
     import streamlit as st
 
-    from dashboard import charts, data, frames, ui
+    from dashboard import charts, data, dataset, frames, ui
 
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     health = data.fleet_health(cfg)
-    fresh = data.freshness(cfg)
+    fresh = dataset.freshness(cfg)
     since, until = data.time_range(cfg, f.range_key)
     if health.empty:
         st.info("No device has been seen in an analysis pass yet: run `edgedrift analyze`.")
@@ -60,16 +61,22 @@ def _body(cfg: Any, f: Any) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Last seen")
-        st.altair_chart(charts.histogram(devices, "silent_for_h", "hours since last seen"),
+        st.altair_chart(charts.histogram(devices.assign(minutes=devices["silent_for_h"] * 60),
+                                         "minutes", "minutes since last seen"),
                         width="stretch")
     with right:
         st.subheader("Silent devices")
         if silent.empty:
             st.success("✔ every device reported recently")
         else:
-            st.dataframe(silent[["device_id", "models", "last_seen", "silent_for_h"]]
-                         .sort_values("silent_for_h", ascending=False), hide_index=True,
-                         height=260)
+            st.dataframe(silent.assign(silent_for=[ui.ago(h * 3600) for h in
+                                                   silent["silent_for_h"]])
+                         .sort_values("silent_for_h", ascending=False)[
+                             ["device_id", "models", "last_seen", "silent_for"]],
+                         hide_index=True, height=260,
+                         column_config={"last_seen": "last seen (UTC)",
+                                        "silent_for": "silent for"})
+    _by_segment(cfg, st, health, since, until, now)
 
     st.subheader("Model versions and model hashes")
     census = frames.hash_census(health)
@@ -80,21 +87,37 @@ def _body(cfg: Any, f: Any) -> None:
                                f"{literal(r.model_hash)}"
                                for r in odd.itertuples()))
     st.dataframe(census, hide_index=True)
+    timeline = dataset.hash_timeline(cfg, since, until)
+    if not timeline.empty and timeline["model_hash"].nunique() > 1:
+        tl = timeline.assign(build=timeline["model"] + " " + timeline["version"] + " "
+                             + timeline["model_hash"])
+        st.altair_chart(charts.lines(tl, "hour", "devices", "build", "devices running it",
+                                     legend="model version and hash"), width="stretch")
 
     st.subheader("SDK health")
-    c = st.columns(4)
-    c[0].metric("Spool backlog (windows)", int(devices["backlog"].fillna(0).sum()))
-    c[1].metric("Dropped payloads", int(devices["dropped"].fillna(0).sum()))
-    c[2].metric("Rejected payloads", int(devices["rejected"].fillna(0).sum()))
+    growing = _growing(cfg, since, until)
+    h = st.columns(4)
+    h[0].metric("Devices with a growing backlog", len(growing),
+                help="the spool backlog rose over the device's six newest windows and never "
+                     "drained to 0 (a batching SDK keeps up to a batch waiting: not trouble)")
+    h[1].metric("Dropped payloads", int(devices["dropped"].fillna(0).sum()))
+    h[2].metric("Rejected payloads", int(devices["rejected"].fillna(0).sum()))
     skew = devices["clock_skew_ms"].abs().max()
-    c[3].metric("Worst clock skew", f"{skew / 1000:.1f} s" if pd.notna(skew) else "–")
-    trouble = devices[(devices[["backlog", "dropped", "rejected", "corrupt",
-                                "internal_errors"]].fillna(0).sum(axis=1) > 0)]
-    if not trouble.empty:
-        st.dataframe(trouble.drop(columns=["silent_for_h"]), hide_index=True, height=220)
+    h[3].metric("Worst clock skew", f"{skew / 1000:.1f} s" if pd.notna(skew) else "–")
+    counters = devices[["dropped", "rejected", "corrupt", "internal_errors"]].fillna(0)
+    trouble = devices[(counters.sum(axis=1) > 0) | devices["device_id"].isin(growing)]
+    if trouble.empty:
+        st.success("✔ no device dropped, rejected or corrupted a payload, and no backlog grows")
+    else:
+        st.dataframe(trouble.assign(last_seen_ago=[ui.ago(h * 3600) for h in
+                                                   trouble["silent_for_h"]],
+                                    backlog_growing=trouble["device_id"].isin(growing))
+                     .drop(columns=["silent_for_h"]), hide_index=True, height=220,
+                     column_config={"last_seen": "last seen (UTC)",
+                                    "last_seen_ago": "last seen"})
 
     st.subheader("Ingest")
-    rate = data.ingest(cfg, since, until)
+    rate = dataset.ingest(cfg, since, until)
     if rate.empty:
         st.info("No windows received in this time range.")
     else:
@@ -104,6 +127,51 @@ def _body(cfg: Any, f: Any) -> None:
         fresh = fresh.assign(age=[ui.ago((now - t).total_seconds())
                                   for t in pd.to_datetime(fresh["last_received"])])
         st.dataframe(fresh, hide_index=True)
+
+
+def _segment_tag(cfg: Any) -> str:
+    """The first segment tag the analytics use (e.g. firmware), from the results' catalog."""
+    from dashboard import data
+    cat = data.catalog(cfg)
+    tags = sorted(t for t in cat["segment_tag"].unique() if t) if not cat.empty else []
+    return tags[0] if tags else ""
+
+
+def _growing(cfg: Any, since: Any, until: Any) -> set[str]:
+    from dashboard import dataset, frames
+    dev = frames.device_health(dataset.device_windows(cfg, since, until), _empty(), 1e18, until)
+    return set(dev.loc[dev["growing"], "device_id"]) if not dev.empty else set()
+
+
+def _empty() -> Any:
+    import pandas as pd
+    return pd.DataFrame()
+
+
+def _by_segment(cfg: Any, st: Any, health: Any, since: Any, until: Any, now: Any) -> None:
+    """Device health by segment: silent devices, missing windows, gaps, growing backlogs."""
+    from dashboard import dataset, frames
+
+    tag = _segment_tag(cfg)
+    dev = frames.device_health(dataset.device_windows(cfg, since, until, tag), health,
+                               cfg.silent_after_s, now)
+    if dev.empty:
+        return
+    st.subheader(f"Device health by {literal(tag) if tag else 'model'} (time range)")
+    seg = frames.segment_health(dev)
+    st.dataframe(seg.rename(columns={"segment": tag or "segment"}), hide_index=True,
+                 column_config={"missing_windows": st.column_config.NumberColumn(
+                     "missing windows", help="windows not received since each device's first "
+                                             "window in the range"),
+                     "devices_with_gaps": "devices with gaps",
+                     "growing_backlog": "devices with a growing backlog"})
+    worst = dev[(dev["missing"] > 0) | dev["silent"] | dev["growing"]]
+    if not worst.empty:
+        st.caption("Devices with missing windows, silence or a growing backlog:")
+        st.dataframe(worst.sort_values(["missing", "max_gap_windows"], ascending=False),
+                     hide_index=True, height=220,
+                     column_config={"last_seen": "last seen (UTC)",
+                                    "max_gap_windows": "longest gap (windows)"})
 
 
 if __name__ == "__main__":

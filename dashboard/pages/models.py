@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard import compare
 from dashboard.ui import literal
 
 KINDS = ("drift", "quality", "latency", "accuracy")
@@ -34,46 +35,73 @@ def _body(cfg: Any, f: Any) -> None:
     from dashboard import data
 
     since, until = data.time_range(cfg, f.range_key)
-    verdicts = data.verdicts(cfg, since, until)
-    if verdicts.empty:
-        st.info("No verdicts in this time range: widen the time range, or run "
-                "`edgedrift analyze`.")
+    states = data.current_states(cfg)
+    if states.empty:
+        st.info("No verdicts yet: run `edgedrift analyze`.")
         return
-    st.subheader("Every model, whole fleet")
-    st.dataframe(_summary(verdicts), hide_index=True)
+    st.subheader("Every model version (worst state over the fleet and its segments)")
+    st.dataframe(_summary(states), hide_index=True)
     if f.model:
-        _model(cfg, f, since, until, verdicts)
+        verdicts = data.verdicts(cfg, since, until, f.model, f.version)
+        _model(cfg, f, since, until, verdicts, states)
 
 
-def _summary(verdicts: Any) -> Any:
+def _summary(states: Any) -> Any:
+    """One row per model version: per kind the worst state over the fleet and its segments,
+    where it holds, and its true onset (independent of the time-range filter)."""
     import pandas as pd
 
-    from dashboard import data, frames
+    from dashboard import frames
 
-    latest = data.latest_states(verdicts[verdicts["segment_tag"] == ""])
     rows = []
-    for (model, version), g in latest.groupby(["model", "version"]):
+    for (model, version), g in states.groupby(["model", "version"]):
         row: dict[str, Any] = {"model": model, "version": version}
         for kind in KINDS:
             k = g[g["kind"] == kind]
-            row[kind] = frames.STATE_LABEL.get(k["state"].iloc[0], k["state"].iloc[0]) \
-                if not k.empty else "– not evaluated"
-            if kind == "drift" and not k.empty:
-                row["drift since"] = k["since"].iloc[0] if k["state"].iloc[0] == "drift" else None
-                row["drifted features"] = ", ".join(
-                    d["feature"] for d in frames.drifted_features(k["drifted_features"].iloc[0]))
-        row["last window"] = g["window_start"].max()
+            bad = k[k["state"] == "drift"]
+            if k.empty:
+                row[kind] = "– not evaluated"
+            elif bad.empty:
+                row[kind] = frames.STATE_LABEL["ok"]
+            else:
+                row[kind] = frames.STATE_LABEL["drift"] + " in " + ", ".join(
+                    frames.segment_label(t, v) for t, v in
+                    zip(bad["segment_tag"], bad["segment_value"], strict=True))
+            if kind == "drift":
+                row["drift since (UTC)"] = bad["since"].min() if not bad.empty else None
+                row["drifted features"] = ", ".join(sorted({
+                    d["feature"] for x in bad["drifted_features"]
+                    for d in frames.drifted_features(x)}))
+        row["newest window"] = g["newest"].max()
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any) -> None:
+def _markers(cfg: Any, f: Any, since: Any, until: Any, onset: Any) -> Any:
+    """Onset of the current drift and the alerts raised for this selection, in range."""
+    import pandas as pd
+
+    from dashboard import outbox
+
+    rows = []
+    if onset is not None:
+        rows.append({"t": onset, "label": "drift onset"})
+    al = outbox.alert_windows(cfg, f.model, f.version)
+    if not al.empty:
+        seg = f.segment_label if f.segment[0] else ""
+        al = al[(al["segment"] == seg) & al["window_start"].notna()]
+        rows += [{"t": r.window_start, "label": f"alert #{r.id}"} for r in al.itertuples()]
+    m = pd.DataFrame(rows, columns=["t", "label"])
+    return m[(pd.to_datetime(m["t"]) >= since) & (pd.to_datetime(m["t"]) < until)]
+
+
+def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any, states: Any) -> None:
     import streamlit as st
 
     from dashboard import charts, data, frames
 
     st.header(f"{literal(f.model)} {literal(f.version)} · {literal(f.segment_label)}")
-    mine = verdicts[(verdicts["model"] == f.model) & (verdicts["version"] == f.version)]
+    mine = verdicts
     seg = mine[(mine["segment_tag"] == f.segment[0]) & (mine["segment_value"] == f.segment[1])]
     ref = data.reference(cfg, f.model, f.version)
     if ref is None:
@@ -85,47 +113,76 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any) -> None:
         st.caption(f"Compared against the reference of version {literal(ref.version)} "
                    f"(no profile for {literal(f.version)}).")
 
-    drift = seg[seg["kind"] == "drift"]
-    latest = data.latest_states(drift)
-    if not latest.empty:
-        row = latest.iloc[0]
-        feats = frames.drifted_features(row["drifted_features"])
+    vstates = states[(states["model"] == f.model) & (states["version"] == f.version)]
+    cur = vstates[(vstates["segment_tag"] == f.segment[0])
+                  & (vstates["segment_value"] == f.segment[1]) & (vstates["kind"] == "drift")]
+    onset = None
+    if not cur.empty:
+        row = cur.iloc[0]
+        feats = frames.worst_features(row["drifted_features"], n=10)
         if row["state"] == "drift":
-            st.error(f"▲ **Drift** since {row['since']:%Y-%m-%d %H:%M} UTC — drifted features: "
-                     + ", ".join(f"**{literal(d['feature'])}** ({d['method']} {d['score']:.3g} > "
-                                 f"{d['threshold']:.3g})" for d in feats))
+            onset = row["since"]
+            st.error(f"▲ **Drift** since {row['since']:%Y-%m-%d %H:%M} UTC "
+                     f"({int(row['windows'])} windows) — drifted features: "
+                     + "; ".join(literal(frames.feature_line(d)) for d in feats))
         else:
-            st.success(f"✔ No drift in the newest window ({row['window_start']:%Y-%m-%d %H:%M})"
+            st.success(f"✔ No drift in the newest window ({row['newest']:%Y-%m-%d %H:%M} UTC), "
+                       f"ok since {row['since']:%Y-%m-%d %H:%M} UTC"
                        + (f" — {literal(row['note'])}" if row["note"] else ""))
-    st.altair_chart(charts.verdict_timeline(seg), width="stretch")
+    markers = _markers(cfg, f, since, until, onset)
+    if not seg.empty:
+        st.altair_chart(charts.verdict_timeline(seg, markers), width="stretch")
 
-    st.subheader("Drift timeline (effect size / threshold; ✕ = drifted feature)")
+    st.subheader("Drift timeline (effect score / threshold; ✕ = drifted feature)")
     effect = data.feature_metrics(cfg, since, until, f.model, f.version, f.segment, role="effect")
     if effect.empty:
         st.info("No feature metrics for this selection" + (
             " (no reference profile)." if ref is None else "."))
     else:
-        st.altair_chart(charts.drift_heatmap(effect, drift), width="stretch")
+        st.altair_chart(charts.drift_heatmap(effect, seg[seg["kind"] == "drift"], markers),
+                        width="stretch")
+        st.caption("Colour: the effect score over its threshold on a fixed scale (1 = at the "
+                   "threshold, 2 or more = the darkest). ✕: the feature drifted in that window "
+                   "(the lower bound of its sketch-error interval reached the threshold and "
+                   "the test agreed). A coloured cell without ✕ is over the threshold on its "
+                   "point estimate only. Top row: the model's verdict under the policy.")
 
-    st.subheader("Segments (newest window)")
-    segs = data.latest_states(mine[mine["kind"] == "drift"])
-    if segs.empty:
-        st.caption("No drift verdicts per segment.")
-    else:
-        segs = segs.assign(segment=[f"{t}={v}" if t else "fleet" for t, v in
-                                    zip(segs["segment_tag"], segs["segment_value"])],
-                           verdict=segs["state"].map(frames.STATE_LABEL),
-                           drifted=[", ".join(d["feature"] for d in frames.drifted_features(x))
-                                    for x in segs["drifted_features"]])
-        st.dataframe(segs[["segment", "verdict", "since", "share_drifted", "drifted", "note"]],
-                     hide_index=True)
-
+    _segments(st, vstates, cfg, f)
     mm = data.model_metrics(cfg, since, until, f.model, f.version, f.segment)
-    _performance(st, mm, f)
-    _compare(cfg, f, since, until)
+    _performance(st, mm, f, markers)
+    compare.section(cfg, f, since, until)
 
 
-def _performance(st: Any, mm: Any, f: Any) -> None:
+def _segments(st: Any, vstates: Any, cfg: Any, f: Any) -> None:
+    """Segments: the current drift state per segment, and a segments x features matrix."""
+    from dashboard import charts, data, frames
+
+    st.subheader("Segments")
+    drift = vstates[vstates["kind"] == "drift"]
+    if drift.empty:
+        st.caption("No drift verdicts per segment.")
+        return
+    st.dataframe(drift.assign(
+        segment=[frames.segment_label(t, v) for t, v in
+                 zip(drift["segment_tag"], drift["segment_value"], strict=True)],
+        verdict=drift["state"].map(frames.STATE_LABEL),
+        drifted=["; ".join(frames.feature_line(d) for d in frames.worst_features(x, n=5))
+                 for x in drift["drifted_features"]])[
+        ["segment", "verdict", "since", "windows", "share_drifted", "drifted", "note"]],
+        hide_index=True, column_config={"since": "since (UTC)"})
+    import datetime as dt
+
+    import pandas as pd
+
+    newest = pd.Timestamp(drift["newest"].max()).to_pydatetime()
+    eff = data.feature_metrics(cfg, newest, newest + dt.timedelta(seconds=1), f.model,
+                               f.version, role="effect")
+    if not eff.empty:
+        st.markdown("**Segments x features, newest window** (effect score / threshold)")
+        st.altair_chart(charts.segment_matrix(eff), width="stretch")
+
+
+def _performance(st: Any, mm: Any, f: Any, markers: Any = None) -> None:
     from dashboard import charts
 
     if mm.empty:
@@ -141,13 +198,13 @@ def _performance(st: Any, mm: Any, f: Any) -> None:
             st.info("No latency reported by the devices.")
         else:
             lat["quantile"] = lat["quantile"].str.replace("latency_", "")
-            st.altair_chart(charts.lines(lat, "window_start", "ms", "quantile", "latency (ms)"),
-                            width="stretch")
+            st.altair_chart(charts.lines(lat, "window_start", "ms", "quantile", "latency (ms)",
+                                         markers=markers), width="stretch")
     with right:
         st.subheader("Throughput")
         st.altair_chart(charts.lines(mm.assign(series="records/s"), "window_start",
-                                     "throughput_rps", "series", "records per second"),
-                        width="stretch")
+                                     "throughput_rps", "series", "records per second",
+                                     markers=markers), width="stretch")
     st.subheader("Accuracy")
     labelled = mm[mm["label_n"].fillna(0) > 0]
     if labelled.empty:
@@ -157,45 +214,8 @@ def _performance(st: Any, mm: Any, f: Any) -> None:
         return
     acc = labelled.melt(id_vars=["window_start"], value_vars=["accuracy", "mae"],
                         var_name="metric", value_name="value").dropna()
-    st.altair_chart(charts.lines(acc, "window_start", "value", "metric", "accuracy / MAE"),
-                    width="stretch")
-
-
-def _compare(cfg: Any, f: Any, since: Any, until: Any) -> None:
-    import pandas as pd
-    import streamlit as st
-
-    from dashboard import charts, data, frames
-
-    st.subheader("Compare versions (e.g. canary vs stable)")
-    cat = data.catalog(cfg)
-    versions = sorted(cat[cat["model"] == f.model]["version"].unique().tolist(), reverse=True)
-    if len(versions) < 2:
-        st.caption(f"Only one version of {literal(f.model)} has data: nothing to compare.")
-        return
-    a, b = st.columns(2)
-    va = a.selectbox("Version A", versions, index=0, key="cmp_a")
-    vb = b.selectbox("Version B", versions, index=1, key="cmp_b")
-    rows, scores = [], []
-    for col, v in ((a, va), (b, vb)):
-        vd = data.latest_states(data.verdicts(cfg, since, until, f.model, v, f.segment))
-        mm = data.model_metrics(cfg, since, until, f.model, v, f.segment)
-        eff = data.feature_metrics(cfg, since, until, f.model, v, f.segment, role="effect")
-        state = {k: frames.STATE_LABEL.get(s, s) for k, s in zip(vd["kind"], vd["state"])}
-        col.metric(f"{v}: drift", state.get("drift", "– not evaluated"))
-        col.metric(f"{v}: latency p95 (ms)", f"{mm['latency_p95'].median():.2f}"
-                   if not mm.empty and mm["latency_p95"].notna().any() else "–")
-        col.metric(f"{v}: devices", int(mm["devices"].max()) if not mm.empty else 0)
-        if not eff.empty:
-            s = eff.groupby("feature", as_index=False)["score"].mean().assign(version=v)
-            scores.append(s)
-        rows.append(v)
-    if scores:
-        df = pd.concat(scores)
-        df["label"] = df["version"] + ": " + df["score"].map(lambda x: f"{x:.3g}")
-        st.altair_chart(charts.bars(df.assign(key=df["feature"] + " · " + df["version"]),
-                                    "key", "score", "mean effect score", label="label"),
-                        width="stretch")
+    st.altair_chart(charts.lines(acc, "window_start", "value", "metric", "accuracy / MAE",
+                                 markers=markers), width="stretch")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Fixtures for the dashboard tests.
 
 ``pipeline_dir`` (session): a data dir filled by the real pipeline (see
-``dashboard_fleet.py``). ``chromium`` (session): the path of Debian's chromium; on a
+``dashboard_fleet.py``). ``demo`` (session): ``edgedrift demo`` run in a subprocess (40
+devices x 12 h: drift injected in kws ``rms`` on firmware 2.1, alerts delivered to the
+demo's webhook receiver). ``chromium`` (session): the path of Debian's chromium; on a
 CI machine (``CI=true``) running as root with apt-get it is installed (bounded by a
-timeout), otherwise the browser tests are skipped with the reason.
+timeout), otherwise the browser tests are skipped with the reason. ``dashboard_server``
+starts ``edgedrift dashboard`` in a subprocess and yields its URL.
 """
 
 from __future__ import annotations
@@ -65,3 +68,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> dict[str, object]:
+    """``edgedrift demo`` (the real pipeline end to end) on a small fleet."""
+    root = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEDRIFT_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    out = subprocess.run([sys.executable, "-m", "edgedrift", "demo", "--data-dir", str(root),
+                          "--devices", "40", "--hours", "12", "--quiet"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = root / "demo"
+    return {"data_dir": data, "config": data / "edgedrift.toml", "summary": out.stdout}

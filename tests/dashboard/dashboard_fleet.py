@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     window end the device claims, default ``ws_ms + W_MS``)."""
     w = WindowSketch(spec)
     for rec, pred, lat in zip(frame[["temp", "rms", "mic"]].to_dict("records"),
-                              frame["score"].tolist(), frame["latency"].tolist()):
+                              frame["score"].tolist(), frame["latency"].tolist(), strict=True):
         w.add_record(rec, prediction=pred, latency_ms=lat)
     body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version, "mh": model_hash,
                             "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS if we_ms is None else we_ms,
@@ -112,8 +112,10 @@ class _Receiver:
         self.server.server_close()
 
 
-def build_data_dir(root: str | Path, devices: int = 3, records: int = 150) -> dict[str, Any]:
-    """Fill ``root`` as a real installation would; return what the tests assert on."""
+def build_data_dir(root: str | Path, devices: int = 3, records: int = 150,
+                   drift_from: int | None = DRIFT_FROM) -> dict[str, Any]:
+    """Fill ``root`` as a real installation would; return what the tests assert on
+    (``drift_from=None``: no drift anywhere)."""
     paths = DataPaths(root)
     rng = np.random.default_rng(7)
     built = build_reference(sample_rows(20_000, np.random.default_rng(0)), "kws", "1.0",
@@ -125,7 +127,8 @@ def build_data_dir(root: str | Path, devices: int = 3, records: int = 150) -> di
         for d in range(devices):
             dev = f"dev-{d}"
             tags = {"firmware": "a" if d < 2 else "b"}
-            frame = sample_rows(records, rng, shift=1.0 if i >= DRIFT_FROM else 0.0)
+            drifting = drift_from is not None and i >= drift_from
+            frame = sample_rows(records, rng, shift=1.0 if drifting else 0.0)
             mh = "sha256:m1" if d != devices - 1 else "sha256:rogue"
             records_out.append(IngestRecord(dev, window_body(built.spec, frame, dev, i, ws, "kws",
                                                              "1.0", tags, mh),
@@ -165,7 +168,7 @@ def _condition(v: dict[str, Any]) -> Condition:
     feats = tuple(FeatureScore(f["feature"], f["method"], f["score"] or 0.0,
                                f["threshold"] or 0.0, f.get("lower"), f.get("upper"))
                   for f in json.loads(v["drifted_features"] or "[]"))
-    start = datetime.fromtimestamp(v["window_start_ms"] / 1000, timezone.utc)
-    end = datetime.fromtimestamp(v["window_end_ms"] / 1000, timezone.utc)
+    start = datetime.fromtimestamp(v["window_start_ms"] / 1000, UTC)
+    end = datetime.fromtimestamp(v["window_end_ms"] / 1000, UTC)
     return Condition("drift", v["model"], v["version"], "", start, end, v["state"] == "drift",
                      features=feats)

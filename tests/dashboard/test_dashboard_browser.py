@@ -1,123 +1,152 @@
-"""A real browser: `edgedrift dashboard` in a subprocess, each page in headless Chromium.
+"""A real browser: `edgedrift dashboard` in a subprocess, each page in headless Chromium at
+1440 x 900, every request to another origin blocked and recorded.
 
-Screenshots go to tests/artifacts/dashboard-<page>.png (git-ignored).
+On the demo's data (``edgedrift demo``: drift injected in kws ``rms`` on firmware 2.1): the
+landing page names the incident and its onset; no chart is wider than its container; one
+Back leaves a page; no request leaves the dashboard's origin. On the pipeline data dir:
+planted Markdown/HTML renders literally. Screenshots go to tests/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
+from urllib.parse import quote
 
 import pytest
-from dashboard_fleet import ARTIFACTS, EVIL_VERSION, ROOT, free_port
+from dashboard_browser import browser_page, dashboard_server, wait_drawn
+from dashboard_fleet import ARTIFACTS, EVIL_VERSION
 
-PAGES = [("fleet", "Fleet"), ("models", "Models"), ("feature", "Feature"), ("alerts", "Alerts")]
+PAGES = [("", "Incidents"), ("fleet", "Fleet"), ("models", "Models"), ("feature", "Feature"),
+         ("alerts", "Alerts")]
+# a chart may not be wider than the block that holds it (1 px of rounding allowed)
+OVERFLOW = """() => Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+  .map(el => {
+    const box = el.parentElement.getBoundingClientRect();
+    const drawn = el.querySelector('canvas, svg');
+    const w = drawn ? drawn.getBoundingClientRect().width : 0;
+    return {chart: w, box: box.width, scroll: el.scrollWidth, client: el.clientWidth};
+  })"""
 
 
-@pytest.fixture()
-def server(pipeline_dir):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEDRIFT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "edgedrift", "dashboard", "--data-dir",
-                             str(pipeline_dir), "--port", str(port), "--host", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 40
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"dashboard did not start: {out}")
-        time.sleep(0.3)
-    try:
+@pytest.fixture(scope="module")
+def demo_server(demo):
+    with dashboard_server(demo["data_dir"], demo["config"]) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
-def test_every_page_renders_in_chromium(server, chromium):
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module")
+def pipeline_server(pipeline_dir):
+    with dashboard_server(pipeline_dir) as url:
+        yield url
 
+
+def _expected_incidents(demo) -> list[dict]:
+    """The drifting streams, read from the results with the CLI's own query (not the
+    dashboard's): what the landing page must name."""
+    from analytics.status_cli import current
+    state = current(demo["data_dir"] / "analytics.snapshot.duckdb")
+    return [v for v in state["verdicts"] if v["state"] == "drift"]
+
+
+def test_landing_page_names_the_injected_incident_and_its_onset(demo, demo_server, chromium):
+    expected = _expected_incidents(demo)
+    assert {v["segment"] for v in expected} >= {"firmware=2.1"}      # the injected drift
+    foreign: list[str] = []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            # a fresh server learns the page list from the entry script's first run
-            page.goto(f"{server}/", timeout=30_000)
-            page.get_by_role("heading", name="Fleet").first.wait_for(timeout=30_000)
-            for path, title in PAGES:
-                page.goto(f"{server}/{path}?model=kws&version=1.0&segment=fleet&range=all",
-                          timeout=30_000)
-                page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
-                if path != "alerts":
-                    page.locator("[data-testid='stVegaLiteChart'] canvas, "
-                                 "[data-testid='stVegaLiteChart'] svg").first.wait_for(
-                        timeout=30_000)
-                page.wait_for_load_state("networkidle", timeout=30_000)
-                page.wait_for_timeout(1500)     # let the charts finish drawing
-                page.screenshot(path=str(ARTIFACTS / f"dashboard-{path}.png"), full_page=True)
-                assert page.locator("[data-testid='stException']").count() == 0, path
-                body = page.inner_text("body")
-                assert "Traceback" not in body, path
-                for text in {"models": ["drifted features: temp"],
-                             "alerts": ["Redeliver failed deliveries", "suggested action"],
-                             "fleet": ["unexpected model hash"]}.get(path, []):
-                    page.get_by_text(text).first.wait_for(timeout=10_000)
-        finally:
-            browser.close()
+    with browser_page(chromium, demo_server, foreign) as page:
+        # a narrow time range must not move the onset (it is not a range property)
+        page.goto(f"{demo_server}/?range=6h", timeout=60_000)
+        page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
+        wait_drawn(page)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-incidents.png"))
+        main = page.locator("[data-testid='stMain']").first.inner_text()
+        assert f"{len(expected)} open incident(s)" in main
+        where = {}
+        for v in expected:
+            since = v["since"][:16].replace("T", " ")          # 2026-12-04T20:00 -> ... 20:00
+            seg = v["segment"] or "fleet"
+            line = f"{v['kind']} · {v['model']} {v['version']} · {seg} · since {since} UTC"
+            assert line in main, (line, main)
+            where[seg] = main.index(line)
+        assert "rms wasserstein" in main                           # the worst feature, with
+        assert "__prediction__" in main                            # its score; not Markdown
+        assert "✔ delivered" in main and "Alert #" in main
+        # one click to the detail: the injected segment on the Models page
+        page.get_by_role("link", name="Models ›").nth(
+            sorted(where.values()).index(where["firmware=2.1"])).click()
+        page.get_by_role("heading", name="Models").first.wait_for(timeout=60_000)
+        page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]')"
+                               ".innerText.includes('Drift since')", timeout=60_000)
+        wait_drawn(page)
+        assert "segment=firmware%3D2.1" in page.url
+        detail = page.locator("[data-testid='stMain']").first.inner_text()
+        assert "kws 1.3.0 · firmware=2.1" in detail and "Drift since" in detail
+    assert foreign == []
 
 
-def test_device_supplied_markdown_renders_literally(server, chromium):
+def test_pages_fit_their_containers_and_ask_no_other_origin(demo_server, chromium):
+    """Every chart on every page is at most as wide as its block, and not one request
+    leaves the dashboard's origin (fonts and icons included)."""
+    foreign: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(chromium, demo_server, foreign, height=900) as page:
+        page.goto(f"{demo_server}/", timeout=60_000)
+        page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
+        for path, title in PAGES:
+            page.goto(f"{demo_server}/{path}?range=all", timeout=60_000)
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            wait_drawn(page)
+            page.screenshot(path=str(ARTIFACTS / f"dashboard-{path or 'incidents'}-full.png"),
+                            full_page=True)
+            assert page.locator("[data-testid='stException']").count() == 0, path
+            sizes = page.evaluate(OVERFLOW)
+            if path in ("models", "feature", "fleet"):
+                assert sizes, f"{path}: no chart drawn"
+            for s in sizes:
+                assert s["chart"] <= s["box"] + 1 and s["scroll"] <= s["client"] + 1, (path, s)
+    assert foreign == [], foreign
+
+
+def test_one_back_leaves_a_page(demo_server, chromium):
+    """Query-parameter writes (filters, picked feature/alert) replace the history entry:
+    after a tour of the pages, each Back returns to the previous page."""
+    foreign: list[str] = []
+    with browser_page(chromium, demo_server, foreign) as page:
+        page.goto(f"{demo_server}/", timeout=60_000)
+        page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
+        wait_drawn(page)
+        start = page.evaluate("history.length")
+        tour = ["Fleet", "Models", "Feature", "Alerts"]
+        for title in tour:
+            page.locator("[data-testid='stSidebar'] a").filter(has_text=title).first.click()
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            wait_drawn(page)
+        assert page.evaluate("history.length") == start + len(tour)
+        for title in ["Feature", "Models", "Fleet", "Incidents"]:
+            page.go_back()
+            page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+            wait_drawn(page)
+    assert foreign == []
+
+
+def test_device_supplied_markdown_renders_literally(pipeline_server, chromium):
     """A model version holding a Markdown link and image is shown as written: no link, no
     image, and the browser never asks another origin for anything."""
-    from urllib.parse import quote
-
-    from playwright.sync_api import sync_playwright
-
     foreign: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1200})
-            page.route("**/*", lambda route: route.continue_()
-                       if route.request.url.startswith(server)
-                       else (foreign.append(route.request.url), route.abort()))
-            page.goto(f"{server}/", timeout=30_000)
-            page.get_by_role("heading", name="Fleet").first.wait_for(timeout=30_000)
-            page.goto(f"{server}/models?model=cam&version={quote(EVIL_VERSION)}&segment=fleet"
-                      "&range=all", timeout=30_000)
-            page.get_by_role("heading", name="Models").first.wait_for(timeout=30_000)
-            page.get_by_text("Session expired - click to log in").first.wait_for(timeout=30_000)
-            page.wait_for_load_state("networkidle", timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "dashboard-planted-markdown.png"),
-                            full_page=True)
-            main = page.locator("section.main, [data-testid='stMain']").first
-            shown = main.inner_text().replace("\u200b", "")   # zero-width spaces break URLs
-            assert EVIL_VERSION in shown                         # shown as written
-            # (the sidebar's same-origin page links carry the query string: not links out)
-            links = page.eval_on_selector_all("a[href^='http://evil.example']",
-                                              "els => els.map(e => e.outerHTML)")
-            assert links == []
-            assert page.locator("img[src*='evil.example']").count() == 0
-        finally:
-            browser.close()
-    assert not [u for u in foreign if "evil.example" in u]
+    with browser_page(chromium, pipeline_server, foreign, height=1200) as page:
+        page.goto(f"{pipeline_server}/", timeout=60_000)
+        page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
+        page.goto(f"{pipeline_server}/models?model=cam&version={quote(EVIL_VERSION)}"
+                  "&segment=fleet&range=all", timeout=60_000)
+        page.get_by_role("heading", name="Models").first.wait_for(timeout=60_000)
+        page.get_by_text("Session expired - click to log in").first.wait_for(timeout=60_000)
+        wait_drawn(page)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-planted-markdown.png"), full_page=True)
+        main = page.locator("section.main, [data-testid='stMain']").first
+        shown = main.inner_text().replace("\u200b", "")   # zero-width spaces break URLs
+        assert EVIL_VERSION in shown                         # shown as written
+        # (the sidebar's same-origin page links carry the query string: not links out)
+        links = page.eval_on_selector_all("a[href^='http://evil.example']",
+                                          "els => els.map(e => e.outerHTML)")
+        assert links == []
+        assert page.locator("img[src*='evil.example']").count() == 0
+    assert foreign == []

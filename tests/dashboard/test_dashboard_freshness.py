@@ -15,7 +15,7 @@ from analytics.job import run_analysis
 from collector.embedded import EmbeddedSink
 from collector.records import IngestRecord
 from collector.sink_config import SinkConfig
-from dashboard import data
+from dashboard import data, dataset
 from dashboard.config import DashboardConfig
 from edge_sdk.wire import MAX_TIME_MS
 from edgedrift.paths import DataPaths
@@ -40,7 +40,7 @@ def test_a_far_future_window_end_does_not_make_a_model_look_fresh(tmp_path):
     cfg = DashboardConfig(data_dir=str(tmp_path))
     received_at = pd.Timestamp(received, unit="ms")
 
-    fresh = data.freshness(cfg)
+    fresh = dataset.freshness(cfg)
     assert fresh["model"].tolist() == ["kws"]
     assert pd.Timestamp(fresh["last_received"].iloc[0]) == received_at
     assert pd.Timestamp(fresh["last_window_end"].iloc[0]) == received_at   # not the year 9999
@@ -81,7 +81,7 @@ def test_parquet_reads_wait_for_a_compaction_step(tmp_path):
     result: list = []
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)                 # a compaction step in progress
-        reader = threading.Thread(target=lambda: result.append(data.freshness(cfg)))
+        reader = threading.Thread(target=lambda: result.append(dataset.freshness(cfg)))
         reader.start()
         reader.join(1.0)
         assert reader.is_alive() and not result        # waiting for the step to end

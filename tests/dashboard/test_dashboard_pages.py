@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 
 import pytest
 from dashboard_fleet import ROOT
@@ -35,10 +37,15 @@ def _no_exception(at: AppTest) -> None:
 
 def test_fleet_page_shows_devices_and_the_unexpected_hash(monkeypatch, pipeline_dir):
     at = _app(monkeypatch, pipeline_dir, range="all")
+    at.switch_page("pages/fleet.py").run()
     _no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Devices known"] == "3"
+    # the devices report a backlog of 0, 2, 4, 6 in turn: it drains, so it is no trouble
+    assert metrics["Devices with a growing backlog"] == "0"
     assert "sha256:rogue" in _text(at)
+    health = next(d.value for d in at.dataframe if "missing_windows" in d.value.columns)
+    assert set(health["firmware"]) == {"a", "b"} and health["missing_windows"].sum() == 0
 
 
 def test_models_page_lists_the_drifted_feature(monkeypatch, pipeline_dir):
@@ -75,7 +82,21 @@ def test_alerts_page_shows_the_alert_its_attempts_and_redelivers(monkeypatch, pi
     _no_exception(at)
     alert_id = pipeline["alerts"][0].id
     assert at.selectbox(key="alerts_pick").value == alert_id
+    # the webhook as sent: the body byte for byte (what the deliverer posts), its headers
+    conn = sqlite3.connect(pipeline["paths"].outbox)
+    try:
+        raw = conn.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0]
+    finally:
+        conn.close()
+    codes = [c.value for c in at.code]
+    assert raw in codes
+    assert json.loads(raw)["data"]["segment"] == ""
+    headers = next(c for c in codes if c.startswith("content-type"))
+    assert "webhook-id: msg_" in headers and "webhook-timestamp: 1" in headers
     frames = [d.value for d in at.dataframe]
+    deliveries = next(f for f in frames if "webhook_id" in f.columns and "status" in f.columns)
+    delivered = deliveries[deliveries["status"].str.contains("delivered")]
+    assert len(delivered) == 1 and delivered["next_attempt"].isna().all()
     assert any("drift.detected" in set(f.get("event_type", [])) for f in frames)
     attempts = next(f for f in frames if "outcome" in f.columns)
     assert sorted(attempts["outcome"]) == ["delivered", "failed"]
@@ -90,11 +111,11 @@ def test_alerts_page_shows_the_alert_its_attempts_and_redelivers(monkeypatch, pi
     assert statuses == {"retrain-ci": "delivered", "pager": "pending"}
 
 
-@pytest.mark.parametrize("page", ["pages/fleet.py", "pages/models.py", "pages/feature.py",
-                                  "pages/alerts.py"])
+@pytest.mark.parametrize("page", ["pages/incidents.py", "pages/fleet.py", "pages/models.py",
+                                  "pages/feature.py", "pages/alerts.py", "pages/report.py"])
 def test_empty_data_dir_says_what_to_run(monkeypatch, tmp_path, page):
     at = _app(monkeypatch, tmp_path / "fresh")
-    if page != "pages/fleet.py":
+    if page != "pages/incidents.py":
         at.switch_page(page).run()
     _no_exception(at)
     text = _text(at)
