@@ -7,83 +7,16 @@ replayed after a restart. The tables must hold every window once: rows == distin
 from __future__ import annotations
 
 import random
-import threading
 from pathlib import Path
 
-import duckdb
-import httpx
 import pytest
+from exactly_once_support import identity_ingest_pairs, send_until_dead, table_counts
 from gateway_harness import GatewayProcess, KeyPool, envelope, post, window
 
 from edge_sdk.wire import encode_request
 
 pytestmark = pytest.mark.timeout(120)
-DEVICES, PER_DEVICE, BATCH, THREADS, KILLS = 16, 100, 8, 4, 5
-
-
-def table_counts(data_dir: Path, table: str = "windows") -> tuple[int, int, int]:
-    """(rows, distinct identities, distinct ingest ids) of one table."""
-    con = duckdb.connect()
-    try:
-        return con.execute(
-            "SELECT count(*), count(DISTINCT (device_id, model, seq)), count(DISTINCT ingest_id) "
-            "FROM read_parquet(?, hive_partitioning=true)",
-            [str(data_dir / "telemetry" / table / "**" / "*.parquet")]).fetchone()
-    finally:
-        con.close()
-
-
-def identity_ingest_pairs(data_dir: Path, table: str) -> set[tuple]:
-    con = duckdb.connect()
-    try:
-        return set(con.execute(
-            "SELECT DISTINCT device_id, model, seq, ingest_id "
-            "FROM read_parquet(?, hive_partitioning=true)",
-            [str(data_dir / "telemetry" / table / "**" / "*.parquet")]).fetchall())
-    finally:
-        con.close()
-
-
-def _send_until_dead(gw: GatewayProcess, keys: dict[str, str], todo: list[tuple[str, int]],
-                     bodies: dict[tuple[str, int], bytes], confirmed: set) -> None:
-    """Threads post batches of ``todo`` (signed now) until it is empty or the gateway dies;
-    a window counts as confirmed only on its 2xx answer."""
-    lock = threading.Lock()
-    refused: list[str] = []
-
-    def worker() -> None:
-        with gw.client(timeout=30.0) as client:
-            while True:
-                with lock:
-                    chunk = [todo.pop() for _ in range(min(BATCH, len(todo)))]
-                if not chunk:
-                    return
-                batch = [envelope(keys[d], d, s, body=bodies[(d, s)]) for d, s in chunk]
-                try:
-                    r = post(client, batch)
-                except httpx.HTTPError:
-                    with lock:
-                        todo.extend(chunk)          # not known to be durable: send again
-                    return
-                results = r.json()["results"] if r.status_code in (200, 429, 503) else []
-                with lock:
-                    if len(results) != len(chunk):
-                        refused.append(r.text)
-                        return
-                    for (d, s), res in zip(chunk, results, strict=True):
-                        if res["code"] in (200, 202):
-                            confirmed.add((d, s))
-                        elif res["code"] in (429, 503):
-                            todo.append((d, s))
-                        else:
-                            refused.append(str(res))
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
-    assert not refused, refused[:3]
+DEVICES, PER_DEVICE, KILLS = 16, 100, 5
 
 
 def test_gateway_killed_after_write_five_times_under_load_rows_once(tmp_path: Path) -> None:
@@ -102,18 +35,18 @@ def test_gateway_killed_after_write_five_times_under_load_rows_once(tmp_path: Pa
                             port=port)
         port = gw.port
         with gw:
-            _send_until_dead(gw, keys, todo, bodies, confirmed)
+            send_until_dead(gw, keys, todo, bodies, confirmed)
             assert gw.proc is not None
             kills += gw.proc.wait(timeout=30) == -9
     assert kills == KILLS and 0 < len(confirmed) < len(ids) and todo
     with GatewayProcess(tmp_path, port=port) as gw:
-        _send_until_dead(gw, keys, todo, bodies, confirmed)
+        send_until_dead(gw, keys, todo, bodies, confirmed)
     assert not todo and confirmed == set(ids)
     # every table: one delivery per window, and the same one in all of them
-    assert table_counts(tmp_path) == (len(ids), len(ids), len(ids))
-    windows = identity_ingest_pairs(tmp_path, "windows")
+    assert table_counts(tmp_path / "telemetry") == (len(ids), len(ids), len(ids))
+    windows = identity_ingest_pairs(tmp_path / "telemetry", "windows")
     for table in ("features", "categories"):
-        assert identity_ingest_pairs(tmp_path, table) == windows
+        assert identity_ingest_pairs(tmp_path / "telemetry", table) == windows
 
 
 def test_a_request_replayed_after_a_restart_is_not_written_again(tmp_path: Path) -> None:
@@ -129,6 +62,6 @@ def test_a_request_replayed_after_a_restart_is_not_written_again(tmp_path: Path)
         assert again.status_code in (200, 401), again.text
         assert post(client, envelope(other_key, other, 1)).status_code == 202   # still writes
         assert post(client, envelope(key, dev, 4)).status_code == 202
-    assert table_counts(tmp_path) == (5, 5, 5)
-    assert sorted(s for d, _, s, _ in identity_ingest_pairs(tmp_path, "windows")
+    assert table_counts(tmp_path / "telemetry") == (5, 5, 5)
+    assert sorted(s for d, _, s, _ in identity_ingest_pairs(tmp_path / "telemetry", "windows")
                   if d == dev) == [1, 2, 3, 4]

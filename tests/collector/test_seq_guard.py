@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from exactly_once_support import records_with_redeliveries
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sink_support import bodies
 
-from collector.fake_windows import restamp
-from collector.records import IngestRecord
 from collector.seq_guard import NEW, UNTRACKED, WRITTEN, SeqGuard
 from collector.seq_state import load_state, save_snapshot
 from collector.sink import ParquetSink
 from collector.sink_config import SinkConfig
-from edge_sdk.wire import decode_window
 
 seqs = st.lists(st.integers(0, 60), max_size=80)
 
@@ -61,25 +59,6 @@ def test_pairs_are_independent_and_state_stays_small() -> None:
     assert len(g.to_bytes()) < 40 * 1000                 # ~ tens of bytes per pair
 
 
-def _records_with_redeliveries(n: int, rng: random.Random) -> list[IngestRecord]:
-    """``n`` windows of 20 devices, plus redeliveries (identical bytes) of earlier ones at
-    random distances and a few conflicting bodies under written identities."""
-    base = bodies(n, devices=20, light=True)
-    out: list[IngestRecord] = []
-    for i, rec in enumerate(base):
-        out.append(rec)
-        if i and rng.random() < 0.3:
-            out.append(base[rng.randrange(max(0, i - 200), i + 1)])
-        if i and rng.random() < 0.02:
-            old = base[rng.randrange(max(0, i - 200), i)]
-            other = base[(base.index(old) + 1) % n]    # another window's sketches ...
-            w = decode_window(old.window)
-            body = restamp(other.window, w["d"], w["sq"], window_index=w["sq"] // 500)
-            if body != old.window:                     # ... under the old identity
-                out.append(IngestRecord(old.device_id, body, old.sent_at_s, old.received_at_ms))
-    return out
-
-
 def _window_idents(root: Path) -> list[tuple[str, str, int]]:
     out = []
     for path in sorted((root / "windows").glob("*/*/*.parquet")):
@@ -96,7 +75,7 @@ def test_the_rebuilt_state_equals_the_kept_one(tmp_path: Path, max_gaps: int) ->
     up to 10 windows late. 32 holes cover that exactly; with 4, older ones are untracked
     (written and counted) and the state forgets holes: the rebuild must forget the same."""
     rng = random.Random(7)
-    records = _records_with_redeliveries(1500, rng)
+    records = records_with_redeliveries(1500, rng)
     cfg = SinkConfig(dataset=str(tmp_path), offsets_per_file=97, seq_max_gaps=max_gaps)
     sink = ParquetSink(cfg, topic="t")
     sink.open_partition(0)
