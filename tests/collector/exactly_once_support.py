@@ -22,6 +22,8 @@ BATCH, THREADS = 8, 4
 
 def table_counts(dataset: Path, table: str = "windows") -> tuple[int, int, int]:
     """(rows, distinct identities, distinct ingest ids) of one table."""
+    if not any((dataset / table).glob("*/*/*.parquet")):
+        return 0, 0, 0
     con = duckdb.connect()
     try:
         return con.execute(
