@@ -15,9 +15,9 @@ as ranges. A sequence number is then
   (the lowest hole is forgotten first). The sink writes such a window (losing it would be
   worse) and counts it: only a redelivery older than ``max_gaps`` holes can be written twice.
 
-Memory is one small entry per (device, model), whatever the history: ~0.3 KB, plus
-16 bytes per hole remembered (100,000 devices x 2 models: ~60 MB with few holes, ~160 MB
-if every pair kept ``max_gaps`` = 32). The state is a function of the identities added,
+Memory is one small entry per (device, model), whatever the history: ~0.2 KB, plus
+16 bytes per hole remembered (measured, 100,000 devices x 2 models: 37 MiB without holes,
+150 MiB if every pair kept ``max_gaps`` = 32). The state is a function of the identities added,
 in order, so a sink that rebuilds it from its snapshot and the Parquet rows written since
 reaches the same state as the one that made them (:mod:`collector.seq_state`).
 
@@ -122,15 +122,19 @@ class SeqGuard:
 
     def _hole(self, e: _Entry, a: int, b: int, append: bool) -> None:
         gaps = e[3]
-        flat = [] if gaps is None else list(gaps)
-        if append:
-            flat += (a, b)
+        if gaps is None:
+            gaps = e[3] = array("q", (a, b))
+        elif append:
+            gaps.append(a)
+            gaps.append(b)
         else:
-            flat[:0] = (a, b)
-        while len(flat) > 2 * self.max_gaps:          # forget the lowest hole
-            e[0], e[2] = flat[1] + 1, True
-            del flat[:2]
-        e[3] = array("q", flat) if flat else None
+            gaps[0:0] = array("q", (a, b))
+        if len(gaps) > 2 * self.max_gaps:          # forget the lowest holes
+            drop = len(gaps) - 2 * self.max_gaps
+            e[0], e[2] = gaps[drop - 1] + 1, True
+            del gaps[:drop]
+            if not gaps:
+                e[3] = None
 
     @staticmethod
     def _fill(e: _Entry, seq: int) -> None:
