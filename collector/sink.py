@@ -272,23 +272,22 @@ class ParquetSink:
         redelivery is counted (``duplicates``); one with another body also as a conflict,
         logged and sent to the dead letters (when the first one's bytes are still at hand:
         same batch, or among the last :class:`RecentBodies` written)."""
-        model, seq = window.get("m") if type(window) is dict else None, \
-            window.get("sq") if type(window) is dict else None
-        if type(model) is not str or type(seq) is not int:
+        if type(window) is not dict:
             return True                    # the RowBuilder refuses it and names the field
-        ident = (record.device_id, model, seq)
-        first = batch.pending.get(ident)
+        model, seq, device = window.get("m"), window.get("sq"), record.device_id
+        if type(model) is not str or type(seq) is not int:
+            return True
+        ident = (device, model, seq)
+        pending = batch.pending
+        first = pending.get(ident)
         if first is None:
-            guard = self._guards.get(partition)
-            if guard is None:
-                guard = self._guards[partition] = SeqGuard(self.config.seq_max_gaps)
-            state = guard.check(*ident)
+            state = self._guard(partition).check(device, model, seq)
             if state != WRITTEN:
                 if state == UNTRACKED:
                     self.untracked += 1
                     log.info("window %s below the tracked range: written (offset %d)",
                              ident, offset)
-                batch.pending[ident] = (offset, record.window)
+                pending[ident] = (offset, record.window)
                 return True
             first_body = self._bodies.get(ident)
         else:
@@ -301,6 +300,12 @@ class ParquetSink:
                       "not reuse a sequence number)")
             self._dead_letter(partition, offset, key, value, record, reason)
         return False
+
+    def _guard(self, partition: int) -> SeqGuard:
+        guard = self._guards.get(partition)
+        if guard is None:       # (a partition added without open_partition: nothing on disk)
+            guard = self._guards[partition] = SeqGuard(self.config.seq_max_gaps)
+        return guard
 
     def _dead_letter(self, partition: int, offset: int, key: bytes | None, value: bytes,
                      record: IngestRecord | None, reason: str) -> None:
@@ -332,9 +337,7 @@ class ParquetSink:
             log.debug("wrote %s: %d windows, %d files", name, batch.builder.windows, len(files))
         self._known.setdefault(partition, {})[batch.first] = batch.last
         self._known_end[partition] = max(self._known_end.get(partition, -1), batch.last)
-        guard = self._guards.get(partition)
-        if guard is None:
-            guard = self._guards[partition] = SeqGuard(self.config.seq_max_gaps)
+        guard = self._guard(partition)
         for ident, (offset, body) in batch.pending.items():    # in offset order, as on disk
             if offset not in batch.invalid:
                 guard.add(*ident)
