@@ -43,8 +43,8 @@ from .errors import SinkClosedError, SinkError
 from .parquet_files import (
     batch_is_complete,
     clean_temp,
-    iter_batch_files,
     compacted_max_last,
+    iter_batch_files,
     remove_batch,
 )
 from .records import IngestRecord
@@ -76,13 +76,24 @@ class EmbeddedSink:
         self.root.mkdir(parents=True, exist_ok=True)
         self._sink = ParquetSink(config, EMBEDDED_TOPIC, on_dead_letter=self._dead_letter)
         self.next_offset = self._recover()
-        self._sink.open_partition(PARTITION, learn_known=False)   # offsets are all new
+        self._open()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._queue: deque[_Request] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._dlq_path = self.root / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"
+
+    def _open(self) -> None:
+        """(Re)start the partition: offsets are all new; the written-window state is loaded
+        as of ``next_offset`` (a redelivered window is then not written again)."""
+        self._sink.open_partitions([PARTITION], learn_known=False,
+                                   starts={PARTITION: self.next_offset})
+
+    @property
+    def duplicates(self) -> int:
+        """Redelivered windows not written again since start."""
+        return self._sink.duplicates
 
     def _recover(self) -> int:
         clean_temp(self.root, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
@@ -136,6 +147,8 @@ class EmbeddedSink:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            if not thread.is_alive():      # the next start need not re-read these rows
+                self._sink.snapshot(PARTITION, self.next_offset, force=True)
 
     # -- writer thread ------------------------------------------------------------------
     def _take(self) -> list[_Request] | None:
@@ -172,6 +185,7 @@ class EmbeddedSink:
                         offset += 1
                 self._sink.flush(PARTITION)
                 self.next_offset = offset
+                self._sink.snapshot(PARTITION, offset)
             except BaseException as exc:   # noqa: BLE001 - reported to every waiting caller
                 log.error("embedded sink write failed: %s", exc)
                 error = exc
@@ -192,11 +206,11 @@ class EmbeddedSink:
             for name in sorted(names):
                 remove_batch(self.root, name)
             self.next_offset = self._recover()
-            self._sink.open_partition(PARTITION, learn_known=False)   # forget the half batch
+            self._open()                        # forget the half batch and its windows
         except Exception as exc:   # noqa: BLE001 - the writer thread must keep serving
             log.error("embedded sink: cleanup after a failed write failed too: %s", exc)
             self.next_offset = max(self.next_offset, end + 1)
-            self._sink.open_partition(PARTITION, learn_known=False)
+            self._open()
 
     def _dead_letter(self, dl: DeadLetter) -> None:
         self._dlq_path.parent.mkdir(parents=True, exist_ok=True)

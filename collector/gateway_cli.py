@@ -38,6 +38,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     from .keys import KeyRegistry
     from .metrics import GatewayMetrics
     from .producer import Backend
+    from .replay_store import persist
 
     toml = load_toml(args.config)
     cfg = build_config(GatewayConfig, section(toml, "gateway"),
@@ -67,7 +68,9 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
         sink_cfg = build_config(SinkConfig, sink_values, section="sink")
         backend = EmbeddedBackend(EmbeddedSink(sink_cfg), cfg.produce_timeout_s,
                                   cfg.retry_after_s, metrics)
-    return cfg, create_app(cfg, registry, backend, metrics)
+    app = create_app(cfg, registry, backend, metrics)
+    persist(app.state.gateway.auth, paths.base / "replay")   # the replay cache survives restarts
+    return cfg, app
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ rewound to its committed offset.
 
 >>> from collector.sink_config import KafkaConfig, SinkConfig
 >>> w = KafkaSinkWorker(KafkaConfig(bootstrap="127.0.0.1:1"), SinkConfig(dataset="/tmp/x"))
->>> w.stats()
-{'windows': 0, 'files': 0, 'dead_letters': 0, 'commits': 0}
+>>> w.stats()  # doctest: +NORMALIZE_WHITESPACE
+{'windows': 0, 'files': 0, 'dead_letters': 0, 'commits': 0, 'duplicates': 0,
+ 'conflicts': 0, 'untracked': 0}
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class KafkaSinkWorker:
 
     def stats(self) -> dict[str, int]:
         return {"windows": self.sink.windows_written, "files": self.sink.files_written,
-                "dead_letters": self.sink.dead_letters, "commits": self.commits}
+                "dead_letters": self.sink.dead_letters, "commits": self.commits,
+                "duplicates": self.sink.duplicates, "conflicts": self.sink.conflicts,
+                "untracked": self.sink.untracked}
 
     # -- Kafka clients ----------------------------------------------------------------------
     def _connect(self) -> None:
@@ -117,23 +120,29 @@ class KafkaSinkWorker:
                 for p in parts:
                     self.sink.close_partition(p)
             else:
-                self.sink.open_partitions(parts)
-                self._rewind(tps)
+                starts = self._rewind(tps)
+                self.sink.open_partitions(parts, starts=starts)
             log.info("partitions %s: %s", kind, parts)
 
-    def _rewind(self, assigned: Any) -> None:
-        """Seek every assigned partition to its committed offset: records fetched before a
-        rebalance were dropped with their batch and must be read again."""
+    def _rewind(self, assigned: Any) -> dict[int, int]:
+        """Seek every assigned partition to its committed offset (records fetched before a
+        rebalance were dropped with their batch and must be read again); return those
+        offsets (the log's start where none is committed)."""
         consumer = self._consumer
         missing = []
+        starts: dict[int, int] = {}
         for tp in assigned:
             committed = consumer.committed(tp)
             if committed is None:
                 missing.append(tp)
             else:
                 consumer.seek(tp, committed)
+                starts[tp.partition] = committed
         if missing:
             consumer.seek_to_beginning(*missing)
+            for tp, offset in consumer.beginning_offsets(missing).items():
+                starts[tp.partition] = offset
+        return starts
 
     def _dead_letter(self, dl: DeadLetter) -> None:
         headers = [("edgedrift.reason", dl.reason.encode()),
@@ -170,9 +179,9 @@ class KafkaSinkWorker:
                         ready[partition] = nxt
             for partition in self.sink.idle():
                 if self._caught_up(TopicPartition(self.kafka.topic, partition)):
-                    nxt = self.sink.flush(partition)
-                    if nxt is not None:
-                        ready[partition] = nxt
+                    flushed = self.sink.flush(partition)
+                    if flushed is not None:
+                        ready[partition] = flushed
         if ready:
             self._commit(ready)
 
@@ -197,6 +206,12 @@ class KafkaSinkWorker:
             self.commits += 1
         except CommitFailedError as exc:   # rebalanced meanwhile: the new owner replays
             log.warning("offset commit failed (rebalance?): %s", exc)
+            return
+        fault_point("sink", "after_commit")
+        for p, o in ready.items():
+            # every batch below o is durable and committed, none above it flushed: the
+            # written-window state is the one a restart from o needs
+            self.sink.snapshot(p, o)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -122,6 +122,10 @@ class SinkConfig:
     Embedded sink: concurrent ``write()`` calls are grouped into one file set until
     the oldest waits ``group_commit_ms`` or ``group_commit_records`` records wait
     (a busy gateway's requests form groups while the previous group is written).
+
+    Exactly one row per window (:mod:`collector.seq_guard`): ``seq_max_gaps`` holes
+    remembered per (device, model); the written-window state is snapshotted at most every
+    ``seq_snapshot_s`` seconds (a restart reads the rows written since the snapshot).
     """
 
     dataset: str = "./edgedrift-data/telemetry"
@@ -134,6 +138,8 @@ class SinkConfig:
     group_commit_records: int = 2_000
     tmp_max_age_s: int = 3_600
     poll_timeout_ms: int = 200
+    seq_max_gaps: int = 32
+    seq_snapshot_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -144,6 +150,13 @@ class SinkConfig:
         for name in ("idle_flush_ms", "flush_after_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: got {getattr(self, name)}, expected >= 0 (0 = off)")
+        if isinstance(self.seq_max_gaps, bool) or not isinstance(self.seq_max_gaps, int) \
+                or self.seq_max_gaps < 0:
+            raise ValueError(f"seq_max_gaps: got {self.seq_max_gaps!r}, expected an integer "
+                             ">= 0 (holes remembered per device and model)")
+        if isinstance(self.seq_snapshot_s, bool) or self.seq_snapshot_s < 0:
+            raise ValueError(f"seq_snapshot_s: got {self.seq_snapshot_s!r}, expected seconds "
+                             ">= 0 (0 = a snapshot after every commit)")
         if self.group_commit_ms < 0:
             raise ValueError(f"group_commit_ms: got {self.group_commit_ms}, expected >= 0")
         if self.compression not in COMPRESSIONS:

@@ -65,13 +65,8 @@ def test_killed_after_ack_before_response_sdk_retries_window_counted_once(tmp_pa
             mon.sender.send_once()                  # the SDK's retry: re-signed, new t
         assert mon.sender.spool.backlog()[0] == 0
         rows = windows_rows(tmp_path)
-        assert len(rows) == 2 and len({r[3] for r in rows}) == 2   # two deliveries ...
-        con = duckdb.connect()
-        deduped = con.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT device_id, model, seq FROM read_parquet(?))",
-            [str(tmp_path / "telemetry" / "windows" / "**" / "*.parquet")]).fetchone()[0]
-        con.close()
-        assert deduped == 1                                         # ... one window
+        assert [r[:4] for r in rows] == [(device, "kws", seq, "embedded/0/0")]   # one row:
+        # the restarted sink knew the window was written and did not write the retry again
     finally:
         mon.close(timeout_s=0)
         gw.stop()
