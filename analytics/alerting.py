@@ -15,6 +15,12 @@ cooldown and resolve rules and stores alerts in the outbox for delivery.
 >>> [c] = conditions_from_verdicts(rows)
 >>> c.segment, c.active, c.features[0].name, c.features[0].lower
 ('firmware=2.1', True, 'rms', 0.25)
+>>> rows[0]["report_path"] = "/data/reports/kws-1.3.0-x.html"
+>>> [c] = conditions_from_verdicts(rows, "https://dash.example/")
+>>> c.dashboard_url
+'https://dash.example/models?model=kws&version=1.3.0&segment=firmware%3D2.1'
+>>> c.report_url
+'https://dash.example/report?file=kws-1.3.0-x.html'
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from .alerts import Alert, AlertEngine, AlertsConfig, Condition, FeatureScore
 
@@ -45,16 +52,23 @@ def conditions_from_verdicts(verdicts: Iterable[dict[str, Any]],
                   "critical_features": _json_list(v.get("critical_hit")),
                   "note": v.get("note") or ""}
         report = v.get("report_path") or ""
-        link = ""
-        if dashboard_url:
-            link = (f"{dashboard_url.rstrip('/')}/models?model={v['model']}"
-                    f"&version={v['version']}")
+        link = report_url = ""
+        if dashboard_url:      # the dashboard's own deep links (dashboard/filters.py)
+            base = dashboard_url.rstrip("/")
+            query = {"model": v["model"], "version": v["version"]}
+            if segment:
+                query["segment"] = segment
+            link = f"{base}/models?{urlencode(query)}"
+            if report:
+                report_url = f"{base}/report?{urlencode({'file': Path(report).name})}"
+        elif report:
+            report_url = Path(report).resolve().as_uri()
         out.append(Condition(
             kind=str(v["kind"]), model=str(v["model"]), version=str(v["version"]),
             segment=segment, window_start=_ts(v["window_start_ms"]),
             window_end=_ts(v["window_end_ms"]), active=v.get("state") == "drift",
             features=features, detail=detail,
-            report_url=Path(report).resolve().as_uri() if report else "", dashboard_url=link))
+            report_url=report_url, dashboard_url=link))
     return out
 
 
