@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,15 +75,24 @@ def send_until_dead(gw: GatewayProcess, keys: dict[str, str], todo: list[tuple[s
                     if len(results) != len(chunk):
                         refused.append(r.text)
                         return
+                    replayed = False
                     for (d, s), res in zip(chunk, results, strict=True):
                         if res["code"] in (200, 202):
                             confirmed.add((d, s))
                         elif res["code"] in (429, 503):
                             todo.append((d, s))
+                        elif res["code"] == 401 and res["error"]["reason"] == "replay":
+                            # the same (d, m, s, t) within one second of an attempt whose
+                            # answer was lost (the gateway remembers it across restarts):
+                            # the SDK keeps the window and re-signs it later, so do we
+                            todo.append((d, s))
+                            replayed = True
                         else:
                             refused.append(str(res))
                     if sent is not None and all(x["code"] in (200, 202) for x in results):
                         sent(content)
+                if replayed:
+                    time.sleep(0.5)                 # a new second: a new signature time
 
     threads = [threading.Thread(target=worker) for _ in range(THREADS)]
     for t in threads:
