@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import struct
@@ -41,6 +42,7 @@ REGIONS = 8
 TAIL_BYTES = 8          # two little-endian float32: sum(e0 - x) below e0, sum(x - e_last) above
 
 
+@functools.cache
 def regions(slots: int) -> tuple[tuple[int, int], ...]:
     """The inner slots ``1 .. slots - 2`` split into at most :data:`REGIONS` runs of
     consecutive slots, as ``(first, last)`` pairs; the two outer slots are the tails.
@@ -56,6 +58,7 @@ def regions(slots: int) -> tuple[tuple[int, int], ...]:
     return tuple((cuts[r], cuts[r + 1] - 1) for r in range(count))
 
 
+@functools.cache
 def sums_length(slots: int) -> int:
     """Bytes of a v2 entry's slot sums for ``slots`` slots (one per region + the tails).
 
