@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .figures import Figure
 
@@ -141,18 +142,30 @@ def load_main(args: dict) -> dict:
 
 
 # -- orchestration (the bench process) ------------------------------------------------------
-def measure(backend: str = "embedded") -> dict:
+def harness() -> Any:
+    """The tests' ``GatewayProcess`` (tests/collector/gateway_harness.py): a real gateway."""
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(ROOT / "tests" / "collector"))
     from gateway_harness import GatewayProcess
+    return GatewayProcess
 
+
+def device_keys(tmp: Path, devices: int = DEVICES) -> Path:
+    """Register ``devices`` keys in ``tmp/data/keys.json`` (the gateway's registry) and
+    write them in plain to ``tmp/keys-plain.json`` for the load processes; returns data."""
     from collector.keys import KeyRegistry
 
+    data = tmp / "data"
+    reg = KeyRegistry(data / "keys.json")
+    keys = {f"dev-{i:04d}": reg.add(f"dev-{i:04d}") for i in range(devices)}
+    (tmp / "keys-plain.json").write_text(json.dumps(keys))
+    return data
+
+
+def measure(backend: str = "embedded") -> dict:
+    GatewayProcess = harness()
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
-        data = Path(tmp) / "data"
-        reg = KeyRegistry(data / "keys.json")
-        keys = {f"dev-{i:04d}": reg.add(f"dev-{i:04d}") for i in range(DEVICES)}
-        (Path(tmp) / "keys-plain.json").write_text(json.dumps(keys))
+        data = device_keys(Path(tmp))
         broker = None
         kafka = None
         if backend == "kafka":

@@ -263,17 +263,11 @@ def _rss_mb(pid: int) -> float:
 
 
 def _scenario(root: Path, scenario: str) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    sys.path.insert(0, str(ROOT / "tests" / "collector"))
-    from gateway_harness import GatewayProcess
+    from .bench_gateway import device_keys, harness
 
-    from collector.keys import KeyRegistry
-
+    GatewayProcess = harness()
     with tempfile.TemporaryDirectory(prefix="bench-attacks-") as tmp:
-        data = Path(tmp) / "data"
-        reg = KeyRegistry(data / "keys.json")
-        keys = {f"dev-{i:04d}": reg.add(f"dev-{i:04d}") for i in range(DEVICES)}
-        (Path(tmp) / "keys-plain.json").write_text(json.dumps(keys))
+        data = device_keys(Path(tmp), DEVICES)
         marker = Path(tmp) / "attack-started"
         with GatewayProcess(data, root=root) as gw:
             assert gw.proc is not None

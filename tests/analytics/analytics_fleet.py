@@ -71,8 +71,10 @@ def write(dataset: str, bodies: list[tuple[str, bytes]], received_ms: int = BASE
 def fleet(spec: Spec | None, windows: int, devices: int, records: int, window_ms: int,
           seed: int = 1, drift_from: int | None = None, shift: float = 1.0,
           tags_of=None, samples: int = 0, start_ms: int = BASE_MS,
-          first_device: int = 0) -> list[tuple[str, bytes]]:
-    """``windows`` x ``devices`` window bodies; from window ``drift_from`` on, temp shifts."""
+          first_device: int = 0, first_seq: int = 0) -> list[tuple[str, bytes]]:
+    """``windows`` x ``devices`` window bodies; from window ``drift_from`` on, temp shifts.
+    Window ``i`` of a device has sequence number ``first_seq + i`` (the sink keeps one row
+    per (device, model, seq): a later call's windows need new ones)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(windows):
@@ -81,7 +83,8 @@ def fleet(spec: Spec | None, windows: int, devices: int, records: int, window_ms
             tags = tags_of(d) if tags_of else {"firmware": "a"}
             frame = sample_rows(records, rng, shift=shift if drifting else 0.0)
             ws = start_ms + i * window_ms
-            out.append((f"dev-{d}", window_body(spec, frame, f"dev-{d}", i, ws, ws + window_ms,
+            out.append((f"dev-{d}", window_body(spec, frame, f"dev-{d}", first_seq + i, ws,
+                                                ws + window_ms,
                                                 tags=tags, samples=samples)))
     return out
 

@@ -65,7 +65,7 @@ def test_rerun_gives_same_rows_and_scheduled_run_computes_only_new(drifting):
     assert {t: _rows(paths.analytics_db, t) for t in tables} == first
     # a new window arrives: only that one is computed
     write(paths.dataset, fleet(None, windows=1, devices=1, records=150, window_ms=W_MS,
-                               start_ms=BASE_MS + 10 * W_MS))
+                               start_ms=BASE_MS + 10 * W_MS, first_seq=10))
     assert run_analysis(CONFIG, paths, now_ms=NOW).windows_computed == 1
 
 
@@ -73,7 +73,7 @@ def test_retried_window_counts_once(drifting):
     paths, bodies = drifting
     run_analysis(CONFIG, paths, now_ms=NOW)
     before = _rows(paths.analytics_db, "model_metrics")
-    write(paths.dataset, bodies[:3])        # the device retried: same windows, new ingest ids
+    write(paths.dataset, bodies[:3])        # the device retried: same windows, new deliveries
     summary = run_analysis(CONFIG, paths, since_ms=BASE_MS, now_ms=NOW)
     assert summary.windows_computed == 10
     assert _rows(paths.analytics_db, "model_metrics") == before
@@ -82,5 +82,11 @@ def test_retried_window_counts_once(drifting):
     records = con.execute("SELECT records, windows FROM model_metrics WHERE segment_tag = '' "
                           "ORDER BY window_start LIMIT 1").fetchone()
     con.close()
-    assert dup == 3
+    assert dup == 0                         # the sink kept one row per window (exactly once)
     assert records == (450, 3)
+    raw = duckdb.connect()
+    total, distinct = raw.execute("SELECT count(*), count(DISTINCT (device_id, seq)) "
+                                  "FROM read_parquet(?)",
+                                  [f"{paths.dataset}/windows/**/*.parquet"]).fetchone()
+    raw.close()
+    assert total == distinct == 10 * 3
