@@ -32,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="PEM", help="TLS private key (with --tls-cert)")
 
 
+def check_startable(cfg: GatewayConfig) -> None:
+    """One line naming what stops the gateway from starting: its port in use, a TLS file
+    that does not exist."""
+    ensure_port_free(cfg.host, cfg.port)   # one line naming the port, before "ready"
+    for flag, pem in (("--tls-cert", cfg.tls_cert), ("--tls-key", cfg.tls_key)):
+        if pem and not os.path.isfile(pem):
+            raise CommandError(f"{flag} {pem}: no such file (a PEM file; or leave TLS to a "
+                               "proxy in front and omit --tls-cert/--tls-key)")
+
+
 def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app)
     """Config objects and the ASGI app, built from the TOML file and the command line."""
     from .gateway import create_app
@@ -44,6 +54,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     cfg = build_config(GatewayConfig, section(toml, "gateway"),
                        {"host": args.host, "port": args.port, "kafka": args.kafka,
                         "tls_cert": args.tls_cert, "tls_key": args.tls_key}, section="gateway")
+    check_startable(cfg)     # before the sink or producer start (their logs, their files)
     paths = DataPaths(args.data_dir)
     registry = KeyRegistry(cfg.keys_path or paths.keys, cfg.key_reload_s)
     metrics = GatewayMetrics()
@@ -80,11 +91,6 @@ def run(args: argparse.Namespace) -> int:
 
     use_system_pool()       # before the embedded sink allocates (see arrow_memory)
     cfg, app = build_gateway(args)
-    ensure_port_free(cfg.host, cfg.port)   # one line naming the port, before "ready"
-    for flag, pem in (("--tls-cert", cfg.tls_cert), ("--tls-key", cfg.tls_key)):
-        if pem and not os.path.isfile(pem):
-            raise CommandError(f"{flag} {pem}: no such file (a PEM file; or leave TLS to a "
-                               "proxy in front and omit --tls-cert/--tls-key)")
     tune_for_service()      # full collections were most of the p99 accept latency
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)   # per-connection INFO chatter

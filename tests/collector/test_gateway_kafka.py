@@ -143,5 +143,8 @@ def test_killed_after_kafka_ack_before_response_sdk_retry_dedups(kafka_bootstrap
         mon.close(timeout_s=0)
         gw.stop()
     mine = [i for i in identities(read_topic(kafka_bootstrap)) if i[0] == device]
-    assert mine == [(device, "kws", seq)] * 2            # delivered twice ...
-    assert set(mine) == {(device, "kws", seq)}           # ... one window by identity
+    # produced once or twice: a retry signed in the same second is a replay of the accepted
+    # envelope (the replay guard survives the restart; 401 "replay", which the SDK counts as
+    # delivered), a later one is re-signed and produced again; the sink keeps one row
+    assert 1 <= len(mine) <= 2
+    assert set(mine) == {(device, "kws", seq)}           # one window by identity, not lost
