@@ -58,7 +58,10 @@ def _requests(keys: dict[str, str], count: int, batch: int, seq0: int) -> list[b
     return out
 
 
-async def _roundtrip(conn, request: bytes) -> int:
+async def roundtrip(conn: tuple, request: bytes, reset_on_close: bool = False) -> int:
+    """Send one raw HTTP request on a (reader, writer) connection and read its answer;
+    returns the status. ``reset_on_close``: raise ConnectionResetError when the server
+    closes the connection after answering (the caller reopens it)."""
     reader, writer = conn
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -68,6 +71,8 @@ async def _roundtrip(conn, request: bytes) -> int:
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
     await reader.readexactly(length)
+    if reset_on_close and b"connection: close" in head.lower():
+        raise ConnectionResetError("closed after answer")
     return status
 
 
@@ -78,7 +83,7 @@ async def _closed_loop(port: int, reqs: list[bytes], conns: int) -> tuple[float,
     async def worker() -> None:
         conn = await asyncio.open_connection("127.0.0.1", port)
         for req in it:
-            code = await _roundtrip(conn, req)
+            code = await roundtrip(conn, req)
             codes[code] = codes.get(code, 0) + 1
         conn[1].close()
 
@@ -96,7 +101,7 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float, conns: int) -> t
     tasks = []
 
     async def one(conn, req: bytes, scheduled: float) -> None:
-        code = await _roundtrip(conn, req)
+        code = await roundtrip(conn, req)
         latencies.append(time.perf_counter() - scheduled)
         codes[code] = codes.get(code, 0) + 1
         free.put_nowait(conn)

@@ -35,6 +35,7 @@ import zlib
 from collections import deque
 from pathlib import Path
 
+from .bench_gateway import roundtrip
 from .figures import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,21 +90,6 @@ class _Signer:
                 + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode() + b"\r\n" + body)
 
 
-async def _roundtrip(conn: tuple, request: bytes) -> int:
-    reader, writer = conn
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    await reader.readexactly(length)
-    if b"connection: close" in head.lower():
-        raise ConnectionResetError("closed after answer")   # caller reopens next time
-    return status
-
-
 async def _sender(port: int, signer: _Signer, until: float, out: dict, pause: float) -> None:
     """One device-like sender: keep-alive, one silent retry on a dropped connection."""
     conn = None
@@ -115,7 +101,7 @@ async def _sender(port: int, signer: _Signer, until: float, out: dict, pause: fl
                 if conn is None:
                     conn = await asyncio.wait_for(
                         asyncio.open_connection("127.0.0.1", port), 10)
-                code = await asyncio.wait_for(_roundtrip(conn, req), 15)
+                code = await asyncio.wait_for(roundtrip(conn, req, reset_on_close=True), 15)
                 break
             except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
                 if conn is not None:
@@ -201,7 +187,7 @@ async def _amplifier(port: int, until: float, codes: dict) -> None:
     async def one() -> None:
         try:
             conn = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.250", 0))
-            code = await asyncio.wait_for(_roundtrip(conn, req), 60)
+            code = await asyncio.wait_for(roundtrip(conn, req, reset_on_close=True), 60)
             conn[1].close()
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
             code = 0

@@ -70,7 +70,12 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions: int = 6,
-                 offsets_per_file: int = 1000, idle_flush_ms: int = 700) -> Path:
+                 offsets_per_file: int = 1000, idle_flush_ms: int = 700,
+                 session_ms: tuple[int, int, int] = (3000, 500, 2500),
+                 sink_extra: str = "") -> Path:
+    """Gateway and sink settings for one test topic; ``session_ms``: the consumer's session
+    timeout, heartbeat and max poll interval; ``sink_extra``: more ``[sink]`` lines."""
+    session, heartbeat, poll = session_ms
     path.write_text(f"""
 [kafka]
 bootstrap = "{bootstrap}"
@@ -78,16 +83,16 @@ topic = "{topic}"
 dlq_topic = "{topic}.dlq"
 group_id = "{group}"
 partitions = {partitions}
-session_timeout_ms = 3000
-heartbeat_interval_ms = 500
-max_poll_interval_ms = 2500
+session_timeout_ms = {session}
+heartbeat_interval_ms = {heartbeat}
+max_poll_interval_ms = {poll}
 max_poll_records = 500
 
 [sink]
 offsets_per_file = {offsets_per_file}
 idle_flush_ms = {idle_flush_ms}
 poll_timeout_ms = 100
-""")
+{sink_extra}""")
     return path
 
 

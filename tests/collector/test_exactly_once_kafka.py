@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import sink_support
 from exactly_once_support import (
     identity_ingest_pairs,
     records_with_redeliveries,
@@ -38,25 +39,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions: int,
                  offsets_per_file: int = 200) -> Path:
     """Gateway and sink settings for one test topic (snapshots after every commit)."""
-    path.write_text(f"""
-[kafka]
-bootstrap = "{bootstrap}"
-topic = "{topic}"
-dlq_topic = "{topic}.dlq"
-group_id = "{group}"
-partitions = {partitions}
-session_timeout_ms = 6000
-heartbeat_interval_ms = 1000
-max_poll_interval_ms = 3000
-max_poll_records = 500
-
-[sink]
-offsets_per_file = {offsets_per_file}
-idle_flush_ms = 300
-poll_timeout_ms = 100
-seq_snapshot_s = 0
-""")
-    return path
+    return sink_support.write_config(path, bootstrap, topic, group, partitions,
+                                     offsets_per_file, idle_flush_ms=300,
+                                     session_ms=(6000, 1000, 3000),
+                                     sink_extra="seq_snapshot_s = 0\n")
 
 
 def consumed(bootstrap: str, group: str, topic: str, total: int) -> bool:
