@@ -34,27 +34,34 @@ CONNECTIONS = 128
 
 # -- load generator (runs in its own process) -------------------------------------------
 def _requests(keys: dict[str, str], count: int, batch: int, seq0: int) -> list[bytes]:
+    """Requests as today's SDK sends them: one device's windows per request, signed over
+    the body in the X-Edgedrift-* headers (the gateway checks that before decoding);
+    ``EDGEDRIFT_BENCH_UNSIGNED=1``: without those headers, as SDKs before them did."""
     import msgpack
 
     from collector.fake_windows import make_window_body, restamp
-    from edge_sdk.wire import CONTENT_TYPE, make_envelope
+    from edge_sdk.signing import request_headers
+    from edge_sdk.wire import CONTENT_TYPE, key_id, make_envelope
 
+    unsigned = os.environ.get("EDGEDRIFT_BENCH_UNSIGNED") == "1"
     base = make_window_body("dev-0", 0, records=200, seed=1)     # ~3 KB window
     devices = list(keys)
     now = int(time.time())
     out = []
-    n = 0
-    for _ in range(count):
-        envs = []
-        for _ in range(batch):
-            dev = devices[n % len(devices)]
-            seq = seq0 + n // len(devices)
-            envs.append(make_envelope(keys[dev], dev, "kws", seq, restamp(base, dev, seq), now))
-            n += 1
+    for i in range(count):
+        dev = devices[i % len(devices)]
+        first = seq0 + (i // len(devices)) * batch
+        envs = [make_envelope(keys[dev], dev, "kws", seq, restamp(base, dev, seq), now)
+                for seq in range(first, first + batch)]
         body = msgpack.packb(envs[0] if batch == 1 else envs, use_bin_type=True)
-        out.append(b"POST /v1/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                   + CONTENT_TYPE.encode() + b"\r\nContent-Length: "
-                   + str(len(body)).encode() + b"\r\n\r\n" + body)
+        head = {"Host": "127.0.0.1", "Content-Type": CONTENT_TYPE,
+                "Content-Length": str(len(body))}
+        if not unsigned:
+            head.update(request_headers(keys[dev], dev, key_id(keys[dev]), now, "identity",
+                                        body))
+        out.append(b"POST /v1/telemetry HTTP/1.1\r\n"
+                   + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode() + b"\r\n"
+                   + body)
     return out
 
 
