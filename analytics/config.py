@@ -11,7 +11,8 @@ reason for each default). Built once in ``main()`` with
 >>> build_config(AnalyticsConfig, {"persistence_k": 5}, section="analytics")
 Traceback (most recent call last):
 ...
-edgedrift.config.ConfigFileError: analytics: analytics.persistence_k: got 5, expected an integer between 1 and persistence_m (3)
+edgedrift.config.ConfigFileError: analytics: analytics.persistence_k: got 5,
+    expected an integer between 1 and persistence_m (3)
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class AnalyticsConfig:
     include_open_windows: bool = False      # also compute the still-open current window
     schedule_s: int = 300                   # `analyze --every` default interval
     lookback_s: int = 7 * 86400             # scheduled runs look this far back for new windows
-    dataset: str = ""                       # Parquet root (local path or s3://...); default data dir
+    dataset: str = ""                       # Parquet root (local path or s3://...);
+                                            # default: the data dir's
     # statistical methods
     numeric_methods: tuple[str, ...] = ("psi", "jensen_shannon", "wasserstein", "ks")
     categorical_methods: tuple[str, ...] = ("psi", "jensen_shannon", "chi_square")

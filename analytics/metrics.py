@@ -139,7 +139,8 @@ def compute(groups: pa.Table, categories: pa.Table, refs: RefLookup, config: Ana
     if not skipped.empty:
         log.warning("%d merged groups not scored (layout/kind does not match the reference, or "
                     "another layout of the same feature was scored): %s", len(skipped),
-                    sorted(set(zip(skipped["feature"], skipped["layout"], skipped["reason"])))[:5])
+                    sorted(set(zip(skipped["feature"], skipped["layout"], skipped["reason"],
+                                   strict=True)))[:5])
     return FeatureTables(metrics, quality, latency, skipped)
 
 
@@ -176,8 +177,9 @@ def pick_layouts(df: pd.DataFrame, refs: RefLookup) -> tuple[pd.DataFrame, pd.Da
     if df.empty:
         return df, pd.DataFrame()
     checked = [_comparable(_ref_feature(refs, m, v, f), int(k), lay) for m, v, f, k, lay in
-               zip(df["model"], df["version"], df["feature"], df["kind"], df["layout"])]
-    own, comparable, reason, noref = (list(c) for c in zip(*checked))
+               zip(df["model"], df["version"], df["feature"], df["kind"], df["layout"],
+                   strict=True)]
+    own, comparable, reason, noref = (list(c) for c in zip(*checked, strict=True))
     d = df.assign(_own=own, _cmp=comparable, _reason=reason, _noref=noref)
     d["_n"] = d["n"].fillna(0)
     d["_pos"] = np.arange(len(d))
@@ -249,7 +251,8 @@ def _numeric(df: pd.DataFrame, bins: np.ndarray, refs: RefLookup, config: Analyt
     missing = df[~df["has_ref"]]
     if not missing.empty:
         log.info("no reference histogram for %d numeric groups (features/layouts: %s)",
-                 len(missing), sorted(set(zip(missing["feature"], missing["layout"])))[:5])
+                 len(missing),
+                 sorted(set(zip(missing["feature"], missing["layout"], strict=True)))[:5])
     df = df[df["has_ref"]].reset_index(drop=True)
     if df.empty:
         return pd.DataFrame()
@@ -323,7 +326,8 @@ def _rows(df: pd.DataFrame, kind: str, res, data: Binned, name: str,
           config: AnalyticsConfig) -> pd.DataFrame:
     return pd.DataFrame({
         "model": df["model"].to_numpy(), "version": df["version"].to_numpy(),
-        "segment_tag": df["segment_tag"].to_numpy(), "segment_value": df["segment_value"].to_numpy(),
+        "segment_tag": df["segment_tag"].to_numpy(),
+        "segment_value": df["segment_value"].to_numpy(),
         "bucket": df["bucket"].to_numpy(dtype=np.int64), "feature": df["feature"].to_numpy(),
         "kind": kind, "layout": df["layout"].to_numpy() if "layout" in df else "",
         "method": name, "role": _role(name, config, kind),
@@ -359,20 +363,21 @@ def _categorical(df: pd.DataFrame, cats: pa.Table, refs: RefLookup,
         refvec[(model, version, feature)] = fp.categories
         width = max(width, len(names))
     has = np.array([(m, v, f) in index for m, v, f in
-                    zip(df["model"], df["version"], df["feature"])], dtype=bool)
+                    zip(df["model"], df["version"], df["feature"], strict=True)], dtype=bool)
     if not has.any():
         return pd.DataFrame()
     cur = np.zeros((len(df), width), dtype=np.int64)
     ref = np.zeros((len(df), width), dtype=np.int64)
     if not cdf.empty:
         cidx = np.array([index.get((m, v, f), {}).get(str(c), -1) for m, v, f, c in
-                         zip(cdf["model"], cdf["version"], cdf["feature"], cdf["category"])],
+                         zip(cdf["model"], cdf["version"], cdf["feature"], cdf["category"],
+                             strict=True)],
                         dtype=np.int64)
         keep = cidx >= 0
         np.add.at(cur, (cdf["gidx"].to_numpy()[keep], cidx[keep]),
                   cdf["count"].to_numpy(dtype=np.int64)[keep])
     for i, (m, v, f, other) in enumerate(zip(df["model"], df["version"], df["feature"],
-                                             df["other"].fillna(0))):
+                                             df["other"].fillna(0), strict=True)):
         idx = index.get((m, v, f))
         if idx is None:
             continue
@@ -409,7 +414,8 @@ def _quality(df: pd.DataFrame, refs: RefLookup) -> pd.DataFrame:
     worst = np.full(len(agg), "", dtype=object)
     ref_rates = {q: np.array([(_ref_feature(refs, m, v, f).rate(q)
                                if _ref_feature(refs, m, v, f) is not None else np.nan)
-                              for m, v, f in zip(agg["model"], agg["version"], agg["feature"])])
+                              for m, v, f in zip(agg["model"], agg["version"], agg["feature"],
+                                                 strict=True)])
                  for q in QUALITY}
     for q in QUALITY:
         rate = agg[q].fillna(0).to_numpy(float) / safe

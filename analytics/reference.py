@@ -164,7 +164,8 @@ def check_name(field_name: str, value: str) -> str:
     >>> check_name("model", "../x")
     Traceback (most recent call last):
     ...
-    analytics.errors.ReferenceError_: model: got '../x', expected letters, digits and ._+- (1-128 characters, not starting with a dot)
+    analytics.errors.ReferenceError_: model: got '../x', expected letters, digits and ._+-
+        (1-128 characters, not starting with a dot)
     """
     if not isinstance(value, str) or not _NAME.match(value):
         raise ReferenceProfileError(field_name, value, "letters, digits and ._+- (1-128 "

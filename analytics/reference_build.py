@@ -236,7 +236,7 @@ def numbers_of(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return x, np.isnan(x), np.zeros(len(x), dtype=bool)
     values = col.to_numpy(dtype=object)
     missing = np.fromiter((is_missing(v) for v in values), dtype=bool, count=len(values))
-    nums = [None if m else as_number(v) for v, m in zip(values, missing)]
+    nums = [None if m else as_number(v) for v, m in zip(values, missing, strict=True)]
     mismatch = np.fromiter((n is None for n in nums), dtype=bool, count=len(nums)) & ~missing
     x = np.fromiter((np.nan if n is None else n for n in nums), dtype=np.float64,
                     count=len(nums))
@@ -368,7 +368,7 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
         model, version, done, features,
         source=str(source) if not isinstance(source, pd.DataFrame) else "DataFrame",
         spec_id=spec.spec_id, task=task, accuracy=accuracy, mae=mae,
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     samples = reservoir.nsmallest(opts.sample_rows, "__key__").drop(columns="__key__")
     samples = samples.rename(columns={c: roles[c] for c in samples.columns if c in roles})
     sampled = "~" if len(reservoir) < done else ""

@@ -53,7 +53,8 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
             # not that layout's histogram, and not trustworthy as a reference
             log.warning("reference %s %s: %d feature groups left out (more non-zero slots "
                         "than their built-in layout has): %s", model, version, int(bad.sum()),
-                        sorted(set(zip(feats.loc[bad, "feature"], feats.loc[bad, "layout"]))))
+                        sorted(set(zip(feats.loc[bad, "feature"], feats.loc[bad, "layout"],
+                                       strict=True))))
             feats = feats[~bad]
     if feats.empty or not windows:
         raise ReferenceProfileError("--from-telemetry", f"{model} {version}",
@@ -76,7 +77,7 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
             c = cats[cats["feature"] == name]
             profiles[name] = FeatureProfile(
                 name, "categorical", n=n, records=rec, **quality,
-                categories={str(k): int(v) for k, v in zip(c["category"], c["count"])})
+                categories={str(k): int(v) for k, v in zip(c["category"], c["count"], strict=True)})
             continue
         hists, edges, sums = {}, {}, {}
         for layout, row in grp.set_index("layout").iterrows():
@@ -102,12 +103,12 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
             mae = label_sum / label_n
         else:
             accuracy = label_sum / label_n
-    start_iso = dt.datetime.fromtimestamp(start_ms / 1000, dt.timezone.utc).isoformat()
-    end_iso = dt.datetime.fromtimestamp(end_ms / 1000, dt.timezone.utc).isoformat()
+    start_iso = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC).isoformat()
+    end_iso = dt.datetime.fromtimestamp(end_ms / 1000, dt.UTC).isoformat()
     profile = ReferenceProfile(
         model, version, int(records), profiles, source=f"telemetry {start_iso} .. {end_iso}",
         spec_id=spec.spec_id, task=task or spec.task, accuracy=accuracy, mae=mae,
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     frame = samples_frame(samples) if samples else pd.DataFrame()
     return BuiltReference(profile, spec, frame)
 

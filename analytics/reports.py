@@ -35,7 +35,7 @@ def report_name(model: str, version: str, segment_tag: str, segment_value: str,
     >>> len(report_name("m", "v" * 128, "t", "x" * 64, 0)) <= 160
     True
     """
-    when = dt.datetime.fromtimestamp(window_start_ms / 1000, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(window_start_ms / 1000, dt.UTC)
     seg = f"{segment_tag}-{segment_value}" if segment_tag else "fleet"
     stem = f"{model}_{version}_{seg}_{when:%Y%m%dT%H%M%SZ}"
     safe = re.sub(r"[^A-Za-z0-9._+-]", "_", stem)

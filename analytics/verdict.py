@@ -200,7 +200,7 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
                  "lower": _num(r.lower), "upper": _num(r.upper), "threshold": _num(r.threshold)})
             if r.feature in config.critical_features:
                 critical.setdefault(key, []).append(r.feature)
-    keys = list(zip(*(agg[k] for k in WINDOW)))
+    keys = list(zip(*(agg[k] for k in WINDOW), strict=True))
     agg["drifted_features"] = [json.dumps(sorted(details.get(k, []), key=lambda d: d["feature"]))
                                for k in keys]
     agg["critical_hit"] = [json.dumps(sorted(critical.get(k, []))) for k in keys]
@@ -247,7 +247,7 @@ def _skipped_notes(agg: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
         + sk["n"].fillna(0).astype(np.int64).astype(str) + ": " + sk["reason"] + "]"
     per = sk.assign(_t=text).groupby(WINDOW)["_t"].agg("; ".join)
     notes = []
-    for key, note in zip(zip(*(agg[k] for k in WINDOW)), agg["note"]):
+    for key, note in zip(zip(*(agg[k] for k in WINDOW), strict=True), agg["note"], strict=True):
         extra = per.get(key, "")
         extra = f"not scored: {extra}" if extra else ""
         notes.append("; ".join(x for x in (note, extra) if x))
@@ -284,7 +284,7 @@ def quality_verdicts(quality: pd.DataFrame, history: pd.DataFrame,
             {"feature": r.feature, "method": f"{r.worst}_rate", "score": rate, "lower": rate,
              "upper": rate, "threshold": _num(np.nan_to_num(getattr(r, f"ref_{r.worst}_rate"))
                                               + config.quality_tolerance)})
-    keys = list(zip(*(agg[k] for k in WINDOW)))
+    keys = list(zip(*(agg[k] for k in WINDOW), strict=True))
     agg["drifted_features"] = [json.dumps(details.get(k, [])) for k in keys]
     agg["critical_hit"] = [json.dumps(sorted(d["feature"] for d in details.get(k, [])
                                              if d["feature"] in config.critical_features))
@@ -440,7 +440,7 @@ def _simple(df: pd.DataFrame, history: pd.DataFrame, kind: str, score: str, limi
                       config.persistence_k,
                       config.persistence_m)
     rows = []
-    for r, hit in zip(df.itertuples(), flagged):
+    for r, hit in zip(df.itertuples(), flagged, strict=True):
         val = _num(getattr(r, score))
         lower_col = f"{score}_lower"
         upper_col = f"{score}_upper"

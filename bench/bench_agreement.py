@@ -3,10 +3,11 @@
 Each cell is one feature in one window: 20,000 reference rows and 20,000 current rows of a
 shape (normal, lognormal, gamma, Student-t, Poisson counts) moved by a shift or a scale
 drawn from a wide range (counts stay counts: their rate moves). The current rows are
-sketched by the SDK (``WindowSketch``), written through the embedded sink and analysed by ``run_analysis``; the cell's verdict is
-the feature's drifted flag. The exact verdict is the two-sample KS test on the raw rows:
-drift when KS > 0.1 with p < 0.001, no drift when KS < 0.02; other cells are ambiguous
-and left out. Figure: the share of unambiguous cells where the two agree.
+sketched by the SDK (``WindowSketch``), written through the embedded sink and analysed by
+``run_analysis``; the cell's verdict is the feature's drifted flag. The exact verdict is the
+two-sample KS test on the raw rows: drift when KS > 0.1 with p < 0.001, no drift when
+KS < 0.02; other cells are ambiguous and left out. Figure: the share of unambiguous cells
+where the two agree.
 """
 
 from __future__ import annotations

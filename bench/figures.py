@@ -38,7 +38,8 @@ class Figure:
         ratio_s = f"{ratio:.0f}x" if ratio is not None and ratio >= 10 else (
             f"{ratio:.1f}x" if ratio is not None else "")
         note = f" {self.note}" if self.note else ""
-        return f"| {self.name} | {self.target} | {_fmt(self.measured)} {self.unit}{note} | {peer} | {ratio_s} |"
+        measured = f"{_fmt(self.measured)} {self.unit}{note}"
+        return f"| {self.name} | {self.target} | {measured} | {peer} | {ratio_s} |"
 
 
 HEADER = "| figure | target | measured | peer | ratio |\n|---|---|---|---|---|"

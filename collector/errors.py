@@ -1,4 +1,5 @@
-"""Errors of the collector package: one base class, messages naming field, value and what is allowed.
+"""Errors of the collector package: one base class, messages naming field, value and what is
+allowed.
 
 >>> raise RecordError("w.f[2].bins", "counts below 2^31", got="4294967295")
 Traceback (most recent call last):
@@ -49,7 +50,8 @@ class GatewayError(CollectorError):
 class PayloadError(GatewayError):
     """A body, envelope or window that breaks the format or a limit (400/413/415/422).
 
-    >>> err = PayloadError("body.w.f[3].bins", "bin bytes", got="7 bytes", status=422, reason="schema")
+    >>> err = PayloadError("body.w.f[3].bins", "bin bytes", got="7 bytes", status=422,
+    ...                    reason="schema")
     >>> err.status, err.as_dict()["field"], str(err)
     (422, 'body.w.f[3].bins', 'body.w.f[3].bins: expected bin bytes, got 7 bytes')
     """
@@ -62,7 +64,8 @@ class PayloadError(GatewayError):
                                                             else ""))
 
     @classmethod
-    def from_wire(cls, exc: Exception, status: int = 400, reason: str = "malformed") -> PayloadError:
+    def from_wire(cls, exc: Exception, status: int = 400,
+                  reason: str = "malformed") -> PayloadError:
         """From an :class:`edge_sdk.errors.WireError` (keeps its field, expected and got)."""
         return cls(getattr(exc, "field", "body"), getattr(exc, "expected", str(exc)),
                    getattr(exc, "got", None), status, reason)

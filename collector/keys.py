@@ -161,7 +161,8 @@ class KeyRegistry:
         except FileNotFoundError:
             return [], None
         except OSError as exc:
-            raise KeyRegistryError("keys_path", str(self.path), f"a readable file ({exc.strerror})")
+            raise KeyRegistryError("keys_path", str(self.path),
+                                   f"a readable file ({exc.strerror})") from exc
         if st.st_mode & 0o077 and (st.st_ino, st.st_mode) != self._warned:
             self._warned = (st.st_ino, st.st_mode)
             log.warning("the key registry %s is readable by other users (mode %o): it holds "

@@ -71,7 +71,7 @@ WINDOWS = pa.schema(_IDENTITY + [
     # labels (null when no label arrived in the window)
     pa.field("label_task", pa.string()),                   # classification | regression
     pa.field("label_n", pa.int64()),
-    pa.field("label_correct", pa.int64()),                 # classification: diagonal of the confusion
+    pa.field("label_correct", pa.int64()),                 # classification: confusion diagonal
     pa.field("label_mismatch", pa.int64()),
     pa.field("label_abs_err", pa.float64()),               # regression sums
     pa.field("label_sq_err", pa.float64()),
@@ -89,7 +89,7 @@ FEATURES = pa.schema(_IDENTITY + [
     pa.field("feature", pa.string(), nullable=False),
     pa.field("kind", pa.int8(), nullable=False),            # 0 numeric, 1 categorical
     pa.field("layout", pa.string()),                        # numeric: layout id (u1, lat1, e:...)
-    pa.field("n", pa.int64(), nullable=False),              # numeric: finite values; categorical: values
+    pa.field("n", pa.int64(), nullable=False),              # finite values (numeric), values (cat.)
     pa.field("missing", pa.int64(), nullable=False),
     pa.field("nan", pa.int64()),
     pa.field("inf", pa.int64()),
@@ -121,7 +121,8 @@ LABELS = pa.schema(_IDENTITY + [
 
 SAMPLES = pa.schema(_IDENTITY + [
     pa.field("row", pa.int32(), nullable=False),
-    pa.field("values_json", pa.string(), nullable=False),  # {"feature": value, ..., "__prediction__": p}
+    # {"feature": value, ..., "__prediction__": p}
+    pa.field("values_json", pa.string(), nullable=False),
 ])
 
 # How readers scan a table (DuckDB ``read_parquet(?, <these>)``): the partition columns

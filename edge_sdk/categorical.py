@@ -63,7 +63,8 @@ class CategoricalSketch:
     def update(self, value: Any) -> None:
         """Add one value; missing values (:mod:`edge_sdk.values`) count as ``missing``, values
         with no category key as ``type_mismatch``."""
-        key = value if type(value) is str and len(value) <= MAX_CATEGORY_LEN else category_key(value)
+        short_str = type(value) is str and len(value) <= MAX_CATEGORY_LEN
+        key = value if short_str else category_key(value)
         if key is None:
             if is_missing(value):
                 self.missing += 1

@@ -3,7 +3,7 @@
 Labels arrive late (``Monitor.label``) and are counted in the window in
 which they arrive, paired with the prediction the model made.
 
->>> a, b, both = LabelSketch("classification"), LabelSketch("classification"), LabelSketch("classification")
+>>> a, b, both = (LabelSketch("classification") for _ in range(3))
 >>> for p, y in (("yes", "yes"), ("no", "yes")):
 ...     a.update(p, y); both.update(p, y)
 >>> b.update("no", "no"); both.update("no", "no")
@@ -94,7 +94,8 @@ class LabelSketch:
     def merge(self, other: LabelSketch) -> LabelSketch:
         """Fold ``other`` (same task) in and return self."""
         if (other.task == "regression") != (self.task == "regression"):
-            raise ValueError(f"cannot merge label sketches of tasks {self.task!r} and {other.task!r}")
+            raise ValueError(
+                f"cannot merge label sketches of tasks {self.task!r} and {other.task!r}")
         for cell, c in other.cells.items():
             self.cells[cell] = self.cells.get(cell, 0) + c
         self.n += other.n

@@ -30,6 +30,7 @@ import math
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .errors import ConfigError
 
@@ -104,7 +105,7 @@ class Layout:
             raise ConfigError(field_name, len(es), f"between 1 and {MAX_EDGES} edges")
         if not all(math.isfinite(e) for e in es):
             raise ConfigError(field_name, edges, "finite numbers (no NaN or infinity)")
-        if any(b <= a for a, b in zip(es, es[1:])):
+        if any(b <= a for a, b in pairwise(es)):
             raise ConfigError(field_name, edges, "strictly increasing edges")
         return cls(es, layout_id or edges_id(es))
 

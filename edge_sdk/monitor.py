@@ -260,7 +260,8 @@ class Monitor:
                             sk = w.new_feature(name, value)
                             if sk is None:
                                 continue
-                        if type(value) is float and sk.__class__ is NumericSketch and value == value:
+                        if (type(value) is float and sk.__class__ is NumericSketch
+                                and value == value):
                             buf = sk.buf
                             buf.append(value)
                             if len(buf) >= sk.fold_at:
@@ -467,7 +468,8 @@ def _model_hash(model_hash: str | None, model_path: Any) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
-        raise ConfigError("model_path", str(model_path), f"a readable model file ({exc.strerror})") from None
+        raise ConfigError("model_path", str(model_path),
+                          f"a readable model file ({exc.strerror})") from None
     return "sha256:" + digest.hexdigest()
 
 

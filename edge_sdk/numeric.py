@@ -179,7 +179,8 @@ class NumericSketch:
             self._fold_sums(vals, cuts, edges)
         if self.valid_range is not None:
             rlo, rhi = self.valid_range
-            self._out_of_range += bisect_left(vals, rlo) + (k - bisect_left(vals, math.nextafter(rhi, _INF)))
+            above = k - bisect_left(vals, math.nextafter(rhi, _INF))
+            self._out_of_range += bisect_left(vals, rlo) + above
         bmean = math.fsum(vals) / k
         if not math.isfinite(bmean):  # overflowing sums of huge values
             bmean = math.fsum(v / k for v in vals)
@@ -442,7 +443,7 @@ def ks_interval(p_counts: list[int] | tuple[int, ...],
     fp = fq = 0.0
     lower = 0.0
     upper = 0.0
-    for cp, cq in zip(p_counts, q_counts):
+    for cp, cq in zip(p_counts, q_counts, strict=True):
         gap = fp - fq
         mp, mq = cp / np_, cq / nq
         upper = max(upper, abs(gap + mp), abs(gap - mq))

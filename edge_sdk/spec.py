@@ -89,7 +89,8 @@ class Spec:
         except OSError as exc:
             raise ConfigError("spec", str(path), f"a readable spec file ({exc.strerror})") from None
         except json.JSONDecodeError as exc:
-            raise ConfigError("spec", str(path), f"valid JSON (line {exc.lineno}: {exc.msg})") from None
+            raise ConfigError("spec", str(path),
+                              f"valid JSON (line {exc.lineno}: {exc.msg})") from None
         return cls.from_dict(raw)
 
     @classmethod
@@ -105,7 +106,8 @@ class Spec:
             raise ConfigError("spec.features", feats, "a non-empty object of feature name -> spec")
         if len(feats) > MAX_FEATURES:
             raise ConfigError("spec.features", len(feats), f"at most {MAX_FEATURES} features")
-        features = {name: _feature(name, body, f"spec.features.{name}") for name, body in feats.items()}
+        features = {name: _feature(name, body, f"spec.features.{name}")
+                    for name, body in feats.items()}
         prediction = None
         task = None
         threshold = 0.5

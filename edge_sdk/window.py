@@ -331,7 +331,8 @@ def _merge_conflict(a: Sketch, b: Sketch) -> Sketch:
 
 def _copy(sk: Any) -> Any:
     fresh = type(sk)(sk.layout) if isinstance(sk, NumericSketch) else (
-        CategoricalSketch() if isinstance(sk, CategoricalSketch) else LabelSketch(sk.task, sk.threshold))
+        CategoricalSketch() if isinstance(sk, CategoricalSketch)
+        else LabelSketch(sk.task, sk.threshold))
     return fresh.merge(sk)
 
 

@@ -97,7 +97,8 @@ def build_config(cls: type[T], values: dict[str, Any] | None = None,
         raise ConfigFileError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
 
 
-def env_overrides(section: str, fields: Any, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def env_overrides(section: str, fields: Any,
+                  environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Settings given as ``EDGEDRIFT_<SECTION>_<FIELD>`` environment variables.
 
     >>> env_overrides("gateway", ["port", "host"], {"EDGEDRIFT_GATEWAY_PORT": "9000"})

@@ -2,7 +2,8 @@
 
 >>> p = DataPaths("/srv/edgedrift")
 >>> str(p.keys), str(p.dataset), str(p.analytics_db), str(p.outbox)
-('/srv/edgedrift/keys.json', '/srv/edgedrift/telemetry', '/srv/edgedrift/analytics.duckdb', '/srv/edgedrift/alerts.sqlite')
+('/srv/edgedrift/keys.json', '/srv/edgedrift/telemetry',
+ '/srv/edgedrift/analytics.duckdb', '/srv/edgedrift/alerts.sqlite')
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The committed golden vectors (tests/golden/) decode to their meaning and re-encode byte for byte."""
+"""The committed golden vectors (tests/golden/) decode to their meaning and re-encode byte for
+byte."""
 
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ def test_full_vector_semantics() -> None:
     assert feats["zcr"][4] == 1                                             # one NaN
     assert feats["mic"][0] == 1 and feats["mic"][6] == {"front": 1, "rear": 1}
     assert feats["mic"][3] == 1                                             # 3.5 is a type mismatch
-    assert feats["temp_c"][11] == 1                                         # "hot" is a type mismatch
-    assert body["lb"][0] == 2 and body["lb"][1] == 2                        # two labelled predictions
+    assert feats["temp_c"][11] == 1                             # "hot" is a type mismatch
+    assert body["lb"][0] == 2 and body["lb"][1] == 2            # two labelled predictions
     assert body["hl"]["sk"] == -1200 and body["tg"]["firmware"] == "2.1.0"
 
 
@@ -62,7 +63,8 @@ def test_envelope_vector_signature_and_fields() -> None:
     assert decoded == env
     assert encode_request([env]) == raw
     assert verify(meaning["key"], env["d"], env["m"], env["t"], env["s"], env["w"], env["g"])
-    assert not verify(meaning["key"], env["d"], env["m"], env["t"] + 1, env["s"], env["w"], env["g"])
+    assert not verify(meaning["key"], env["d"], env["m"], env["t"] + 1, env["s"], env["w"],
+                      env["g"])
     assert decode_window(env["w"]) == from_json(
         json.loads((GOLDEN / "window_minimal.json").read_text()))
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 EVENT_NAMES = {
@@ -105,7 +105,7 @@ class Condition:
             if not isinstance(value, datetime):
                 raise ValueError(f"Condition.{name}: got {value!r}, expected a datetime")
             if value.tzinfo is None:
-                object.__setattr__(self, name, value.replace(tzinfo=timezone.utc))
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
         object.__setattr__(self, "features", tuple(self.features))
 
     @property
@@ -155,7 +155,7 @@ def iso(t: datetime) -> str:
     >>> iso(datetime(2025, 1, 1, 12, tzinfo=timezone.utc))
     '2025-01-01T12:00:00Z'
     """
-    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def build_payload(etype: str, condition: Condition, *, alert_id: int, incident_id: str,

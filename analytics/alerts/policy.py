@@ -37,7 +37,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .config import AlertsConfig, PolicyConfig
@@ -172,7 +172,7 @@ class AlertEngine:
     def _store(self, conn: sqlite3.Connection, cond: Condition, state: dict[str, Any],
                etype: str, action: str, changes: dict[str, list[str]] | None = None) -> Alert:
         opened = etype == event_type(cond.kind, True)
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         start = datetime.fromisoformat(state["incident_start"].replace("Z", "+00:00"))
         payloads: dict[int, dict[str, Any]] = {}
 

@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -117,7 +117,7 @@ class MethodResult:
                  "upper": float(hi), "p_value": float(p), "threshold": self.threshold,
                  "drifted": bool(d)}
                 for s, lo, hi, p, d in zip(self.score, self.lower, self.upper, self.p_value,
-                                           self.drifted)]
+                                           self.drifted, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ To add a method, write a module with a ``DESCRIPTOR`` (see
 >>> get_method("kolmogorov")
 Traceback (most recent call last):
 ...
-analytics.errors.UnknownMethodError: method: got 'kolmogorov', expected one of chi_square, jensen_shannon, ks, psi, wasserstein, welch
+analytics.errors.UnknownMethodError: method: got 'kolmogorov',
+    expected one of chi_square, jensen_shannon, ks, psi, wasserstein, welch
 """
 
 from __future__ import annotations

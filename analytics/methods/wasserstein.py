@@ -24,9 +24,9 @@ with ``p_j`` the point of box ``j`` nearest 0, the minimum is
 ``sum |p_j|``. With slot sums the same holds region by region: ``sum |p_j|`` plus, per
 region, the distance from ``sum_{j in r} p_j`` to the interval of ``Y_r``; a change of
 spread, where ``F - G`` changes sign only a few times, then gets a lower bound within the
-quantisation (about 1/256 of a region's width) of the exact distance. A mean shift, where ``F - G`` keeps one sign, then has a lower
-bound equal to the exact distance up to rounding. The point value assumes values
-spread uniformly inside a slot, clipped into the interval.
+quantisation (about 1/256 of a region's width) of the exact distance. A mean shift, where
+``F - G`` keeps one sign, then has a lower bound equal to the exact distance up to rounding.
+The point value assumes values spread uniformly inside a slot, clipped into the interval.
 
 >>> import numpy as np
 >>> from analytics.methods.base import Binned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jsonschema
@@ -55,7 +55,7 @@ def test_payloads_match_the_published_schema(tmp_path: Path) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     engine = AlertEngine(alerts_config_from_toml({"cooldown_s": 0, "endpoints": [EP]}),
                          tmp_path / "a.sqlite")
-    t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    t = datetime(2025, 1, 1, tzinfo=UTC)
     feats = (FeatureScore("rms", "psi", 0.4, 0.2, 0.35, 0.45),
              FeatureScore("snr", "ks", float("nan"), 0.05))
     alerts = []

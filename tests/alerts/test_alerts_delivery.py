@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from analytics.alerts.urls import check_url
 
 from .conftest import SECRET, wait_until
 
-T = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def config(*endpoints: tuple[str, str], **kw: Any) -> AlertsConfig:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from analytics.alerts import AlertEngine, AlertsConfig, Condition, FeatureScore
 from analytics.alerts.config import EndpointConfig, PolicyConfig
 from analytics.alerts.outbox import Outbox
 
-T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
 EP = EndpointConfig("ci", "https://hooks.example.com/x", ("whsec_AAEC",))
 
 

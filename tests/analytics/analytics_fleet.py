@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from collector.embedded import EmbeddedSink
 from collector.records import IngestRecord
@@ -42,7 +41,8 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     """A wire-v1 window body filled record by record, as a device does."""
     w = WindowSketch(spec)
     feats = frame[["temp", "rms", "mic"]].to_dict("records")
-    for rec, pred, lat in zip(feats, frame["score"].tolist(), frame["latency"].tolist()):
+    for rec, pred, lat in zip(feats, frame["score"].tolist(), frame["latency"].tolist(),
+                              strict=True):
         w.add_record(rec, prediction=pred, latency_ms=lat)
     body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version,
                             "mh": "sha256:m1",
@@ -54,7 +54,8 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
         head = frame.head(samples)
         cols = ["temp", "rms", "mic", "__prediction__"]
         body["sm"] = {"c": cols, "r": [[float(t), float(r), str(m), float(p)] for t, r, m, p in
-                                       zip(head["temp"], head["rms"], head["mic"], head["score"])]}
+                                       zip(head["temp"], head["rms"], head["mic"], head["score"],
+                                           strict=True)]}
     return encode_window(body)
 
 
@@ -87,10 +88,3 @@ def fleet(spec: Spec | None, windows: int, devices: int, records: int, window_ms
                                                 ws + window_ms,
                                                 tags=tags, samples=samples)))
     return out
-
-
-@pytest.fixture(scope="session")
-def built():
-    """Reference + spec of the synthetic model built by the real reference builder."""
-    from analytics.reference_build import build_reference
-    return build_reference(training_frame(), "kws", "1.0", prediction="score", latency="latency")

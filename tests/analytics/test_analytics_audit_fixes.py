@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
-from analytics_fleet import BASE_MS, built, fleet, write  # noqa: F401 (fixture)
+from analytics_fleet import BASE_MS, fleet, write
 
 from analytics.config import AnalyticsConfig
 from analytics.dataset import Dataset
@@ -170,7 +170,7 @@ def test_rows_with_more_slots_than_their_builtin_layout_are_not_merged(tmp_path)
     _relabel_layout(tmp_path, "e:wide", "p1")
     groups = Dataset(tmp_path).feature_groups(BASE_MS, BASE_MS + W_MS, W_MS)
     x = groups.filter(np.array(groups.column("feature").to_pylist()) == "x").to_pandas()
-    assert sorted(zip(x["layout"], x["n"])) == [("p1", 300), ("p1!slots", 40)]
+    assert sorted(zip(x["layout"], x["n"], strict=True)) == [("p1", 300), ("p1!slots", 40)]
     assert x.loc[x["layout"] == "p1", [f"b{i:02d}" for i in range(52, 64)]].sum().sum() == 0
 
     ref_values = rng.uniform(0, 1, 5000)
@@ -281,7 +281,7 @@ def test_a_reference_from_telemetry_leaves_out_rows_with_more_slots_than_their_l
     t = Dataset(tmp_path / "ds").telemetry_features("kws", "1.0", BASE_MS,
                                                     BASE_MS + W_MS).to_pandas()
     x = t[t["feature"] == "x"]
-    assert sorted(zip(x["layout"], x["n"])) == [("p1", 300), ("p1!slots", 40)]
+    assert sorted(zip(x["layout"], x["n"], strict=True)) == [("p1", 300), ("p1!slots", 40)]
     ref = build_from_telemetry(str(tmp_path / "ds"), ReferenceStore(tmp_path / "refs"), "kws",
                                "1.0", BASE_MS, BASE_MS + W_MS)
     fp = ref.profile.features["x"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from analytics_fleet import BASE_MS, built, fleet, training_frame, write  # noqa: F401 (fixture)
+from itertools import pairwise
+
+from analytics_fleet import BASE_MS, fleet, training_frame, write
 
 from analytics.reference import ReferenceProfile
 from edge_sdk.spec import Spec
@@ -20,7 +22,7 @@ def test_reference_build_from_csv_then_analyze(tmp_path, capsys):
     spec = Spec.load(paths.references / "kws" / "1.0" / "spec.json")
     assert set(spec.features) == {"temp", "rms", "mic"}
     edges = spec.features["temp"].layout.edges
-    assert len(edges) == 63 and all(b > a for a, b in zip(edges, edges[1:]))
+    assert len(edges) == 63 and all(b > a for a, b in pairwise(edges))
     assert spec.features["mic"].categories[0] == "front"
     assert "histograms" in capsys.readouterr().err            # the progress bar
     write(paths.dataset, fleet(spec, windows=3, devices=2, records=150, window_ms=3_600_000,

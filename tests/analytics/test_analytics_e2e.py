@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from analytics_fleet import BASE_MS, fleet, write
 
 from analytics.config import AnalyticsConfig
 from analytics.job import run_analysis
-from analytics_fleet import BASE_MS, built, fleet, write  # noqa: F401 (fixture)
 from edgedrift.paths import DataPaths
 
 W_MS = 600_000

@@ -12,7 +12,6 @@ from analytics.errors import AnalyticsError, UnknownMethodError
 from analytics.methods.base import Binned
 from analytics.methods.registry import METHODS, get_method
 from analytics.metrics import slot_bounds
-from analytics_fleet import built  # noqa: F401 (fixture)
 from edge_sdk.numeric import NumericSketch, ks_interval
 
 CUR = np.array([[30, 50, 20, 0], [10, 10, 10, 10]])

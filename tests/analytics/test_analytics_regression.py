@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import duckdb
+from analytics_fleet import BASE_MS, fleet, write
 
 from analytics.config import AnalyticsConfig
 from analytics.job import run_analysis
 from analytics.reference import ReferenceStore
-from analytics_fleet import BASE_MS, built, fleet, write  # noqa: F401 (fixture)
 from edgedrift.paths import DataPaths
 
 NOW = BASE_MS + 24 * 3_600_000
@@ -74,11 +74,11 @@ def test_evidently_report_written_when_verdict_turns_to_drift(tmp_path, built):
 def test_a_fleet_whose_only_model_looks_like_a_number_still_reads_as_text(tmp_path):
     """DuckDB guesses hive partition types: model=7 alone read back as BIGINT, and every
     query with a string model then failed (found by review)."""
+    from analytics.dataset import Dataset
     from collector.embedded import EmbeddedSink
     from collector.fake_windows import BASE_MS, make_window_body
     from collector.records import IngestRecord
     from collector.sink_config import SinkConfig
-    from analytics.dataset import Dataset
 
     sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
     sink.write([IngestRecord("dev-1", make_window_body("dev-1", s, model="7", records=20),

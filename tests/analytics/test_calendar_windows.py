@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 import pytest
-from analytics_fleet import built, fleet, write  # noqa: F401 (fixture)
+from analytics_fleet import fleet, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -156,8 +156,8 @@ def test_same_missingness_on_both_sides_raises_no_quality_alarm(tmp_path):
             for x, code, y in zip(xs, frame["code"].to_numpy(), frame["y"].to_numpy(),
                                   strict=True):
                 sk.add_record({"x": x, "code": code, "y": y})      # numpy scalars for two
-            body = {"v": WIRE_VERSION, "d": f"d{d}", "m": "m", "mv": "1", "sq": w, "ws": t0 + w * hour,
-                    "we": t0 + (w + 1) * hour, "si": built.spec.spec_id}
+            body = {"v": WIRE_VERSION, "d": f"d{d}", "m": "m", "mv": "1", "sq": w,
+                    "ws": t0 + w * hour, "we": t0 + (w + 1) * hour, "si": built.spec.spec_id}
             body.update(sk.body_fields())
             bodies.append((f"d{d}", encode_window(body)))
     write(paths.dataset, bodies)

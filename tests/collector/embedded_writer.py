@@ -22,8 +22,7 @@ def main() -> None:
     dataset, start, count, threads = sys.argv[1], *map(int, sys.argv[2:5])
     seqs = [int(s) for s in sys.argv[5].split(",")] if len(sys.argv) > 5 else \
         list(range(start, start + count))
-    recs = {r_seq: r for r_seq, r in zip(seqs, [bodies(1, devices=7, start=s, light=True)[0]
-                                                for s in seqs])}
+    recs = {s: bodies(1, devices=7, start=s, light=True)[0] for s in seqs}
     sink = EmbeddedSink(SinkConfig(dataset=dataset, group_commit_ms=5))
     lock = threading.Lock()
 

@@ -33,8 +33,9 @@ _BASES[3]["lb"] = [3, 5, 0, 1.5, 2.25,
                    [0, "e:x", 5, 0, 0, 0, -1.0, 1.0, 0.1, 0.5, pack_counts([1, 3, 1]), 0, 0]]
 _BASES[2]["sm"] = {"c": ["x00", "c0"], "r": [[1.5, "front"], [None, "back"]]}
 
-_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**40 - 1, 2**40, 2**62, 2**63 - 1, 2**63, 2**64 - 1, 1.5, -0.0,
-          float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"", b"\x01", b"\x04\xff\xff\xff\xff",
+_WRONG = [None, True, False, -1, 0, 1, 2**31, 2**40 - 1, 2**40, 2**62, 2**63 - 1, 2**63,
+          2**64 - 1, 1.5, -0.0, float("nan"), float("inf"), "", "x", "é" * 3, "y" * 200, b"",
+          b"\x01", b"\x04\xff\xff\xff\xff",
           b"\x02\x01", [], [0], {}, {"a": 1}, {"": "v"}, {"k": -5}, [["a", "b", -1]],
           "__latency__", "__label_error__", "lat1", "p1"]
 
@@ -94,10 +95,11 @@ def _row_count(tables: dict, name: str) -> int:
 def test_builder_rejects_exactly_what_the_validator_rejects(windows: list, chunk: int) -> None:
     devices = [w.get("d") if isinstance(w, dict) and isinstance(w.get("d"), str) else "dev-0"
                for w in windows]
-    expected = {i for i, (w, d) in enumerate(zip(windows, devices)) if _exact_error(w, d)}
+    expected = {i for i, (w, d) in enumerate(zip(windows, devices, strict=True))
+                if _exact_error(w, d)}
     found: dict[int, str] = {}
     b = RowBuilder(chunk_windows=chunk, on_invalid=lambda tok, why: found.setdefault(tok, why))
-    for i, (w, d) in enumerate(zip(windows, devices)):
+    for i, (w, d) in enumerate(zip(windows, devices, strict=True)):
         b.add(f"t/0/{i}", w, 1_764_000_000_000, 1_764_000_000, device_id=d, token=i)
     tables = b.tables()
     assert set(found) == expected
@@ -212,10 +214,12 @@ def test_a_model_name_that_is_not_a_safe_directory_name_is_refused(model: str, t
     # a feature under a name the dataset gives a window-level sketch
     (lambda w: w["f"][0].__setitem__(0, "__label_error__"), "w.f[0].name: expected a feature name"),
     # counts one device could use to outweigh the fleet's quality rates (found by review)
-    (lambda w: w["f"][0].__setitem__(13, w["f"][0][3] + 1), "w.f[0].out_of_range: expected at most n"),
+    (lambda w: w["f"][0].__setitem__(13, w["f"][0][3] + 1),
+     "w.f[0].out_of_range: expected at most n"),
     (lambda w: w["f"][0].__setitem__(4, w["n"]), "w.f[0].n: expected n + missing + nan + inf"),
     (lambda w: w["f"][20].__setitem__(5, w["f"][20][2] + 1), "w.f[20].unseen: expected at most n"),
-    (lambda w: w["f"][20].__setitem__(3, w["n"]), "w.f[20].n: expected n + missing + type_mismatch"),
+    (lambda w: w["f"][20].__setitem__(3, w["n"]),
+     "w.f[20].n: expected n + missing + type_mismatch"),
     # a built-in layout id with bins of another length (found by the analytics audit: the
     # rows were merged with well-formed ones of that layout)
     (lambda w: w["f"][0].__setitem__(2, "p1"),

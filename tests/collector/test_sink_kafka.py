@@ -136,12 +136,13 @@ def test_sigkill_at_every_point_then_restart_is_exactly_once_with_the_same_files
         try:
             if fault == "external":
                 before = on_disk
-                wait_for(lambda: count_windows(dataset) >= before + KILL_WINDOWS // 16, 90,
+                wait_for(lambda b=before: count_windows(dataset) >= b + KILL_WINDOWS // 16, 90,
                          f"progress before the kill {where}", proc, interval=0.2)
                 time.sleep(rng.uniform(0.0, 0.5))
                 proc.send_signal(signal.SIGKILL)
             else:
-                wait_for(lambda: proc.poll() is not None or count_windows(dataset) >= KILL_WINDOWS,
+                wait_for(lambda p=proc: (p.poll() is not None
+                                         or count_windows(dataset) >= KILL_WINDOWS),
                          120, f"the sink to die at {where}", interval=0.3)
             proc.wait(timeout=30)
         finally:

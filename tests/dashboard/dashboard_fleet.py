@@ -76,9 +76,9 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     for rec, pred, lat in zip(frame[["temp", "rms", "mic"]].to_dict("records"),
                               frame["score"].tolist(), frame["latency"].tolist(), strict=True):
         w.add_record(rec, prediction=pred, latency_ms=lat)
-    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version, "mh": model_hash,
-                            "sq": seq, "ws": ws_ms, "we": ws_ms + W_MS if we_ms is None else we_ms,
-                            "tg": tags,
+    body: dict[str, Any] = {"v": WIRE_VERSION, "d": device, "m": model, "mv": version,
+                            "mh": model_hash, "sq": seq, "ws": ws_ms,
+                            "we": ws_ms + W_MS if we_ms is None else we_ms, "tg": tags,
                             "si": spec.spec_id if spec else "", "sdk": "edge_sdk/0.1.0",
                             "hl": {"dp": seq % 3, "dc": 0, "rj": 0, "sb": 2 * (seq % 4), "ie": 0,
                                    "sk": 5}}

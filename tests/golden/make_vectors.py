@@ -97,7 +97,8 @@ def main() -> None:
     batch = encode_request([env, env8])
     (HERE / "request_batch_deflate.bin").write_bytes(zlib.compress(batch, 6))
     (HERE / "request_batch_deflate.json").write_text(json.dumps(
-        {"key": KEY, "content_encoding": "deflate", "envelopes": to_json([env, env8])}, indent=1) + "\n")
+        {"key": KEY, "content_encoding": "deflate", "envelopes": to_json([env, env8])},
+        indent=1) + "\n")
     # Invalid: bins do not sum to n (first feature of window_full).
     bad = msgpack.unpackb(w8, raw=False)
     bins = bytearray(bad["f"][0][11])

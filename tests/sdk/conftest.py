@@ -25,7 +25,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def make_monitor(tmp_path):
-    """Factory: Monitor(model="kws", ...) with test defaults; every monitor is closed at teardown."""
+    """Factory: Monitor(model="kws", ...) with test defaults; each is closed at teardown."""
     from edge_sdk import Monitor
 
     made = []

@@ -122,7 +122,8 @@ class Receiver:
 
     def accepted_windows(self, device: str | None = None) -> list[dict]:
         with self.state.lock:
-            return [w for (d, _m, s), w in sorted(self.state.accepted.items(), key=lambda kv: kv[0][2])
+            items = sorted(self.state.accepted.items(), key=lambda kv: kv[0][2])
+            return [w for (d, _m, _s), w in items
                     if device is None or d == device]
 
     def posts_of(self, seq: int) -> int:
@@ -201,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
                 st.requests.append((time.monotonic(), 1, code))
             return self._reply(code, out, headers)
         items = []
-        for env, (code, status, error, _ra) in zip(envelopes, results):
+        for env, (code, status, error, _ra) in zip(envelopes, results, strict=True):
             item = {"m": env["m"], "s": env["s"], "code": code, "status": status}
             if error:
                 item["error"] = error
@@ -213,10 +214,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _one(self, env: dict) -> tuple[int, str, dict, float | None]:
         st = self.st
         dev, model, seq, ts = env["d"], env["m"], env["s"], env["t"]
-        key = next((k for k, d in st.keys.items() if d == dev and key_id(k) == env.get("k", "")), None)
+        key = next((k for k, d in st.keys.items()
+                    if d == dev and key_id(k) == env.get("k", "")), None)
         window = None
         if key is None:
-            out: tuple[int, str, dict, float | None] = (401, "rejected", {"reason": "unknown_device"}, None)
+            out: tuple[int, str, dict, float | None] = (
+                401, "rejected", {"reason": "unknown_device"}, None)
         elif not verify(key, dev, model, ts, seq, env["w"], env["g"]):
             out = (401, "rejected", {"reason": "bad_signature"}, None)
         elif abs(ts * 1000 - st.server_ms()) > st.skew_limit_s * 1000:

@@ -17,7 +17,8 @@ from edge_sdk import NumericSketch, Spec, WindowSketch
 from edge_sdk.layout import LATENCY, PROBABILITY, Layout, universal_layout
 
 # SDK_HYPOTHESIS_EXAMPLES=1000 for a deeper (slower) run; 60 keeps tests/sdk under ~30 s.
-SETTINGS = settings(max_examples=int(os.environ.get("SDK_HYPOTHESIS_EXAMPLES", "60")), deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("SDK_HYPOTHESIS_EXAMPLES", "60")),
+                    deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

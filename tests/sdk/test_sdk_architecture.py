@@ -57,7 +57,8 @@ def test_guard_can_fail(tmp_path):
 def test_importing_the_sdk_pulls_in_no_server_package():
     code = ("import sys, json; import edge_sdk; from edge_sdk import Monitor; "
             "import edge_sdk.wire, edge_sdk.sender, edge_sdk.spool; "
-            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {SERVER_SIDE!r})))")
+            "print(json.dumps(sorted(m for m in sys.modules "
+            f"if m.split('.')[0] in {SERVER_SIDE!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=str(SDK.parent))
     assert out.returncode == 0, out.stderr

@@ -31,13 +31,14 @@ def num(body: dict, name: str) -> dict:
     assert e[0] == 0, f"{name} is not numeric"
     keys = ("kind", "layout", "n", "missing", "nan", "inf", "min", "max", "mean", "m2", "bins",
             "type_mismatch", "out_of_range")
-    return dict(zip(keys, e))
+    return dict(zip(keys, e, strict=True))
 
 
 def cat(body: dict, name: str) -> dict:
     e = entry(body, name)
     assert e[0] == 1, f"{name} is not categorical"
-    return dict(zip(("kind", "n", "missing", "type_mismatch", "unseen", "other", "counts"), e))
+    keys = ("kind", "n", "missing", "type_mismatch", "unseen", "other", "counts")
+    return dict(zip(keys, e, strict=True))
 
 
 def sealed(mon) -> dict:
@@ -113,7 +114,7 @@ def test_bad_prediction_latency_energy(make_monitor):
     for v in (math.nan, math.inf, "slow", [1], object()):
         assert mon.log({"x": 1.0}, prediction=v, latency_ms=v, energy_mj=v) > 0
     body = sealed(mon)
-    lt = dict(zip(("kind", "layout", "n", "missing", "nan", "inf"), body["lt"]))
+    lt = dict(zip(("kind", "layout", "n", "missing", "nan", "inf"), body["lt"], strict=False))
     assert lt["n"] == 1 and lt["missing"] == 1 and lt["inf"] == 1 and body["lt"][11] == 3
     assert body["en"][2] == 1 and body["en"][11] == 3
     assert body["pr"][2] == 1          # prediction sketch counted only the usable one

@@ -89,7 +89,7 @@ def body_of(w: WindowSketch, spec=None) -> dict:
 
 def labelled(records, spec=None) -> WindowSketch:
     w = window(records, spec)
-    for rec, pred, _lat, _en in records:
+    for _rec, pred, _lat, _en in records:
         if pred is not None:
             w.label_sketch(pred, 1).update(pred, 1)
     return w
@@ -120,7 +120,8 @@ def test_window_round_trip_with_spec(records):
 
 
 def test_monitor_sealed_body_round_trips(make_monitor):
-    mon = make_monitor(spec=SPEC.to_dict(), sample_rows=3, tags={"fw": "1.2"}, model_hash="sha256:ab")
+    mon = make_monitor(spec=SPEC.to_dict(), sample_rows=3, tags={"fw": "1.2"},
+                       model_hash="sha256:ab")
     for i in range(50):
         pid = mon.log({"a": i / 10, "b": float(i), "c": "front" if i % 3 else "side", "zz": 1},
                       prediction=(i % 10) / 10, latency_ms=1.0 + i, energy_mj=0.5)
@@ -175,7 +176,7 @@ def test_envelope_request_round_trip_and_signatures(key, device, model, windows,
         data = zlib.decompress(zlib.compress(data))
     back = decode_request(data)
     assert back == envs
-    for env, (seq, body) in zip(back, windows):
+    for env, (seq, body) in zip(back, windows, strict=True):
         assert (env["d"], env["m"], env["s"], env["t"], env["w"]) == (device, model, seq, ts, body)
         assert verify(key, env["d"], env["m"], env["t"], env["s"], env["w"], env["g"])
         assert not verify(key, env["d"], env["m"], env["t"] + 1, env["s"], env["w"], env["g"])
@@ -235,8 +236,8 @@ def test_decode_window_mutations_raise_only_wire_error(data):
 @SETTINGS
 @given(st.data())
 def test_decode_request_mutations_raise_only_wire_error(data):
-    envs = [make_envelope("edk_k1_secret-secret", "dev-1", "kws", s, b"\x81\xa1v\x01", 1_700_000_000)
-            for s in range(data.draw(st.integers(1, 3)))]
+    envs = [make_envelope("edk_k1_secret-secret", "dev-1", "kws", s, b"\x81\xa1v\x01",
+                          1_700_000_000) for s in range(data.draw(st.integers(1, 3)))]
     raw = data.draw(mutated(encode_request(envs)))
     only_wire_errors(decode_request, raw)
 

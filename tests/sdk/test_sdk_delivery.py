@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_sealer_thread_ships_contiguous_windows(receiver, make_monitor):
     seqs = [w["sq"] for w in windows]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert sum(w["n"] for w in windows) == 300            # nothing lost, nothing twice
-    for a, b in zip(windows, windows[1:]):
+    for a, b in pairwise(windows):
         assert a["we"] == b["ws"]                          # windows tile time: no gap, no overlap
 
 
@@ -185,7 +186,8 @@ def test_retry_after_as_http_date(receiver, make_monitor):
 def test_4xx_is_dropped_counted_and_not_retried(receiver, make_monitor):
     mon = make_monitor(receiver.url)
     bad = seal(mon, 1)[0]
-    receiver.state.rule = lambda d, m, s, w: (400, "rejected", {"field": "w.f"}, None) if s == bad else None
+    receiver.state.rule = lambda d, m, s, w: (
+        (400, "rejected", {"field": "w.f"}, None) if s == bad else None)
     assert drain(mon)                   # spool empty: dropped, not retried forever
     for _ in range(5):
         mon.sender.send_once()
@@ -346,7 +348,8 @@ def _device(mode: str, endpoint: str, spool_dir: Path) -> subprocess.Popen:
 def test_sigkill_mid_run_then_restart_recovers_the_spool(receiver, make_monitor, tmp_path):
     # Phase 1: the collector accepts some windows and answers 503 to others, so the
     # device process has both delivered and spooled windows when it is killed.
-    receiver.state.rule = lambda d, m, s, w: (503, "retry", {"reason": "kafka"}, None) if s % 3 else None
+    receiver.state.rule = lambda d, m, s, w: (
+        (503, "retry", {"reason": "kafka"}, None) if s % 3 else None)
     spool_dir = tmp_path / "spool"
     proc = _device("loop", receiver.url, spool_dir)
     try:

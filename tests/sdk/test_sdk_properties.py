@@ -96,7 +96,7 @@ def test_categorical_merge_exact_within_capacity(xs, ys, zs, known):
        st.integers(1, 8))
 def test_categorical_beyond_capacity_totals_and_tracked_counts_exact(parts, capacity):
     sketches = [cat_sketch(p, capacity=capacity) for p in parts]
-    for p, s in zip(parts, sketches):
+    for p, s in zip(parts, sketches, strict=True):
         truth = Counter(str(v) for v in p)
         assert len(s.counts) <= capacity
         assert s.n == len(p)

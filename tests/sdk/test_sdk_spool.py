@@ -32,7 +32,7 @@ def test_spool_keeps_the_newest_within_bounds(bodies, max_files, max_bytes, batc
                 break
             kept += got
             sp.remove([s for s, _ in got])
-        by_seq = dict(zip(seqs, bodies))
+        by_seq = dict(zip(seqs, bodies, strict=True))
         assert [s for s, _ in kept] == sorted(s for s, _ in kept)   # oldest first
         assert all(by_seq[s] == b for s, b in kept)                 # intact
         assert [s for s, _ in kept] == seqs[len(seqs) - len(kept):]  # the newest survive
