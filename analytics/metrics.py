@@ -412,10 +412,9 @@ def _quality(df: pd.DataFrame, refs: RefLookup) -> pd.DataFrame:
     excess = np.full(len(agg), -np.inf)
     excess_lower = np.full(len(agg), -np.inf)
     worst = np.full(len(agg), "", dtype=object)
-    ref_rates = {q: np.array([(_ref_feature(refs, m, v, f).rate(q)
-                               if _ref_feature(refs, m, v, f) is not None else np.nan)
-                              for m, v, f in zip(agg["model"], agg["version"], agg["feature"],
-                                                 strict=True)])
+    profiles = [_ref_feature(refs, m, v, f)
+                for m, v, f in zip(agg["model"], agg["version"], agg["feature"], strict=True)]
+    ref_rates = {q: np.array([p.rate(q) if p is not None else np.nan for p in profiles])
                  for q in QUALITY}
     for q in QUALITY:
         rate = agg[q].fillna(0).to_numpy(float) / safe

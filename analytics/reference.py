@@ -87,8 +87,8 @@ class FeatureProfile:
 
     @classmethod
     def from_dict(cls, name: str, raw: dict[str, Any]) -> FeatureProfile:
-        kw = {k: raw.get(k, 0) for k in ("n", "records", *QUALITY_FIELDS)}
-        floats = {k: math.nan if raw.get(k) is None else float(raw[k])
+        kw: dict[str, Any] = {k: raw.get(k, 0) for k in ("n", "records", *QUALITY_FIELDS)}
+        floats: dict[str, Any] = {k: math.nan if raw.get(k) is None else float(raw[k])
                   for k in ("min", "max", "mean", "std")}
         return cls(name, raw["type"], **kw, **floats,
                    histograms={k: tuple(int(c) for c in v)

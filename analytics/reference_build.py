@@ -297,13 +297,15 @@ def build_reference(source: str | os.PathLike[str] | pd.DataFrame, model: str, v
             columns = _columns(chunk, opts)
             for col in columns:
                 kind = _kind(chunk[col], col in opts.categorical)
-                (numeric if kind == "numeric" else categorical)[col] = \
-                    _Numeric() if kind == "numeric" else _Categorical()
+                if kind == "numeric":
+                    numeric[col] = _Numeric()
+                else:
+                    categorical[col] = _Categorical()
         _require(chunk, columns, opts)
         for col, acc in numeric.items():
             acc.moments(chunk[col])
-        for col, acc in categorical.items():
-            acc.update(chunk[col])
+        for col, cat_acc in categorical.items():
+            cat_acc.update(chunk[col])
         keys = pd.Series(rng.random(len(chunk)), index=chunk.index, name="__key__")
         part = pd.concat([chunk[columns], keys], axis=1)
         reservoir = part if reservoir is None else pd.concat([reservoir, part])

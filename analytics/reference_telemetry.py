@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,9 +70,8 @@ def build_from_telemetry(dataset: str, store: ReferenceStore, model: str, versio
         kind = int(grp["kind"].iloc[0])
         tot = grp.sum(numeric_only=True)
         n = int(tot["n"])
-        quality = dict(missing=int(tot["missing"]), nan=int(tot["nan"]), inf=int(tot["inf"]),
-                       type_mismatch=int(tot["type_mismatch"]),
-                       out_of_range=int(tot["out_of_range"]), unseen=int(tot["unseen"]))
+        quality: dict[str, Any] = {q: int(tot[q]) for q in (
+            "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen")}
         rec = n + quality["missing"] + quality["nan"] + quality["inf"] + quality["type_mismatch"]
         if kind == 1:
             c = cats[cats["feature"] == name]

@@ -161,6 +161,7 @@ def drift_verdicts(feats: pd.DataFrame, metrics: pd.DataFrame, config: Analytics
     if feats.empty and not has_skipped:
         return _empty()
     if feats.empty:
+        assert skipped is not None                  # has_skipped, or we returned above
         feats = pd.DataFrame({**{k: pd.Series(dtype=skipped[k].dtype) for k in WINDOW},
                               "feature": pd.Series(dtype=object),
                               "n": pd.Series(dtype=np.int64),

@@ -34,7 +34,8 @@ def main(argv: list[str]) -> int:
     names = sorted(p.stem for p in here.glob("bench_*.py"))
     if argv:
         names = [n for n in names if any(a in n for a in argv)]
-    rows, failures = [], []
+    rows: list[str] = []
+    failures: list[str] = []
     for name in names:
         started = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)

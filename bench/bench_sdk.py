@@ -226,7 +226,7 @@ def time_log(records: list[Record], spec_path: str | None, calls: int = LOG_CALL
             for f, p, lat in args[:2000] * 2:  # warm-up: feature creation, first flushes
                 logf(f, prediction=p, latency_ms=lat)
             clock = time.perf_counter_ns
-            times = []
+            times: list[int] = []
             append = times.append
             k = len(args)
             gc.collect()

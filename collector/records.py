@@ -61,6 +61,7 @@ class IngestRecord:
         parsed = None
         if _parse_record is not None and type(value) is bytes:   # the C fast path
             parsed = _parse_record(value, DEFAULT_LIMITS.max_bin_len)
+        w: bytes | memoryview
         if parsed is not None:
             r, t, start, end = parsed
             w = memoryview(value)[start:end]     # no copy (a 4 KB copy costs ~1 us)
@@ -68,11 +69,12 @@ class IngestRecord:
             obj = safe_unpackb(value, DEFAULT_LIMITS, "record", check_depth=False)
             if not isinstance(obj, dict) or obj.get("v") != RECORD_VERSION:
                 raise WireError("record.v", f"an ingest record map with v={RECORD_VERSION}")
-            w, r, t = obj.get("w"), obj.get("r"), obj.get("t")
-            if type(w) is not bytes or type(r) is not int or type(t) is not int \
+            raw_w, r, t = obj.get("w"), obj.get("r"), obj.get("t")
+            if type(raw_w) is not bytes or type(r) is not int or type(t) is not int \
                     or not 0 <= r <= _MAX_MS or not 0 <= t <= _MAX_MS // 1000:
                 raise WireError("record", "w bytes, r int (received ms), t int (sent s), "
                                           "times below 2^63 ms")
+            w = raw_w
         try:
             device = key.decode() if key else ""
         except UnicodeDecodeError:

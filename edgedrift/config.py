@@ -27,9 +27,13 @@ import os
 import tomllib
 import types
 import typing
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ConfigFileError(ValueError):
@@ -79,7 +83,7 @@ def section(config: dict[str, Any], name: str) -> dict[str, Any]:
 def build_config(cls: type[T], values: dict[str, Any] | None = None,
                  overrides: dict[str, Any] | None = None, section: str = "") -> T:
     """Instantiate dataclass ``cls`` from TOML ``values`` then non-None ``overrides``."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     merged: dict[str, Any] = {}
     prefix = f"{section}." if section else ""
@@ -98,18 +102,18 @@ def build_config(cls: type[T], values: dict[str, Any] | None = None,
 
 
 def env_overrides(section: str, fields: Any,
-                  environ: dict[str, str] | None = None) -> dict[str, Any]:
+                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Settings given as ``EDGEDRIFT_<SECTION>_<FIELD>`` environment variables.
 
     >>> env_overrides("gateway", ["port", "host"], {"EDGEDRIFT_GATEWAY_PORT": "9000"})
     {'port': '9000'}
     """
-    environ = os.environ if environ is None else environ
-    out = {}
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
     for name in fields:
         key = f"EDGEDRIFT_{section}_{name}".upper()
-        if key in environ:
-            out[name] = environ[key]
+        if key in env:
+            out[name] = env[key]
     return out
 
 
@@ -155,8 +159,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigFileError(f"{name}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        item = args[0] if args else Any
+        item_args = typing.get_args(hint)
+        item = item_args[0] if item_args else Any
         out = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
                for i, value_ in enumerate(value)]
         return tuple(out) if origin is tuple else out

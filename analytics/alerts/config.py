@@ -273,9 +273,10 @@ def alerts_config_from_toml(values: dict[str, Any] | None,
                                     for j, s in enumerate(table["secrets"])]
             built.append(build_config(cls, table, section=f"alerts.{key}[{i}]"))
         tables[key] = tuple(built)
-    flat = build_config(_FlatAlerts, values, overrides, section="alerts")
+    flat: Any = build_config(_FlatAlerts, values, overrides, section="alerts")
+    settings: dict[str, Any] = {**dataclasses.asdict(flat), **tables}
     try:
-        return AlertsConfig(**dataclasses.asdict(flat), **tables)
+        return AlertsConfig(**settings)
     except (TypeError, ValueError) as exc:
         raise ConfigFileError(f"alerts: {exc}") from None
 

@@ -15,8 +15,8 @@ version is the likely cause); otherwise ``retrain`` for drift and accuracy
 quality, latency and silence (a pipeline, device or runtime problem that
 retraining would not fix). Resolve events carry ``none``.
 
->>> from datetime import datetime, timezone
->>> t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+>>> from datetime import UTC, datetime
+>>> t0 = datetime(2025, 1, 1, tzinfo=UTC)
 >>> c = Condition("drift", "kws", "1.2", "", t0, t0, True,
 ...               features=(FeatureScore("rms", "psi", 0.31, 0.2),))
 >>> event_type("drift", opened=True), suggested_action(c)
@@ -79,7 +79,7 @@ class Condition:
     ``unexpected_hashes`` (model_hash), ``recent_deploy`` (bool).
     ``segment`` is ``''`` for the whole fleet, else e.g. ``'firmware=2.1'``.
 
-    >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> t = datetime(2025, 1, 1, tzinfo=UTC)
     >>> Condition("latency", "kws", "1.2", "", t, t, True, detail={"p95_ms": 300}).key
     'latency|kws|1.2|'
     """
@@ -152,7 +152,7 @@ def suggested_action(condition: Condition, override: str = "") -> str:
 def iso(t: datetime) -> str:
     """RFC 3339 UTC with a ``Z``.
 
-    >>> iso(datetime(2025, 1, 1, 12, tzinfo=timezone.utc))
+    >>> iso(datetime(2025, 1, 1, 12, tzinfo=UTC))
     '2025-01-01T12:00:00Z'
     """
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")

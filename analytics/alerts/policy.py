@@ -18,10 +18,10 @@ A condition whose window does not end after the last one seen for its key is
 ignored, so re-feeding windows after a restart neither repeats nor forgets.
 
 >>> import tempfile, os
->>> from datetime import datetime, timedelta, timezone
+>>> from datetime import UTC, datetime, timedelta
 >>> from .config import AlertsConfig
 >>> engine = AlertEngine(AlertsConfig(cooldown_s=0), os.path.join(tempfile.mkdtemp(), "a.sqlite"))
->>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+>>> t = datetime(2025, 1, 1, tzinfo=UTC)
 >>> def w(i, active):
 ...     s = t + timedelta(minutes=i)
 ...     return Condition("drift", "kws", "1", "", s, s + timedelta(minutes=1), active)
@@ -60,8 +60,8 @@ log = logging.getLogger(__name__)
 def fires(policy: PolicyConfig, condition: Condition) -> bool:
     """Does ``condition`` trigger ``policy`` (see :class:`PolicyConfig` for the rules)?
 
-    >>> from datetime import datetime, timezone
-    >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2025, 1, 1, tzinfo=UTC)
     >>> c = Condition("latency", "kws", "1", "", t, t, False, detail={"p95_ms": 300})
     >>> fires(PolicyConfig("latency", max_p95_ms=250), c), fires(PolicyConfig("latency"), c)
     (True, False)

@@ -31,7 +31,7 @@ def num(body: dict, name: str) -> dict:
     assert e[0] == 0, f"{name} is not numeric"
     keys = ("kind", "layout", "n", "missing", "nan", "inf", "min", "max", "mean", "m2", "bins",
             "type_mismatch", "out_of_range")
-    return dict(zip(keys, e, strict=True))
+    return dict(zip(keys, e, strict=False))     # names the leading fields (v2 adds slot sums)
 
 
 def cat(body: dict, name: str) -> dict:
