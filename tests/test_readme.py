@@ -16,7 +16,8 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_demo_then_test_command() -> None:
     first, second = readme_commands()[:2]
     assert first.strip().endswith("edgedrift demo")
-    assert "pytest" in second
+    steps = [s.strip() for s in second.split("&&")]
+    assert steps[1:] == ["ruff check .", "mypy", "python -m pytest -q"], steps   # lint and types gate
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
