@@ -23,3 +23,17 @@ def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap address of a real broker for the whole test session."""
     with running_broker() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def built():
+    """Reference + spec of tests/analytics' synthetic model, built by the real reference builder.
+
+    Here rather than in tests/analytics/conftest.py: a second top-level ``conftest`` module
+    (that folder is no package) clashes with this one under ``--doctest-modules``.
+    """
+    sys.path.insert(0, str(Path(__file__).parent / "analytics"))
+    from analytics_fleet import training_frame
+
+    from analytics.reference_build import build_reference
+    return build_reference(training_frame(), "kws", "1.0", prediction="score", latency="latency")

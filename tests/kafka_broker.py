@@ -22,14 +22,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from support import free_port
+
 ENV_VAR = "EDGEDRIFT_TEST_KAFKA"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:

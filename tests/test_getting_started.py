@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "getting-started.md"
@@ -33,12 +33,6 @@ SHELL_TIME = [("sleep 30", "sleep 2")]
 def blocks(text: str) -> list[tuple[str, str]]:
     """The page's fenced code blocks in order, as (language, code)."""
     return re.findall(r"```(bash|python)\n(.*?)```", text, flags=re.S)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _replace(text: str, pairs: list[tuple[str, str]]) -> str:

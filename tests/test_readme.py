@@ -17,7 +17,7 @@ def test_readme_opens_with_demo_then_test_command() -> None:
     first, second = readme_commands()[:2]
     assert first.strip().endswith("edgedrift demo")
     steps = [s.strip() for s in second.split("&&")]
-    assert steps[1:] == ["ruff check .", "mypy", "python -m pytest -q"], steps   # lint and types gate
+    assert steps[1:] == ["ruff check .", "mypy", "python -m pytest -q"], steps   # lint, types
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

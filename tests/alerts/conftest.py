@@ -126,15 +126,6 @@ def make_receiver() -> Iterator[Any]:
         r.close()
 
 
-def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
 def toml_config(endpoints: list[dict[str, Any]], **alerts: Any) -> str:
     """A TOML text with an [alerts] section (loopback allowed by default)."""
     alerts.setdefault("allow_loopback", True)

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 import httpx
+from support import wait_until
 
 from analytics.alerts.outbox import Outbox
 
-from .conftest import ROOT, SECRET, run_cli, toml_config, wait_until
+from .conftest import ROOT, SECRET, run_cli, toml_config
 
 CONDITION = {"kind": "drift", "model": "kws", "version": "1.0", "segment": "",
              "window_start": "2025-01-01T00:00:00+00:00",
@@ -79,7 +80,8 @@ def test_killed_after_send_redelivers_same_id_and_receiver_dedupes(
                                  stderr=subprocess.PIPE, text=True)
     try:
         # the crashed attempt's lease expires (4 x timeout + 5 s), then it is sent again
-        assert wait_until(lambda: only_delivery(data)["status"] == "delivered", timeout=40)
+        wait_until(lambda: only_delivery(data)["status"] == "delivered", timeout=40,
+                   what="the delivery delivered")
     finally:
         deliverer.terminate()
         out, err = deliverer.communicate(timeout=20)

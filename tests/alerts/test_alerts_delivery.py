@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import wait_until
 
 from analytics.alerts import AlertEngine, AlertsConfig, Condition, Deliverer
 from analytics.alerts.config import EndpointConfig
@@ -17,7 +18,7 @@ from analytics.alerts.errors import UnsafeURLError
 from analytics.alerts.outbox import Outbox
 from analytics.alerts.urls import check_url
 
-from .conftest import SECRET, wait_until
+from .conftest import SECRET
 
 T = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -71,7 +72,7 @@ def test_flaky_receiver_gets_each_alert_exactly_once(make_receiver, tmp_path: Pa
                  timeout_s=3.0)  # generous: a busy machine must not add timeouts
     ids = store_alerts(cfg, path, 3)
     with delivering(cfg, path):
-        assert wait_until(lambda: settled(path), timeout=60)
+        wait_until(lambda: settled(path), timeout=60, what="every delivery settled")
     flaky_rows = deliveries(path, "flaky")
     assert [d["status"] for d in flaky_rows] == ["delivered"] * 3
     expected = {d["webhook_id"] for d in flaky_rows}
@@ -137,7 +138,7 @@ def test_4xx_fails_at_once_and_exhausted_retries_are_kept_for_redelivery(
     cfg = config(("bad", bad.url), ("down", down.url), retry_schedule_s=(0.1, 0.1))
     (alert_id,) = store_alerts(cfg, path, 1)
     with delivering(cfg, path):
-        assert wait_until(lambda: settled(path), timeout=30)
+        wait_until(lambda: settled(path), timeout=30, what="every delivery settled")
     assert len(bad.requests) == 1 and len(down.requests) == 3
     rows = {d["endpoint"]: d for d in Outbox(path).show(alert_id)["deliveries"]}
     assert rows["bad"]["status"] == rows["down"]["status"] == "failed"
@@ -161,11 +162,12 @@ def test_slow_endpoint_does_not_block_the_others(make_receiver, tmp_path: Path) 
     store_alerts(cfg, path, 20)
     with delivering(cfg, path):
         # every fast delivery lands while the slow endpoint still holds its first requests
-        assert wait_until(lambda: len(fast.unique_ids()) == 20, timeout=30)
+        wait_until(lambda: len(fast.unique_ids()) == 20, timeout=30,
+                   what="20 deliveries at the fast endpoint")
         assert len(slow.requests) <= 2
         assert all(d["status"] == "pending" for d in deliveries(path, "slow"))
         slow.release.set()
-        assert wait_until(lambda: settled(path), timeout=30)
+        wait_until(lambda: settled(path), timeout=30, what="every delivery settled")
     assert len(slow.unique_ids()) == 20
 
 

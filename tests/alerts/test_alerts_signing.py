@@ -12,11 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support import wait_until
 
 from analytics.alerts.errors import SignatureError
 from analytics.alerts.signing import generate_secret, sign_headers, verify
 
-from .conftest import OLD_SECRET, SECRET, wait_until
+from .conftest import OLD_SECRET, SECRET
 
 
 @settings(max_examples=60, deadline=None)
@@ -71,7 +72,8 @@ def test_listener_accepts_once_and_rejects_forgeries(listener, tmp_path: Path) -
     assert send(sign_headers([generate_secret()], "msg_w", now, body)).status_code == 401
     assert send({"content-type": "application/json"}).status_code == 401
     assert [e["webhook_id"] for e in li.events()] == ["msg_good"]
-    assert wait_until(lambda: marker.exists() and "drift.detected" in marker.read_text())
+    wait_until(lambda: marker.exists() and "drift.detected" in marker.read_text(),
+               what="the receiver's marker file")
     assert marker.read_text().count('"data"') == 1  # the command ran once, payload on stdin
     assert httpx.get(li.url, timeout=5).json() == {"accepted": 1, "duplicate": 1, "rejected": 4}
 

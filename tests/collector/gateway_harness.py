@@ -30,7 +30,8 @@ from edge_sdk.wire import CONTENT_TYPE, encode_request, key_id, make_envelope
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kafka_broker import free_port, wait_for_port  # noqa: E402
+from kafka_broker import wait_for_port  # noqa: E402
+from support import free_port  # noqa: E402
 
 HEADERS = {"content-type": CONTENT_TYPE}
 
@@ -223,12 +224,3 @@ def add_key(data_dir: str | os.PathLike[str], device: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout} s")
-        time.sleep(interval)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -129,17 +128,6 @@ def count_windows(dataset: Path) -> int:
                            [str(dataset / "windows" / "**" / "*.parquet")]).fetchone()[0]
     finally:
         con.close()
-
-
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None,
-             interval: float = 0.3) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"sink exited with {proc.returncode} while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def file_set(dataset: Path) -> dict[str, bytes]:

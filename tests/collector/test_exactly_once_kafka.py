@@ -31,7 +31,8 @@ from exactly_once_support import (
 )
 from gateway_harness import GatewayProcess, KeyPool, post, window
 from kafka import KafkaConsumer, TopicPartition
-from sink_support import create_topic, file_set, produce, start_sink, stop, wait_for
+from sink_support import create_topic, file_set, produce, start_sink, stop
+from support import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -97,9 +98,9 @@ def test_kill_after_ack_failover_and_replays_across_gateways_rows_once(
                 assert {(x["code"], x["error"]["reason"]) for x in
                         post(client, content).json()["results"]} == {(401, "replay")}
         assert topic_size(kafka_bootstrap, topic) > len(ids)     # copies are there (at least)
-        wait_for(lambda: table_counts(dataset)[1] >= len(ids) and consumed(
+        wait_until(lambda: table_counts(dataset)[1] >= len(ids) and consumed(
             kafka_bootstrap, group, topic, topic_size(kafka_bootstrap, topic)), 60,
-            "every window written and the topic consumed", sink)
+            what="every window written and the topic consumed", proc=sink, interval=0.3)
     finally:
         stop(sink)
     assert table_counts(dataset) == (len(ids), len(ids), len(ids))
@@ -127,9 +128,11 @@ def _run(cfg: Path, dataset: Path, log: Path, bootstrap: str, group: str,
     proc = start_sink(cfg, dataset, fault=fault, log=log)
     try:
         if fault:
-            wait_for(lambda: proc.poll() is not None, 60, f"the sink to die at {fault}")
+            wait_until(lambda: proc.poll() is not None, 60, what=f"the sink to die at {fault}",
+                       interval=0.3)
         else:
-            wait_for(lambda: consumed(bootstrap, group, *topic), 60, "the topic consumed", proc)
+            wait_until(lambda: consumed(bootstrap, group, *topic), 60, what="the topic consumed",
+                       proc=proc, interval=0.3)
     finally:
         stop(proc)
     return proc.returncode

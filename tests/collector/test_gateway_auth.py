@@ -15,8 +15,8 @@ from gateway_harness import (
     metrics,
     post,
     rejected,
-    wait_until,
 )
+from support import wait_until
 
 pytestmark = pytest.mark.kafka
 

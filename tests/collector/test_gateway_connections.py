@@ -23,11 +23,10 @@ from gateway_harness import (
     GatewayProcess,
     KeyPool,
     envelope,
-    free_port,
     metrics,
     post,
-    wait_until,
 )
+from support import free_port, wait_until
 
 from edge_sdk.wire import CONTENT_TYPE, encode_request
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from gateway_harness import GatewayProcess, KeyPool, envelope, metrics, post, wait_until
+from gateway_harness import GatewayProcess, KeyPool, envelope, metrics, post
 from kafka import KafkaConsumer, TopicPartition
 from kafka_broker import Broker
+from support import wait_until
 
 from collector.records import IngestRecord
 from edge_sdk.wire import decode_window

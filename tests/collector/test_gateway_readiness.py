@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from gateway_harness import GatewayProcess, KeyPool, envelope, signed_post, wait_until
-from kafka_broker import Broker, free_port
+from gateway_harness import GatewayProcess, KeyPool, envelope, signed_post
+from kafka_broker import Broker
+from support import free_port, wait_until
 
 pytestmark = pytest.mark.kafka
 

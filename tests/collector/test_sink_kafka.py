@@ -42,9 +42,9 @@ from sink_support import (
     produce,
     start_sink,
     stop,
-    wait_for,
     write_config,
 )
+from support import wait_until
 
 from collector.kafka_sink import KafkaSinkWorker
 from collector.parquet_files import parse_name
@@ -93,8 +93,8 @@ def _sink_config(kafka_bootstrap: str, topic: str, base: Path) -> Path:
 def _run_to_end(cfg: Path, dataset: Path, log: Path) -> None:
     proc = start_sink(cfg, dataset, log=log)
     try:
-        wait_for(lambda: count_windows(dataset) >= KILL_WINDOWS, 150, "all windows", proc,
-                 interval=0.5)
+        wait_until(lambda: count_windows(dataset) >= KILL_WINDOWS, 150, what="all windows",
+                   proc=proc, interval=0.5)
     finally:
         stop(proc)
 
@@ -136,14 +136,14 @@ def test_sigkill_at_every_point_then_restart_is_exactly_once_with_the_same_files
         try:
             if fault == "external":
                 before = on_disk
-                wait_for(lambda b=before: count_windows(dataset) >= b + KILL_WINDOWS // 16, 90,
-                         f"progress before the kill {where}", proc, interval=0.2)
+                wait_until(lambda b=before: count_windows(dataset) >= b + KILL_WINDOWS // 16, 90,
+                           what=f"progress before the kill {where}", proc=proc, interval=0.2)
                 time.sleep(rng.uniform(0.0, 0.5))
                 proc.send_signal(signal.SIGKILL)
             else:
-                wait_for(lambda p=proc: (p.poll() is not None
-                                         or count_windows(dataset) >= KILL_WINDOWS),
-                         120, f"the sink to die at {where}", interval=0.3)
+                wait_until(lambda p=proc: (p.poll() is not None
+                                           or count_windows(dataset) >= KILL_WINDOWS),
+                           120, what=f"the sink to die at {where}", interval=0.3)
             proc.wait(timeout=30)
         finally:
             stop(proc)
@@ -185,7 +185,8 @@ def test_undecodable_records_go_to_the_dead_letter_topic(kafka_bootstrap: str,
     t = threading.Thread(target=worker.run, args=(stop_ev,), daemon=True)
     t.start()
     try:
-        wait_for(lambda: worker.commits > 0 and count_windows(tmp_path) == 20, 60, "20 windows")
+        wait_until(lambda: worker.commits > 0 and count_windows(tmp_path) == 20, 60,
+                   what="20 windows", interval=0.3)
     finally:
         stop_ev.set()
         t.join(30)
@@ -225,14 +226,15 @@ def test_two_sink_processes_share_the_partitions(kafka_bootstrap: str, tmp_path:
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start_sink(cfg, dataset, log=logs[0])]
     try:
-        wait_for(lambda: "partitions assigned" in logs[0].read_text(), 60, "first member", procs[0])
+        wait_until(lambda: "partitions assigned" in logs[0].read_text(), 60,
+                   what="first member", proc=procs[0], interval=0.3)
         procs.append(start_sink(cfg, dataset, log=logs[1]))
-        wait_for(lambda: "partitions assigned" in logs[1].read_text(), 60, "second member",
-                 procs[1])
+        wait_until(lambda: "partitions assigned" in logs[1].read_text(), 60,
+                   what="second member", proc=procs[1], interval=0.3)
         # produced once both are members: a sink that drains the topic before the second
         # one joins would leave it nothing to own
         produce(kafka_bootstrap, topic, bodies(n, devices=100))
-        wait_for(lambda: count_windows(dataset) >= n, 150, "all windows")
+        wait_until(lambda: count_windows(dataset) >= n, 150, what="all windows", interval=0.3)
     finally:
         for p in procs:
             stop(p)

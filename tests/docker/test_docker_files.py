@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from support import free_port
 
 from edgedrift.cli import COMMANDS, build_parser
 from edgedrift.config import build_config, section  # noqa: E402
@@ -782,11 +783,6 @@ def test_docker_compose_config_when_the_client_can_run_offline():
 
 
 # -- the health checks' programs against the real services ---------------------------------------
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _check_code(svc: dict[str, Any], listen_port: int, port: int) -> str:
@@ -832,7 +828,7 @@ def _with_flag(argv: list[str], flag: str, value: str) -> list[str]:
 def test_webhook_health_check_tracks_the_real_receiver(compose, tmp_path):
     svc = services(compose)["webhook"]
     _, listen_port = listen_address("webhook", svc)
-    port = _free_port()
+    port = free_port()
     argv = _with_flag(_with_flag(_with_flag(command(svc), "--host", "127.0.0.1"),
                                  "--port", str(port)), "--out", str(tmp_path / "events.jsonl"))
     env = {"EDGEDRIFT_WEBHOOK_SECRET": environment(svc)["EDGEDRIFT_WEBHOOK_SECRET"]}
@@ -844,7 +840,7 @@ def test_gateway_health_check_tracks_the_real_gateway(compose, tmp_path, kafka_b
     """The compose gateway's environment, on loopback and the test broker: /readyz answers."""
     svc = services(compose)["gateway"]
     _, listen_port = listen_address("gateway", svc)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in environment(svc).items() if k not in ("EDGEDRIFT_CONFIG",)}
     env.update({"EDGEDRIFT_DATA_DIR": str(tmp_path), "EDGEDRIFT_GATEWAY_HOST": "127.0.0.1",
                 "EDGEDRIFT_GATEWAY_PORT": str(port), "EDGEDRIFT_GATEWAY_KAFKA": kafka_bootstrap,
@@ -856,7 +852,7 @@ def test_gateway_health_check_tracks_the_real_gateway(compose, tmp_path, kafka_b
 def test_dashboard_health_check_tracks_the_real_dashboard(compose, tmp_path):
     svc = services(compose)["dashboard"]
     _, listen_port = listen_address("dashboard", svc)
-    port = _free_port()
+    port = free_port()
     argv = _with_flag(_with_flag(command(svc), "--host", "127.0.0.1"), "--port", str(port))
     env = {k: v for k, v in environment(svc).items() if k != "EDGEDRIFT_CONFIG"}
     env["EDGEDRIFT_DATA_DIR"] = str(tmp_path)
