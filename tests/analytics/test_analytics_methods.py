@@ -35,13 +35,15 @@ def test_jensen_shannon_matches_scipy():
 
 def test_chi_square_matches_scipy():
     r = METHODS["chi_square"].evaluate(Binned(CUR, REF))
-    exp = stats.chi2_contingency(np.vstack([CUR[0, :3], REF[0, :3]]) + 0, correction=False)
-    # the 4th column has 0 current, 25 reference: scipy over all 4 columns
-    full = stats.chi2_contingency(np.vstack([CUR[0], REF[0]]), correction=False)
-    assert r.score[0] == pytest.approx(full.statistic)
-    assert r.p_value[0] == pytest.approx(full.pvalue)
-    assert exp.statistic < full.statistic
-    assert r.p_value[1] == pytest.approx(1.0)
+    # by hand on the 2x4 table: the 4th column (0 current, 25 reference) counts too
+    table = np.vstack([CUR[0], REF[0]]).astype(float)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    hand = float(((table - expected) ** 2 / expected).sum())
+    assert r.score[0] == pytest.approx(hand)
+    assert r.p_value[0] == pytest.approx(stats.chi2.sf(hand, df=3))
+    full = stats.chi2_contingency(table, correction=False)           # and scipy agrees
+    assert (r.score[0], r.p_value[0]) == pytest.approx((full.statistic, full.pvalue))
+    assert r.score[1] == pytest.approx(0.0) and r.p_value[1] == pytest.approx(1.0)
 
 
 def test_wasserstein_matches_scipy_on_uniform_slots():

@@ -186,9 +186,9 @@ def test_embedded_group_commits_concurrent_writers(tmp_path: Path) -> None:
     sink.close()
     assert not errors
     con = duckdb.connect()
-    seqs, ids = con.execute("SELECT count(DISTINCT seq), count(DISTINCT ingest_id) FROM "
-                            "read_parquet(?)", [_glob(tmp_path, "windows")]).fetchone()
-    assert (seqs, ids) == (400, 400)
+    rows, seqs, ids = con.execute("SELECT count(*), count(DISTINCT seq), count(DISTINCT ingest_id) "
+                                  "FROM read_parquet(?)", [_glob(tmp_path, "windows")]).fetchone()
+    assert (rows, seqs, ids) == (400, 400, 400)     # every window once, none twice
     batches = {p.name for p, _ in iter_batch_files(tmp_path)}
     assert len(batches) < 200            # 200 write() calls, far fewer file sets
     assert EmbeddedSink(SinkConfig(dataset=str(tmp_path))).next_offset == 400
@@ -208,8 +208,12 @@ def test_embedded_removes_a_torn_unacknowledged_batch(tmp_path: Path) -> None:
     sink.write(bodies(5, start=5))
     sink.close()
     con = duckdb.connect()
-    assert con.execute("SELECT count(*), count(DISTINCT seq) FROM read_parquet(?)",
-                       [_glob(tmp_path, "features")]).fetchone()[1] == 10
+    rows, distinct, seqs = con.execute(
+        "SELECT count(*), count(DISTINCT (seq, feature, layout)), count(DISTINCT seq) "
+        "FROM read_parquet(?)", [_glob(tmp_path, "features")]).fetchone()
+    assert seqs == 10 and rows == distinct == 10 * 26      # 26 feature rows a window, once each
+    assert con.execute("SELECT count(*) FROM read_parquet(?)",
+                       [_glob(tmp_path, "windows")]).fetchone() == (10,)
 
 
 def test_config_errors_name_the_field() -> None:
