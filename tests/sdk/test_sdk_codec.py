@@ -8,7 +8,7 @@ import zlib
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from sdk_compare import label_diff, num_diff, window_diff
 from sdk_strategies import (
@@ -148,6 +148,8 @@ def test_pack_counts_round_trip(counts):
 
 @SETTINGS
 @given(st.binary(max_size=300), st.one_of(st.none(), st.integers(1, MAX_SLOTS)))
+@example(b"\x02\x01\x00\x07", None)          # a trailing byte after one 2-byte count
+@example(b"\x01\x05\x06", 1)                  # two counts where one was announced
 def test_unpack_counts_rejects_garbage_with_wire_error(data, slots):
     try:
         counts = unpack_counts(data, slots)
