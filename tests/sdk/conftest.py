@@ -1,4 +1,5 @@
-"""Fixtures for the SDK tests: a real loopback receiver and a Monitor factory that cleans up."""
+"""Fixtures for the SDK tests: a real gateway (one per module), a fresh device of it per
+test, a misbehaving stand-in collector, and a Monitor factory that cleans up."""
 
 from __future__ import annotations
 
@@ -10,7 +11,31 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from sdk_gateway import Device, SdkGateway  # noqa: E402
 from sdk_receiver import DEVICE, KEY, Receiver  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkGateway]:
+    """A real ``edgedrift gateway`` shared by the module's tests (start-up costs seconds)."""
+    gw = SdkGateway(tmp_path_factory.mktemp("gateway")).start()
+    try:
+        yield gw
+    finally:
+        gw.close()
+
+
+@pytest.fixture
+def device(gateway: SdkGateway) -> Device:
+    """A registered device of ``gateway`` no other test uses; the gateway is running."""
+    gateway.ensure_running()
+    return gateway.device()
+
+
+@pytest.fixture
+def gw_monitor(gateway: SdkGateway, device: Device, make_monitor):
+    """Factory: a Monitor of ``device`` sending to ``gateway`` (``make_monitor``'s defaults)."""
+    return lambda **kw: make_monitor(gateway.url, device_id=device.id, key=device.key, **kw)
 
 
 @pytest.fixture

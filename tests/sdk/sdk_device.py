@@ -1,11 +1,13 @@
 """A real device process for the SDK tests (run as a script, never imported for work).
 
-``python sdk_device.py loop ENDPOINT KEY SPOOL_DIR``: a Monitor with a short window logs
+``python sdk_device.py loop ENDPOINT KEY SPOOL_DIR [DEVICE]``: a Monitor with a short window logs
 records forever (until SIGKILL); prints "ready" once it has logged.
 
 ``python sdk_device.py fork ENDPOINT KEY SPOOL_DIR``: a Monitor logs as "parent", forks;
 the child logs as "child" and closes its Monitor, the parent waits for it, logs more and
 closes. Prints the sealed sequence numbers as JSON lines ("parent"/"child").
+
+DEVICE (default dev-0042) is the device id the KEY belongs to.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import os
 import sys
 import time
 
+DEVICE = sys.argv[5] if len(sys.argv) > 5 else "dev-0042"
+
 
 def _monitor(endpoint: str, key: str, spool_dir: str, **kw):
     from edge_sdk import Monitor
 
-    args = dict(model="kws", version="1.3.0", device_id="dev-0042", endpoint=endpoint, key=key,
+    args = dict(model="kws", version="1.3.0", device_id=DEVICE, endpoint=endpoint, key=key,
                 spool_dir=spool_dir, backoff_max_s=0.2, timeout_s=5.0)
     args.update(kw)
     return Monitor(**args)
