@@ -104,6 +104,22 @@ class SdkGateway:
         keys = ("sq", "n", "ws", "we", "dp", "dc", "rj")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def categories(self, device: str, feature: str) -> dict[int, dict[str, int]]:
+        """{seq: {category: count}} of one categorical feature of the device's windows."""
+        root = self.data_dir / "telemetry" / "categories"
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                "SELECT seq, category, count FROM read_parquet(?, hive_partitioning = true) "
+                "WHERE device_id = ? AND feature = ?",
+                [str(root / "**" / "*.parquet"), device, feature]).fetchall()
+        finally:
+            con.close()
+        out: dict[int, dict[str, int]] = {}
+        for seq, category, count in rows:
+            out.setdefault(seq, {})[category] = count
+        return out
+
     def accepted_seqs(self, device: str) -> list[int]:
         return [w["sq"] for w in self.windows(device)]
 

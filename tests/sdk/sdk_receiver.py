@@ -1,8 +1,11 @@
-"""A real loopback HTTP receiver speaking the SDK <-> gateway contract (/work/notes/http.md).
+"""A stand-in collector for what the real gateway cannot be made to answer.
 
-Used by the SDK tests only: it verifies signatures with :func:`edge_sdk.signing.verify`,
-decodes with :mod:`edge_sdk.wire`, answers with the contract's statuses and records
-every window it accepted (deduplicated by (device, model, seq)).
+tests/sdk/test_sdk_delivery_faults.py only: 503 on demand, a per-item 503 in a batch,
+chosen Retry-After values, redirects, 403, captive portals and hostile bodies (``rule``
+per envelope, ``request_rule`` per request). Otherwise it verifies signatures with
+:func:`edge_sdk.signing.verify`, decodes with :mod:`edge_sdk.wire` and records the windows
+it accepted. Everything else is tested against a real ``edgedrift gateway``
+(tests/sdk/sdk_gateway.py).
 
 >>> with Receiver({"edk_k1_secret-key": "dev-1"}) as rx:
 ...     rx.url.startswith("http://127.0.0.1:")
@@ -52,18 +55,15 @@ class Item:
 @dataclass
 class State:
     keys: dict[str, str]                           # key string -> device id
-    clock_offset_s: float = 0.0                    # server clock = real clock + offset
-    skew_limit_s: float = 300.0
     rule: Rule | None = None
     request_rule: Callable[[list[dict]], tuple[int, dict, dict] | None] | None = None
     items: list[Item] = field(default_factory=list)
     accepted: dict[tuple[str, str, int], dict] = field(default_factory=dict)
-    conflicts: list[tuple[str, str, int]] = field(default_factory=list)  # same seq, other window
     requests: list[tuple[float, int, int]] = field(default_factory=list)  # (time, n envs, status)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def server_ms(self) -> int:
-        return int((time.time() + self.clock_offset_s) * 1000)
+        return int(time.time() * 1000)
 
 
 class Receiver:
@@ -120,23 +120,9 @@ class Receiver:
         with self.state.lock:
             return sorted(s for (d, _m, s) in self.state.accepted if device is None or d == device)
 
-    def accepted_windows(self, device: str | None = None) -> list[dict]:
-        with self.state.lock:
-            items = sorted(self.state.accepted.items(), key=lambda kv: kv[0][2])
-            return [w for (d, _m, _s), w in items
-                    if device is None or d == device]
-
     def posts_of(self, seq: int) -> int:
         with self.state.lock:
             return sum(1 for it in self.state.items if it.seq == seq)
-
-    def wait_for(self, pred: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if pred():
-                return True
-            time.sleep(0.02)
-        return pred()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -222,8 +208,6 @@ class _Handler(BaseHTTPRequestHandler):
                 401, "rejected", {"reason": "unknown_device"}, None)
         elif not verify(key, dev, model, ts, seq, env["w"], env["g"]):
             out = (401, "rejected", {"reason": "bad_signature"}, None)
-        elif abs(ts * 1000 - st.server_ms()) > st.skew_limit_s * 1000:
-            out = (401, "rejected", {"reason": "timestamp_skew", "field": "t"}, None)
         else:
             try:
                 window = decode_window(env["w"])
@@ -239,8 +223,6 @@ class _Handler(BaseHTTPRequestHandler):
                     with st.lock:
                         ident = (dev, model, seq)
                         dup = ident in st.accepted
-                        if dup and st.accepted[ident] != window:
-                            st.conflicts.append(ident)
                         st.accepted.setdefault(ident, window)
                     out = (200, "duplicate", {}, None) if dup else (202, "accepted", {}, None)
         with st.lock:

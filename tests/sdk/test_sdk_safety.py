@@ -67,39 +67,37 @@ def test_concurrent_log_and_seal_lose_nothing(make_monitor):
     assert len(set(seqs)) == len(seqs)
 
 
-def test_context_manager_flushes(receiver, tmp_path):
-    with Monitor(model="kws", version="1", device_id=DEVICE, endpoint=receiver.url, key=KEY,
-                 window_s=3600, spool_dir=str(tmp_path), backoff_max_s=0.2,
+def test_context_manager_flushes(gateway, device, tmp_path):
+    with Monitor(model="kws", version="1", device_id=device.id, endpoint=gateway.url,
+                 key=device.key, window_s=3600, spool_dir=str(tmp_path), backoff_max_s=0.2,
                  close_timeout_s=20) as mon:
         for i in range(5):
             mon.log({"x": float(i)}, prediction=0.5)
-    windows = receiver.accepted_windows()
-    assert [w["n"] for w in windows] == [5]
+    assert [w["n"] for w in gateway.windows(device.id)] == [5]
     assert mon.spool.backlog()[0] == 0
     mon.log({"x": 1.0})                      # after close: still never raises
     mon.close()                              # idempotent
 
 
-def test_close_with_receiver_down_keeps_data_for_next_start(receiver, tmp_path):
-    receiver.stop()
-    kw = dict(model="kws", version="1", device_id=DEVICE, endpoint=receiver.url, key=KEY,
-              window_s=3600, spool_dir=str(tmp_path), backoff_max_s=0.2)
-    with Monitor(**kw, close_timeout_s=0.5) as mon:
+def test_close_with_the_collector_down_keeps_data_for_next_start(gateway, device, tmp_path):
+    kw = dict(model="kws", version="1", device_id=device.id, key=device.key, window_s=3600,
+              spool_dir=str(tmp_path), backoff_max_s=0.2)
+    down = "http://127.0.0.1:9/v1/telemetry"                  # nothing listens there
+    with Monitor(**kw, endpoint=down, close_timeout_s=0.5) as mon:
         mon.log({"x": 1.0})
     assert mon.spool.backlog()[0] == 1
-    receiver.start()
-    again = Monitor(**kw, close_timeout_s=20, start=False)
+    again = Monitor(**kw, endpoint=gateway.url, close_timeout_s=20, start=False)
     again.close()
-    assert [w["n"] for w in receiver.accepted_windows()] == [1, 0]
+    assert [w["n"] for w in gateway.windows(device.id)] == [1, 0]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.timeout(90)
-def test_forked_child_gets_fresh_sender_and_distinct_seqs(receiver, tmp_path):
+def test_forked_child_gets_fresh_sender_and_distinct_seqs(gateway, device, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, str(HERE / "sdk_device.py"), "fork", receiver.url, KEY,
-                           str(tmp_path)], capture_output=True, text=True, timeout=80, env=env,
-                          cwd=str(ROOT))
+    proc = subprocess.run([sys.executable, str(HERE / "sdk_device.py"), "fork", gateway.url,
+                           device.key, str(tmp_path), device.id], capture_output=True, text=True,
+                          timeout=80, env=env, cwd=str(ROOT))
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert proc.returncode == 0, proc.stderr[-2000:]
     by_role = {d["role"]: d for d in lines}
@@ -108,24 +106,20 @@ def test_forked_child_gets_fresh_sender_and_distinct_seqs(receiver, tmp_path):
     assert child["delivered"] and parent["delivered"], lines
     assert child["n"] == 7 and parent["n"] == 13          # child's window starts fresh
     assert child["seq"] != parent["seq"]
-    seqs = receiver.accepted_seqs()
+    seqs = gateway.accepted_seqs(device.id)
     assert len(seqs) == len(set(seqs))
     assert {child["seq"], parent["seq"]} <= set(seqs)
-    who = {}
-    for w in receiver.accepted_windows():
-        f = {e[0]: e[1:] for e in w["f"]}
-        if "who" in f:
-            who[w["sq"]] = f["who"][6]
+    who = gateway.categories(device.id, "who")
     assert who[child["seq"]] == {"child": 7}
     assert who[parent["seq"]] == {"parent": 13}
-    assert not receiver.state.conflicts
 
 
-def test_interpreter_exit_flushes_the_open_window(receiver, tmp_path):
+def test_interpreter_exit_flushes_the_open_window(gateway, device, tmp_path):
     code = f"""
 import edge_sdk
-mon = edge_sdk.Monitor(model="kws", version="1", device_id={DEVICE!r}, endpoint={receiver.url!r},
-                       key={KEY!r}, window_s=3600, spool_dir={str(tmp_path)!r}, close_timeout_s=20)
+mon = edge_sdk.Monitor(model="kws", version="1", device_id={device.id!r},
+                       endpoint={gateway.url!r}, key={device.key!r}, window_s=3600,
+                       spool_dir={str(tmp_path)!r}, close_timeout_s=20)
 for i in range(5):
     mon.log({{"x": float(i)}})
 """   # no close(): the atexit hook must seal and deliver
@@ -133,7 +127,7 @@ for i in range(5):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=env)
     assert out.returncode == 0, out.stderr
-    assert [w["n"] for w in receiver.accepted_windows()] == [5]
+    assert [w["n"] for w in gateway.windows(device.id)] == [5]
 
 
 BASE = dict(model="kws", version="1", device_id=DEVICE, endpoint="http://127.0.0.1:9/v1/t",
