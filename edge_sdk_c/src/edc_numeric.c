@@ -1,0 +1,169 @@
+/* Numeric sketch: a histogram over a fixed layout, extremes, moments and slot sums.
+ *
+ * Matches edge_sdk.numeric.NumericSketch value for value: NaN and None count as missing,
+ * +-inf and |x| > 1e100 as inf, non-numbers as type mismatches; slot = number of edges <= x.
+ * Comparisons run on integer order keys (no floating point), so binning is exact on a
+ * soft-float core. Moments are shifted sums around the window's first value: per value
+ * one subtraction, one product and two additions (edge_sdk folds sorted buffers with
+ * fsum; the two agree to ~1e-12 relative, see docs/sdk-c.md). */
+#include "edc_sketch.h"
+
+#define ABS_MASK INT64_MAX
+#define EXP_INF  0x7ff0000000000000LL
+#define BITS_1E100 0x54b249ad2594c37dLL   /* 1e100 */
+
+void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, double *gsum,
+                   const edc_feature_spec *fs) {
+    s->layout = layout;
+    s->counts = counts;
+    s->gsum = gsum;
+    s->has_range = fs ? fs->has_range : 0;
+    s->range_lo = fs ? fs->range_lo : 0;
+    s->range_hi = fs ? fs->range_hi : 0;
+    edc_num_reset(s);
+}
+
+void edc_num_reset(edc_num *s) {
+    memset(s->counts, 0, 4u * (s->layout->n_edges + 1u));
+    memset(s->gsum, 0, 8u * (s->layout->n_regions + 2u));
+    s->shift = 0.0;
+    s->sq = 0.0;
+    s->kmin = s->kmax = 0;
+    s->n = s->missing = s->nan = s->inf = s->type_mismatch = s->out_of_range = 0;
+}
+
+static void add_finite(edc_num *s, double x, int64_t k) {
+    const edc_layout *lay = s->layout;
+    const int64_t *e = lay->keys;
+    unsigned lo = 0, len = lay->n_edges;
+    double d;
+    while (len > 0) {                       /* upper bound: edges <= x */
+        unsigned half = len >> 1;
+        if (e[lo + half] <= k) { lo += half + 1; len -= half + 1; }
+        else len = half;
+    }
+    s->counts[lo]++;
+    if (s->n++ == 0) {
+        s->shift = x;
+        s->kmin = s->kmax = k;
+    } else {
+        if (k < s->kmin) s->kmin = k;
+        if (k > s->kmax) s->kmax = k;
+    }
+    if (s->has_range && (k < s->range_lo || k > s->range_hi)) s->out_of_range++;
+    d = x - s->shift;
+    s->gsum[lay->group[lo]] += d;
+    s->sq += d * d;
+}
+
+static void add_double(edc_num *s, double x) {
+    int64_t bits, a;
+    memcpy(&bits, &x, 8);
+    a = bits & ABS_MASK;
+    if (a > EXP_INF) { s->missing++; return; }          /* NaN */
+    if (a > BITS_1E100) { s->inf++; return; }           /* +-inf, beyond +-1e100 */
+    add_finite(s, x, edc_key_of(x));
+}
+
+void edc_num_update(edc_num *s, const edc_value *v) {
+    switch (v->type) {
+    case EDC_T_F64: add_double(s, v->v.f); break;
+    case EDC_T_I64: add_double(s, (double)v->v.i); break;
+    case EDC_T_MISSING: s->missing++; break;
+    default: s->type_mismatch++; break;               /* strings, bools, other */
+    }
+}
+
+void edc_num_finalize(edc_num *s, uint32_t records) {
+    uint32_t seen = s->n + s->nan + s->inf + s->type_mismatch + s->missing;
+    if (records > seen) s->missing += records - seen;
+}
+
+static int f32_bits_ok(double t, uint8_t out[4]) {
+    float f = (float)t;
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7f800000u) == 0x7f800000u) return 0;    /* beyond float32: no sums */
+    out[0] = (uint8_t)b; out[1] = (uint8_t)(b >> 8);
+    out[2] = (uint8_t)(b >> 16); out[3] = (uint8_t)(b >> 24);
+    return 1;
+}
+
+static void encode_sums(edc_mp *w, const edc_num *s) {
+    const edc_layout *lay = s->layout;
+    unsigned slots = lay->n_edges + 1u, R = lay->n_regions, g, i;
+    uint32_t cnt[EDC_REGIONS + 2];
+    uint8_t first[EDC_REGIONS + 2], last[EDC_REGIONS + 2], out[EDC_REGIONS + 8];
+    double e0, elast;
+    memset(cnt, 0, sizeof cnt);
+    for (i = 0; i < slots; i++) {
+        g = lay->group[i];
+        if (i == 0 || lay->group[i - 1] != g) first[g] = (uint8_t)i;
+        last[g] = (uint8_t)i;
+        cnt[g] += s->counts[i];
+    }
+    for (g = 1; g <= R; g++) {
+        double lo = edc_double_of(lay->keys[first[g] - 1]);
+        double width = edc_double_of(lay->keys[last[g]]) - lo;
+        uint8_t b = 0;
+        if (cnt[g]) {
+            double dist = s->gsum[g] + (double)cnt[g] * (s->shift - lo);
+            double q = dist / ((double)cnt[g] * width) * 256.0;
+            b = q > 0.0 ? (q >= 255.0 ? 255 : (uint8_t)(int)q) : 0;
+        }
+        out[g - 1] = b;
+    }
+    e0 = edc_double_of(lay->keys[0]);
+    elast = edc_double_of(lay->keys[lay->n_edges - 1]);
+    {
+        double t0 = cnt[0] ? (double)cnt[0] * (e0 - s->shift) - s->gsum[0] : 0.0;
+        double t1 = cnt[R + 1] ? s->gsum[R + 1] + (double)cnt[R + 1] * (s->shift - elast) : 0.0;
+        if (!(t0 > 0.0)) t0 = 0.0;
+        if (!(t1 > 0.0)) t1 = 0.0;
+        if (!f32_bits_ok(t0, out + R) || !f32_bits_ok(t1, out + R + 4)) {
+            edc_mp_bin_header(w, 0);
+            return;
+        }
+    }
+    edc_mp_bin_header(w, R + 8u);
+    edc_mp_raw(w, out, R + 8u);
+}
+
+void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) {
+    unsigned slots = s->layout->n_edges + 1u, i, width;
+    uint32_t top = 0;
+    double mean = 0.0, m2 = 0.0, s1 = 0.0;
+    uint8_t b[4];
+    edc_mp_array(w, (version >= 2 ? 14u : 13u) + (name != NULL));
+    if (name) edc_mp_cstr(w, name);
+    edc_mp_uint(w, 0);
+    edc_mp_cstr(w, s->layout->id);
+    edc_mp_uint(w, s->n);
+    edc_mp_uint(w, s->missing);
+    edc_mp_uint(w, s->nan);
+    edc_mp_uint(w, s->inf);
+    edc_mp_f64(w, s->n ? edc_double_of(s->kmin) : 0.0);
+    edc_mp_f64(w, s->n ? edc_double_of(s->kmax) : 0.0);
+    if (s->n) {
+        for (i = 0; i < s->layout->n_regions + 2u; i++) s1 += s->gsum[i];
+        mean = s->shift + s1 / (double)s->n;
+        m2 = s->sq - s1 * s1 / (double)s->n;
+        if (!(m2 > 0.0)) m2 = 0.0;
+    }
+    edc_mp_f64(w, mean);
+    edc_mp_f64(w, m2);
+    for (i = 0; i < slots; i++) if (s->counts[i] > top) top = s->counts[i];
+    width = top < 0x100 ? 1 : top < 0x10000 ? 2 : 4;
+    edc_mp_bin_header(w, 1 + width * slots);
+    b[0] = (uint8_t)width;
+    edc_mp_raw(w, b, 1);
+    for (i = 0; i < slots; i++) {
+        uint32_t c = s->counts[i];
+        b[0] = (uint8_t)c; b[1] = (uint8_t)(c >> 8); b[2] = (uint8_t)(c >> 16);
+        b[3] = (uint8_t)(c >> 24);
+        edc_mp_raw(w, b, width);
+    }
+    edc_mp_uint(w, s->type_mismatch);
+    edc_mp_uint(w, s->out_of_range);
+    if (version >= 2) encode_sums(w, s);
+}
