@@ -83,14 +83,17 @@ def c_str(s: str) -> str:
 
 def _layout_c(name: str, layout: Layout, static: bool) -> str:
     keys, groups = layout_tables(layout)
+    refs = [0] + [first - 1 for first, _ in regions(layout.slots)] + [len(keys) - 1]
     st = "static " if static else ""
     key_rows = ",\n    ".join(", ".join(f"{k}LL" if k > -(2**63) else "INT64_MIN"
                                         for k in keys[i:i + 4]) for i in range(0, len(keys), 4))
     return (f"static const int64_t {name}_keys[{len(keys)}] = {{\n    {key_rows}}};\n"
             f"static const uint8_t {name}_groups[{len(groups)}] = {{"
             + ", ".join(map(str, groups)) + "};\n"
+            f"static const uint8_t {name}_refs[{len(refs)}] = {{"
+            + ", ".join(map(str, refs)) + "};\n"
             f"{st}const edc_layout {name} = {{{c_str(layout.layout_id)}, {name}_keys, "
-            f"{name}_groups, {len(keys)}, {len(regions(layout.slots))}}};\n")
+            f"{name}_groups, {name}_refs, {len(keys)}, {len(regions(layout.slots))}}};\n")
 
 
 def builtins_c() -> str:

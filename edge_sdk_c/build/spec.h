@@ -21,7 +21,8 @@ static const int64_t edc_spec_layout_0_keys[63] = {
     4608167923453014823LL, 4608567277952479472LL, 4609004168016806534LL, 4609535731387675362LL,
     4610230283282391047LL, 4611059526705334864LL, 4612040072239003182LL};
 static const uint8_t edc_spec_layout_0_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_0 = {"e:f7bd27d40a87", edc_spec_layout_0_keys, edc_spec_layout_0_groups, 63, 8};
+static const uint8_t edc_spec_layout_0_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_0 = {"e:f7bd27d40a87", edc_spec_layout_0_keys, edc_spec_layout_0_groups, edc_spec_layout_0_refs, 63, 8};
 
 static const int64_t edc_spec_layout_1_keys[63] = {
     -4612135054007341142LL, -4611196544635412951LL, -4610234009013334053LL, -4609480189394591219LL,
@@ -41,7 +42,8 @@ static const int64_t edc_spec_layout_1_keys[63] = {
     4609651302054069845LL, 4610083035898483584LL, 4610558954431735262LL, 4611171358451366682LL,
     4611772907155857497LL, 4612251225679091705LL, 4613002725130961505LL};
 static const uint8_t edc_spec_layout_1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_1 = {"e:385111975eb9", edc_spec_layout_1_keys, edc_spec_layout_1_groups, 63, 8};
+static const uint8_t edc_spec_layout_1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_1 = {"e:385111975eb9", edc_spec_layout_1_keys, edc_spec_layout_1_groups, edc_spec_layout_1_refs, 63, 8};
 
 static const int64_t edc_spec_layout_2_keys[63] = {
     -4612062114852471786LL, -4610940662508174354LL, -4610016831733740828LL, -4609306378421034518LL,
@@ -61,7 +63,8 @@ static const int64_t edc_spec_layout_2_keys[63] = {
     4611165053551409823LL, 4611646225230717401LL, 4611944630168234040LL, 4612248911546479416LL,
     4612626115700980557LL, 4613081032032198559LL, 4613890342279772904LL};
 static const uint8_t edc_spec_layout_2_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_2 = {"e:8333a5124fb6", edc_spec_layout_2_keys, edc_spec_layout_2_groups, 63, 8};
+static const uint8_t edc_spec_layout_2_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_2 = {"e:8333a5124fb6", edc_spec_layout_2_keys, edc_spec_layout_2_groups, edc_spec_layout_2_refs, 63, 8};
 
 static const int64_t edc_spec_layout_3_keys[63] = {
     -4612108369461449744LL, -4610953361279447264LL, -4609874694635631503LL, -4609102148550708323LL,
@@ -81,7 +84,8 @@ static const int64_t edc_spec_layout_3_keys[63] = {
     4612185424958708508LL, 4612432934511826030LL, 4612745432516840395LL, 4613044812161293814LL,
     4613433109614637563LL, 4613958112634622535LL, 4614845280008512842LL};
 static const uint8_t edc_spec_layout_3_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_3 = {"e:3728b48d4b12", edc_spec_layout_3_keys, edc_spec_layout_3_groups, 63, 8};
+static const uint8_t edc_spec_layout_3_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_3 = {"e:3728b48d4b12", edc_spec_layout_3_keys, edc_spec_layout_3_groups, edc_spec_layout_3_refs, 63, 8};
 
 static const int64_t edc_spec_layout_4_keys[63] = {
     -4612191213956144207LL, -4610930159200394863LL, -4609753508853735123LL, -4608830995535035866LL,
@@ -101,7 +105,8 @@ static const int64_t edc_spec_layout_4_keys[63] = {
     4612883782164656008LL, 4613186320588558939LL, 4613526263344687118LL, 4613884381747916894LL,
     4614307208988333158LL, 4614905169008186106LL, 4615807876162436508LL};
 static const uint8_t edc_spec_layout_4_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_4 = {"e:46b529373cf0", edc_spec_layout_4_keys, edc_spec_layout_4_groups, 63, 8};
+static const uint8_t edc_spec_layout_4_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_4 = {"e:46b529373cf0", edc_spec_layout_4_keys, edc_spec_layout_4_groups, edc_spec_layout_4_refs, 63, 8};
 
 static const int64_t edc_spec_layout_5_keys[63] = {
     -4612297856935290299LL, -4610707649937780878LL, -4609286857497423555LL, -4608291619700274887LL,
@@ -121,7 +126,8 @@ static const int64_t edc_spec_layout_5_keys[63] = {
     4613560144576786256LL, 4613845885448662898LL, 4614189306850092482LL, 4614584131398157969LL,
     4615034119756932729LL, 4615645671972718113LL, 4616403443303452462LL};
 static const uint8_t edc_spec_layout_5_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_5 = {"e:7e0e59c76a37", edc_spec_layout_5_keys, edc_spec_layout_5_groups, 63, 8};
+static const uint8_t edc_spec_layout_5_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_5 = {"e:7e0e59c76a37", edc_spec_layout_5_keys, edc_spec_layout_5_groups, edc_spec_layout_5_refs, 63, 8};
 
 static const int64_t edc_spec_layout_6_keys[63] = {
     4590480265564676759LL, 4591817604733744299LL, 4592875490410030395LL, 4593682371919976664LL,
@@ -141,7 +147,8 @@ static const int64_t edc_spec_layout_6_keys[63] = {
     4606018123107661048LL, 4606527113737395655LL, 4607135194949156340LL, 4607537822025621423LL,
     4608022648896441221LL, 4608798918454441324LL, 4610142857063265031LL};
 static const uint8_t edc_spec_layout_6_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_6 = {"e:d46468fa153d", edc_spec_layout_6_keys, edc_spec_layout_6_groups, 63, 8};
+static const uint8_t edc_spec_layout_6_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_6 = {"e:d46468fa153d", edc_spec_layout_6_keys, edc_spec_layout_6_groups, edc_spec_layout_6_refs, 63, 8};
 
 static const int64_t edc_spec_layout_7_keys[63] = {
     4592482444510862027LL, 4593957175298369372LL, 4594673204309982622LL, 4595256849064128314LL,
@@ -161,7 +168,8 @@ static const int64_t edc_spec_layout_7_keys[63] = {
     4608022881798176296LL, 4608356467577659357LL, 4608775370215239626LL, 4609287787384377015LL,
     4609932168215482638LL, 4610924819634163425LL, 4612249418541033175LL};
 static const uint8_t edc_spec_layout_7_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_7 = {"e:e573736bdcfe", edc_spec_layout_7_keys, edc_spec_layout_7_groups, 63, 8};
+static const uint8_t edc_spec_layout_7_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_7 = {"e:e573736bdcfe", edc_spec_layout_7_keys, edc_spec_layout_7_groups, edc_spec_layout_7_refs, 63, 8};
 
 static const int64_t edc_spec_layout_8_keys[63] = {
     4594575153310124441LL, 4595717847947718431LL, 4596712431409546822LL, 4597519260511952213LL,
@@ -181,7 +189,8 @@ static const int64_t edc_spec_layout_8_keys[63] = {
     4609876714049242593LL, 4610339324776087522LL, 4610892214117313941LL, 4611556245068027761LL,
     4612105695148352880LL, 4612836483734903161LL, 4614108193776166381LL};
 static const uint8_t edc_spec_layout_8_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_8 = {"e:a125df34954a", edc_spec_layout_8_keys, edc_spec_layout_8_groups, 63, 8};
+static const uint8_t edc_spec_layout_8_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_8 = {"e:a125df34954a", edc_spec_layout_8_keys, edc_spec_layout_8_groups, edc_spec_layout_8_refs, 63, 8};
 
 static const int64_t edc_spec_layout_9_keys[63] = {
     4596530259060690071LL, 4598079319676397250LL, 4598731347611650468LL, 4599243544624529252LL,
@@ -201,7 +210,8 @@ static const int64_t edc_spec_layout_9_keys[63] = {
     4612031716695552306LL, 4612349050545339115LL, 4612726529499026441LL, 4613212269631994278LL,
     4613841120477719655LL, 4614735911403056851LL, 4616306364241674998LL};
 static const uint8_t edc_spec_layout_9_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_9 = {"e:ae166f39804b", edc_spec_layout_9_keys, edc_spec_layout_9_groups, 63, 8};
+static const uint8_t edc_spec_layout_9_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_9 = {"e:ae166f39804b", edc_spec_layout_9_keys, edc_spec_layout_9_groups, edc_spec_layout_9_refs, 63, 8};
 
 static const int64_t edc_spec_layout_10_keys[63] = {
     -4613635045950425251LL, -4613268053068454495LL, -4613027890305862335LL, -4612833557526550619LL,
@@ -221,7 +231,8 @@ static const int64_t edc_spec_layout_10_keys[63] = {
     4615951355737019071LL, 4616189668427808689LL, 4616308181724024767LL, 4616449948890055724LL,
     4616645688383575392LL, 4616882535005330654LL, 4617255920258876747LL};
 static const uint8_t edc_spec_layout_10_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_10 = {"e:4f629ef8fd9e", edc_spec_layout_10_keys, edc_spec_layout_10_groups, 63, 8};
+static const uint8_t edc_spec_layout_10_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_10 = {"e:4f629ef8fd9e", edc_spec_layout_10_keys, edc_spec_layout_10_groups, edc_spec_layout_10_refs, 63, 8};
 
 static const int64_t edc_spec_layout_11_keys[63] = {
     -4613598599600237818LL, -4613249230331665072LL, -4613009969714994294LL, -4612811212621469502LL,
@@ -241,7 +252,8 @@ static const int64_t edc_spec_layout_11_keys[63] = {
     4615967207795412704LL, 4616190142403665206LL, 4616308742869288826LL, 4616467342657053159LL,
     4616650742950128136LL, 4616878696697937491LL, 4617254612165190006LL};
 static const uint8_t edc_spec_layout_11_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_11 = {"e:84da5dd48eb5", edc_spec_layout_11_keys, edc_spec_layout_11_groups, 63, 8};
+static const uint8_t edc_spec_layout_11_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_11 = {"e:84da5dd48eb5", edc_spec_layout_11_keys, edc_spec_layout_11_groups, edc_spec_layout_11_refs, 63, 8};
 
 static const int64_t edc_spec_layout_12_keys[63] = {
     -4613714202002902607LL, -4613282860514363239LL, -4613019810984663665LL, -4612832458578997847LL,
@@ -261,7 +273,8 @@ static const int64_t edc_spec_layout_12_keys[63] = {
     4615954005829927902LL, 4616189607357100079LL, 4616326964311258031LL, 4616465276278774985LL,
     4616638379253814562LL, 4616869757097949246LL, 4617214235574317078LL};
 static const uint8_t edc_spec_layout_12_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_12 = {"e:83620263b3f3", edc_spec_layout_12_keys, edc_spec_layout_12_groups, 63, 8};
+static const uint8_t edc_spec_layout_12_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_12 = {"e:83620263b3f3", edc_spec_layout_12_keys, edc_spec_layout_12_groups, edc_spec_layout_12_refs, 63, 8};
 
 static const int64_t edc_spec_layout_13_keys[63] = {
     4580318714929629737LL, 4584897152178701834LL, 4587093542560232310LL, 4589238917976364768LL,
@@ -281,7 +294,8 @@ static const int64_t edc_spec_layout_13_keys[63] = {
     4606178585739285702LL, 4606308308917716432LL, 4606455675272698208LL, 4606599661830963194LL,
     4606750028319184441LL, 4606879836582923783LL, 4607022021416110854LL};
 static const uint8_t edc_spec_layout_13_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_13 = {"e:8333865434b5", edc_spec_layout_13_keys, edc_spec_layout_13_groups, 63, 8};
+static const uint8_t edc_spec_layout_13_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_13 = {"e:8333865434b5", edc_spec_layout_13_keys, edc_spec_layout_13_groups, edc_spec_layout_13_refs, 63, 8};
 
 static const int64_t edc_spec_layout_14_keys[63] = {
     4594431614697585644LL, 4599127674945442309LL, 4602085301824377924LL, 4603837251216833617LL,
@@ -301,7 +315,8 @@ static const int64_t edc_spec_layout_14_keys[63] = {
     4621192177062333043LL, 4621283402830490827LL, 4621374345141725765LL, 4621460426596534604LL,
     4621546685891264914LL, 4621639815937805375LL, 4621733023011188742LL};
 static const uint8_t edc_spec_layout_14_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_14 = {"e:ae60759f1da3", edc_spec_layout_14_keys, edc_spec_layout_14_groups, 63, 8};
+static const uint8_t edc_spec_layout_14_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_14 = {"e:ae60759f1da3", edc_spec_layout_14_keys, edc_spec_layout_14_groups, edc_spec_layout_14_refs, 63, 8};
 
 static const int64_t edc_spec_layout_15_keys[63] = {
     4609478049950985064LL, 4614106502032376492LL, 4616705169334099296LL, 4618443371159824904LL,
@@ -321,7 +336,8 @@ static const int64_t edc_spec_layout_15_keys[63] = {
     4635962342035500524LL, 4636061224173634980LL, 4636169204209792697LL, 4636278186741645363LL,
     4636392316600001637LL, 4636510643681312410LL, 4636623192369180633LL};
 static const uint8_t edc_spec_layout_15_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_15 = {"e:feb1fb6e6a77", edc_spec_layout_15_keys, edc_spec_layout_15_groups, 63, 8};
+static const uint8_t edc_spec_layout_15_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_15 = {"e:feb1fb6e6a77", edc_spec_layout_15_keys, edc_spec_layout_15_groups, edc_spec_layout_15_refs, 63, 8};
 
 static const int64_t edc_spec_layout_16_keys[28] = {
     4607182418800017408LL, 4611686018427387904LL, 4613937818241073152LL, 4616189618054758400LL,
@@ -332,7 +348,8 @@ static const int64_t edc_spec_layout_16_keys[28] = {
     4626604192193052672LL, 4626885667169763328LL, 4627167142146473984LL, 4627730092099895296LL,
     4628011567076605952LL, 4628293042053316608LL, 4628574517030027264LL, 4628855992006737920LL};
 static const uint8_t edc_spec_layout_16_groups[29] = {0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_16 = {"e:c38ed0c4e8d5", edc_spec_layout_16_keys, edc_spec_layout_16_groups, 28, 8};
+static const uint8_t edc_spec_layout_16_refs[10] = {0, 0, 3, 6, 10, 13, 16, 20, 23, 27};
+static const edc_layout edc_spec_layout_16 = {"e:c38ed0c4e8d5", edc_spec_layout_16_keys, edc_spec_layout_16_groups, edc_spec_layout_16_refs, 28, 8};
 
 static const int64_t edc_spec_layout_17_keys[60] = {
     0LL, 1LL, 4607182418800017408LL, 4607182418800017409LL,
@@ -351,7 +368,8 @@ static const int64_t edc_spec_layout_17_keys[60] = {
     4631811479262199808LL, 4632233691727265792LL, 4632669098331865088LL, 4633359591634108416LL,
     4634063279075885056LL, 4634594343192100864LL, 4635261746750160896LL, 4636315078889570304LL};
 static const uint8_t edc_spec_layout_17_groups[61] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_17 = {"e:7715dc9c8fcd", edc_spec_layout_17_keys, edc_spec_layout_17_groups, 60, 8};
+static const uint8_t edc_spec_layout_17_refs[10] = {0, 0, 7, 14, 22, 29, 36, 44, 51, 59};
+static const edc_layout edc_spec_layout_17 = {"e:7715dc9c8fcd", edc_spec_layout_17_keys, edc_spec_layout_17_groups, edc_spec_layout_17_refs, 60, 8};
 
 static const int64_t edc_spec_layout_18_keys[63] = {
     -4617930004722959330LL, -4615597784605679309LL, -4613781743369126022LL, -4612745011784470926LL,
@@ -371,7 +389,8 @@ static const int64_t edc_spec_layout_18_keys[63] = {
     4610552381459317095LL, 4611454012580990826LL, 4612100061756156371LL, 4612863123200758602LL,
     4613966619100284901LL, 4615628235664838107LL, 4617666055728864540LL};
 static const uint8_t edc_spec_layout_18_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_18 = {"e:ca0c7bb61fcb", edc_spec_layout_18_keys, edc_spec_layout_18_groups, 63, 8};
+static const uint8_t edc_spec_layout_18_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_18 = {"e:ca0c7bb61fcb", edc_spec_layout_18_keys, edc_spec_layout_18_groups, edc_spec_layout_18_refs, 63, 8};
 
 static const int64_t edc_spec_layout_19_keys[63] = {
     -4618305956663960924LL, -4615936659243704669LL, -4614213727222441676LL, -4613069838151811139LL,
@@ -391,7 +410,8 @@ static const int64_t edc_spec_layout_19_keys[63] = {
     4610635417683224953LL, 4611583421719096012LL, 4612288314466693303LL, 4613005055908057675LL,
     4614082970823507407LL, 4616022277643263217LL, 4617912702388918955LL};
 static const uint8_t edc_spec_layout_19_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_19 = {"e:e5c861574be4", edc_spec_layout_19_keys, edc_spec_layout_19_groups, 63, 8};
+static const uint8_t edc_spec_layout_19_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_19 = {"e:e5c861574be4", edc_spec_layout_19_keys, edc_spec_layout_19_groups, edc_spec_layout_19_refs, 63, 8};
 
 static const char *const edc_spec_cats_20[3] = {"rear", "front", "usb"};
 static const uint32_t edc_spec_hash_20[3] = {3638539139u, 3782859736u, 1452393313u};
@@ -417,7 +437,8 @@ static const int64_t edc_spec_layout_20_keys[63] = {
     4606770207593448144LL, 4606862086494195732LL, 4606944429094113633LL, 4607018188476686198LL,
     4607078945400048338LL, 4607127289107565654LL, 4607165004563563037LL};
 static const uint8_t edc_spec_layout_20_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-static const edc_layout edc_spec_layout_20 = {"e:5c9a9b39aa80", edc_spec_layout_20_keys, edc_spec_layout_20_groups, 63, 8};
+static const uint8_t edc_spec_layout_20_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+static const edc_layout edc_spec_layout_20 = {"e:5c9a9b39aa80", edc_spec_layout_20_keys, edc_spec_layout_20_groups, edc_spec_layout_20_refs, 63, 8};
 
 static const edc_feature_spec edc_spec_prediction = {"prediction", EDC_NUMERIC, 1, 0, 0, &edc_spec_layout_20, 4505043603656463906LL, 4607182414533518262LL, NULL, NULL};
 static const edc_feature_spec edc_spec_features[23] = {

@@ -44,6 +44,8 @@ typedef struct edc_layout {
     const char *id;          /* "u1", "lat1", "e:<12 hex>" ... */
     const int64_t *keys;     /* order keys of the edges (edc_key_of), strictly increasing */
     const uint8_t *group;    /* slot -> 0 (below e0), 1..R (region), R+1 (at/above e_last) */
+    const uint8_t *ref;      /* group -> index of its reference edge (e0, the region's lower
+                                edge, e_last): slot sums are distances from it */
     uint8_t n_edges;         /* 1..63; slots = n_edges + 1 */
     uint8_t n_regions;       /* min(8, slots - 2) */
 } edc_layout;
@@ -89,8 +91,7 @@ typedef struct edc_value {
 typedef struct edc_num {
     const edc_layout *layout;
     uint32_t *counts;              /* slots */
-    double *gsum;                  /* per group: sum of (x - shift) */
-    double shift, sq;              /* first finite value; sum of (x - shift)^2 */
+    double *gsum;                  /* per group g: sum of (x - ref_g), then sum of squares */
     int64_t kmin, kmax;            /* order keys of min / max */
     uint32_t n, missing, nan, inf, type_mismatch, out_of_range;
     uint8_t has_range;
@@ -115,7 +116,7 @@ typedef struct edc_cat {
 /* Arena bytes of one sketch (the generator sums these for EDC_SPEC_ARENA_BYTES). */
 #define EDC_ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
 #define EDC_NUM_BYTES(slots, regions) \
-    (EDC_ALIGN8(sizeof(edc_num)) + EDC_ALIGN8(4u * (slots)) + 8u * ((regions) + 2u))
+    (EDC_ALIGN8(sizeof(edc_num)) + EDC_ALIGN8(4u * (slots)) + 16u * ((regions) + 2u))
 #define EDC_CAT_BYTES(capacity, known) \
     (EDC_ALIGN8(sizeof(edc_cat)) + EDC_ALIGN8(4u * (capacity)) \
      + EDC_ALIGN8(sizeof(edc_key) * ((capacity) - (known))))

@@ -19,7 +19,8 @@ static const int64_t edc_layout_u1_keys[63] = {
     4652007308841189376LL, 4655535771001441636LL, 4659172337188945199LL, 4662905022959350401LL,
     4666723172467343360LL, 4670617311177764958LL, 4674421616599862394LL};
 static const uint8_t edc_layout_u1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-const edc_layout edc_layout_u1 = {"u1", edc_layout_u1_keys, edc_layout_u1_groups, 63, 8};
+static const uint8_t edc_layout_u1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+const edc_layout edc_layout_u1 = {"u1", edc_layout_u1_keys, edc_layout_u1_groups, edc_layout_u1_refs, 63, 8};
 
 static const int64_t edc_layout_lat1_keys[48] = {
     4576918229304087675LL, 4579163517961139001LL, 4581222078734736682LL, 4583389565590164845LL,
@@ -35,7 +36,8 @@ static const int64_t edc_layout_lat1_keys[48] = {
     4662416907336678938LL, 4664635042359178484LL, 4666723172467343360LL, 4668864446592491483LL,
     4671036275462403476LL, 4673103352007573451LL, 4675355979382093193LL, 4677351429377686945LL};
 static const uint8_t edc_layout_lat1_groups[49] = {0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 9};
-const edc_layout edc_layout_lat1 = {"lat1", edc_layout_lat1_keys, edc_layout_lat1_groups, 48, 8};
+static const uint8_t edc_layout_lat1_refs[10] = {0, 0, 5, 11, 17, 23, 29, 35, 41, 47};
+const edc_layout edc_layout_lat1 = {"lat1", edc_layout_lat1_keys, edc_layout_lat1_groups, edc_layout_lat1_refs, 48, 8};
 
 static const int64_t edc_layout_en1_keys[63] = {
     4562254508917369340LL, 4564050739843010401LL, 4566546594621042346LL, 4568332297871705172LL,
@@ -55,7 +57,8 @@ static const int64_t edc_layout_en1_keys[63] = {
     4681608360884174848LL, 4684014283002962921LL, 4685873839721157356LL, 4688352448747653096LL,
     4690147569713926892LL, 4692641882208419081LL, 4694429264950565714LL};
 static const uint8_t edc_layout_en1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
-const edc_layout edc_layout_en1 = {"en1", edc_layout_en1_keys, edc_layout_en1_groups, 63, 8};
+static const uint8_t edc_layout_en1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
+const edc_layout edc_layout_en1 = {"en1", edc_layout_en1_keys, edc_layout_en1_groups, edc_layout_en1_refs, 63, 8};
 
 static const int64_t edc_layout_p1_keys[51] = {
     0LL, 4581421828931458171LL, 4585925428558828667LL, 4588807732320345784LL,
@@ -72,4 +75,5 @@ static const int64_t edc_layout_p1_keys[51] = {
     4606101554889448489LL, 4606281698874543309LL, 4606461842859638129LL, 4606641986844732948LL,
     4606822130829827768LL, 4607002274814922588LL, 4607182418800017408LL};
 static const uint8_t edc_layout_p1_groups[52] = {0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9};
-const edc_layout edc_layout_p1 = {"p1", edc_layout_p1_keys, edc_layout_p1_groups, 51, 8};
+static const uint8_t edc_layout_p1_refs[10] = {0, 0, 6, 12, 18, 25, 31, 37, 43, 50};
+const edc_layout edc_layout_p1 = {"p1", edc_layout_p1_keys, edc_layout_p1_groups, edc_layout_p1_refs, 51, 8};

@@ -7,23 +7,26 @@
 #define LAT_SLOTS 49u
 #define BIG_SLOTS 64u
 
+/* A categorical feature tracks max(capacity, known categories): the generator's capacity,
+ * or the config's when that is smaller (edge_sdk's Monitor(category_capacity=...)). */
 static uint16_t cat_capacity(const edc_feature_spec *fs, uint16_t cap) {
-    uint16_t c = fs && fs->capacity ? fs->capacity : cap;
+    uint16_t c = fs && fs->capacity ? fs->capacity : 32;
+    if (cap && cap < c) c = cap;
     return fs && fs->n_known > c ? fs->n_known : c;
 }
 
 static uint16_t default_capacity(const edc_config *cfg) {
-    return cfg && cfg->category_capacity ? cfg->category_capacity : 32;
+    return cfg ? cfg->category_capacity : 0;
 }
 
 static uint16_t pred_capacity(const edc_spec *spec, uint16_t cap) {
     const edc_feature_spec *p = spec->prediction;
-    return p && p->type == EDC_CATEGORICAL ? cat_capacity(p, cap) : cap;
+    return p && p->type == EDC_CATEGORICAL ? cat_capacity(p, cap) : cap ? cap : 32;
 }
 
 size_t edc_arena_bytes(const edc_spec *spec, uint16_t category_capacity) {
     size_t total = EDC_ALIGN8(2u * spec->n_features);
-    uint16_t cap = category_capacity ? category_capacity : 32, i;
+    uint16_t cap = category_capacity, i;
     for (i = 0; i < spec->n_features; i++) {
         const edc_feature_spec *fs = &spec->features[i];
         if (fs->type == EDC_NUMERIC)
@@ -103,7 +106,7 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         if (fs->type == EDC_NUMERIC) {
             unsigned slots = fs->layout->n_edges + 1u;
             uint32_t *counts = (uint32_t *)carve(m, 4u * slots);
-            double *gsum = (double *)carve(m, 8u * (fs->layout->n_regions + 2u));
+            double *gsum = (double *)carve(m, 16u * (fs->layout->n_regions + 2u));
             m->slot[i] = n_num;
             edc_num_setup(&m->num[n_num++], fs->layout, counts, gsum, fs);
         } else {
@@ -115,12 +118,12 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         }
     }
     edc_num_setup(&m->latency, &edc_layout_lat1, (uint32_t *)carve(m, 4u * LAT_SLOTS),
-                  (double *)carve(m, 8u * 10u), NULL);
+                  (double *)carve(m, 16u * 10u), NULL);
     edc_num_setup(&m->energy, &edc_layout_en1, (uint32_t *)carve(m, 4u * BIG_SLOTS),
-                  (double *)carve(m, 8u * 10u), NULL);
+                  (double *)carve(m, 16u * 10u), NULL);
     p = spec->prediction;
     edc_num_setup(&m->pred_num, p && p->type == EDC_NUMERIC ? p->layout : &edc_layout_u1,
-                  (uint32_t *)carve(m, 4u * BIG_SLOTS), (double *)carve(m, 8u * 10u), p);
+                  (uint32_t *)carve(m, 4u * BIG_SLOTS), (double *)carve(m, 16u * 10u), p);
     {
         uint16_t c = pred_capacity(spec, cap);
         uint16_t known = p && p->type == EDC_CATEGORICAL ? p->n_known : 0;
@@ -184,12 +187,20 @@ void edc_log_named(edc_monitor *m, const char *const *names, const edc_value *va
                    size_t n, const edc_value *prediction, const edc_value *latency_ms,
                    const edc_value *energy_mj) {
     size_t j;
+    uint8_t seen[32];                    /* features already given in this record */
     m->n++;
+    memset(seen, 0, sizeof seen);
     if (!names || !values) m->bad_record++;
     else
         for (j = 0; j < n; j++) {
             int i = edc_feature_index(m->spec, names[j]);
-            if (i < 0) { m->unknown_feature++; continue; }
+            /* unknown names, and a name repeated in one record, count as unknown features
+               (a record has at most one value per feature, as a Python dict) */
+            if (i < 0 || i >= 256 || (seen[i >> 3] >> (i & 7)) & 1) {
+                m->unknown_feature++;
+                continue;
+            }
+            seen[i >> 3] = (uint8_t)(seen[i >> 3] | (1u << (i & 7)));
             if (m->spec->features[i].type == EDC_NUMERIC)
                 edc_num_update(&m->num[m->slot[i]], &values[j]);
             else edc_cat_update(&m->cat[m->slot[i]], &values[j]);

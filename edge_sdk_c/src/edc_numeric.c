@@ -3,9 +3,11 @@
  * Matches edge_sdk.numeric.NumericSketch value for value: NaN and None count as missing,
  * +-inf and |x| > 1e100 as inf, non-numbers as type mismatches; slot = number of edges <= x.
  * Comparisons run on integer order keys (no floating point), so binning is exact on a
- * soft-float core. Moments are shifted sums around the window's first value: per value
- * one subtraction, one product and two additions (edge_sdk folds sorted buffers with
- * fsum; the two agree to ~1e-12 relative, see docs/sdk-c.md). */
+ * soft-float core. Per value one subtraction, one product and two additions: the sum and
+ * the sum of squares of the distance from the value's group reference edge (the slot sums
+ * of wire v2 are those sums; mean and m2 follow at seal from the within-group and
+ * between-group parts, which are all non-negative). edge_sdk folds sorted buffers with
+ * fsum; the two agree to ~1e-12 relative, see docs/sdk-c.md. */
 #include "edc_sketch.h"
 
 #define ABS_MASK INT64_MAX
@@ -25,9 +27,7 @@ void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, doubl
 
 void edc_num_reset(edc_num *s) {
     memset(s->counts, 0, 4u * (s->layout->n_edges + 1u));
-    memset(s->gsum, 0, 8u * (s->layout->n_regions + 2u));
-    s->shift = 0.0;
-    s->sq = 0.0;
+    memset(s->gsum, 0, 16u * (s->layout->n_regions + 2u));
     s->kmin = s->kmax = 0;
     s->n = s->missing = s->nan = s->inf = s->type_mismatch = s->out_of_range = 0;
 }
@@ -35,7 +35,7 @@ void edc_num_reset(edc_num *s) {
 static void add_finite(edc_num *s, double x, int64_t k) {
     const edc_layout *lay = s->layout;
     const int64_t *e = lay->keys;
-    unsigned lo = 0, len = lay->n_edges;
+    unsigned lo = 0, len = lay->n_edges, g;
     double d;
     while (len > 0) {                       /* upper bound: edges <= x */
         unsigned half = len >> 1;
@@ -44,16 +44,16 @@ static void add_finite(edc_num *s, double x, int64_t k) {
     }
     s->counts[lo]++;
     if (s->n++ == 0) {
-        s->shift = x;
         s->kmin = s->kmax = k;
     } else {
         if (k < s->kmin) s->kmin = k;
         if (k > s->kmax) s->kmax = k;
     }
     if (s->has_range && (k < s->range_lo || k > s->range_hi)) s->out_of_range++;
-    d = x - s->shift;
-    s->gsum[lay->group[lo]] += d;
-    s->sq += d * d;
+    g = lay->group[lo];
+    d = x - edc_double_of(e[lay->ref[g]]);
+    s->gsum[g] += d;
+    s->gsum[g + lay->n_regions + 2u] += d * d;
 }
 
 static void add_double(edc_num *s, double x) {
@@ -89,41 +89,38 @@ static int f32_bits_ok(double t, uint8_t out[4]) {
     return 1;
 }
 
-static void encode_sums(edc_mp *w, const edc_num *s) {
+static void group_counts(const edc_num *s, uint32_t *cnt) {
     const edc_layout *lay = s->layout;
-    unsigned slots = lay->n_edges + 1u, R = lay->n_regions, g, i;
-    uint32_t cnt[EDC_REGIONS + 2];
-    uint8_t first[EDC_REGIONS + 2], last[EDC_REGIONS + 2], out[EDC_REGIONS + 8];
-    double e0, elast;
-    memset(cnt, 0, sizeof cnt);
-    for (i = 0; i < slots; i++) {
-        g = lay->group[i];
-        if (i == 0 || lay->group[i - 1] != g) first[g] = (uint8_t)i;
-        last[g] = (uint8_t)i;
-        cnt[g] += s->counts[i];
-    }
+    unsigned i;
+    memset(cnt, 0, 4u * (EDC_REGIONS + 2u));
+    for (i = 0; i <= lay->n_edges; i++) cnt[lay->group[i]] += s->counts[i];
+}
+
+static double ref_of(const edc_layout *lay, unsigned g) {
+    return edc_double_of(lay->keys[lay->ref[g]]);
+}
+
+static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt) {
+    const edc_layout *lay = s->layout;
+    unsigned R = lay->n_regions, g, last = 0, i;
+    uint8_t out[EDC_REGIONS + 8];
+    double t0 = -s->gsum[0], t1 = s->gsum[R + 1];
     for (g = 1; g <= R; g++) {
-        double lo = edc_double_of(lay->keys[first[g] - 1]);
-        double width = edc_double_of(lay->keys[last[g]]) - lo;
+        double lo = ref_of(lay, g), width, q;
         uint8_t b = 0;
+        for (i = last; i <= lay->n_edges && lay->group[i] <= g; i++) last = i;
+        width = edc_double_of(lay->keys[last]) - lo;          /* edges[last] - edges[first-1] */
         if (cnt[g]) {
-            double dist = s->gsum[g] + (double)cnt[g] * (s->shift - lo);
-            double q = dist / ((double)cnt[g] * width) * 256.0;
+            q = s->gsum[g] / ((double)cnt[g] * width) * 256.0;
             b = q > 0.0 ? (q >= 255.0 ? 255 : (uint8_t)(int)q) : 0;
         }
         out[g - 1] = b;
     }
-    e0 = edc_double_of(lay->keys[0]);
-    elast = edc_double_of(lay->keys[lay->n_edges - 1]);
-    {
-        double t0 = cnt[0] ? (double)cnt[0] * (e0 - s->shift) - s->gsum[0] : 0.0;
-        double t1 = cnt[R + 1] ? s->gsum[R + 1] + (double)cnt[R + 1] * (s->shift - elast) : 0.0;
-        if (!(t0 > 0.0)) t0 = 0.0;
-        if (!(t1 > 0.0)) t1 = 0.0;
-        if (!f32_bits_ok(t0, out + R) || !f32_bits_ok(t1, out + R + 4)) {
-            edc_mp_bin_header(w, 0);
-            return;
-        }
+    if (!(t0 > 0.0)) t0 = 0.0;
+    if (!(t1 > 0.0)) t1 = 0.0;
+    if (!f32_bits_ok(t0, out + R) || !f32_bits_ok(t1, out + R + 4)) {
+        edc_mp_bin_header(w, 0);
+        return;
     }
     edc_mp_bin_header(w, R + 8u);
     edc_mp_raw(w, out, R + 8u);
@@ -131,8 +128,8 @@ static void encode_sums(edc_mp *w, const edc_num *s) {
 
 void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) {
     unsigned slots = s->layout->n_edges + 1u, i, width;
-    uint32_t top = 0;
-    double mean = 0.0, m2 = 0.0, s1 = 0.0;
+    uint32_t top = 0, cnt[EDC_REGIONS + 2];
+    double mean = 0.0, m2 = 0.0, total = 0.0;
     uint8_t b[4];
     edc_mp_array(w, (version >= 2 ? 14u : 13u) + (name != NULL));
     if (name) edc_mp_cstr(w, name);
@@ -144,11 +141,19 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
     edc_mp_uint(w, s->inf);
     edc_mp_f64(w, s->n ? edc_double_of(s->kmin) : 0.0);
     edc_mp_f64(w, s->n ? edc_double_of(s->kmax) : 0.0);
-    if (s->n) {
-        for (i = 0; i < s->layout->n_regions + 2u; i++) s1 += s->gsum[i];
-        mean = s->shift + s1 / (double)s->n;
-        m2 = s->sq - s1 * s1 / (double)s->n;
-        if (!(m2 > 0.0)) m2 = 0.0;
+    group_counts(s, cnt);
+    if (s->n) {                 /* mean; m2 = within-group + between-group parts */
+        unsigned groups = s->layout->n_regions + 2u;
+        for (i = 0; i < groups; i++)
+            if (cnt[i]) total += s->gsum[i] + (double)cnt[i] * ref_of(s->layout, i);
+        mean = total / (double)s->n;
+        for (i = 0; i < groups; i++) {
+            double c = (double)cnt[i], d, within;
+            if (!cnt[i]) continue;
+            within = s->gsum[groups + i] - s->gsum[i] * s->gsum[i] / c;
+            d = s->gsum[i] / c + ref_of(s->layout, i) - mean;
+            m2 += (within > 0.0 ? within : 0.0) + c * d * d;
+        }
     }
     edc_mp_f64(w, mean);
     edc_mp_f64(w, m2);
@@ -165,5 +170,5 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
     }
     edc_mp_uint(w, s->type_mismatch);
     edc_mp_uint(w, s->out_of_range);
-    if (version >= 2) encode_sums(w, s);
+    if (version >= 2) encode_sums(w, s, cnt);
 }

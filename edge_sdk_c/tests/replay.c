@@ -8,6 +8,7 @@
  *   S <now_ms> <seq>                          seal: prints "W <hex body>"
  *   E <key> <ts> <seq>                        envelope of the last body: "E <hex>"
  *   H <key-hex> <msg-hex>                     HMAC-SHA256: "H <hex>"
+ *   Q <key> <device> <ts> <encoding> <hex>     request signature: "Q <hex>"
  *   B                                         bounds: "B <arena> <max_window> <macro_arena>
  *                                             <macro_window>"
  * A value is m (absent/None), f<16 hex bits>, i<int>, s<hex utf-8>, b0/b1 or o (other). */
@@ -111,9 +112,19 @@ int main(int argc, char **argv) {
             static char k[4096], msg[1 << 16];
             uint8_t out[32];
             int kl = unhex(strtok_r(NULL, " \n", &save), k, sizeof k);
-            int ml = unhex(strtok_r(NULL, " \n", &save), msg, sizeof msg);
+            char *mh = strtok_r(NULL, " \n", &save);
+            int ml = mh ? unhex(mh, msg, sizeof msg) : 0;
             edc_hmac_sha256(k, (size_t)kl, msg, (size_t)ml, out);
             print_hex('H', out, 32);
+        } else if (tok[0] == 'Q') {
+            static char qbody[1 << 18];
+            char sig[65];
+            char *key = strtok_r(NULL, " \n", &save), *dev = strtok_r(NULL, " \n", &save);
+            unsigned long long ts = strtoull(strtok_r(NULL, " \n", &save), NULL, 10);
+            char *enc = strtok_r(NULL, " \n", &save);
+            int bl = unhex(strtok_r(NULL, " \n", &save), qbody, sizeof qbody);
+            edc_request_signature(key, dev, ts, enc, (const uint8_t *)qbody, (size_t)bl, sig);
+            printf("Q %s\n", sig);
         } else if (tok[0] == 'B') {
             printf("B %zu %zu %zu %zu\n", edc_arena_bytes(&EDC_SPEC, cfg.category_capacity),
                    edc_max_window_bytes(&EDC_SPEC, &cfg), (size_t)EDC_SPEC_ARENA_BYTES,

@@ -1,0 +1,179 @@
+"""The C SDK (edge_sdk_c/) against the Python SDK: the same records give the same windows
+(decoded by edge_sdk.wire), its envelopes and HMACs verify, its fuzzed windows decode, and
+its windows go through the real gateway into Parquet and the analysis.
+
+Needs a C compiler (skipped with the reason otherwise); about 15 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from csdk import KEY, ROOT, Replay, assert_windows_equal, build, python_window
+
+from bench.bench_sdk import MODEL, VERSION, make_records
+from edge_sdk.signing import sign_request, verify
+from edge_sdk.wire import (
+    CONTENT_TYPE,
+    decode_request,
+    decode_window,
+    encode_request,
+    make_envelope,
+)
+
+sys.path.insert(0, str(ROOT / "tests" / "collector"))
+WS = 1_760_000_000_000 // 3_600_000 * 3_600_000
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The SDK benchmark's spec (analytics' reference builder on its records) and profile."""
+    from analytics.reference_build import build_reference
+
+    recs = make_records(4000, seed=12345)
+    built = build_reference(pd.DataFrame([r.row() for r in recs]), MODEL, VERSION,
+                            prediction="prediction", latency="latency_ms",
+                            categorical=("mic", "fw", "lang"))
+    return built
+
+
+@pytest.fixture(scope="module")
+def cbuild(reference, tmp_path_factory) -> Path:
+    return build(reference.spec, tmp_path_factory.mktemp("csdk"))
+
+
+def run_both(cbuild, spec, records, wire_version=2, capacity=32, by_name=False, seq=7):
+    """(C body bytes, Python body bytes) for the same records and window times."""
+    names = list(spec.features)
+    rp = Replay(cbuild)
+    try:
+        rp.init(WS, wire_version, capacity)
+        for feats, pred, lat in records:
+            rp.log(feats, names, pred, lat, by_name=by_name)
+        py = python_window(spec, records, WS, WS + 60_000, wire_version, capacity)
+        c = rp.seal(WS + 60_000, py["sq"])
+    finally:
+        rp.close()
+    from edge_sdk.wire import encode_window
+    return c, encode_window(py)
+
+
+def test_a_1000_record_window_matches_the_python_sdk(cbuild, reference):
+    records = [(r.features, r.prediction, r.latency_ms) for r in make_records(1000, seed=5)]
+    c, py = run_both(cbuild, reference.spec, records)
+    assert_windows_equal(decode_window(c), decode_window(py))
+    # the same bytes per window, but for the SDK's name ("edgedrift-c/..." is 1 byte shorter)
+    assert len(c) - len(py) == len("edgedrift-c/0.1.0") - len("edgedrift-py/0.1.0")
+
+
+def test_wire_v1_and_every_kind_of_bad_value_match(cbuild, reference):
+    # cut to 64 characters (non-ASCII keys: to 64 bytes in C, see docs/sdk-c.md)
+    big = "é€😀" + "x" * 20
+    odd = [
+        {"f00": math.nan, "f01": math.inf, "f02": -1e200, "f03": -0.0, "f04": None,
+         "f05": "text", "f06": True, "f07": 2**62, "mic": 16.0, "fw": 3, "lang": big},
+        {"f00": 1e100, "f01": 5e-324, "mic": math.nan, "fw": False, "lang": 1.5,
+         "f19": -(2**63)},
+        {"mic": "side", "fw": "9.9.9", "lang": "x" * 70, "f10": 0.0, "nope": 1.0},
+        {"mic": "roof", "fw": "8.8.8", "lang": "yy", "f11": 1e-310},
+    ] * 3
+    records = [(f, p, lat) for f, p, lat in zip(
+        odd, [0.5, math.nan, None, 2.5] * 3, [4.0, None, math.inf, -1.0] * 3)]
+    records += [(r.features, r.prediction, r.latency_ms) for r in make_records(50, seed=9)]
+    known = [({k: v for k, v in f.items() if k != "nope"}, p, lat) for f, p, lat in records]
+    for version, capacity, by_name in ((1, 32, True), (2, 4, True), (2, 32, False)):
+        c, py = run_both(cbuild, reference.spec, records if by_name else known, version,
+                         capacity, by_name)
+        cw, pw = decode_window(c), decode_window(py)
+        assert cw["v"] == version and len(cw["lt"]) == 12 + version
+        assert_windows_equal(cw, pw)
+        if by_name:     # "nope": an unknown feature under the by-name API
+            assert cw["q"] == {"uf": 3, "ut": 0, "br": 0}
+
+
+def test_hmac_envelope_and_request_signature(cbuild, reference):
+    rp = Replay(cbuild)
+    try:
+        # RFC 4231 test cases 1, 2, 6 and 7, against hashlib too
+        cases = [(b"\x0b" * 20, b"Hi There",
+                  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+                 (b"Jefe", b"what do ya want for nothing?",
+                  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+                 (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+                  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+                 (b"\xaa" * 131, b"This is a test using a larger than block-size key and a "
+                  b"larger than block-size data. The key needs to be hashed before being used"
+                  b" by the HMAC algorithm.",
+                  "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2")]
+        for key, msg, want in cases:
+            assert rp.hmac(key, msg).hex() == want
+        for n in (0, 55, 56, 63, 64, 65, 1000):
+            msg = bytes(range(256)) * 4
+            assert rp.hmac(b"k" * 70, msg[:n]) == hmac.new(b"k" * 70, msg[:n],
+                                                            hashlib.sha256).digest()
+        rp.init(WS)
+        rp.log({"f00": 1.0}, list(reference.spec.features), 0.5, 3.0)
+        body = rp.seal(WS + 1000, 42)
+        env = rp.envelope(KEY, 1_760_000_123, 42)
+        sig = rp.request_signature(KEY, "dev-c", 1_760_000_124, "identity", env)
+    finally:
+        rp.close()
+    assert env == encode_request([make_envelope(KEY, "dev-c", "kws", 42, body, 1_760_000_123)])
+    (decoded,) = decode_request(env)
+    assert verify(KEY, "dev-c", "kws", decoded["t"], 42, body, decoded["g"])
+    assert sig == sign_request(KEY, "dev-c", 1_760_000_124, "identity", env).hex()
+
+
+def test_fuzzed_inputs_under_sanitizers_give_valid_windows(reference, tmp_path):
+    """make test: unit tests and the fuzzer under ASan+UBSan; every fuzzed window decodes."""
+    build_dir = build(reference.spec, tmp_path / "san", target="test FUZZ_ITERS=150")
+    windows = (build_dir / "fuzz.out").read_text().split("\n")
+    bodies = [bytes.fromhex(w[2:]) for w in windows if w.startswith("W ")]
+    assert len(bodies) == 150
+    for body in bodies:
+        decode_window(body)
+
+
+def test_c_windows_through_the_gateway_into_parquet_and_the_analysis(cbuild, reference,
+                                                                      tmp_path):
+    from gateway_harness import GatewayProcess, KeyPool
+
+    from analytics.config import AnalyticsConfig
+    from analytics.dataset import Dataset
+    from analytics.metrics import compute
+
+    pool = KeyPool(tmp_path, count=2)
+    names = list(reference.spec.features)
+    now_ms = int(time.time() * 1000) // 60_000 * 60_000
+    sent = 0
+    with GatewayProcess(tmp_path) as gw, gw.client() as client:
+        for d in range(2):
+            device, key = pool.take()
+            rp = Replay(cbuild)
+            try:
+                rp.proc.args  # noqa: B018
+                rp._send(f"I {now_ms - 120_000} 2 0")
+                for w in range(2):
+                    for r in make_records(300, seed=10 * d + w):
+                        rp.log(r.features, names, r.prediction, r.latency_ms)
+                        sent += 1
+                    seq = 100 + w
+                    rp.seal(now_ms - 60_000 * (1 - w), seq)
+                    ts = int(time.time())
+                    env = rp.envelope(key, ts, seq)
+                    sig = rp.request_signature(key, "dev-c", ts, "identity", env)
+                    r_ = client.post("/v1/telemetry", content=env, headers={
+                        "content-type": CONTENT_TYPE, "X-Edgedrift-Device": "dev-c",
+                        "X-Edgedrift-Timestamp": str(ts), "X-Edgedrift-Signature": sig,
+                        "X-Edgedrift-Key-Id": key.split("_")[1]})
+                    assert r_.status_code in (401, 202), r_.text
+            finally:
+                rp.close()
+    del sent
