@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     edc_config cfg;
     const char *model = argc > 1 ? argv[1] : "kws";
     memset(&cfg, 0, sizeof cfg);
-    cfg.device_id = "dev-c";
+    cfg.device_id = argc > 3 ? argv[3] : "dev-c";
     cfg.model = model;
     cfg.version = argc > 2 ? argv[2] : "1.3.0";
     while (fgets(line, sizeof line, stdin)) {

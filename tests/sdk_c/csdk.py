@@ -61,8 +61,9 @@ def token(value: Any) -> str:
 class Replay:
     """The C SDK driven record by record (edge_sdk_c/tests/replay.c)."""
 
-    def __init__(self, build_dir: Path, model: str = "kws", version: str = "1.3.0") -> None:
-        self.proc = subprocess.Popen([str(build_dir / "replay"), model, version],
+    def __init__(self, build_dir: Path, model: str = "kws", version: str = "1.3.0",
+                 device: str = "dev-c") -> None:
+        self.proc = subprocess.Popen([str(build_dir / "replay"), model, version, device],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.names: list[str] = []
 
