@@ -20,6 +20,7 @@ version of at most ``--max-id-len`` bytes and no tags)::
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import struct
 import sys
@@ -72,6 +73,50 @@ def layout_tables(layout: Layout) -> tuple[list[int], list[int]]:
     return [order_key(e) for e in layout.edges], groups
 
 
+FX_NONE = -(2**15)
+
+
+def fixed_point(x: float, shift: int) -> int:
+    """round(x 2^shift), half away from zero: the C library's fixed_point, bit for bit.
+
+    >>> fixed_point(1.5, 1), fixed_point(-0.75, 1), fixed_point(0.25, 1)
+    (3, -2, 1)
+    """
+    bits = struct.unpack("<Q", struct.pack("<d", x))[0]
+    e, m = (bits >> 52) & 0x7FF, bits & ((1 << 52) - 1)
+    if e:
+        m |= 1 << 52
+    else:
+        e = 1
+    sh = e - 1075 + shift
+    if sh >= 0:
+        value = m << sh
+    elif sh > -63:
+        value = (m + (1 << (-sh - 1))) >> -sh
+    else:
+        value = 0
+    return -value if bits >> 63 else value
+
+
+def fixed_tables(layout: Layout) -> tuple[list[int], list[int]]:
+    """Per group (shift S, round(ref 2^S)): an inner region's values are summed as integers
+    ``round(x 2^S) - ref`` below 2^30 (S from the region's width); the tails (unbounded) and
+    regions too far from zero for 62 bits are summed in doubles (FX_NONE)."""
+    edges = layout.edges
+    shifts, refs = [FX_NONE], [0]
+    for first, last in regions(layout.slots):
+        lo, hi = edges[first - 1], edges[last]
+        k = math.frexp(hi - lo)[1]             # width < 2^k
+        shift = 30 - k
+        if abs(shift) > 1000 or max(abs(lo), abs(hi)) * 2.0 ** shift >= 2.0 ** 61:
+            shifts.append(FX_NONE)
+            refs.append(0)
+        else:
+            shifts.append(shift)
+            refs.append(fixed_point(lo, shift))
+    return shifts + [FX_NONE], refs + [0]
+
+
 def c_str(s: str) -> str:
     """A C string literal of ``s``'s UTF-8 bytes (octal escapes for anything unusual)."""
     out = []
@@ -84,6 +129,7 @@ def c_str(s: str) -> str:
 def _layout_c(name: str, layout: Layout, static: bool) -> str:
     keys, groups = layout_tables(layout)
     refs = [0] + [first - 1 for first, _ in regions(layout.slots)] + [len(keys) - 1]
+    shifts, fx_refs = fixed_tables(layout)
     st = "static " if static else ""
     key_rows = ",\n    ".join(", ".join(f"{k}LL" if k > -(2**63) else "INT64_MIN"
                                         for k in keys[i:i + 4]) for i in range(0, len(keys), 4))
@@ -92,8 +138,13 @@ def _layout_c(name: str, layout: Layout, static: bool) -> str:
             + ", ".join(map(str, groups)) + "};\n"
             f"static const uint8_t {name}_refs[{len(refs)}] = {{"
             + ", ".join(map(str, refs)) + "};\n"
+            f"static const int16_t {name}_fx_shift[{len(shifts)}] = {{"
+            + ", ".join("EDC_FX_NONE" if v == FX_NONE else str(v) for v in shifts) + "};\n"
+            f"static const int64_t {name}_fx_ref[{len(fx_refs)}] = {{"
+            + ", ".join(f"{v}LL" for v in fx_refs) + "};\n"
             f"{st}const edc_layout {name} = {{{c_str(layout.layout_id)}, {name}_keys, "
-            f"{name}_groups, {name}_refs, {len(keys)}, {len(regions(layout.slots))}}};\n")
+            f"{name}_groups, {name}_refs, {name}_fx_shift, {name}_fx_ref, {len(keys)}, "
+            f"{len(regions(layout.slots))}}};\n")
 
 
 def builtins_c() -> str:

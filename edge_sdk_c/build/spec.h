@@ -22,7 +22,9 @@ static const int64_t edc_spec_layout_0_keys[63] = {
     4610230283282391047LL, 4611059526705334864LL, 4612040072239003182LL};
 static const uint8_t edc_spec_layout_0_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_0_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_0 = {"e:f7bd27d40a87", edc_spec_layout_0_keys, edc_spec_layout_0_groups, edc_spec_layout_0_refs, 63, 8};
+static const int16_t edc_spec_layout_0_fx_shift[10] = {EDC_FX_NONE, 30, 31, 31, 31, 31, 31, 31, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_0_fx_ref[10] = {0LL, -2330031901LL, -2513812298LL, -1472889032LL, -720728799LL, -36875506LL, 546697563LL, 1316764967LL, 569628857LL, 0LL};
+static const edc_layout edc_spec_layout_0 = {"e:f7bd27d40a87", edc_spec_layout_0_keys, edc_spec_layout_0_groups, edc_spec_layout_0_refs, edc_spec_layout_0_fx_shift, edc_spec_layout_0_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_1_keys[63] = {
     -4612135054007341142LL, -4611196544635412951LL, -4610234009013334053LL, -4609480189394591219LL,
@@ -43,7 +45,9 @@ static const int64_t edc_spec_layout_1_keys[63] = {
     4611772907155857497LL, 4612251225679091705LL, 4613002725130961505LL};
 static const uint8_t edc_spec_layout_1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_1 = {"e:385111975eb9", edc_spec_layout_1_keys, edc_spec_layout_1_groups, edc_spec_layout_1_refs, 63, 8};
+static const int16_t edc_spec_layout_1_fx_shift[10] = {EDC_FX_NONE, 29, 30, 31, 31, 31, 31, 31, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_1_fx_ref[10] = {0LL, -1180800249LL, -1157768561LL, -1170866099LL, -341381803LL, 422024827LL, 1078319273LL, 1909534143LL, 744636865LL, 0LL};
+static const edc_layout edc_spec_layout_1 = {"e:385111975eb9", edc_spec_layout_1_keys, edc_spec_layout_1_groups, edc_spec_layout_1_refs, edc_spec_layout_1_fx_shift, edc_spec_layout_1_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_2_keys[63] = {
     -4612062114852471786LL, -4610940662508174354LL, -4610016831733740828LL, -4609306378421034518LL,
@@ -64,7 +68,9 @@ static const int64_t edc_spec_layout_2_keys[63] = {
     4612626115700980557LL, 4613081032032198559LL, 4613890342279772904LL};
 static const uint8_t edc_spec_layout_2_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_2_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_2 = {"e:8333a5124fb6", edc_spec_layout_2_keys, edc_spec_layout_2_groups, edc_spec_layout_2_refs, 63, 8};
+static const int16_t edc_spec_layout_2_fx_shift[10] = {EDC_FX_NONE, 29, 30, 31, 31, 31, 31, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_2_fx_ref[10] = {0LL, -1163410199LL, -1059940294LL, -886303944LL, 31328027LL, 832795770LL, 1555128665LL, 1240811825LL, 912688776LL, 0LL};
+static const edc_layout edc_spec_layout_2 = {"e:8333a5124fb6", edc_spec_layout_2_keys, edc_spec_layout_2_groups, edc_spec_layout_2_refs, edc_spec_layout_2_fx_shift, edc_spec_layout_2_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_3_keys[63] = {
     -4612108369461449744LL, -4610953361279447264LL, -4609874694635631503LL, -4609102148550708323LL,
@@ -85,7 +91,9 @@ static const int64_t edc_spec_layout_3_keys[63] = {
     4613433109614637563LL, 4613958112634622535LL, 4614845280008512842LL};
 static const uint8_t edc_spec_layout_3_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_3_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_3 = {"e:3728b48d4b12", edc_spec_layout_3_keys, edc_spec_layout_3_groups, edc_spec_layout_3_refs, 63, 8};
+static const int16_t edc_spec_layout_3_fx_shift[10] = {EDC_FX_NONE, 29, 30, 31, 31, 31, 31, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_3_fx_ref[10] = {0LL, -1174438157LL, -959624722LL, -599706880LL, 375790491LL, 1282795415LL, 2064916160LL, 1516859981LL, 1073793077LL, 0LL};
+static const edc_layout edc_spec_layout_3 = {"e:3728b48d4b12", edc_spec_layout_3_keys, edc_spec_layout_3_groups, edc_spec_layout_3_refs, edc_spec_layout_3_fx_shift, edc_spec_layout_3_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_4_keys[63] = {
     -4612191213956144207LL, -4610930159200394863LL, -4609753508853735123LL, -4608830995535035866LL,
@@ -106,7 +114,9 @@ static const int64_t edc_spec_layout_4_keys[63] = {
     4614307208988333158LL, 4614905169008186106LL, 4615807876162436508LL};
 static const uint8_t edc_spec_layout_4_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_4_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_4 = {"e:46b529373cf0", edc_spec_layout_4_keys, edc_spec_layout_4_groups, edc_spec_layout_4_refs, 63, 8};
+static const int16_t edc_spec_layout_4_fx_shift[10] = {EDC_FX_NONE, 29, 30, 31, 31, 31, 31, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_4_fx_ref[10] = {0LL, -1194189824LL, -863429750LL, -343542590LL, 700511153LL, 1681409567LL, 2536117612LL, 1795768862LL, 1239601723LL, 0LL};
+static const edc_layout edc_spec_layout_4 = {"e:46b529373cf0", edc_spec_layout_4_keys, edc_spec_layout_4_groups, edc_spec_layout_4_refs, edc_spec_layout_4_fx_shift, edc_spec_layout_4_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_5_keys[63] = {
     -4612297856935290299LL, -4610707649937780878LL, -4609286857497423555LL, -4608291619700274887LL,
@@ -127,7 +137,9 @@ static const int64_t edc_spec_layout_5_keys[63] = {
     4615034119756932729LL, 4615645671972718113LL, 4616403443303452462LL};
 static const uint8_t edc_spec_layout_5_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_5_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_5 = {"e:7e0e59c76a37", edc_spec_layout_5_keys, edc_spec_layout_5_groups, edc_spec_layout_5_refs, 63, 8};
+static const int16_t edc_spec_layout_5_fx_shift[10] = {EDC_FX_NONE, 29, 30, 30, 31, 31, 30, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_5_fx_ref[10] = {0LL, -1219615492LL, -749881950LL, 18466504LL, 1145972226LL, 2149656971LL, 1519838434LL, 2079969605LL, 1393880291LL, 0LL};
+static const edc_layout edc_spec_layout_5 = {"e:7e0e59c76a37", edc_spec_layout_5_keys, edc_spec_layout_5_groups, edc_spec_layout_5_refs, edc_spec_layout_5_fx_shift, edc_spec_layout_5_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_6_keys[63] = {
     4590480265564676759LL, 4591817604733744299LL, 4592875490410030395LL, 4593682371919976664LL,
@@ -148,7 +160,9 @@ static const int64_t edc_spec_layout_6_keys[63] = {
     4608022648896441221LL, 4608798918454441324LL, 4610142857063265031LL};
 static const uint8_t edc_spec_layout_6_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_6_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_6 = {"e:d46468fa153d", edc_spec_layout_6_keys, edc_spec_layout_6_groups, edc_spec_layout_6_refs, 63, 8};
+static const int16_t edc_spec_layout_6_fx_shift[10] = {EDC_FX_NONE, 33, 33, 33, 33, 33, 32, 32, 30, EDC_FX_NONE};
+static const int64_t edc_spec_layout_6_fx_ref[10] = {0LL, 693302739LL, 1407151434LL, 1963745407LL, 2529863092LL, 3160951233LL, 1919222459LL, 2470440694LL, 837899865LL, 0LL};
+static const edc_layout edc_spec_layout_6 = {"e:d46468fa153d", edc_spec_layout_6_keys, edc_spec_layout_6_groups, edc_spec_layout_6_refs, edc_spec_layout_6_fx_shift, edc_spec_layout_6_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_7_keys[63] = {
     4592482444510862027LL, 4593957175298369372LL, 4594673204309982622LL, 4595256849064128314LL,
@@ -169,7 +183,9 @@ static const int64_t edc_spec_layout_7_keys[63] = {
     4609932168215482638LL, 4610924819634163425LL, 4612249418541033175LL};
 static const uint8_t edc_spec_layout_7_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_7_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_7 = {"e:e573736bdcfe", edc_spec_layout_7_keys, edc_spec_layout_7_groups, edc_spec_layout_7_refs, 63, 8};
+static const int16_t edc_spec_layout_7_fx_shift[10] = {EDC_FX_NONE, 33, 33, 33, 33, 33, 32, 31, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_7_fx_ref[10] = {0LL, 931981069LL, 1903971541LL, 2664657105LL, 3412203243LL, 4260746255LL, 2575640098LL, 1654108432LL, 571021217LL, 0LL};
+static const edc_layout edc_spec_layout_7 = {"e:e573736bdcfe", edc_spec_layout_7_keys, edc_spec_layout_7_groups, edc_spec_layout_7_refs, edc_spec_layout_7_fx_shift, edc_spec_layout_7_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_8_keys[63] = {
     4594575153310124441LL, 4595717847947718431LL, 4596712431409546822LL, 4597519260511952213LL,
@@ -190,7 +206,9 @@ static const int64_t edc_spec_layout_8_keys[63] = {
     4612105695148352880LL, 4612836483734903161LL, 4614108193776166381LL};
 static const uint8_t edc_spec_layout_8_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_8_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_8 = {"e:a125df34954a", edc_spec_layout_8_keys, edc_spec_layout_8_groups, edc_spec_layout_8_refs, 63, 8};
+static const int16_t edc_spec_layout_8_fx_shift[10] = {EDC_FX_NONE, 32, 33, 33, 32, 32, 32, 31, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_8_fx_ref[10] = {0LL, 644580486LL, 2603894987LL, 3627209572LL, 2322042640LL, 2912226464LL, 3541286714LL, 2260742240LL, 771975848LL, 0LL};
+static const edc_layout edc_spec_layout_8 = {"e:a125df34954a", edc_spec_layout_8_keys, edc_spec_layout_8_groups, edc_spec_layout_8_refs, edc_spec_layout_8_fx_shift, edc_spec_layout_8_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_9_keys[63] = {
     4596530259060690071LL, 4598079319676397250LL, 4598731347611650468LL, 4599243544624529252LL,
@@ -211,7 +229,9 @@ static const int64_t edc_spec_layout_9_keys[63] = {
     4613841120477719655LL, 4614735911403056851LL, 4616306364241674998LL};
 static const uint8_t edc_spec_layout_9_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_9_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_9 = {"e:ae166f39804b", edc_spec_layout_9_keys, edc_spec_layout_9_groups, edc_spec_layout_9_refs, 63, 8};
+static const int16_t edc_spec_layout_9_fx_shift[10] = {EDC_FX_NONE, 32, 32, 32, 32, 32, 31, 30, 28, EDC_FX_NONE};
+static const int64_t edc_spec_layout_9_fx_ref[10] = {0LL, 877647253LL, 1737477806LL, 2426832091LL, 3109268609LL, 3884694686LL, 2364755887LL, 1518590527LL, 518130227LL, 0LL};
+static const edc_layout edc_spec_layout_9 = {"e:ae166f39804b", edc_spec_layout_9_keys, edc_spec_layout_9_groups, edc_spec_layout_9_refs, edc_spec_layout_9_fx_shift, edc_spec_layout_9_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_10_keys[63] = {
     -4613635045950425251LL, -4613268053068454495LL, -4613027890305862335LL, -4612833557526550619LL,
@@ -232,7 +252,9 @@ static const int64_t edc_spec_layout_10_keys[63] = {
     4616645688383575392LL, 4616882535005330654LL, 4617255920258876747LL};
 static const uint8_t edc_spec_layout_10_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_10_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_10 = {"e:4f629ef8fd9e", edc_spec_layout_10_keys, edc_spec_layout_10_groups, edc_spec_layout_10_refs, 63, 8};
+static const int16_t edc_spec_layout_10_fx_shift[10] = {EDC_FX_NONE, 30, 31, 30, 28, 30, 30, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_10_fx_ref[10] = {0LL, -3076852393LL, -4833166300LL, -1976150265LL, -336836301LL, 2185091468LL, 2823580337LL, 3374172357LL, 1993830921LL, 0LL};
+static const edc_layout edc_spec_layout_10 = {"e:4f629ef8fd9e", edc_spec_layout_10_keys, edc_spec_layout_10_groups, edc_spec_layout_10_refs, edc_spec_layout_10_fx_shift, edc_spec_layout_10_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_11_keys[63] = {
     -4613598599600237818LL, -4613249230331665072LL, -4613009969714994294LL, -4612811212621469502LL,
@@ -253,7 +275,9 @@ static const int64_t edc_spec_layout_11_keys[63] = {
     4616650742950128136LL, 4616878696697937491LL, 4617254612165190006LL};
 static const uint8_t edc_spec_layout_11_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_11_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_11 = {"e:84da5dd48eb5", edc_spec_layout_11_keys, edc_spec_layout_11_groups, edc_spec_layout_11_refs, 63, 8};
+static const int16_t edc_spec_layout_11_fx_shift[10] = {EDC_FX_NONE, 30, 31, 30, 28, 30, 30, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_11_fx_ref[10] = {0LL, -3059473419LL, -4826818918LL, -1990914266LL, -346101656LL, 2139350379LL, 2769635167LL, 3348658235LL, 1996291535LL, 0LL};
+static const edc_layout edc_spec_layout_11 = {"e:84da5dd48eb5", edc_spec_layout_11_keys, edc_spec_layout_11_groups, edc_spec_layout_11_refs, edc_spec_layout_11_fx_shift, edc_spec_layout_11_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_12_keys[63] = {
     -4613714202002902607LL, -4613282860514363239LL, -4613019810984663665LL, -4612832458578997847LL,
@@ -274,7 +298,9 @@ static const int64_t edc_spec_layout_12_keys[63] = {
     4616638379253814562LL, 4616869757097949246LL, 4617214235574317078LL};
 static const uint8_t edc_spec_layout_12_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_12_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_12 = {"e:83620263b3f3", edc_spec_layout_12_keys, edc_spec_layout_12_groups, edc_spec_layout_12_refs, 63, 8};
+static const int16_t edc_spec_layout_12_fx_shift[10] = {EDC_FX_NONE, 30, 31, 30, 28, 30, 30, 30, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_12_fx_ref[10] = {0LL, -3114596940LL, -4857472979LL, -1992022432LL, -343988986LL, 2164516775LL, 2787727068LL, 3351264578LL, 1993383709LL, 0LL};
+static const edc_layout edc_spec_layout_12 = {"e:83620263b3f3", edc_spec_layout_12_keys, edc_spec_layout_12_groups, edc_spec_layout_12_refs, edc_spec_layout_12_fx_shift, edc_spec_layout_12_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_13_keys[63] = {
     4580318714929629737LL, 4584897152178701834LL, 4587093542560232310LL, 4589238917976364768LL,
@@ -295,7 +321,9 @@ static const int64_t edc_spec_layout_13_keys[63] = {
     4606750028319184441LL, 4606879836582923783LL, 4607022021416110854LL};
 static const uint8_t edc_spec_layout_13_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_13_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_13 = {"e:8333865434b5", edc_spec_layout_13_keys, edc_spec_layout_13_groups, edc_spec_layout_13_refs, 63, 8};
+static const int16_t edc_spec_layout_13_fx_shift[10] = {EDC_FX_NONE, 33, 32, 33, 33, 33, 33, 33, 33, EDC_FX_NONE};
+static const int64_t edc_spec_layout_13_fx_ref[10] = {0LL, 138923333LL, 545333361LL, 2176692488LL, 3230869685LL, 4281737358LL, 5246281893LL, 6310854851LL, 7365712146LL, 0LL};
+static const edc_layout edc_spec_layout_13 = {"e:8333865434b5", edc_spec_layout_13_keys, edc_spec_layout_13_groups, edc_spec_layout_13_refs, edc_spec_layout_13_fx_shift, edc_spec_layout_13_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_14_keys[63] = {
     4594431614697585644LL, 4599127674945442309LL, 4602085301824377924LL, 4603837251216833617LL,
@@ -316,7 +344,9 @@ static const int64_t edc_spec_layout_14_keys[63] = {
     4621546685891264914LL, 4621639815937805375LL, 4621733023011188742LL};
 static const uint8_t edc_spec_layout_14_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_14_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_14 = {"e:ae60759f1da3", edc_spec_layout_14_keys, edc_spec_layout_14_groups, edc_spec_layout_14_refs, 63, 8};
+static const int16_t edc_spec_layout_14_fx_shift[10] = {EDC_FX_NONE, 29, 29, 29, 29, 29, 29, 29, 29, EDC_FX_NONE};
+static const int64_t edc_spec_layout_14_fx_ref[10] = {0LL, 78433669LL, 660730350LL, 1364893598LL, 2035870808LL, 2720312923LL, 3290987439LL, 3970964667LL, 4613040178LL, 0LL};
+static const edc_layout edc_spec_layout_14 = {"e:ae60759f1da3", edc_spec_layout_14_keys, edc_spec_layout_14_groups, edc_spec_layout_14_refs, edc_spec_layout_14_fx_shift, edc_spec_layout_14_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_15_keys[63] = {
     4609478049950985064LL, 4614106502032376492LL, 4616705169334099296LL, 4618443371159824904LL,
@@ -337,7 +367,9 @@ static const int64_t edc_spec_layout_15_keys[63] = {
     4636392316600001637LL, 4636510643681312410LL, 4636623192369180633LL};
 static const uint8_t edc_spec_layout_15_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_15_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_15 = {"e:feb1fb6e6a77", edc_spec_layout_15_keys, edc_spec_layout_15_groups, edc_spec_layout_15_refs, 63, 8};
+static const int16_t edc_spec_layout_15_fx_shift[10] = {EDC_FX_NONE, 26, 26, 26, 26, 26, 26, 26, 26, EDC_FX_NONE};
+static const int64_t edc_spec_layout_15_fx_ref[10] = {0LL, 101316434LL, 834229444LL, 1684309009LL, 2511064972LL, 3355783141LL, 4087413933LL, 4908118235LL, 5769867274LL, 0LL};
+static const edc_layout edc_spec_layout_15 = {"e:feb1fb6e6a77", edc_spec_layout_15_keys, edc_spec_layout_15_groups, edc_spec_layout_15_refs, edc_spec_layout_15_fx_shift, edc_spec_layout_15_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_16_keys[28] = {
     4607182418800017408LL, 4611686018427387904LL, 4613937818241073152LL, 4616189618054758400LL,
@@ -349,7 +381,9 @@ static const int64_t edc_spec_layout_16_keys[28] = {
     4628011567076605952LL, 4628293042053316608LL, 4628574517030027264LL, 4628855992006737920LL};
 static const uint8_t edc_spec_layout_16_groups[29] = {0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_16_refs[10] = {0, 0, 3, 6, 10, 13, 16, 20, 23, 27};
-static const edc_layout edc_spec_layout_16 = {"e:c38ed0c4e8d5", edc_spec_layout_16_keys, edc_spec_layout_16_groups, edc_spec_layout_16_refs, 28, 8};
+static const int16_t edc_spec_layout_16_fx_shift[10] = {EDC_FX_NONE, 28, 28, 27, 28, 28, 27, 27, 27, EDC_FX_NONE};
+static const int64_t edc_spec_layout_16_fx_ref[10] = {0LL, 268435456LL, 1073741824LL, 939524096LL, 2952790016LL, 3758096384LL, 2281701376LL, 2818572288LL, 3355443200LL, 0LL};
+static const edc_layout edc_spec_layout_16 = {"e:c38ed0c4e8d5", edc_spec_layout_16_keys, edc_spec_layout_16_groups, edc_spec_layout_16_refs, edc_spec_layout_16_fx_shift, edc_spec_layout_16_fx_ref, 28, 8};
 
 static const int64_t edc_spec_layout_17_keys[60] = {
     0LL, 1LL, 4607182418800017408LL, 4607182418800017409LL,
@@ -369,7 +403,9 @@ static const int64_t edc_spec_layout_17_keys[60] = {
     4634063279075885056LL, 4634594343192100864LL, 4635261746750160896LL, 4636315078889570304LL};
 static const uint8_t edc_spec_layout_17_groups[61] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_17_refs[10] = {0, 0, 7, 14, 22, 29, 36, 44, 51, 59};
-static const edc_layout edc_spec_layout_17 = {"e:7715dc9c8fcd", edc_spec_layout_17_keys, edc_spec_layout_17_groups, edc_spec_layout_17_refs, 60, 8};
+static const int16_t edc_spec_layout_17_fx_shift[10] = {EDC_FX_NONE, 28, 28, 27, 27, 27, 26, 26, 24, EDC_FX_NONE};
+static const int64_t edc_spec_layout_17_fx_ref[10] = {0LL, 0LL, 805306368LL, 939524096LL, 1476395008LL, 2147483648LL, 1476395008LL, 2080374784LL, 738197504LL, 0LL};
+static const edc_layout edc_spec_layout_17 = {"e:7715dc9c8fcd", edc_spec_layout_17_keys, edc_spec_layout_17_groups, edc_spec_layout_17_refs, edc_spec_layout_17_fx_shift, edc_spec_layout_17_fx_ref, 60, 8};
 
 static const int64_t edc_spec_layout_18_keys[63] = {
     -4617930004722959330LL, -4615597784605679309LL, -4613781743369126022LL, -4612745011784470926LL,
@@ -390,7 +426,9 @@ static const int64_t edc_spec_layout_18_keys[63] = {
     4613966619100284901LL, 4615628235664838107LL, 4617666055728864540LL};
 static const uint8_t edc_spec_layout_18_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_18_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_18 = {"e:ca0c7bb61fcb", edc_spec_layout_18_keys, edc_spec_layout_18_groups, edc_spec_layout_18_refs, 63, 8};
+static const int16_t edc_spec_layout_18_fx_shift[10] = {EDC_FX_NONE, 28, 30, 31, 31, 31, 31, 30, 28, EDC_FX_NONE};
+static const int64_t edc_spec_layout_18_fx_ref[10] = {0LL, -1488682341LL, -1674014895LL, -1747358865LL, -778743338LL, 5075213LL, 661960525LL, 775430859LL, 388709456LL, 0LL};
+static const edc_layout edc_spec_layout_18 = {"e:ca0c7bb61fcb", edc_spec_layout_18_keys, edc_spec_layout_18_groups, edc_spec_layout_18_refs, edc_spec_layout_18_fx_shift, edc_spec_layout_18_fx_ref, 63, 8};
 
 static const int64_t edc_spec_layout_19_keys[63] = {
     -4618305956663960924LL, -4615936659243704669LL, -4614213727222441676LL, -4613069838151811139LL,
@@ -411,7 +449,9 @@ static const int64_t edc_spec_layout_19_keys[63] = {
     4614082970823507407LL, 4616022277643263217LL, 4617912702388918955LL};
 static const uint8_t edc_spec_layout_19_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_19_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_19 = {"e:e5c861574be4", edc_spec_layout_19_keys, edc_spec_layout_19_groups, edc_spec_layout_19_refs, 63, 8};
+static const int16_t edc_spec_layout_19_fx_shift[10] = {EDC_FX_NONE, 27, 30, 31, 31, 31, 31, 30, 27, EDC_FX_NONE};
+static const int64_t edc_spec_layout_19_fx_ref[10] = {0LL, -789158134LL, -1738829701LL, -1787085135LL, -794973173LL, 10795915LL, 658623309LL, 804111813LL, 195606596LL, 0LL};
+static const edc_layout edc_spec_layout_19 = {"e:e5c861574be4", edc_spec_layout_19_keys, edc_spec_layout_19_groups, edc_spec_layout_19_refs, edc_spec_layout_19_fx_shift, edc_spec_layout_19_fx_ref, 63, 8};
 
 static const char *const edc_spec_cats_20[3] = {"rear", "front", "usb"};
 static const uint32_t edc_spec_hash_20[3] = {3638539139u, 3782859736u, 1452393313u};
@@ -438,7 +478,9 @@ static const int64_t edc_spec_layout_20_keys[63] = {
     4607078945400048338LL, 4607127289107565654LL, 4607165004563563037LL};
 static const uint8_t edc_spec_layout_20_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_spec_layout_20_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-static const edc_layout edc_spec_layout_20 = {"e:5c9a9b39aa80", edc_spec_layout_20_keys, edc_spec_layout_20_groups, edc_spec_layout_20_refs, 63, 8};
+static const int16_t edc_spec_layout_20_fx_shift[10] = {EDC_FX_NONE, 34, 33, 32, 32, 32, 32, 32, 33, EDC_FX_NONE};
+static const int64_t edc_spec_layout_20_fx_ref[10] = {0LL, 32848673LL, 502268033LL, 775243824LL, 1435927486LL, 2164736335LL, 2794866021LL, 3458034965LL, 7994489385LL, 0LL};
+static const edc_layout edc_spec_layout_20 = {"e:5c9a9b39aa80", edc_spec_layout_20_keys, edc_spec_layout_20_groups, edc_spec_layout_20_refs, edc_spec_layout_20_fx_shift, edc_spec_layout_20_fx_ref, 63, 8};
 
 static const edc_feature_spec edc_spec_prediction = {"prediction", EDC_NUMERIC, 1, 0, 0, &edc_spec_layout_20, 4505043603656463906LL, 4607182414533518262LL, NULL, NULL};
 static const edc_feature_spec edc_spec_features[23] = {

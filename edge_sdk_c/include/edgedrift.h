@@ -46,11 +46,15 @@ typedef struct edc_layout {
     const uint8_t *group;    /* slot -> 0 (below e0), 1..R (region), R+1 (at/above e_last) */
     const uint8_t *ref;      /* group -> index of its reference edge (e0, the region's lower
                                 edge, e_last): slot sums are distances from it */
+    const int16_t *fx_shift; /* group -> S: its values are summed as round(x 2^S) - fx_ref,
+                                integers below 2^31 (EDC_FX_NONE: in doubles, the tails) */
+    const int64_t *fx_ref;   /* group -> round(ref 2^S) */
     uint8_t n_edges;         /* 1..63; slots = n_edges + 1 */
     uint8_t n_regions;       /* min(8, slots - 2) */
 } edc_layout;
 
 enum { EDC_NUMERIC = 0, EDC_CATEGORICAL = 1 };
+#define EDC_FX_NONE INT16_MIN
 
 typedef struct edc_feature_spec {
     const char *name;
@@ -92,6 +96,8 @@ typedef struct edc_num {
     const edc_layout *layout;
     uint32_t *counts;              /* slots */
     double *gsum;                  /* per group g: sum of (x - ref_g), then sum of squares */
+    int64_t *qsum;                 /* per fixed-point group: sum of q = round(x 2^S) - fx_ref */
+    uint64_t *qsq;                 /* ... and of q^2 (folded into the doubles on overflow) */
     int64_t kmin, kmax;            /* order keys of min / max */
     uint32_t n, missing, nan, inf, type_mismatch, out_of_range;
     uint8_t has_range;
@@ -116,7 +122,7 @@ typedef struct edc_cat {
 /* Arena bytes of one sketch (the generator sums these for EDC_SPEC_ARENA_BYTES). */
 #define EDC_ALIGN8(x) (((x) + 7u) & ~(size_t)7u)
 #define EDC_NUM_BYTES(slots, regions) \
-    (EDC_ALIGN8(sizeof(edc_num)) + EDC_ALIGN8(4u * (slots)) + 16u * ((regions) + 2u))
+    (EDC_ALIGN8(sizeof(edc_num)) + EDC_ALIGN8(4u * (slots)) + 32u * ((regions) + 2u))
 #define EDC_CAT_BYTES(capacity, known) \
     (EDC_ALIGN8(sizeof(edc_cat)) + EDC_ALIGN8(4u * (capacity)) \
      + EDC_ALIGN8(sizeof(edc_key) * ((capacity) - (known))))

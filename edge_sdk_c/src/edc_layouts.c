@@ -20,7 +20,9 @@ static const int64_t edc_layout_u1_keys[63] = {
     4666723172467343360LL, 4670617311177764958LL, 4674421616599862394LL};
 static const uint8_t edc_layout_u1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_layout_u1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-const edc_layout edc_layout_u1 = {"u1", edc_layout_u1_keys, edc_layout_u1_groups, edc_layout_u1_refs, 63, 8};
+static const int16_t edc_layout_u1_fx_shift[10] = {EDC_FX_NONE, 15, 20, 27, 34, 34, 28, 21, 15, EDC_FX_NONE};
+static const int64_t edc_layout_u1_fx_ref[10] = {0LL, -1036215144LL, -589657617LL, -754761750LL, -966095040LL, 0LL, 8488674LL, 6631777LL, 10362151LL, 0LL};
+const edc_layout edc_layout_u1 = {"u1", edc_layout_u1_keys, edc_layout_u1_groups, edc_layout_u1_refs, edc_layout_u1_fx_shift, edc_layout_u1_fx_ref, 63, 8};
 
 static const int64_t edc_layout_lat1_keys[48] = {
     4576918229304087675LL, 4579163517961139001LL, 4581222078734736682LL, 4583389565590164845LL,
@@ -37,7 +39,9 @@ static const int64_t edc_layout_lat1_keys[48] = {
     4671036275462403476LL, 4673103352007573451LL, 4675355979382093193LL, 4677351429377686945LL};
 static const uint8_t edc_layout_lat1_groups[49] = {0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_layout_lat1_refs[10] = {0, 0, 5, 11, 17, 23, 29, 35, 41, 47};
-const edc_layout edc_layout_lat1 = {"lat1", edc_layout_lat1_keys, edc_layout_lat1_groups, edc_layout_lat1_refs, 48, 8};
+static const int16_t edc_layout_lat1_fx_shift[10] = {EDC_FX_NONE, 34, 31, 28, 25, 23, 20, 17, 14, EDC_FX_NONE};
+static const int64_t edc_layout_lat1_fx_ref[10] = {0LL, 171798692LL, 111228372LL, 100061832LL, 90016334LL, 161958664LL, 145699163LL, 131072000LL, 117913301LL, 0LL};
+const edc_layout edc_layout_lat1 = {"lat1", edc_layout_lat1_keys, edc_layout_lat1_groups, edc_layout_lat1_refs, edc_layout_lat1_fx_shift, edc_layout_lat1_fx_ref, 48, 8};
 
 static const int64_t edc_layout_en1_keys[63] = {
     4562254508917369340LL, 4564050739843010401LL, 4566546594621042346LL, 4568332297871705172LL,
@@ -58,7 +62,9 @@ static const int64_t edc_layout_en1_keys[63] = {
     4690147569713926892LL, 4692641882208419081LL, 4694429264950565714LL};
 static const uint8_t edc_layout_en1_groups[64] = {0, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_layout_en1_refs[10] = {0, 0, 7, 15, 23, 31, 38, 46, 54, 62};
-const edc_layout edc_layout_en1 = {"en1", edc_layout_en1_keys, edc_layout_en1_groups, edc_layout_en1_refs, 63, 8};
+static const int16_t edc_layout_en1_fx_shift[10] = {EDC_FX_NONE, 36, 32, 29, 25, 22, 18, 14, 10, EDC_FX_NONE};
+static const int64_t edc_layout_en1_fx_ref[10] = {0LL, 68719477LL, 42949673LL, 74597971LL, 64783466LL, 112520417LL, 70325261LL, 61072896LL, 53037821LL, 0LL};
+const edc_layout edc_layout_en1 = {"en1", edc_layout_en1_keys, edc_layout_en1_groups, edc_layout_en1_refs, edc_layout_en1_fx_shift, edc_layout_en1_fx_ref, 63, 8};
 
 static const int64_t edc_layout_p1_keys[51] = {
     0LL, 4581421828931458171LL, 4585925428558828667LL, 4588807732320345784LL,
@@ -76,4 +82,6 @@ static const int64_t edc_layout_p1_keys[51] = {
     4606822130829827768LL, 4607002274814922588LL, 4607182418800017408LL};
 static const uint8_t edc_layout_p1_groups[52] = {0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9};
 static const uint8_t edc_layout_p1_refs[10] = {0, 0, 6, 12, 18, 25, 31, 37, 43, 50};
-const edc_layout edc_layout_p1 = {"p1", edc_layout_p1_keys, edc_layout_p1_groups, edc_layout_p1_refs, 51, 8};
+static const int16_t edc_layout_p1_fx_shift[10] = {EDC_FX_NONE, 33, 33, 33, 32, 33, 33, 33, 32, EDC_FX_NONE};
+static const int64_t edc_layout_p1_fx_ref[10] = {0LL, 0LL, 1030792151LL, 2061584302LL, 1546188227LL, 4294967296LL, 5325759447LL, 6356551598LL, 3693671875LL, 0LL};
+const edc_layout edc_layout_p1 = {"p1", edc_layout_p1_keys, edc_layout_p1_groups, edc_layout_p1_refs, edc_layout_p1_fx_shift, edc_layout_p1_fx_ref, 51, 8};

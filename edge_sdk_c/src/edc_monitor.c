@@ -106,7 +106,7 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         if (fs->type == EDC_NUMERIC) {
             unsigned slots = fs->layout->n_edges + 1u;
             uint32_t *counts = (uint32_t *)carve(m, 4u * slots);
-            double *gsum = (double *)carve(m, 16u * (fs->layout->n_regions + 2u));
+            double *gsum = (double *)carve(m, 32u * (fs->layout->n_regions + 2u));
             m->slot[i] = n_num;
             edc_num_setup(&m->num[n_num++], fs->layout, counts, gsum, fs);
         } else {
@@ -118,12 +118,12 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         }
     }
     edc_num_setup(&m->latency, &edc_layout_lat1, (uint32_t *)carve(m, 4u * LAT_SLOTS),
-                  (double *)carve(m, 16u * 10u), NULL);
+                  (double *)carve(m, 32u * 10u), NULL);
     edc_num_setup(&m->energy, &edc_layout_en1, (uint32_t *)carve(m, 4u * BIG_SLOTS),
-                  (double *)carve(m, 16u * 10u), NULL);
+                  (double *)carve(m, 32u * 10u), NULL);
     p = spec->prediction;
     edc_num_setup(&m->pred_num, p && p->type == EDC_NUMERIC ? p->layout : &edc_layout_u1,
-                  (uint32_t *)carve(m, 4u * BIG_SLOTS), (double *)carve(m, 16u * 10u), p);
+                  (uint32_t *)carve(m, 4u * BIG_SLOTS), (double *)carve(m, 32u * 10u), p);
     {
         uint16_t c = pred_capacity(spec, cap);
         uint16_t known = p && p->type == EDC_CATEGORICAL ? p->n_known : 0;

@@ -19,6 +19,8 @@ void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, doubl
     s->layout = layout;
     s->counts = counts;
     s->gsum = gsum;
+    s->qsum = (int64_t *)(void *)(gsum + 2u * (layout->n_regions + 2u));
+    s->qsq = (uint64_t *)(void *)(gsum + 3u * (layout->n_regions + 2u));
     s->has_range = fs ? fs->has_range : 0;
     s->range_lo = fs ? fs->range_lo : 0;
     s->range_hi = fs ? fs->range_hi : 0;
@@ -27,9 +29,27 @@ void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, doubl
 
 void edc_num_reset(edc_num *s) {
     memset(s->counts, 0, 4u * (s->layout->n_edges + 1u));
-    memset(s->gsum, 0, 16u * (s->layout->n_regions + 2u));
+    memset(s->gsum, 0, 32u * (s->layout->n_regions + 2u));
     s->kmin = s->kmax = 0;
     s->n = s->missing = s->nan = s->inf = s->type_mismatch = s->out_of_range = 0;
+}
+
+/* round(x 2^S) (half away from zero) for a finite x whose |x| 2^S < 2^62 (the generator
+ * checked that bound for every value of the group): integer operations only. */
+static int64_t fixed_point(double x, int sh_scale) {
+    uint64_t bits, m;
+    int e, sh;
+    int64_t X;
+    memcpy(&bits, &x, 8);
+    e = (int)((bits >> 52) & 0x7ff);
+    m = bits & 0xfffffffffffffULL;
+    if (e) m |= 0x10000000000000ULL;
+    else e = 1;
+    sh = e - 1075 + sh_scale;
+    if (sh >= 0) X = (int64_t)(m << sh);
+    else if (sh > -63) X = (int64_t)((m + (1ULL << (-sh - 1))) >> -sh);
+    else X = 0;
+    return bits >> 63 ? -X : X;
 }
 
 static void add_finite(edc_num *s, double x, int64_t k) {
@@ -51,6 +71,17 @@ static void add_finite(edc_num *s, double x, int64_t k) {
     }
     if (s->has_range && (k < s->range_lo || k > s->range_hi)) s->out_of_range++;
     g = lay->group[lo];
+    if (lay->fx_shift[g] != EDC_FX_NONE) {    /* inner regions: integers, no soft float */
+        uint32_t q = (uint32_t)(fixed_point(x, lay->fx_shift[g]) - lay->fx_ref[g]);
+        uint64_t q2 = (uint64_t)q * q;
+        s->qsum[g] += q;
+        if (s->qsq[g] + q2 < q2) {              /* fold before the sum of squares wraps */
+            s->gsum[g + lay->n_regions + 2u] += (double)s->qsq[g];
+            s->qsq[g] = 0;
+        }
+        s->qsq[g] += q2;
+        return;
+    }
     d = x - edc_double_of(e[lay->ref[g]]);
     s->gsum[g] += d;
     s->gsum[g + lay->n_regions + 2u] += d * d;
@@ -100,18 +131,42 @@ static double ref_of(const edc_layout *lay, unsigned g) {
     return edc_double_of(lay->keys[lay->ref[g]]);
 }
 
-static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt) {
+static double pow2(int e) {                   /* 2^e for |e| < 1023, no libm */
+    uint64_t bits = (uint64_t)(e + 1023) << 52;
+    double x;
+    memcpy(&x, &bits, 8);
+    return x;
+}
+
+/* Per group: D = sum of (x - ref) and Q = sum of (x - ref)^2, from doubles or integers. */
+static void group_sums(const edc_num *s, const uint32_t *cnt, double *D, double *Q) {
+    const edc_layout *lay = s->layout;
+    unsigned G = lay->n_regions + 2u, g;
+    for (g = 0; g < G; g++) {
+        D[g] = s->gsum[g];
+        Q[g] = s->gsum[G + g];
+        if (lay->fx_shift[g] != EDC_FX_NONE && cnt[g]) {
+            double sc = pow2(-lay->fx_shift[g]), c = (double)cnt[g];
+            double delta = (double)lay->fx_ref[g] * sc - ref_of(lay, g);
+            double sq = (double)s->qsum[g], q2 = Q[g] + (double)s->qsq[g];
+            D[g] = sc * sq + c * delta;
+            Q[g] = sc * sc * q2 + 2.0 * sc * delta * sq + c * delta * delta;
+        }
+    }
+}
+
+static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const double *D) {
     const edc_layout *lay = s->layout;
     unsigned R = lay->n_regions, g, last = 0, i;
     uint8_t out[EDC_REGIONS + 8];
-    double t0 = -s->gsum[0], t1 = s->gsum[R + 1];
+    double t0 = -D[0], t1 = D[R + 1];
     for (g = 1; g <= R; g++) {
         double lo = ref_of(lay, g), width, q;
         uint8_t b = 0;
         for (i = last; i <= lay->n_edges && lay->group[i] <= g; i++) last = i;
         width = edc_double_of(lay->keys[last]) - lo;          /* edges[last] - edges[first-1] */
         if (cnt[g]) {
-            q = s->gsum[g] / ((double)cnt[g] * width) * 256.0;
+            q = D[g] / ((double)cnt[g] * width) * 256.0;
             b = q > 0.0 ? (q >= 255.0 ? 255 : (uint8_t)(int)q) : 0;
         }
         out[g - 1] = b;
@@ -129,6 +184,7 @@ static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt) {
 void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) {
     unsigned slots = s->layout->n_edges + 1u, i, width;
     uint32_t top = 0, cnt[EDC_REGIONS + 2];
+    double D[EDC_REGIONS + 2], Q[EDC_REGIONS + 2];
     double mean = 0.0, m2 = 0.0, total = 0.0;
     uint8_t b[4];
     edc_mp_array(w, (version >= 2 ? 14u : 13u) + (name != NULL));
@@ -142,16 +198,17 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
     edc_mp_f64(w, s->n ? edc_double_of(s->kmin) : 0.0);
     edc_mp_f64(w, s->n ? edc_double_of(s->kmax) : 0.0);
     group_counts(s, cnt);
+    group_sums(s, cnt, D, Q);
     if (s->n) {                 /* mean; m2 = within-group + between-group parts */
         unsigned groups = s->layout->n_regions + 2u;
         for (i = 0; i < groups; i++)
-            if (cnt[i]) total += s->gsum[i] + (double)cnt[i] * ref_of(s->layout, i);
+            if (cnt[i]) total += D[i] + (double)cnt[i] * ref_of(s->layout, i);
         mean = total / (double)s->n;
         for (i = 0; i < groups; i++) {
             double c = (double)cnt[i], d, within;
             if (!cnt[i]) continue;
-            within = s->gsum[groups + i] - s->gsum[i] * s->gsum[i] / c;
-            d = s->gsum[i] / c + ref_of(s->layout, i) - mean;
+            within = Q[i] - D[i] * D[i] / c;
+            d = D[i] / c + ref_of(s->layout, i) - mean;
             m2 += (within > 0.0 ? within : 0.0) + c * d * d;
         }
     }
@@ -170,5 +227,5 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
     }
     edc_mp_uint(w, s->type_mismatch);
     edc_mp_uint(w, s->out_of_range);
-    if (version >= 2) encode_sums(w, s, cnt);
+    if (version >= 2) encode_sums(w, s, cnt, D);
 }
