@@ -9,13 +9,14 @@ AB := build/arm
 SRC := src/edc_msgpack.c src/edc_numeric.c src/edc_categorical.c src/edc_monitor.c \
        src/edc_sha256.c src/edc_envelope.c src/edc_layouts.c
 BENCH_N ?= 1000
+OPT ?= -Os
 CPU_m0plus := -mcpu=cortex-m0plus -mthumb -mfloat-abi=soft
 CPU_m4f := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 NAME_m0plus := cortex-m0plus
 NAME_m4f := cortex-m4f
 BOARD_m0plus := mps2-an385
 BOARD_m4f := mps2-an386
-ACFLAGS = -std=c99 -Os -g -Wall -Wextra -ffunction-sections -fdata-sections -Iinclude -Isrc -I$(AB)
+ACFLAGS = -std=c99 $(OPT) -g -Wall -Wextra -ffunction-sections -fdata-sections -Iinclude -Isrc -I$(AB)
 LDFLAGS = -nostartfiles -Wl,--gc-sections -T arm/mps2.ld --specs=nano.specs --specs=nosys.specs
 
 .PHONY: size qemu toolchain qemu-present
