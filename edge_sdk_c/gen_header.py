@@ -131,9 +131,10 @@ def _layout_c(name: str, layout: Layout, static: bool) -> str:
     refs = [0] + [first - 1 for first, _ in regions(layout.slots)] + [len(keys) - 1]
     shifts, fx_refs = fixed_tables(layout)
     st = "static " if static else ""
+    padded = keys + [INT64_MAX] * (63 - len(keys))   # the C search takes six fixed steps
     key_rows = ",\n    ".join(", ".join(f"{k}LL" if k > -(2**63) else "INT64_MIN"
-                                        for k in keys[i:i + 4]) for i in range(0, len(keys), 4))
-    return (f"static const int64_t {name}_keys[{len(keys)}] = {{\n    {key_rows}}};\n"
+                                        for k in padded[i:i + 4]) for i in range(0, 63, 4))
+    return (f"static const int64_t {name}_keys[63] = {{\n    {key_rows}}};\n"
             f"static const uint8_t {name}_groups[{len(groups)}] = {{"
             + ", ".join(map(str, groups)) + "};\n"
             f"static const uint8_t {name}_refs[{len(refs)}] = {{"

@@ -42,7 +42,8 @@ extern "C" {
 /* -- spec tables (generated, const, in flash) ----------------------------------------- */
 typedef struct edc_layout {
     const char *id;          /* "u1", "lat1", "e:<12 hex>" ... */
-    const int64_t *keys;     /* order keys of the edges (edc_key_of), strictly increasing */
+    const int64_t *keys;     /* order keys of the edges (edc_key_of), strictly increasing,
+                                padded to 63 entries with INT64_MAX */
     const uint8_t *group;    /* slot -> 0 (below e0), 1..R (region), R+1 (at/above e_last) */
     const uint8_t *ref;      /* group -> index of its reference edge (e0, the region's lower
                                 edge, e_last): slot sums are distances from it */

@@ -34,15 +34,12 @@ void edc_num_reset(edc_num *s) {
     s->n = s->missing = s->nan = s->inf = s->type_mismatch = s->out_of_range = 0;
 }
 
-/* round(x 2^S) (half away from zero) for a finite x whose |x| 2^S < 2^62 (the generator
- * checked that bound for every value of the group): integer operations only. */
-static int64_t fixed_point(double x, int sh_scale) {
-    uint64_t bits, m;
-    int e, sh;
+/* round(x 2^S) (half away from zero) of the double with these bits, whose |x| 2^S < 2^62
+ * (the generator checked that bound for every value of the group): integers only. */
+static int64_t fixed_point(uint64_t bits, int sh_scale) {
+    uint64_t m = bits & 0xfffffffffffffULL;
+    int e = (int)((bits >> 52) & 0x7ff), sh;
     int64_t X;
-    memcpy(&bits, &x, 8);
-    e = (int)((bits >> 52) & 0x7ff);
-    m = bits & 0xfffffffffffffULL;
     if (e) m |= 0x10000000000000ULL;
     else e = 1;
     sh = e - 1075 + sh_scale;
@@ -52,17 +49,23 @@ static int64_t fixed_point(double x, int sh_scale) {
     return bits >> 63 ? -X : X;
 }
 
-static void add_finite(edc_num *s, double x, int64_t k) {
+/* One value given by its bits: NaN is missing, beyond +-1e100 inf, else binned and summed. */
+static void add_bits(edc_num *s, uint64_t bits) {
     const edc_layout *lay = s->layout;
-    const int64_t *e = lay->keys;
-    unsigned lo = 0, len = lay->n_edges, g;
-    double d;
-    while (len > 0) {                       /* upper bound: edges <= x */
-        unsigned half = len >> 1;
-        if (e[lo + half] <= k) { lo += half + 1; len -= half + 1; }
-        else len = half;
-    }
-    s->counts[lo]++;
+    const int64_t *e = lay->keys;             /* padded to 63 keys with INT64_MAX */
+    uint64_t a = bits & (uint64_t)INT64_MAX;
+    unsigned pos = 0, g;
+    int64_t k;
+    if (a > (uint64_t)EXP_INF) { s->missing++; return; }          /* NaN */
+    if (a > (uint64_t)BITS_1E100) { s->inf++; return; }           /* +-inf, beyond 1e100 */
+    k = a == 0 ? 0 : bits >> 63 ? (int64_t)(bits ^ (uint64_t)INT64_MAX) : (int64_t)bits;
+    if (e[pos + 31] <= k) pos += 32;          /* slot = edges <= x, in six steps */
+    if (e[pos + 15] <= k) pos += 16;
+    if (e[pos + 7] <= k) pos += 8;
+    if (e[pos + 3] <= k) pos += 4;
+    if (e[pos + 1] <= k) pos += 2;
+    if (e[pos] <= k) pos += 1;
+    s->counts[pos]++;
     if (s->n++ == 0) {
         s->kmin = s->kmax = k;
     } else {
@@ -70,9 +73,9 @@ static void add_finite(edc_num *s, double x, int64_t k) {
         if (k > s->kmax) s->kmax = k;
     }
     if (s->has_range && (k < s->range_lo || k > s->range_hi)) s->out_of_range++;
-    g = lay->group[lo];
+    g = lay->group[pos];
     if (lay->fx_shift[g] != EDC_FX_NONE) {    /* inner regions: integers, no soft float */
-        uint32_t q = (uint32_t)(fixed_point(x, lay->fx_shift[g]) - lay->fx_ref[g]);
+        uint32_t q = (uint32_t)(fixed_point(bits, lay->fx_shift[g]) - lay->fx_ref[g]);
         uint64_t q2 = (uint64_t)q * q;
         s->qsum[g] += q;
         if (s->qsq[g] + q2 < q2) {              /* fold before the sum of squares wraps */
@@ -80,25 +83,24 @@ static void add_finite(edc_num *s, double x, int64_t k) {
             s->qsq[g] = 0;
         }
         s->qsq[g] += q2;
-        return;
+    } else {                                   /* the tails: doubles */
+        double x, d;
+        memcpy(&x, &bits, 8);
+        d = x - edc_double_of(e[lay->ref[g]]);
+        s->gsum[g] += d;
+        s->gsum[g + lay->n_regions + 2u] += d * d;
     }
-    d = x - edc_double_of(e[lay->ref[g]]);
-    s->gsum[g] += d;
-    s->gsum[g + lay->n_regions + 2u] += d * d;
 }
 
 static void add_double(edc_num *s, double x) {
-    int64_t bits, a;
+    uint64_t bits;
     memcpy(&bits, &x, 8);
-    a = bits & ABS_MASK;
-    if (a > EXP_INF) { s->missing++; return; }          /* NaN */
-    if (a > BITS_1E100) { s->inf++; return; }           /* +-inf, beyond +-1e100 */
-    add_finite(s, x, edc_key_of(x));
+    add_bits(s, bits);
 }
 
 void edc_num_update(edc_num *s, const edc_value *v) {
     switch (v->type) {
-    case EDC_T_F64: add_double(s, v->v.f); break;
+    case EDC_T_F64: { uint64_t b; memcpy(&b, &v->v.f, 8); add_bits(s, b); break; }
     case EDC_T_I64: add_double(s, (double)v->v.i); break;
     case EDC_T_MISSING: s->missing++; break;
     default: s->type_mismatch++; break;               /* strings, bools, other */
