@@ -21,11 +21,19 @@ void edc_cat_reset(edc_cat *s) {
 
 /* Valid UTF-8 cut to 64 characters and EDC_KEY_BYTES bytes; 0 if the kept part is not
  * valid UTF-8 (edge_sdk only ever sees valid strings). */
-static int utf8_cut(const char *s, size_t *out_len) {
+static int utf8_cut(const char *s, size_t *out_len, uint32_t *hash) {
     const uint8_t *p = (const uint8_t *)s;
     size_t i = 0, chars = 0;
+    uint32_t h = 2166136261u;
     while (p[i] && chars < EDC_MAX_CHARS) {
         uint8_t c = p[i];
+        if (c < 0x80) {                        /* ASCII: the common case */
+            if (i + 1 > EDC_KEY_BYTES) break;
+            h = (h ^ c) * 16777619u;
+            i++;
+            chars++;
+            continue;
+        }
         size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
                  : (c & 0xf8) == 0xf0 ? 4 : 0;
         size_t j;
@@ -39,10 +47,12 @@ static int utf8_cut(const char *s, size_t *out_len) {
         if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)
             || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
         if (i + n > EDC_KEY_BYTES) break;
+        for (j = 0; j < n; j++) h = (h ^ p[i + j]) * 16777619u;
         i += n;
         chars++;
     }
     *out_len = i;
+    *hash = h;
     return 1;
 }
 
@@ -88,11 +98,25 @@ static size_t big_dec(double x, char *out, size_t room) {
     return n;
 }
 
+static int category_key(const edc_value *v, char *buf, const char **out, size_t *len,
+                        uint32_t *hash) {
+    int rc;
+    if (v->type == EDC_T_STR) {
+        if (!v->v.s || !utf8_cut(v->v.s, len, hash)) return -1;
+        *out = v->v.s;
+        return 1;
+    }
+    rc = edc_category_key(v, buf, out, len);
+    if (rc == 1) *hash = edc_fnv1a(*out, *len);
+    return rc;
+}
+
 int edc_category_key(const edc_value *v, char *buf, const char **out, size_t *len) {
+    uint32_t h;
     switch (v->type) {
     case EDC_T_MISSING: return 0;
     case EDC_T_STR:
-        if (!v->v.s || !utf8_cut(v->v.s, len)) return -1;
+        if (!v->v.s || !utf8_cut(v->v.s, len, &h)) return -1;
         *out = v->v.s;
         return 1;
     case EDC_T_BOOL:
@@ -144,14 +168,13 @@ void edc_cat_update(edc_cat *s, const edc_value *v) {
     char buf[72];
     const char *key = NULL;
     size_t len = 0, i;
-    uint32_t h;
-    int r = edc_category_key(v, buf, &key, &len);
+    uint32_t h = 0;
+    int r = category_key(v, buf, &key, &len, &h);
     if (r <= 0) {
         if (r == 0) s->missing++;
         else s->type_mismatch++;
         return;
     }
-    h = edc_fnv1a(key, len);
     for (i = 0; i < s->n_known; i++) {
         const char *k = s->fs->known[i];
         if (s->fs->known_hash[i] == h && memcmp(k, key, len) == 0 && k[len] == '\0') {
