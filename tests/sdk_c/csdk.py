@@ -148,9 +148,11 @@ def assert_numeric_equal(c: list, py: list, path: str) -> None:
         assert len(cs) == len(ps), f"{path}.sums length"
         if ps:
             regions = len(ps) - 8
-            assert all(abs(a - b) <= 1 for a, b in zip(cs[:regions], ps[:regions])), path
+            steps = zip(cs[:regions], ps[:regions], strict=True)
+            assert all(abs(a - b) <= 1 for a, b in steps), f"{path}.sums: {cs!r} {ps!r}"
             ct, pt = struct.unpack("<2f", cs[-8:]), struct.unpack("<2f", ps[-8:])
-            assert all(_close(a, b, 1e-5) for a, b in zip(ct, pt)), f"{path}.sums: {ct} {pt}"
+            tails = zip(ct, pt, strict=True)
+            assert all(_close(a, b, 1e-5) for a, b in tails), f"{path}.sums: {ct} {pt}"
 
 
 def assert_windows_equal(c: dict, py: dict) -> None:
@@ -161,7 +163,7 @@ def assert_windows_equal(c: dict, py: dict) -> None:
             continue
         if key == "f":
             assert [e[0] for e in c["f"]] == [e[0] for e in py["f"]]
-            for ce, pe in zip(c["f"], py["f"]):
+            for ce, pe in zip(c["f"], py["f"], strict=True):
                 if ce[1] == 0:
                     assert_numeric_equal(ce[1:], pe[1:], f"f.{ce[0]}")
                 else:

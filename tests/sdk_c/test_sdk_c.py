@@ -85,7 +85,7 @@ def test_wire_v1_and_every_kind_of_bad_value_match(cbuild, reference):
         {"mic": "roof", "fw": "8.8.8", "lang": "yy", "f11": 1e-310},
     ] * 3
     records = [(f, p, lat) for f, p, lat in zip(
-        odd, [0.5, math.nan, None, 2.5] * 3, [4.0, None, math.inf, -1.0] * 3)]
+        odd, [0.5, math.nan, None, 2.5] * 3, [4.0, None, math.inf, -1.0] * 3, strict=True)]
     records += [(r.features, r.prediction, r.latency_ms) for r in make_records(50, seed=9)]
     known = [({k: v for k, v in f.items() if k != "nope"}, p, lat) for f, p, lat in records]
     for version, capacity, by_name in ((1, 32, True), (2, 4, True), (2, 32, False)):
@@ -132,8 +132,8 @@ def test_hmac_envelope_and_request_signature(cbuild, reference):
 
 
 def test_fuzzed_inputs_under_sanitizers_give_valid_windows(reference, tmp_path):
-    """make test: unit tests and the fuzzer under ASan+UBSan; every fuzzed window decodes."""
-    build_dir = build(reference.spec, tmp_path / "san", target="test FUZZ_ITERS=150")
+    """make fuzz: random inputs under ASan+UBSan; every fuzzed window decodes."""
+    build_dir = build(reference.spec, tmp_path / "san", target="fuzz FUZZ_ITERS=150")
     windows = (build_dir / "fuzz.out").read_text().split("\n")
     bodies = [bytes.fromhex(w[2:]) for w in windows if w.startswith("W ")]
     assert len(bodies) == 150
