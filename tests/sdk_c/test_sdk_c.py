@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from csdk import KEY, ROOT, Replay, assert_windows_equal, build, python_window
@@ -141,6 +143,19 @@ def test_fuzzed_inputs_under_sanitizers_give_valid_windows(reference, tmp_path):
         decode_window(body)
 
 
+def test_posix_spool_drops_oldest_counts_corrupt_and_python_reads_it(cbuild, tmp_path):
+    from edge_sdk.spool import Spool
+
+    out = subprocess.run([str(cbuild / "posix_send"), "spool", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    first, second = out.splitlines()
+    assert first.startswith("dropped=2 oldest=2 ")      # 5 windows, at most 3 files
+    assert second == "corrupt=1 oldest=3 backlog=2"      # the flipped one skipped, counted
+    windows = Spool(tmp_path / "kws").oldest(10)         # the Python SDK reads the C files
+    assert len(windows) == 2
+    assert [decode_window(body)["n"] for _, body in windows] == [20, 20]
+
+
 def test_c_windows_through_the_gateway_into_parquet_and_the_analysis(cbuild, reference,
                                                                       tmp_path):
     """Two devices' C-made windows, signed by C, accepted by a real gateway (embedded sink),
@@ -151,10 +166,16 @@ def test_c_windows_through_the_gateway_into_parquet_and_the_analysis(cbuild, ref
     from analytics.dataset import Dataset
     from analytics.metrics import compute
 
-    pool = KeyPool(tmp_path, count=2)
+    pool = KeyPool(tmp_path, count=3)
     names = list(reference.spec.features)
     hour = WS
     with GatewayProcess(tmp_path) as gw, gw.client() as client:
+        # the POSIX port: two windows spooled, then POSTed by its HTTP client
+        device, key = pool.take()
+        out = subprocess.run([str(cbuild / "posix_send"), "send", str(tmp_path / "spool"),
+                              "127.0.0.1", str(gw.port), key, device, "2", "100"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        assert out.split() == ["status=202", "status=202", "backlog=0", "rejected=0"], out
         for d in range(2):
             device, key = pool.take()
             rp = Replay(cbuild, device=device)
@@ -174,6 +195,12 @@ def test_c_windows_through_the_gateway_into_parquet_and_the_analysis(cbuild, ref
                     assert resp.status_code == 202, resp.text
             finally:
                 rp.close()
+    con = duckdb.connect()
+    rows_n = con.execute("SELECT device_id, count(*), sum(n) FROM read_parquet(?, "
+                         "hive_partitioning=true) GROUP BY device_id ORDER BY device_id",
+                         [str(tmp_path / "telemetry" / "windows" / "**" / "*.parquet")]).fetchall()
+    con.close()
+    assert [r[1:] for r in rows_n] == [(2, 200), (2, 600), (2, 600)]
     ds = Dataset(str(tmp_path / "telemetry"))
     groups = ds.feature_groups(hour, hour + 3_600_000, 3600)
     cats = ds.category_groups(hour, hour + 3_600_000, 3600)
