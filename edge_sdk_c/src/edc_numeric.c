@@ -44,7 +44,7 @@ static int64_t fixed_point(uint64_t bits, int sh_scale) {
     else e = 1;
     sh = e - 1075 + sh_scale;
     if (sh >= 0) X = (int64_t)(m << sh);
-    else if (sh > -63) X = (int64_t)((m + (1ULL << (-sh - 1))) >> -sh);
+    else if (sh > -63) X = (int64_t)(((m >> (-sh - 1)) + 1u) >> 1);   /* round half up */
     else X = 0;
     return bits >> 63 ? -X : X;
 }
