@@ -34,14 +34,16 @@ def symbol_sizes(elf: Path, names: tuple[str, ...]) -> int:
 
 
 def runtime_bytes(sdk: Path, empty: Path) -> int:
-    """Bytes of compiler-runtime helpers (libgcc's soft-float __aeabi_* ...) the SDK pulls in."""
-    def syms(elf: Path) -> dict[str, int]:
+    """Bytes of compiler-runtime helpers (libgcc's soft-float __aeabi_* ...) the SDK pulls in;
+    aliases (__aeabi_dadd = __adddf3) share an address and are counted once."""
+    def syms(elf: Path) -> dict[int, tuple[str, int]]:
         out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True,
                              text=True, check=True).stdout
-        return {p[3]: int(p[1], 16) for p in (line.split() for line in out.splitlines())
-                if len(p) == 4 and p[2] in "tT" and p[3].startswith("__")}
-    base = syms(empty)
-    return sum(size for name, size in syms(sdk).items() if name not in base)
+        rows = [p for p in (line.split() for line in out.splitlines())
+                if len(p) == 4 and p[2] in "tT" and p[3].startswith("__")]
+        return {int(p[0], 16): (p[3], int(p[1], 16)) for p in rows}
+    base = {name for name, _ in syms(empty).values()}
+    return sum(size for name, size in syms(sdk).values() if name not in base)
 
 
 def main(target: str, build: str, tool: str) -> None:

@@ -56,13 +56,7 @@ static int utf8_cut(const char *s, size_t *out_len, uint32_t *hash) {
     return 1;
 }
 
-static size_t u64_dec(uint64_t v, char *out) {
-    char tmp[24];
-    size_t n = 0, i;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    return n;
-}
+#define u64_dec edc_u64_dec
 
 /* Decimal digits of an integral double >= 2^63 (exact; at most 309 digits), cut to `room`. */
 static size_t big_dec(double x, char *out, size_t room) {
@@ -74,12 +68,10 @@ static size_t big_dec(double x, char *out, size_t room) {
     memcpy(&bits, &x, 8);
     exp = (int)((bits >> 52) & 0x7ff) - 1075;
     mant = (bits & 0xfffffffffffffULL) | 0x10000000000000ULL;
-    limb[0] = (uint32_t)(mant % 1000000000u);
-    limb[1] = (uint32_t)(mant / 1000000000u % 1000000000u);
-    limb[2] = (uint32_t)(mant / 1000000000u / 1000000000u);
-    nl = 3;
-    for (e = 0; e < exp; e++) {        /* times 2, exp times */
-        uint32_t carry = 0;
+    limb[0] = 0;
+    nl = 1;
+    for (e = 52 + exp; e >= 0; e--) {  /* times 2 plus the next mantissa bit, then 2^exp */
+        uint32_t carry = e >= exp ? (uint32_t)(mant >> (e - exp) & 1u) : 0u;
         for (i = 0; i < nl; i++) {
             uint32_t v = limb[i] * 2u + carry;
             carry = v >= 1000000000u;

@@ -2,13 +2,7 @@
  * as edge_sdk.wire.make_envelope / encode_request and edge_sdk.signing write them. */
 #include "edc_internal.h"
 
-static size_t dec(uint64_t v, char out[21]) {
-    char tmp[21];
-    size_t n = 0, i;
-    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
-    for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    return n;
-}
+#define dec edc_u64_dec
 
 void edc_sign_window(const char *key, const char *device, const char *model, uint64_t ts,
                      uint64_t seq, const uint8_t *body, size_t len, uint8_t sig[32]) {

@@ -31,4 +31,5 @@ static inline double edc_double_of(int64_t k) {
     return x;
 }
 uint32_t edc_fnv1a(const char *s, size_t n);
+size_t edc_u64_dec(uint64_t v, char *out);
 #endif

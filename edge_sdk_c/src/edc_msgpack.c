@@ -73,3 +73,21 @@ uint32_t edc_fnv1a(const char *s, size_t n) {
     for (i = 0; i < n; i++) { h ^= (uint8_t)s[i]; h *= 16777619u; }
     return h;
 }
+
+/* Decimal digits of v without 64-bit division (which would pull libgcc's 700-byte
+ * __udivmoddi4 into a Cortex-M image): subtract powers of ten. */
+size_t edc_u64_dec(uint64_t v, char *out) {
+    static const uint64_t p10[20] = {
+        10000000000000000000ULL, 1000000000000000000ULL, 100000000000000000ULL,
+        10000000000000000ULL, 1000000000000000ULL, 100000000000000ULL, 10000000000000ULL,
+        1000000000000ULL, 100000000000ULL, 10000000000ULL, 1000000000ULL, 100000000ULL,
+        10000000ULL, 1000000ULL, 100000ULL, 10000ULL, 1000ULL, 100ULL, 10ULL, 1ULL};
+    size_t n = 0;
+    int i;
+    for (i = 0; i < 20; i++) {
+        char d = '0';
+        while (v >= p10[i]) { v -= p10[i]; d++; }
+        if (d != '0' || n || i == 19) out[n++] = d;
+    }
+    return n;
+}
