@@ -30,6 +30,18 @@ def compiler() -> str:
     raise AssertionError  # unreachable
 
 
+def sanitizers() -> None:
+    """Skip unless the compiler links AddressSanitizer and UBSan programs."""
+    cc = compiler()
+    with tempfile.TemporaryDirectory(prefix="edgedrift-san-") as tmp:
+        src = Path(tmp) / "t.c"
+        src.write_text("int main(void) { return 0; }\n")
+        proc = subprocess.run([cc, "-fsanitize=address,undefined", str(src), "-o",
+                               str(Path(tmp) / "t")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"{cc} cannot link -fsanitize=address,undefined: {proc.stderr[-200:]}")
+
+
 def build(spec: Spec, build_dir: Path, target: str = "host") -> Path:
     """``make -C edge_sdk_c TARGET`` for ``spec``; returns the build directory."""
     cc = compiler()

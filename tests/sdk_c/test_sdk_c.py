@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from csdk import KEY, ROOT, Replay, assert_windows_equal, build, python_window
+from csdk import KEY, ROOT, Replay, assert_windows_equal, build, python_window, sanitizers
 
 from bench.bench_sdk import MODEL, VERSION, make_records
 from edge_sdk.signing import sign_request, verify
@@ -135,6 +135,7 @@ def test_hmac_envelope_and_request_signature(cbuild, reference):
 
 def test_fuzzed_inputs_under_sanitizers_give_valid_windows(reference, tmp_path):
     """make fuzz: random inputs under ASan+UBSan; every fuzzed window decodes."""
+    sanitizers()
     build_dir = build(reference.spec, tmp_path / "san", target="fuzz FUZZ_ITERS=150")
     windows = (build_dir / "fuzz.out").read_text().split("\n")
     bodies = [bytes.fromhex(w[2:]) for w in windows if w.startswith("W ")]
