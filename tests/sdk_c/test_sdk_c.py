@@ -213,3 +213,18 @@ def test_c_windows_through_the_gateway_into_parquet_and_the_analysis(cbuild, ref
                      AnalyticsConfig(window_s=3600, segment_tags=()))
     scored = set(tables.metrics["feature"])
     assert set(names) <= scored, sorted(set(names) - scored)
+
+
+def test_generator_doctests_and_builtin_layouts_are_current(tmp_path):
+    """gen_header's examples hold, and src/edc_layouts.c is what --builtins writes today
+    (edge_sdk.layout's edges), so the device bins exactly as the server expects."""
+    import doctest
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_header", ROOT / "edge_sdk_c" /
+                                                  "gen_header.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert doctest.testmod(gen).failed == 0
+    assert gen.builtins_c() == (ROOT / "edge_sdk_c" / "src" / "edc_layouts.c").read_text()
