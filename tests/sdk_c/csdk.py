@@ -125,7 +125,7 @@ class Replay:
         self.proc.wait(timeout=10)
 
 
-def python_window(spec: Spec, records: list[tuple[dict, Any, Any]], ws_ms: int, we_ms: int,
+def python_window(spec: Spec, records: list[tuple], ws_ms: int, we_ms: int,
                   wire_version: int = 2, capacity: int = 32) -> dict[str, Any]:
     """The window body a real (not started) Monitor seals for ``records``."""
     clock = [ws_ms / 1000]
@@ -135,8 +135,9 @@ def python_window(spec: Spec, records: list[tuple[dict, Any, Any]], ws_ms: int, 
                       spool_dir=tmp, start=False, clock=lambda: clock[0], close_timeout_s=0,
                       wire_version=wire_version, durable=False, category_capacity=capacity)
         try:
-            for features, prediction, latency in records:
-                mon.log(features, prediction=prediction, latency_ms=latency)
+            for features, prediction, latency, *energy in records:
+                mon.log(features, prediction=prediction, latency_ms=latency,
+                        energy_mj=energy[0] if energy else None)
             clock[0] = we_ms / 1000
             return mon.seal_window()
         finally:

@@ -57,8 +57,8 @@ def run_both(cbuild, spec, records, wire_version=2, capacity=32, by_name=False, 
     rp = Replay(cbuild)
     try:
         rp.init(WS, wire_version, capacity)
-        for feats, pred, lat in records:
-            rp.log(feats, names, pred, lat, by_name=by_name)
+        for feats, pred, lat, *energy in records:
+            rp.log(feats, names, pred, lat, energy[0] if energy else None, by_name=by_name)
         py = python_window(spec, records, WS, WS + 60_000, wire_version, capacity)
         c = rp.seal(WS + 60_000, py["sq"])
     finally:
@@ -98,6 +98,33 @@ def test_wire_v1_and_every_kind_of_bad_value_match(cbuild, reference):
         assert_windows_equal(cw, pw)
         if by_name:     # "nope": an unknown feature under the by-name API
             assert cw["q"] == {"uf": 3, "ut": 0, "br": 0}
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory):
+    """A spec with no prediction, no edges and no categories, and its C build."""
+    from edge_sdk.spec import Spec
+
+    spec = Spec.from_dict({"model": "kws", "version": "1.3.0", "features": {
+        "x": {"type": "numeric"}, "y": {"type": "numeric", "layout": "lat1"},
+        "c": {"type": "categorical"}}})
+    return spec, build(spec, tmp_path_factory.mktemp("csdk-bare"))
+
+
+@pytest.mark.parametrize("first_prediction", ["cat", 3, 0.25, 7.5])
+def test_a_spec_without_prediction_layouts_or_categories(first_prediction, bare):
+    """Built-in layouts (u1 by default, lat1 named), a categorical feature with no known
+    categories, energy, and the prediction sketch inferred from the first prediction (a
+    string or int: categorical; in [0, 1]: p1; else u1), later ones of other types."""
+    spec, cdir = bare
+    values = [-3.5e4, -2.0, -1e-4, 0.0, 1e-4, 0.3, 7.0, 3.1e4, 1e9, math.nan, None, "s"]
+    preds = [first_prediction, "dog", 0.9, 2, True, None, math.nan, 1e300]
+    records = [({"x": values[i % 12], "y": abs(values[(i * 5) % 12] or 0.0)
+                 if isinstance(values[(i * 5) % 12], float) else 1.0,
+                 "c": ["a", "b", 7, True, 2.0][i % 5]},
+                preds[i % 8], 0.5 * i, [1.0, None, 1e-4, 3e5][i % 4]) for i in range(120)]
+    c, py = run_both(cdir, spec, records, capacity=3)
+    assert_windows_equal(decode_window(c), decode_window(py))
 
 
 def test_hmac_envelope_and_request_signature(cbuild, reference):
