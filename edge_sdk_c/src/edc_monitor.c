@@ -77,16 +77,33 @@ static void reset_window(edc_monitor *m, uint64_t now_ms) {
     if (p && p->type == EDC_CATEGORICAL) edc_cat_reset(&m->pred_cat);
 }
 
+/* docs/wire-format.md: a model name is 1..128 letters, digits, '.', '_' or '-', starting
+ * with a letter or digit (it names a directory of the dataset). */
+static int valid_model(const char *s) {
+    size_t i;
+    if (!valid_name(s, 128)) return 0;
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) return 0;
+    }
+    return 1;
+}
+
 int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *arena,
              size_t arena_bytes, uint64_t now_ms) {
     uint16_t i, n_num = 0, n_cat = 0, cap = default_capacity(cfg);
     const edc_feature_spec *p;
     if (!m || !spec || !cfg || !arena) return EDC_E_ARG;
-    if (!valid_name(cfg->device_id, 128) || !valid_name(cfg->model, 128)
+    if (!valid_name(cfg->device_id, 128) || !valid_model(cfg->model)
         || !valid_name(cfg->version, 128)
         || (cfg->model_hash && strlen(cfg->model_hash) > 128) || cfg->n_tags > 16
-        || cfg->wire_version > 2)
+        || (cfg->n_tags && !cfg->tags) || cfg->wire_version > 2)
         return EDC_E_CONFIG;
+    for (i = 0; i < cfg->n_tags; i++)
+        if (!valid_name(cfg->tags[2 * i], 64) || !cfg->tags[2 * i + 1]
+            || strlen(cfg->tags[2 * i + 1]) > 64)
+            return EDC_E_CONFIG;
     memset(m, 0, sizeof *m);
     m->spec = spec;
     m->cfg = *cfg;

@@ -120,6 +120,19 @@ static void bounds_and_space(void) {
           EDC_SPEC_MAX_WINDOW_BYTES);
     CHECK(edc_init(&m, &EDC_SPEC, &cfg, arena, sizeof arena - 8, 0) == EDC_E_ARENA,
           "a short arena is refused");
+    {
+        edc_config bad = cfg;
+        static const char *const tags[] = {"", "x"};
+        bad.model = "../etc";
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_E_CONFIG,
+              "a model name that is not a directory name is refused");
+        bad.model = "kws-v2.1";
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_OK, "kws-v2.1");
+        bad.tags = tags;
+        bad.n_tags = 1;
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_E_CONFIG,
+              "an empty tag name is refused");
+    }
     CHECK(edc_init(&m, &EDC_SPEC, &cfg, arena, sizeof arena, 0) == EDC_OK, "init");
     CHECK(m.arena_used <= sizeof arena, "carved %zu of %zu", m.arena_used, sizeof arena);
     for (i = 0; i < EDC_SPEC_FEATURES; i++) { v[i].type = EDC_T_F64; v[i].v.f = i * 0.5; }
