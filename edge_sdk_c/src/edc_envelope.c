@@ -23,16 +23,12 @@ void edc_sign_window(const char *key, const char *device, const char *model, uin
 }
 
 size_t edc_key_id(const char *key, char id[33]) {
-    const char *start, *end;
-    size_t n;
+    size_t n = 0;
     id[0] = '\0';
-    if (strncmp(key, "edk_", 4) != 0) return 0;
-    start = key + 4;
-    end = strchr(start, '_');
-    if (!end) return 0;
-    n = (size_t)(end - start);
-    if (n == 0 || n > 32) return 0;
-    memcpy(id, start, n);
+    if (key[0] != 'e' || key[1] != 'd' || key[2] != 'k' || key[3] != '_') return 0;
+    while (key[4 + n] && key[4 + n] != '_') n++;
+    if (key[4 + n] != '_' || n == 0 || n > 32) return 0;
+    memcpy(id, key + 4, n);
     id[n] = '\0';
     return n;
 }

@@ -30,6 +30,11 @@ static inline double edc_double_of(int64_t k) {
     memcpy(&x, &k, 8);
     return x;
 }
+/* x > 0 (not NaN), on the bits: no soft-float comparison helper gets linked. */
+static inline int edc_positive(double x) {
+    int64_t k = edc_key_of(x);
+    return k > 0 && k <= 0x7ff0000000000000LL;
+}
 uint32_t edc_fnv1a(const char *s, size_t n);
 size_t edc_u64_dec(uint64_t v, char *out);
 #endif

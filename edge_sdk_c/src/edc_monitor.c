@@ -158,7 +158,7 @@ static void log_prediction(edc_monitor *m, const edc_value *v) {
     if (m->pred_kind == PRED_NONE) {                         /* edge_sdk.window.infer_sketch */
         if (v->type == EDC_T_F64) {
             int64_t k = edc_key_of(v->v.f);
-            int unit = k >= 0 && k <= 0x3ff0000000000000LL && v->v.f == v->v.f;
+            int unit = k >= 0 && k <= 0x3ff0000000000000LL;    /* 0 <= x <= 1, not NaN */
             edc_num_setup(&m->pred_num, unit ? &edc_layout_p1 : &edc_layout_u1,
                           m->pred_num.counts, m->pred_num.gsum, NULL);
             m->pred_kind = EDC_NUMERIC;

@@ -169,12 +169,13 @@ static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const 
         width = edc_double_of(lay->keys[last]) - lo;          /* edges[last] - edges[first-1] */
         if (cnt[g]) {
             q = D[g] / ((double)cnt[g] * width) * 256.0;
-            b = q > 0.0 ? (q >= 255.0 ? 255 : (uint8_t)(int)q) : 0;
+            b = !edc_positive(q) ? 0 : edc_key_of(q) >= 0x406fe00000000000LL /* 255.0 */
+                ? 255 : (uint8_t)(int)q;
         }
         out[g - 1] = b;
     }
-    if (!(t0 > 0.0)) t0 = 0.0;
-    if (!(t1 > 0.0)) t1 = 0.0;
+    if (!edc_positive(t0)) t0 = 0.0;
+    if (!edc_positive(t1)) t1 = 0.0;
     if (!f32_bits_ok(t0, out + R) || !f32_bits_ok(t1, out + R + 4)) {
         edc_mp_bin_header(w, 0);
         return;
@@ -211,7 +212,7 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
             if (!cnt[i]) continue;
             within = Q[i] - D[i] * D[i] / c;
             d = D[i] / c + ref_of(s->layout, i) - mean;
-            m2 += (within > 0.0 ? within : 0.0) + c * d * d;
+            m2 += (edc_positive(within) ? within : 0.0) + c * d * d;
         }
     }
     edc_mp_f64(w, mean);
