@@ -86,7 +86,7 @@ static void add_bits(edc_num *s, uint64_t bits) {
     } else {                                   /* the tails: doubles */
         double x, d;
         memcpy(&x, &bits, 8);
-        d = x - edc_double_of(e[lay->ref[g]]);
+        d = x + edc_neg(edc_double_of(e[lay->ref[g]]));
         s->gsum[g] += d;
         s->gsum[g + lay->n_regions + 2u] += d * d;
     }
@@ -149,7 +149,7 @@ static void group_sums(const edc_num *s, const uint32_t *cnt, double *D, double 
         Q[g] = s->gsum[G + g];
         if (lay->fx_shift[g] != EDC_FX_NONE && cnt[g]) {
             double sc = pow2(-lay->fx_shift[g]), c = (double)cnt[g];
-            double delta = (double)lay->fx_ref[g] * sc - ref_of(lay, g);
+            double delta = (double)lay->fx_ref[g] * sc + edc_neg(ref_of(lay, g));
             double sq = (double)s->qsum[g], q2 = Q[g] + (double)s->qsq[g];
             D[g] = sc * sq + c * delta;
             Q[g] = sc * sc * q2 + 2.0 * sc * delta * sq + c * delta * delta;
@@ -166,7 +166,7 @@ static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const 
         double lo = ref_of(lay, g), width, q;
         uint8_t b = 0;
         for (i = last; i <= lay->n_edges && lay->group[i] <= g; i++) last = i;
-        width = edc_double_of(lay->keys[last]) - lo;          /* edges[last] - edges[first-1] */
+        width = edc_double_of(lay->keys[last]) + edc_neg(lo);          /* edges[last] - edges[first-1] */
         if (cnt[g]) {
             q = D[g] / ((double)cnt[g] * width) * 256.0;
             b = !edc_positive(q) ? 0 : edc_key_of(q) >= 0x406fe00000000000LL /* 255.0 */
@@ -210,8 +210,8 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
         for (i = 0; i < groups; i++) {
             double c = (double)cnt[i], d, within;
             if (!cnt[i]) continue;
-            within = Q[i] - D[i] * D[i] / c;
-            d = D[i] / c + ref_of(s->layout, i) - mean;
+            within = Q[i] + edc_neg(D[i] * D[i] / c);
+            d = D[i] / c + ref_of(s->layout, i) + edc_neg(mean);
             m2 += (edc_positive(within) ? within : 0.0) + c * d * d;
         }
     }
