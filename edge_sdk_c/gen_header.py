@@ -198,9 +198,8 @@ def max_window_bytes(spec: Spec, capacity: int = DEFAULT_CAPACITY, id_len: int =
     p = spec.prediction
     pr_num = num_bound(p.layout if p is not None and p.type == "numeric" and p.layout
                        else BUILTIN_LAYOUTS["u1"])
-    pr_cat = cat_bound(p.categories if p is not None and p.type == "categorical" else (),
-                       capacity_of(p if p is not None and p.type == "categorical" else None,
-                                   capacity))
+    pr_cat = 0 if p is not None and p.type == "numeric" else cat_bound(
+        p.categories if p is not None else (), capacity_of(p, capacity))
     total += num_bound(BUILTIN_LAYOUTS["lat1"]) + max(pr_num, pr_cat) \
         + num_bound(BUILTIN_LAYOUTS["en1"])
     return total + 1 + 3 * 8 + 1 + 7 * 12
@@ -260,7 +259,8 @@ def spec_header(spec: Spec, capacity: int = DEFAULT_CAPACITY, id_len: int = 64,
                    + feature_c(len(spec.features), "prediction", spec.prediction) + ";")
         pred = "&edc_spec_prediction"
     p = spec.prediction
-    pred_cap = capacity_of(p, capacity) if p is not None and p.type == "categorical" else capacity
+    pred_cap = capacity_of(p, capacity) if p is not None and p.type == "categorical" else \
+        0 if p is not None else capacity     # a numeric spec prediction needs no categories
     arena.append(f"EDC_BASE_ARENA_BYTES({pred_cap}u)")
     out.append(f"static const edc_feature_spec edc_spec_features[{len(rows)}] = {{\n    "
                + ",\n    ".join(rows) + "};")

@@ -19,9 +19,11 @@ static uint16_t default_capacity(const edc_config *cfg) {
     return cfg ? cfg->category_capacity : 0;
 }
 
+/* Room for a categorical prediction: none when the spec's prediction is numeric. */
 static uint16_t pred_capacity(const edc_spec *spec, uint16_t cap) {
     const edc_feature_spec *p = spec->prediction;
-    return p && p->type == EDC_CATEGORICAL ? cat_capacity(p, cap) : cap ? cap : 32;
+    if (p && p->type == EDC_NUMERIC) return 0;
+    return p ? cat_capacity(p, cap) : cap ? cap : 32;
 }
 
 size_t edc_arena_bytes(const edc_spec *spec, uint16_t category_capacity) {
