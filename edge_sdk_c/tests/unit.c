@@ -1,0 +1,159 @@
+/* C-level unit tests: HMAC-SHA256 against RFC 4231, msgpack integer forms, category keys,
+ * the compile-time bounds against the library's, and a seal into a too-small buffer. */
+#include <stdio.h>
+#include <string.h>
+#include "edgedrift.h"
+#include "edc_internal.h"
+#include "edc_sketch.h"
+#include "spec.h"
+
+static int failures;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, \
+    __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static void hex(const uint8_t *p, size_t n, char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static void rfc4231(void) {
+    static const struct { uint8_t kb; size_t kl; const char *data; uint8_t db; size_t dl;
+                          const char *mac; } v[] = {
+        {0x0b, 20, "Hi There", 0, 0,
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {0, 0, "what do ya want for nothing?", 0, 0,
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {0xaa, 20, NULL, 0xdd, 50,
+         "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+        {1, 25, NULL, 0xcd, 50,
+         "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+        {0x0c, 20, "Test With Truncation", 0, 0, "a3b6167473100ee06e0c796c2955552b"},
+        {0xaa, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 0, 0,
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+        {0xaa, 131, "This is a test using a larger than block-size key and a larger than "
+         "block-size data. The key needs to be hashed before being used by the HMAC "
+         "algorithm.", 0, 0,
+         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"}};
+    size_t i, j;
+    for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t key[131], data[64], mac[32];
+        char got[65];
+        const void *msg = v[i].data;
+        size_t kl = v[i].kl, ml = v[i].data ? strlen(v[i].data) : v[i].dl;
+        if (i == 1) { memcpy(key, "Jefe", 4); kl = 4; }
+        else for (j = 0; j < kl; j++) key[j] = v[i].kb == 1 ? (uint8_t)(j + 1) : v[i].kb;
+        if (!v[i].data) { memset(data, v[i].db, v[i].dl); msg = data; }
+        edc_hmac_sha256(key, kl, msg, ml, mac);
+        hex(mac, 32, got);
+        CHECK(strncmp(got, v[i].mac, strlen(v[i].mac)) == 0, "RFC 4231 case %zu: %s", i + 1, got);
+    }
+}
+
+static void msgpack_forms(void) {
+    static const struct { int64_t v; const char *bytes; } ints[] = {
+        {0, "00"}, {127, "7f"}, {128, "cc80"}, {255, "ccff"}, {256, "cd0100"},
+        {65536, "ce00010000"}, {4294967296LL, "cf0000000100000000"}, {-1, "ff"},
+        {-32, "e0"}, {-33, "d0df"}, {-129, "d1ff7f"}, {-40000, "d2ffff63c0"}};
+    size_t i;
+    for (i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        uint8_t buf[16];
+        char got[40];
+        edc_mp w = {buf, 0, sizeof buf, 0};
+        edc_mp_int(&w, ints[i].v);
+        hex(buf, w.len, got);
+        CHECK(strcmp(got, ints[i].bytes) == 0, "msgpack %lld: %s", (long long)ints[i].v, got);
+    }
+    {
+        uint8_t buf[4];
+        edc_mp w = {buf, 0, sizeof buf, 0};
+        edc_mp_f64(&w, 1.0);
+        CHECK(w.err && w.len == 0, "an overflowing write sets err and writes nothing");
+    }
+}
+
+static void category_keys(void) {
+    static const struct { edc_value v; int rc; const char *key; } cases[] = {
+        {EDC_F64_INIT(16.0), 1, "16"}, {EDC_F64_INIT(-0.0), 1, "0"},
+        {EDC_F64_INIT(16.5), -1, ""}, {EDC_F64_INIT(1e20), 1, "100000000000000000000"},
+        {EDC_F64_INIT(-9007199254740993.0), 1, "-9007199254740992"},
+        {EDC_F64_INIT(1e300), 1, "1000000000000000052504760255204420248704468581108159154915854115"},
+        {EDC_I64_INIT(INT64_MIN), 1, "-9223372036854775808"}, {EDC_BOOL_INIT(1), 1, "true"},
+        {EDC_STR_INIT("front"), 1, "front"}, {EDC_STR_INIT("\xff"), -1, ""},
+        {EDC_MISSING_INIT, 0, ""}};
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[72], got[80] = "";
+        const char *k = NULL;
+        size_t len = 0;
+        int rc = edc_category_key(&cases[i].v, buf, &k, &len);
+        if (rc == 1) { memcpy(got, k, len); got[len] = 0; }
+        CHECK(rc == cases[i].rc && strcmp(got, cases[i].key) == 0, "key %zu: rc %d %s", i, rc, got);
+    }
+    {
+        edc_value nan;
+        uint64_t bits = 0x7ff8000000000001ULL;
+        char buf[72];
+        const char *k;
+        size_t len;
+        nan.type = EDC_T_F64;
+        memcpy(&nan.v.f, &bits, 8);
+        CHECK(edc_category_key(&nan, buf, &k, &len) == 0, "NaN is missing");
+    }
+}
+
+static uint8_t arena[EDC_SPEC_ARENA_BYTES];
+static uint8_t out[EDC_SPEC_MAX_WINDOW_BYTES];
+
+static void bounds_and_space(void) {
+    static const char id[] = "0123456789012345678901234567890123456789012345678901234567890123";
+    edc_config cfg = {id, id, id, NULL, NULL, 0, 0, 0};
+    edc_monitor m;
+    edc_value v[EDC_SPEC_FEATURES];
+    edc_value lat = EDC_F64_INIT(4.0);
+    long small, full;
+    int i;
+    CHECK(sizeof id - 1 == EDC_SPEC_MAX_ID_LEN, "id length");
+    CHECK(edc_arena_bytes(&EDC_SPEC, 0) == EDC_SPEC_ARENA_BYTES, "arena %zu vs macro %zu",
+          edc_arena_bytes(&EDC_SPEC, 0), (size_t)EDC_SPEC_ARENA_BYTES);
+    CHECK(edc_max_window_bytes(&EDC_SPEC, &cfg) == EDC_SPEC_MAX_WINDOW_BYTES,
+          "window bound %zu vs macro %u", edc_max_window_bytes(&EDC_SPEC, &cfg),
+          EDC_SPEC_MAX_WINDOW_BYTES);
+    CHECK(edc_init(&m, &EDC_SPEC, &cfg, arena, sizeof arena - 8, 0) == EDC_E_ARENA,
+          "a short arena is refused");
+    {
+        edc_config bad = cfg;
+        static const char *const tags[] = {"", "x"};
+        bad.model = "../etc";
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_E_CONFIG,
+              "a model name that is not a directory name is refused");
+        bad.model = "kws-v2.1";
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_OK, "kws-v2.1");
+        bad.tags = tags;
+        bad.n_tags = 1;
+        CHECK(edc_init(&m, &EDC_SPEC, &bad, arena, sizeof arena, 0) == EDC_E_CONFIG,
+              "an empty tag name is refused");
+    }
+    CHECK(edc_init(&m, &EDC_SPEC, &cfg, arena, sizeof arena, 0) == EDC_OK, "init");
+    CHECK(m.arena_used <= sizeof arena, "carved %zu of %zu", m.arena_used, sizeof arena);
+    for (i = 0; i < EDC_SPEC_FEATURES; i++) { v[i].type = EDC_T_F64; v[i].v.f = i * 0.5; }
+    edc_log(&m, v, NULL, &lat, NULL);
+    small = edc_seal(&m, 1000, 1, NULL, out, 100);
+    CHECK(small == EDC_E_SPACE, "a small buffer: %ld", small);
+    CHECK(m.n == 1, "the window stays open after EDC_E_SPACE");
+    full = edc_seal(&m, 1000, 1, NULL, out, sizeof out);
+    CHECK(full > 0 && m.n == 0, "seal with room: %ld", full);
+    {
+        char kid[33];
+        CHECK(edc_key_id("edk_3f9a_secret_x", kid) == 4 && strcmp(kid, "3f9a") == 0, "key id");
+        CHECK(edc_key_id("plain-secret", kid) == 0 && kid[0] == 0, "no key id");
+    }
+}
+
+int main(void) {
+    rfc4231();
+    msgpack_forms();
+    category_keys();
+    bounds_and_space();
+    printf("unit: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
+    return failures != 0;
+}
