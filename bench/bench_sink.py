@@ -113,7 +113,8 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
     out["bytes_per_window"] = size / n
     out["files"] = files
 
-    from collector.arrow_rows import bin_sums, unpack_split
+    from collector.columns import unpack_split
+    from collector.columns_py import bin_sums
 
     with gc_paused():
         t = time.perf_counter()
@@ -137,7 +138,7 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
         out["sink_procs"] = cores
         out["sink_machine_per_s"] = sum(k for _, k in results) / max(w for w, _ in results)
 
-    from collector.arrow_rows import RowBuilder
+    from collector.row_builder import RowBuilder
     from collector.parquet_files import batch_name, commit_batch
 
     decoded = [unpack_window(r.window) for r in records]

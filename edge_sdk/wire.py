@@ -99,7 +99,7 @@ DEFAULT_LIMITS = WireLimits()
 BinSums = Callable[[list[bytes], int], list[int]]
 
 
-def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
+def safe_unpackb(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
                  check_depth: bool = True) -> Any:
     """Decode one msgpack object from untrusted bytes, or raise :class:`WireError`.
 
@@ -178,7 +178,7 @@ def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
     return body
 
 
-def unpack_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> Any:
+def unpack_window(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> Any:
     """The msgpack half of :func:`decode_window`: size and msgpack limits, no schema checks
     (the caller must run :func:`validate_window` or an equivalent proof before using it)."""
     if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limits.max_window_bytes:
