@@ -11,10 +11,10 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from edgedrift.cli import add_common_after_subcommand, existing_data_dir
+from edgedrift.command import add_common_after_subcommand, existing_data_dir
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -55,7 +55,7 @@ def _config(args: argparse.Namespace) -> Any:
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,7 +145,7 @@ def _test(config: Any, name: str) -> int:
         print(f"edgedrift alerts test: endpoint {name!r} is not in [[alerts.endpoints]] "
               f"(known: {known})", file=sys.stderr)
         return 1
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = dumps({"type": "alert.test",
                   "timestamp": now.isoformat().replace("+00:00", "Z"),
                   "data": {"endpoint": name, "message": "edgedrift test event"}})

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 
-from edgedrift.cli import CommandError, existing_data_dir
+from edgedrift.command import CommandError, existing_data_dir
 from edgedrift.paths import DataPaths
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def parse_time(value: str, field: str = "--since", now_ms: int | None = None) ->
         raise CommandError(f"{field}: got {value!r}, expected an ISO date/time such as "
                            "2025-11-24T16:00 or a duration such as 6h") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return int(when.timestamp() * 1000)
 
 
@@ -142,7 +142,7 @@ def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis)
         for v in summary.changes():
             seg = f"{v['segment_tag']}={v['segment_value']}" if v["segment_tag"] else "fleet"
             print(f"  {v['model']} {v['version']} {seg} {v['kind']}: {v['previous_state']} -> "
-                  f"{v['state']} at {dt.datetime.fromtimestamp(v['window_start_ms'] / 1000, dt.timezone.utc):%Y-%m-%d %H:%M}Z",
+                  f"{v['state']} at {dt.datetime.fromtimestamp(v['window_start_ms'] / 1000, dt.UTC):%Y-%m-%d %H:%M}Z",
                   flush=True)
         if args.every is None:
             return 0

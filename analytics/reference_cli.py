@@ -11,7 +11,7 @@ import argparse
 import datetime as dt
 import sys
 
-from edgedrift.cli import CommandError
+from edgedrift.command import CommandError
 from edgedrift.paths import DataPaths
 
 
@@ -123,4 +123,4 @@ class ProgressBar:
 
 
 def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat()
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()

@@ -185,7 +185,7 @@ def run() -> list[Figure]:
     from analytics.reference import ReferenceStore
     from analytics.reference_build import build_reference
     from collector.keys import KeyRegistry
-    from edgedrift.demo import DemoOptions, _Services
+    from edgedrift.demo.pipeline import DemoOptions, _Services
     from edgedrift.paths import DataPaths
     logging.getLogger("analytics.alerts.policy").setLevel(logging.ERROR)  # no endpoints here
     runs = fleets()

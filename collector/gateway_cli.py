@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 
-from edgedrift.cli import CommandError, ensure_port_free
+from edgedrift.command import CommandError, ensure_port_free
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 

@@ -27,6 +27,7 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -97,18 +98,19 @@ def build_config(cls: type[T], values: dict[str, Any] | None = None,
         raise ConfigFileError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
 
 
-def env_overrides(section: str, fields: Any, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def env_overrides(section: str, fields: Any,
+                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Settings given as ``EDGEDRIFT_<SECTION>_<FIELD>`` environment variables.
 
     >>> env_overrides("gateway", ["port", "host"], {"EDGEDRIFT_GATEWAY_PORT": "9000"})
     {'port': '9000'}
     """
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     out = {}
     for name in fields:
         key = f"EDGEDRIFT_{section}_{name}".upper()
-        if key in environ:
-            out[name] = environ[key]
+        if key in env:
+            out[name] = env[key]
     return out
 
 
@@ -150,13 +152,14 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigFileError(f"{name}: expected a string, got {value!r}")
         return str(value)
     if origin in (list, tuple):
+        seq: Any = value
         if isinstance(value, str):  # from the environment: comma-separated
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
+            seq = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(seq, (list, tuple)):
             raise ConfigFileError(f"{name}: expected a list, got {value!r}")
-        args = typing.get_args(hint)
-        item = args[0] if args else Any
-        out = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
-               for i, value_ in enumerate(value)]
-        return tuple(out) if origin is tuple else out
+        item_args = typing.get_args(hint)
+        item = item_args[0] if item_args else Any
+        items = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
+                 for i, value_ in enumerate(seq)]
+        return tuple(items) if origin is tuple else items
     return value

@@ -1,8 +1,10 @@
 """Where each component stores its state under ``--data-dir``.
 
 >>> p = DataPaths("/srv/edgedrift")
->>> str(p.keys), str(p.dataset), str(p.analytics_db), str(p.outbox)
-('/srv/edgedrift/keys.json', '/srv/edgedrift/telemetry', '/srv/edgedrift/analytics.duckdb', '/srv/edgedrift/alerts.sqlite')
+>>> str(p.keys), str(p.dataset)
+('/srv/edgedrift/keys.json', '/srv/edgedrift/telemetry')
+>>> str(p.analytics_db), str(p.outbox)
+('/srv/edgedrift/analytics.duckdb', '/srv/edgedrift/alerts.sqlite')
 """
 
 from __future__ import annotations

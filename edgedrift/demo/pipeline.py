@@ -27,9 +27,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from .cli import CommandError
+from ..command import CommandError
+from ..paths import DataPaths
 from .fleet import DRIFT_FEATURE, DRIFT_MODEL, DRIFT_SEGMENT, Fleet
-from .paths import DataPaths
 from .progress import Progress
 
 MARKER = ".edgedrift-demo"
