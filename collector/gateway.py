@@ -38,10 +38,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from edgedrift.faults import fault_point
+
 from .auth import AcceptedSet, Authenticator, RequestAuth
 from .batch_checks import check_windows
 from .errors import AuthError, GatewayError, PayloadError, RateLimited, Unavailable
-from .faults import fault_point
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
 from .metrics import GatewayMetrics

@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import WireError
+from edgedrift.faults import fault_point
 
 from .columns import Split, unpack_split
 from .compaction import ensure_readers_lock
 from .errors import RecordError
-from .faults import fault_point
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
 from .records import IngestRecord
 from .row_builder import OnInvalid, RowBuilder, warm_up
