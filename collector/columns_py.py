@@ -37,13 +37,13 @@ _DTYPES: dict[int, np.dtype] = {1: np.dtype("<u1"), 2: np.dtype("<u2"), 4: np.dt
 _I32, _I64, _F64, _STRING = pa.int32(), pa.int64(), pa.float64(), pa.string()
 
 
-# (order or None, names, layout ids, [n, missing, nan, inf, mismatch, out_of_range],
+# (order or None, names, layout ids, [n, missing, nan, inf, type_mismatch, out_of_range],
 #  [min, max, mean, m2], the 64 bin columns, the slot-sum columns of schema.SUM_COLUMNS);
 # None: an entry breaks a rule (check only)
 NumericColumns = tuple[np.ndarray | None, pa.Array, pa.Array, list[pa.Array], list[pa.Array],
                        list[pa.Array], list[pa.Array]]
 
-# (names, [n, missing, mismatch, unseen, other], the entry of each category, categories,
+# (names, [n, missing, type_mismatch, unseen, other], the entry of each category, categories,
 #  counts); None: an entry breaks a rule (check only)
 CategoricalColumns = tuple[pa.Array, list[pa.Array], np.ndarray, pa.Array, pa.Array]
 
@@ -83,7 +83,7 @@ def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericCol
         nums = [nums[i] for i in order.tolist()]
         shape = shape[order]
     # (zip stops at the 14 items of wire v1 if the entries are mixed)
-    (name, kind, layout, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch,
+    (name, kind, layout, n, missing, nan, inf, vmin, vmax, mean, m2, packed, type_mismatch,
      oor) = list(zip(*nums, strict=False))[:14] if nums else ((),) * 14
     sums = [sums_of(e, check) if len(e) == 15 else None for e in nums]
     if check:
@@ -93,7 +93,7 @@ def _numeric_py(nums: list[list], limits: WireLimits, check: bool) -> NumericCol
     n_arr = _uints(n, check)
     layout_arr = _strings(layout, 32, check)
     ints = [n_arr, _uints(missing, check), _uints(nan, check), _uints(inf, check),
-            _uints(mismatch, check), _uints(oor, check)]
+            _uints(type_mismatch, check), _uints(oor, check)]
     floats = [_finite(vmin, check), _finite(vmax, check), _finite(mean, check),
               _finite(m2, check)]
     bins = _unpack_bins(packed, shape, n_arr.to_numpy(), check)
@@ -115,7 +115,7 @@ def categorical_columns_py(cats: list, limits: WireLimits = DEFAULT_LIMITS,
 
 
 def _categorical_py(cats: list, limits: WireLimits, check: bool) -> CategoricalColumns:
-    name, kind, n, missing, mismatch, unseen, other, counts = \
+    name, kind, n, missing, type_mismatch, unseen, other, counts = \
         zip(*cats, strict=False) if cats else ((),) * 8
     if check:
         need(set(kind) <= {1} and set(map(type, kind)) <= {int}, "categorical kind")
@@ -127,7 +127,7 @@ def _categorical_py(cats: list, limits: WireLimits, check: bool) -> CategoricalC
     values = _uints(tuple(chain.from_iterable(map(dict.values, counts))), check)
     per = np.fromiter(map(len, counts), np.int64, rows)
     entry_of = np.repeat(np.arange(rows, dtype=np.int32), per)
-    missing_arr, mismatch_arr, unseen_arr = (_uints(missing, check), _uints(mismatch, check),
+    missing_arr, mismatch_arr, unseen_arr = (_uints(missing, check), _uints(type_mismatch, check),
                                              _uints(unseen, check))
     if check:
         n_np = n_arr.to_numpy()

@@ -12,7 +12,7 @@ See docs/collector.md for the HTTP contract.
 
 >>> import tempfile, os
 >>> from collector.keys import KeyRegistry
->>> from collector.producer import EmbeddedBackend
+>>> from collector.embedded import EmbeddedBackend
 >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
 >>> app = create_app(GatewayConfig(), reg, EmbeddedBackend(sink=None))
 >>> sorted(r.path for r in app.routes)
@@ -41,13 +41,13 @@ from starlette.routing import Route
 from edgedrift.faults import fault_point
 
 from .auth import AcceptedSet, Authenticator, RequestAuth
+from .backend import Backend
 from .batch_checks import check_windows
 from .errors import AuthError, GatewayError, PayloadError, RateLimited, Unavailable
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
 from .metrics import GatewayMetrics
 from .msgpack_bounds import check_object_count
-from .producer import Backend
 from .ratelimit import RateLimiter
 from .records import IngestRecord
 from .validation import (
@@ -100,7 +100,7 @@ class Gateway:
     """The request handlers and the state they share (one instance per process).
 
     >>> import tempfile, os
-    >>> from collector.producer import EmbeddedBackend
+    >>> from collector.embedded import EmbeddedBackend
     >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
     >>> Gateway(GatewayConfig(skew_s=60), reg, EmbeddedBackend(sink=None)).auth.skew_s
     60

@@ -8,10 +8,10 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from collector.embedded import EmbeddedBackend
 from collector.gateway import create_app
 from collector.gateway_config import GatewayConfig
 from collector.keys import KeyRegistry
-from collector.producer import EmbeddedBackend
 
 
 class _Recorder:
