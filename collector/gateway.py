@@ -46,6 +46,7 @@ from .batch_checks import check_windows
 from .errors import AuthError, GatewayError, PayloadError, RateLimited, Unavailable
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics
 from .msgpack_bounds import check_object_count
 from .ratelimit import RateLimiter
@@ -380,8 +381,7 @@ class Gateway:
                 type(self.backend).__name__)
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(self.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
 def _helper_init(parent_pid: int) -> None:

@@ -47,8 +47,8 @@ _ANALYSIS = ("numpy", "pandas", "pyarrow", "duckdb", "scipy", "httpx")
 # The third-party modules each command needs (checked, without importing them, before the
 # command's module is imported). `keys` and `init` need only the standard library.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "demo": (*_ANALYSIS, "starlette", "uvicorn", "httptools"),
-    "gateway": ("numpy", "pyarrow", "starlette", "uvicorn", "httptools"),
+    "demo": (*_ANALYSIS, "starlette", "uvicorn", "httptools", "prometheus_client"),
+    "gateway": ("numpy", "pyarrow", "starlette", "uvicorn", "httptools", "prometheus_client"),
     "sink": ("numpy", "pyarrow", "kafka"),
     "compact": ("numpy", "pyarrow"),
     "reference": ("numpy", "pandas", "pyarrow"),
