@@ -55,7 +55,7 @@ LabelColumns = tuple[tuple[list[int], list[int], list[int]], np.ndarray, pa.Arra
 
 def bin_sums(packed: list[bytes], width: int) -> list[int]:
     """Count totals of packed bins of one shape (same width byte and length), vectorised;
-    the :data:`edge_sdk.wire.BinSums` handed to ``validate_window``.
+    the :data:`collector.window_proof.BinSums` the sink's window proofs use.
 
     >>> bin_sums([bytes([2, 1, 0, 44, 1]), bytes([2, 0, 0, 7, 0])], 2)
     [301, 7]

@@ -32,6 +32,7 @@ keys, regression labels) take the exact check when added.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -54,12 +55,15 @@ from .chunk_tables import FEATURE_PARTS, Partition, append, build
 from .columns import Split
 from .columns_py import bin_sums
 from .errors import RecordError
+from .window_proof import features_ok
 
 log = logging.getLogger(__name__)
 
 OnInvalid = Callable[[Any, str], None]     # (the token given to add(), the reason)
 
 _DAY_MS = 86_400_000
+# the sink's exact per-window check: validate_window with the window proof (numpy bin sums)
+features_proof = functools.partial(features_ok, bin_sums=bin_sums)
 _date_cache: dict[int, str] = {}
 _PACKED_LT = 2        # Split.packed's bit of the latency sketch
 # Keys a window may carry and still be checked column-wise; others (samples, keys of a
@@ -212,7 +216,7 @@ class RowBuilder:
         """The exact per-window checks; an invalid window goes to ``on_invalid``."""
         try:
             if not validated:
-                validate_window(w, self.limits, bin_sums=bin_sums)
+                validate_window(w, self.limits, features_proof=features_proof)
             check_window(w, device_id)
         except (WireError, RecordError) as exc:
             if self.on_invalid is None:

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.columns_py import bin_sums
-from collector.row_builder import RowBuilder, check_window
 from collector.errors import RecordError
 from collector.fake_windows import make_window_body
+from collector.row_builder import RowBuilder, check_window
+from collector.row_builder import features_proof as _PROOF
 from edge_sdk.errors import WireError
 from edge_sdk.numeric import pack_counts
 from edge_sdk.wire import validate_window
@@ -79,7 +79,7 @@ def mutated_window(draw: st.DrawFn) -> dict[str, Any]:
 
 def _exact_error(w: Any, device: str) -> bool:
     try:
-        validate_window(copy.deepcopy(w), bin_sums=bin_sums)
+        validate_window(copy.deepcopy(w), features_proof=_PROOF)
         check_window(w, device)
     except (WireError, RecordError):
         return True
