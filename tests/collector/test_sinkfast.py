@@ -470,3 +470,12 @@ def test_parse_record_declines_a_key_twice() -> None:
     assert msgpack.unpackb(twice)["v"] == 1
     assert native.parse_record(twice, 256 << 10) is None
     assert native.parse_record(raw, 256 << 10) is not None
+
+
+def test_the_c_region_rule_is_the_python_one_for_every_slot_count() -> None:
+    """The slot-sum regions the C path sums bins over are edge_sdk.layout.regions (the one
+    Python statement of the rule), for every slot count a layout can have and beyond."""
+    from edge_sdk.layout import MAX_SLOTS, regions
+
+    for slots in range(0, 4 * MAX_SLOTS):
+        assert native.region_bounds(slots) == regions(slots), slots
