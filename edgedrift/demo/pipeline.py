@@ -263,8 +263,8 @@ def _analyse(paths: DataPaths, options: DemoOptions, start_ms: int, end_ms: int)
 
 
 def _alert(paths: DataPaths, webhook_url: str, verdicts: list[dict[str, Any]]) -> list[Any]:
-    from analytics.alerts.from_verdicts import raise_alerts
     from analytics.alerts import Deliverer, alerts_config_from_toml
+    from analytics.alerts.from_verdicts import raise_alerts
     from analytics.alerts.outbox import Outbox
 
     config = alerts_config_from_toml(_alerts_table(webhook_url))
