@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from edgedrift.cli import add_common_after_subcommand, existing_data_dir
+from edgedrift.command import add_common_after_subcommand, existing_data_dir
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 
-from edgedrift.cli import CommandError, existing_data_dir
+from edgedrift.command import CommandError, existing_data_dir
 from edgedrift.paths import DataPaths
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis)
             time.sleep(max(args.every, 0.1))
             continue
         if alerting is not None:
-            from .alerting import raise_alerts
+            from .alerts.from_verdicts import raise_alerts
             stored = raise_alerts(summary.verdicts, alerting, paths.outbox)
             for alert in stored:
                 print(f"  alert #{alert.id} {alert.event_type} stored for delivery", flush=True)

@@ -93,7 +93,7 @@ def backtest(source: str | os.PathLike[str] | pd.DataFrame, timestamp: str, mode
     import dataclasses
     import logging
 
-    from .alerting import conditions_from_verdicts
+    from .alerts.from_verdicts import conditions_from_verdicts
     from .alerts import AlertEngine, AlertsConfig
     from .job import run_analysis
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from edgedrift.cli import CommandError
+from edgedrift.command import CommandError
 from edgedrift.paths import DataPaths
 
 

@@ -16,7 +16,6 @@ window since then is recomputed.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import math
 import time
@@ -31,7 +30,7 @@ from collector.compaction import readers_share
 from edgedrift.paths import DataPaths
 
 from . import metrics as metrics_mod
-from . import verdict as policy
+from . import verdict
 from .config import AnalyticsConfig
 from .dataset import Dataset
 from .reference import ReferenceStore
@@ -39,7 +38,7 @@ from .results import ResultsDB, publish_snapshot
 from .windows import Cadence, ends
 
 log = logging.getLogger(__name__)
-WINDOW = policy.WINDOW
+WINDOW = verdict.WINDOW
 
 
 @dataclass
@@ -116,19 +115,19 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         # CUSUM seeds decay to 0 within cusum_max / cusum_k empty windows
         hist_lo = w.shift(lo_ms, -max(config.persistence_m - 1,
                                       math.ceil(config.cusum_max / config.cusum_k)))
-        feats = policy.feature_states(met, db.feature_history(hist_lo, lo_ms), config)
+        feats = verdict.feature_states(met, db.feature_history(hist_lo, lo_ms), config)
         if not met.empty:
             met = met.merge(feats[[*WINDOW, "feature", "p_adjusted", "candidate", "drifted",
                                    "evidence", "cusum"]],
                             on=[*WINDOW, "feature"], how="left")
             met["p_adjusted"] = np.where(met["role"] == "test", met["p_adjusted"], np.nan)
-        quality, q_verdicts = policy.quality_verdicts(quality, db.quality_history(hist_lo, lo_ms),
+        quality, q_verdicts = verdict.quality_verdicts(quality, db.quality_history(hist_lo, lo_ms),
                                                       config)
         vhist = db.verdict_history(hist_lo, lo_ms)
         verdicts = pd.concat([v for v in (
-            policy.drift_verdicts(feats, met, config, _only(tables.skipped, keep)), q_verdicts,
-            policy.latency_verdicts(latency, refs, vhist, config),
-            policy.accuracy_verdicts(wdf, refs, vhist, config)) if not v.empty],
+            verdict.drift_verdicts(feats, met, config, _only(tables.skipped, keep)), q_verdicts,
+            verdict.latency_verdicts(latency, refs, vhist, config),
+            verdict.accuracy_verdicts(wdf, refs, vhist, config)) if not v.empty],
             ignore_index=True)
         verdicts = _previous(verdicts, db.previous_states(lo_ms))
         summary.timings["verdicts"] = time.perf_counter() - t

@@ -139,7 +139,7 @@ class _Numeric:
     missing: int = 0
     nan: int = 0
     inf: int = 0
-    mismatch: int = 0
+    type_mismatch: int = 0
     out_of_range: int = 0
     min: float = math.inf
     max: float = -math.inf
@@ -151,10 +151,10 @@ class _Numeric:
     sums: dict[str, np.ndarray] = field(default_factory=dict)    # exact slot sums per layout
 
     def moments(self, col: pd.Series) -> np.ndarray:
-        x, missing, mismatch = numbers_of(col)
+        x, missing, type_mismatch = numbers_of(col)
         self.records += len(x)
         self.missing += int(missing.sum())
-        self.mismatch += int(mismatch.sum())
+        self.type_mismatch += int(type_mismatch.sum())
         isinf = np.abs(np.nan_to_num(x, nan=0.0)) > MAX_MAGNITUDE
         self.inf += int(isinf.sum())
         fin = x[~np.isnan(x) & ~isinf]
@@ -186,7 +186,7 @@ class _Numeric:
     def profile(self, name: str, spec_layout: str) -> FeatureProfile:
         return FeatureProfile(
             name, "numeric", n=self.n, records=self.records, missing=self.missing, nan=self.nan,
-            inf=self.inf, type_mismatch=self.mismatch, out_of_range=self.out_of_range,
+            inf=self.inf, type_mismatch=self.type_mismatch, out_of_range=self.out_of_range,
             min=self.min if self.n else math.nan, max=self.max if self.n else math.nan,
             mean=self.mean if self.n else math.nan,
             std=math.sqrt(self.m2 / self.n) if self.n else math.nan,
@@ -201,7 +201,7 @@ class _Numeric:
 class _Categorical:
     records: int = 0
     missing: int = 0
-    mismatch: int = 0
+    type_mismatch: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     def update(self, col: pd.Series) -> None:
@@ -211,14 +211,14 @@ class _Categorical:
             if col.dtype == object else col.isna()
         self.missing += int(missing.sum())
         keys = col[~missing].map(category_key)
-        self.mismatch += int(keys.isna().sum())
+        self.type_mismatch += int(keys.isna().sum())
         for key, c in keys.dropna().value_counts().items():
             self.counts[key] = self.counts.get(key, 0) + int(c)
 
     def profile(self, name: str) -> FeatureProfile:
         n = sum(self.counts.values())
         return FeatureProfile(name, "categorical", n=n, records=self.records,
-                              missing=self.missing, type_mismatch=self.mismatch,
+                              missing=self.missing, type_mismatch=self.type_mismatch,
                               categories=dict(sorted(self.counts.items(), key=lambda kv: -kv[1])))
 
 

@@ -11,7 +11,7 @@ import argparse
 import datetime as dt
 import sys
 
-from edgedrift.cli import CommandError
+from edgedrift.command import CommandError
 from edgedrift.paths import DataPaths
 
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgedrift.cli import CommandError, existing_data_dir
+from edgedrift.command import CommandError, existing_data_dir
 from edgedrift.paths import DataPaths
 
 

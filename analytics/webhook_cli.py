@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from edgedrift.cli import add_common_after_subcommand, ensure_port_free
+from edgedrift.command import add_common_after_subcommand, ensure_port_free
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ CHUNK = 50_000
 
 
 def _templates(count: int = 8):
-    from collector.arrow_rows import RowBuilder
+    from collector.row_builder import RowBuilder
     from collector.fake_windows import window_variants
     from edge_sdk.wire import decode_window
     b = RowBuilder()

@@ -178,14 +178,14 @@ def _ms(iso: str) -> float:
 def run() -> list[Figure]:
     import logging
 
-    from analytics.alerting import conditions_from_verdicts
+    from analytics.alerts.from_verdicts import conditions_from_verdicts
     from analytics.alerts import AlertEngine, AlertsConfig
     from analytics.config import AnalyticsConfig
     from analytics.job import run_analysis
     from analytics.reference import ReferenceStore
     from analytics.reference_build import build_reference
     from collector.keys import KeyRegistry
-    from edgedrift.demo import DemoOptions, _Services
+    from edgedrift.demo.pipeline import DemoOptions, _Services
     from edgedrift.paths import DataPaths
     logging.getLogger("analytics.alerts.policy").setLevel(logging.ERROR)  # no endpoints here
     runs = fleets()

@@ -113,7 +113,8 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
     out["bytes_per_window"] = size / n
     out["files"] = files
 
-    from collector.arrow_rows import bin_sums, unpack_split
+    from collector.columns import unpack_split
+    from collector.row_builder import features_proof as proof
 
     with gc_paused():
         t = time.perf_counter()
@@ -126,7 +127,7 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
         out["split_per_s"] = n / (time.perf_counter() - t)
         t = time.perf_counter()
         for r in records:
-            decode_window(r.window, bin_sums=bin_sums)   # the exact per-window validator
+            decode_window(r.window, features_proof=proof)   # the exact per-window validator
         out["decode_per_s"] = n / (time.perf_counter() - t)
 
     import multiprocessing as mp
@@ -137,8 +138,8 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
         out["sink_procs"] = cores
         out["sink_machine_per_s"] = sum(k for _, k in results) / max(w for w, _ in results)
 
-    from collector.arrow_rows import RowBuilder
     from collector.parquet_files import batch_name, commit_batch
+    from collector.row_builder import RowBuilder
 
     decoded = [unpack_window(r.window) for r in records]
     root = Path(tempfile.mkdtemp(prefix="bench-rows-"))

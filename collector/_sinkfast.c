@@ -235,9 +235,18 @@ typedef struct {
 } RowHead;            /* followed by name, layout, bins and slot sums bytes */
 
 /* ---- wire-v2 slot sums (edge_sdk.layout.regions, collector/slot_sums.py) -------------- */
+/* The region rule of edge_sdk.layout.regions (the one statement of it, in Python): the
+ * inner slots 1 .. slots - 2 in at most N_REGIONS runs; region r of count is
+ * [region_first(r), region_first(r + 1) - 1]. tests/collector/test_sinkfast.py compares
+ * region_bounds() below with regions() for every slot count. */
 static int regions_of(int slots) {
     int inner = slots > 2 ? slots - 2 : 0;
     return inner < N_REGIONS ? inner : N_REGIONS;
+}
+
+static int region_first(int r, int count, int slots) {
+    int inner = slots > 2 ? slots - 2 : 0;
+    return 1 + r * inner / count;
 }
 
 static float read_f32(const unsigned char *p) {
@@ -266,9 +275,9 @@ static void sums_row(const int32_t *bin_row, int slots, const unsigned char *sum
     memset(ints, 0, sizeof(int64_t) * N_SUM_INTS);
     tails[0] = tails[1] = 0.0;
     if (!sums_len) return;
-    int count = regions_of(slots), inner = slots > 2 ? slots - 2 : 0;
+    int count = regions_of(slots);
     for (int r = 0; r < count; r++) {
-        int first = 1 + r * inner / count, end = 1 + (r + 1) * inner / count;
+        int first = region_first(r, count, slots), end = region_first(r + 1, count, slots);
         int64_t c = 0;
         for (int s = first; s < end; s++) c += bin_row[s];
         ints[r] = c * (int64_t)sums[r];
@@ -1384,7 +1393,28 @@ done:
     return result;
 }
 
+/* region_bounds(slots) -> ((first, last), ...): the regions sums_row uses (for tests) */
+static PyObject *region_bounds(PyObject *self, PyObject *args) {
+    int slots;
+    if (!PyArg_ParseTuple(args, "i", &slots)) return NULL;
+    int count = regions_of(slots);
+    PyObject *out = PyTuple_New(count);
+    if (out == NULL) return NULL;
+    for (int r = 0; r < count; r++) {
+        PyObject *pair = Py_BuildValue("(ii)", region_first(r, count, slots),
+                                       region_first(r + 1, count, slots) - 1);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, r, pair);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"region_bounds", region_bounds, METH_VARARGS,
+     "region_bounds(slots) -> ((first, last), ...) of the slot-sum regions"},
     {"parse_record", parse_record, METH_VARARGS,
      "parse_record(value, max_bin_len) -> (received_ms, sent_s, w_start, w_end) or None"},
     {"split_numeric", split_numeric, METH_VARARGS,

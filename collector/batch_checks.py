@@ -2,7 +2,7 @@
 
 :func:`check_windows` answers exactly what :func:`collector.validation.check_window`
 answers for each window, faster: the windows are first added to a
-:class:`~collector.arrow_rows.RowBuilder`, the sink's own checker, whose column-wise
+:class:`~collector.row_builder.RowBuilder`, the sink's own checker, whose column-wise
 proofs (and C accelerator, when built) check a whole batch at ~30 us per window where
 ``validate_window`` takes ~60 us. A window it accepts, and whose envelope names the same
 device, model and sequence, is valid; every other window takes the exact per-window
@@ -55,7 +55,8 @@ def proven_valid(jobs: list[Job], limits: WireLimits) -> set[int]:
     match them: windows :func:`~collector.validation.check_window` accepts. Any other
     window (or any surprise here) is simply not in the set."""
     try:    # (imported even for no jobs: the gateway warms its helpers up with none)
-        from .arrow_rows import RowBuilder, unpack_split
+        from .columns import unpack_split
+        from .row_builder import RowBuilder
     except ImportError:         # a gateway installed without pyarrow: window by window
         return set()
     if len(jobs) < 2 or limits.max_depth < _VALID_WINDOW_DEPTH \

@@ -1,10 +1,10 @@
 """Column-wise proofs that a chunk of decoded windows is valid, without a per-window walk.
 
 The sink decodes each window with msgpack (explicit limits) and leaves the
-schema checks to the chunk: :class:`collector.arrow_rows.RowBuilder` gathers
+schema checks to the chunk: :class:`collector.row_builder.RowBuilder` gathers
 the fields of ~512 windows into columns and proves here, one vectorised check
 per column, everything :func:`edge_sdk.wire.validate_window` and
-:func:`collector.arrow_rows.check_window` would check window by window (types,
+:func:`collector.row_builder.check_window` would check window by window (types,
 ranges, lengths, finiteness, bin totals, uniqueness). Each check either passes
 or raises :class:`Unproven`; then the builder runs the exact per-window checks,
 which decide and name the field. So a check here may be stricter than the wire

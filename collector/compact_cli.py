@@ -14,7 +14,7 @@ import logging
 import sys
 import time
 
-from edgedrift.cli import CommandError, existing_data_dir
+from edgedrift.command import CommandError, existing_data_dir
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -78,7 +78,8 @@ def _summarise(config: CompactionConfig, report: CompactionReport) -> None:
           flush=True)
 
 
-if __name__ == "__main__":
-    from edgedrift.cli import main
+if __name__ == "__main__":      # the `edgedrift compact` command, by the dispatcher
+    import runpy
 
-    sys.exit(main(["compact", *sys.argv[1:]]))
+    sys.argv[1:1] = ["compact"]
+    runpy.run_module("edgedrift", run_name="__main__")

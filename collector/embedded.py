@@ -1,4 +1,8 @@
-"""The in-process sink the gateway uses when no Kafka is configured.
+"""The in-process sink the gateway uses when no Kafka is configured, and its backend.
+
+:class:`EmbeddedBackend` is the gateway's :class:`~collector.backend.Backend` then: it
+group-commits, writing concurrent requests' records together by one blocking
+``sink.write`` in a worker thread, and answers each request once that write is durable.
 
 :class:`EmbeddedSink` is the same :class:`~collector.sink.ParquetSink` fed
 directly: records get offsets from a persistent counter (topic ``embedded``,
@@ -27,10 +31,13 @@ Records that fail decoding are appended with the reason to
 >>> sink.close()
 >>> EmbeddedSink(cfg).next_offset      # recovered from the file names
 2
+>>> EmbeddedBackend(sink=None, timeout_s=1.0).ready()
+False
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -39,7 +46,11 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .errors import SinkClosedError, SinkError
+import anyio.to_thread
+
+from .backend import Sink
+from .errors import SinkClosedError, SinkError, Unavailable
+from .metrics import GatewayMetrics
 from .parquet_files import (
     batch_is_complete,
     clean_temp,
@@ -221,3 +232,76 @@ class EmbeddedSink:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+class EmbeddedBackend:
+    """Group-commit writes through an in-process sink (``sink.write`` blocks until durable)."""
+
+    takes_decoded = True
+
+    def __init__(self, sink: Sink | None, timeout_s: float = 10.0, retry_after_s: int = 5,
+                 metrics: GatewayMetrics | None = None) -> None:
+        self.sink = sink
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics or GatewayMetrics()
+        # (records, future, arrival) of the puts waiting for the next write
+        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None], float]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._healthy = True
+
+    async def start(self) -> None:
+        return None
+
+    def ready(self) -> bool:
+        return self.sink is not None and self._healthy
+
+    def not_ready_reason(self) -> str:
+        """Why :meth:`ready` is False ('' when ready)."""
+        if self.sink is None:
+            return "no sink"
+        return "" if self._healthy else "the last Parquet write failed"
+
+    async def put(self, records: list[IngestRecord]) -> None:
+        if not records:
+            return
+        if self.sink is None:
+            raise Unavailable("sink", self.retry_after_s)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((records, fut, time.monotonic()))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
+        except TimeoutError:
+            raise Unavailable("sink", self.retry_after_s) from None
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            records = [r for recs, _, _ in batch for r in recs]
+            since = batch[0][2]     # puts that waited during the last write go out at once
+            try:
+                await anyio.to_thread.run_sync(self.sink.write, records,   # type: ignore[union-attr]
+                                               since)
+            except Exception as exc:
+                self._healthy = False
+                self.metrics.sink_error()
+                log.error("embedded sink write of %d records failed: %s", len(records), exc)
+                for _, fut, _ in batch:
+                    if not fut.done():
+                        fut.set_exception(Unavailable("sink", self.retry_after_s))
+                continue
+            self._healthy = True
+            for _, fut, _ in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self._writer, self.timeout_s)
+            except (TimeoutError, Exception):
+                pass
+        if self.sink is not None:
+            await anyio.to_thread.run_sync(self.sink.close)

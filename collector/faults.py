@@ -1,56 +1,6 @@
-"""Fault injection for "killed at step X" tests, read in the real code path.
+"""Compatibility path of :mod:`edgedrift.faults` (the one fault-injection module); import
+``fault_point`` from there. Kept for one release."""
 
-``EDGEDRIFT_FAULT="sink:after_rename:3"`` makes the third pass through
-``fault_point("sink", "after_rename")`` SIGKILL the current process. Several
-faults may be given, comma-separated. With the variable unset, a fault point
-costs one dict lookup.
+from edgedrift.faults import ENV_VAR, fault_point, parse_faults
 
->>> plan = parse_faults("sink:after_rename:3, gateway:after_ack:1")
->>> plan[("sink", "after_rename")], plan[("gateway", "after_ack")]
-(3, 1)
->>> fault_point("sink", "nowhere")   # not armed: no effect
-"""
-
-from __future__ import annotations
-
-import logging
-import os
-import signal
-import threading
-
-ENV_VAR = "EDGEDRIFT_FAULT"
-log = logging.getLogger(__name__)
-
-_lock = threading.Lock()
-_plan: dict[tuple[str, str], int] | None = None
-_hits: dict[tuple[str, str], int] = {}
-
-
-def parse_faults(text: str) -> dict[tuple[str, str], int]:
-    """``component:point:N[,...]`` -> {(component, point): N}."""
-    plan: dict[tuple[str, str], int] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        parts = item.split(":")
-        if len(parts) != 3 or not parts[2].isdigit() or int(parts[2]) < 1:
-            raise ValueError(f"{ENV_VAR}: expected component:point:N (N >= 1), got {item!r}")
-        plan[(parts[0], parts[1])] = int(parts[2])
-    return plan
-
-
-def fault_point(component: str, point: str) -> None:
-    """SIGKILL this process if ``component:point`` is armed and this is its N-th hit."""
-    global _plan
-    if _plan is None:
-        _plan = parse_faults(os.environ.get(ENV_VAR, ""))
-    if not _plan:
-        return
-    key = (component, point)
-    target = _plan.get(key)
-    if target is None:
-        return
-    with _lock:
-        _hits[key] = _hits.get(key, 0) + 1
-        hit = _hits[key]
-    if hit == target:
-        log.warning("fault injection: SIGKILL at %s:%s (hit %d)", component, point, hit)
-        os.kill(os.getpid(), signal.SIGKILL)
+__all__ = ["ENV_VAR", "fault_point", "parse_faults"]

@@ -12,7 +12,7 @@ See docs/collector.md for the HTTP contract.
 
 >>> import tempfile, os
 >>> from collector.keys import KeyRegistry
->>> from collector.producer import EmbeddedBackend
+>>> from collector.embedded import EmbeddedBackend
 >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
 >>> app = create_app(GatewayConfig(), reg, EmbeddedBackend(sink=None))
 >>> sorted(r.path for r in app.routes)
@@ -38,15 +38,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from edgedrift.faults import fault_point
+
 from .auth import AcceptedSet, Authenticator, RequestAuth
+from .backend import Backend
 from .batch_checks import check_windows
 from .errors import AuthError, GatewayError, PayloadError, RateLimited, Unavailable
-from .faults import fault_point
 from .gateway_config import GatewayConfig
 from .keys import KeyRegistry
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import GatewayMetrics
 from .msgpack_bounds import check_object_count
-from .producer import Backend
 from .ratelimit import RateLimiter
 from .records import IngestRecord
 from .validation import (
@@ -99,7 +101,7 @@ class Gateway:
     """The request handlers and the state they share (one instance per process).
 
     >>> import tempfile, os
-    >>> from collector.producer import EmbeddedBackend
+    >>> from collector.embedded import EmbeddedBackend
     >>> reg = KeyRegistry(os.path.join(tempfile.mkdtemp(), "keys.json"))
     >>> Gateway(GatewayConfig(skew_s=60), reg, EmbeddedBackend(sink=None)).auth.skew_s
     60
@@ -160,17 +162,11 @@ class Gateway:
         return dict(zip(index, results, strict=True))
 
     # -- POST /v1/telemetry ----------------------------------------------------------
-    async def telemetry(self, request: Request) -> Response:
-        """Starlette endpoint (kept for the route table; the app serves it via :meth:`asgi`)."""
-        h = request.headers
-        status, body, headers = await self.handle(
-            h.get("content-type"), h.get("content-encoding"), h.get("content-length"),
-            request.stream(), {k: v for k, v in h.items() if k.startswith("x-edgedrift-")})
-        return Response(body, status, headers=headers, media_type="application/json")
-
-    async def asgi(self, scope: dict[str, Any], receive: Callable[[], Any],
-                   send: Callable[[dict[str, Any]], Any]) -> None:
-        """Raw ASGI fast path for ``POST /v1/telemetry`` (no Request/Response objects)."""
+    async def telemetry(self, scope: dict[str, Any], receive: Callable[[], Any],
+                        send: Callable[[dict[str, Any]], Any]) -> None:
+        """``POST /v1/telemetry`` as a plain ASGI app (no Request/Response objects): the
+        route table dispatches to it through :class:`TelemetryEndpoint`, so the app's
+        middleware sees every request, this endpoint's included."""
         ctype = cenc = clen = None
         signed: dict[str, str] = {}
         for name, value in scope["headers"]:
@@ -385,8 +381,7 @@ class Gateway:
                 type(self.backend).__name__)
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(self.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
 def _helper_init(parent_pid: int) -> None:
@@ -416,17 +411,20 @@ async def _receive_chunks(receive: Callable[[], Any]) -> AsyncIterator[bytes]:
             return
 
 
-class _GatewayApp(Starlette):
-    """Starlette app whose ``POST /v1/telemetry`` skips the middleware and routing layers."""
+class TelemetryEndpoint:
+    """The ASGI app a :class:`~starlette.routing.Route` serves ``POST /v1/telemetry`` with.
 
-    telemetry_asgi: Callable[..., Any]
+    A Route whose endpoint is a function or bound method wraps it in Starlette's
+    Request/Response layer; a callable object like this one is called as a raw ASGI
+    app instead (saving that per-request cost) while routing, the 405 for other
+    methods and every middleware of the app still apply.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/telemetry" \
-                and scope["method"] == "POST":
-            await self.telemetry_asgi(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        await self.gateway.telemetry(scope, receive, send)
 
 
 def _retry_header(exc: GatewayError) -> dict[str, str]:
@@ -452,12 +450,11 @@ def create_app(config: GatewayConfig, registry: KeyRegistry, backend: Backend,
             gw.close_pool()
             await backend.close()
 
-    app = _GatewayApp(routes=[
-        Route("/v1/telemetry", gw.telemetry, methods=["POST"]),
+    app = Starlette(routes=[
+        Route("/v1/telemetry", TelemetryEndpoint(gw), methods=["POST"]),
         Route("/healthz", gw.healthz, methods=["GET"]),
         Route("/readyz", gw.readyz, methods=["GET"]),
         Route("/metrics", gw.metrics_text, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.gateway = gw
-    app.telemetry_asgi = gw.asgi
     return app

@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 
-from edgedrift.cli import CommandError, ensure_port_free
+from edgedrift.command import CommandError, ensure_port_free
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -44,10 +44,10 @@ def check_startable(cfg: GatewayConfig) -> None:
 
 def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app)
     """Config objects and the ASGI app, built from the TOML file and the command line."""
+    from .backend import Backend
     from .gateway import create_app
     from .keys import KeyRegistry
     from .metrics import GatewayMetrics
-    from .producer import Backend
     from .replay_store import persist
 
     toml = load_toml(args.config)
@@ -60,7 +60,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     metrics = GatewayMetrics()
     backend: Backend
     if cfg.kafka:
-        from .producer import KafkaBackend
+        from .kafka_backend import KafkaBackend
         from .sink_config import KafkaConfig
 
         kafka = build_config(KafkaConfig, section(toml, "kafka"), {"bootstrap": cfg.kafka},
@@ -70,8 +70,7 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
                                replication_factor=kafka.replication_factor,
                                producer_config={"compression_type": kafka.compression_type()})
     else:
-        from .embedded import EmbeddedSink
-        from .producer import EmbeddedBackend
+        from .embedded import EmbeddedBackend, EmbeddedSink
         from .sink_config import SinkConfig
 
         sink_values = dict(section(toml, "sink"))

@@ -27,8 +27,9 @@ import threading
 import time
 from typing import Any
 
+from edgedrift.faults import fault_point
+
 from . import kafka_zstd
-from .faults import fault_point
 from .sink import DeadLetter, ParquetSink, gc_paused
 from .sink_config import KafkaConfig, SinkConfig
 

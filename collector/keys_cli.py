@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from edgedrift.cli import CommandError, add_common_after_subcommand, existing_data_dir
+from edgedrift.command import CommandError, add_common_after_subcommand, existing_data_dir
 from edgedrift.config import load_toml, section
 from edgedrift.paths import DataPaths
 

@@ -1,11 +1,16 @@
-"""Gateway metrics in the Prometheus text exposition format (written by hand, no dependency).
+"""Gateway metrics, exposed at ``/metrics`` in the Prometheus text format by ``prometheus_client``.
+
+The request path only bumps plain counters under one lock (:class:`GatewayMetrics`); a
+custom collector turns a snapshot of them into metric families when ``/metrics`` is
+read, and ``prometheus_client`` writes the exposition text (escaping, ``_total``,
+``_bucket``/``_sum``/``_count``).
 
 >>> m = GatewayMetrics()
 >>> m.reject("replay"); m.reject("replay"); m.observe_request(202, 0.004, 1200)
 >>> text = m.render()
->>> 'edgedrift_gateway_rejected_total{reason="replay"} 2' in text
+>>> 'edgedrift_gateway_rejected_total{reason="replay"} 2.0' in text
 True
->>> 'edgedrift_gateway_request_seconds_bucket{le="0.005"} 1' in text
+>>> 'edgedrift_gateway_request_seconds_bucket{le="0.005"} 1.0' in text
 True
 """
 
@@ -13,17 +18,28 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PREFIX = "edgedrift_gateway"
+# the media type of the text format 0.0.4 that render() writes
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class GatewayMetrics:
     """Counters and one latency histogram; safe to update from several threads.
 
     >>> m = GatewayMetrics(); m.accept(3)
-    >>> "edgedrift_gateway_windows_accepted_total 3" in m.render()
+    >>> "edgedrift_gateway_windows_accepted_total 3.0" in m.render()
     True
     """
 
@@ -42,6 +58,8 @@ class GatewayMetrics:
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(_Collector(self))
 
     def reject(self, reason: str, n: int = 1) -> None:
         with self._lock:
@@ -82,61 +100,61 @@ class GatewayMetrics:
                 self._buckets[-1] += 1
 
     def render(self) -> str:
-        """The exposition text (``text/plain; version=0.0.4``)."""
+        """The exposition text (``text/plain; version=0.0.4``), by ``prometheus_client``."""
+        return generate_latest(self._registry).decode()
+
+    def families(self) -> Iterator[Metric]:
+        """The metric families of a snapshot of the counters (names as documented in
+        docs/collector.md: keep them stable, dashboards and alerts query them)."""
         p = PREFIX
         with self._lock:
-            lines = [
-                f"# HELP {p}_windows_accepted_total Windows made durable (Kafka ack or Parquet).",
-                f"# TYPE {p}_windows_accepted_total counter",
-                f"{p}_windows_accepted_total {self.accepted}",
-                f"# HELP {p}_windows_duplicate_total Windows answered as already accepted.",
-                f"# TYPE {p}_windows_duplicate_total counter",
-                f"{p}_windows_duplicate_total {self.duplicates}",
-                f"# HELP {p}_rejected_total Rejected windows or requests by reason.",
-                f"# TYPE {p}_rejected_total counter",
-            ]
-            lines += [f'{p}_rejected_total{{reason="{_esc(r)}"}} {n}'
-                      for r, n in sorted(self.rejected.items())]
-            lines += [f"# HELP {p}_requests_total HTTP requests to /v1/telemetry by status.",
-                      f"# TYPE {p}_requests_total counter"]
-            lines += [f'{p}_requests_total{{code="{c}"}} {n}'
-                      for c, n in sorted(self.requests.items())]
-            lines += [f"# HELP {p}_requests_signed_total Requests by signature: "
-                      "request (X-Edgedrift-* headers) or envelope (older SDKs).",
-                      f"# TYPE {p}_requests_signed_total counter"]
-            lines += [f'{p}_requests_signed_total{{mode="{m}"}} {n}'
-                      for m, n in sorted(self.signed.items())]
-            lines += [f"# HELP {p}_received_bytes_total Request body bytes received.",
-                      f"# TYPE {p}_received_bytes_total counter",
-                      f"{p}_received_bytes_total {self.bytes_received}",
-                      f"# HELP {p}_kafka_errors_total Failed produce attempts by error.",
-                      f"# TYPE {p}_kafka_errors_total counter"]
-            lines += [f'{p}_kafka_errors_total{{error="{_esc(k)}"}} {n}'
-                      for k, n in sorted(self.kafka_errors.items())]
-            lines += [f"# HELP {p}_sink_errors_total Failed embedded Parquet writes.",
-                      f"# TYPE {p}_sink_errors_total counter",
-                      f"{p}_sink_errors_total {self.sink_errors}",
-                      f"# HELP {p}_request_seconds Latency of /v1/telemetry requests.",
-                      f"# TYPE {p}_request_seconds histogram"]
-            cumulative = 0
-            for le, n in zip(LATENCY_BUCKETS, self._buckets, strict=False):
-                cumulative += n
-                lines.append(f'{p}_request_seconds_bucket{{le="{le:g}"}} {cumulative}')
-            lines.append(f'{p}_request_seconds_bucket{{le="+Inf"}} {self._latency_count}')
-            lines.append(f"{p}_request_seconds_sum {self._latency_sum:.6f}")
-            lines.append(f"{p}_request_seconds_count {self._latency_count}")
+            accepted, duplicates, nbytes = self.accepted, self.duplicates, self.bytes_received
+            sink_errors = self.sink_errors
+            rejected, requests = sorted(self.rejected.items()), sorted(self.requests.items())
+            signed, kafka = sorted(self.signed.items()), sorted(self.kafka_errors.items())
+            buckets, total, count = list(self._buckets), self._latency_sum, self._latency_count
+        yield CounterMetricFamily(f"{p}_windows_accepted",
+                                  "Windows made durable (Kafka ack or Parquet).", accepted)
+        yield CounterMetricFamily(f"{p}_windows_duplicate",
+                                  "Windows answered as already accepted.", duplicates)
+        yield _labelled(f"{p}_rejected", "Rejected windows or requests by reason.", "reason",
+                        rejected)
+        yield _labelled(f"{p}_requests", "HTTP requests to /v1/telemetry by status.", "code",
+                        [(str(c), n) for c, n in requests])
+        yield _labelled(f"{p}_requests_signed", "Requests by signature: request "
+                        "(X-Edgedrift-* headers) or envelope (older SDKs).", "mode", signed)
+        yield CounterMetricFamily(f"{p}_received_bytes", "Request body bytes received.", nbytes)
+        yield _labelled(f"{p}_kafka_errors", "Failed produce attempts by error.", "error", kafka)
+        yield CounterMetricFamily(f"{p}_sink_errors", "Failed embedded Parquet writes.",
+                                  sink_errors)
+        cumulative, rows = 0, []
+        for le, n in zip(LATENCY_BUCKETS, buckets, strict=False):
+            cumulative += n
+            rows.append((f"{le:g}", cumulative))
+        rows.append(("+Inf", count))
+        yield HistogramMetricFamily(f"{p}_request_seconds", "Latency of /v1/telemetry requests.",
+                                    buckets=rows, sum_value=total)
         guard = self.connections
         if guard is not None:   # read in the event loop that updates it
-            lines += [f"# HELP {p}_connections_open Open HTTP connections.",
-                      f"# TYPE {p}_connections_open gauge",
-                      f"{p}_connections_open {guard.open_connections()}",
-                      f"# HELP {p}_connections_dropped_total Connections closed by the "
-                      "connection defences, by reason.",
-                      f"# TYPE {p}_connections_dropped_total counter"]
-            lines += [f'{p}_connections_dropped_total{{reason="{r}"}} {guard.dropped[r]}'
-                      for r in guard.DROP_REASONS]
-        return "\n".join(lines) + "\n"
+            yield GaugeMetricFamily(f"{p}_connections_open", "Open HTTP connections.",
+                                    guard.open_connections())
+            yield _labelled(f"{p}_connections_dropped", "Connections closed by the connection "
+                            "defences, by reason.", "reason",
+                            [(r, guard.dropped[r]) for r in guard.DROP_REASONS])
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _Collector:
+    """The ``prometheus_client`` collector of one :class:`GatewayMetrics`."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self.metrics.families()
+
+
+def _labelled(name: str, doc: str, label: str, values: list[tuple[str, int]]) -> Metric:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, n in values:
+        family.add_metric([value], n)
+    return family

@@ -49,13 +49,14 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import WireError
+from edgedrift.faults import fault_point
 
-from .arrow_rows import OnInvalid, RowBuilder, Split, unpack_split, warm_up
+from .columns import Split, unpack_split
 from .compaction import ensure_readers_lock
 from .errors import RecordError
-from .faults import fault_point
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
 from .records import IngestRecord
+from .row_builder import OnInvalid, RowBuilder, warm_up
 from .seq_guard import UNTRACKED, WRITTEN, SeqGuard
 from .seq_state import load_state, save_snapshot
 from .sink_config import SinkConfig

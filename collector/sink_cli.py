@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 
-from edgedrift.cli import CommandError
+from edgedrift.command import CommandError
 from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    from edgedrift.cli import main
+if __name__ == "__main__":      # the `edgedrift sink` command, by the dispatcher
+    import runpy
 
-    sys.exit(main(["sink", *sys.argv[1:]]))
+    sys.argv[1:1] = ["sink"]
+    runpy.run_module("edgedrift", run_name="__main__")

@@ -35,6 +35,7 @@ from edge_sdk.wire import (
 )
 
 from .errors import PayloadError
+from .window_proof import features_ok
 
 CONTENT_TYPES = frozenset({"application/vnd.edgedrift.v1+msgpack", "application/msgpack",
                            "application/x-msgpack"})
@@ -175,7 +176,7 @@ def check_window(env: dict[str, Any], limits: WireLimits, path: str) -> dict[str
     except WireError as exc:
         raise PayloadError.from_wire(exc) from None
     try:
-        validate_window(body, limits, wpath)
+        validate_window(body, limits, wpath, features_ok)
         check_window_matches(env, body, path)
     except Exception as exc:
         try:   # too deep is reported first (400), as when the walk ran before the schema

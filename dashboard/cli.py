@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgedrift.cli import ensure_port_free
+from edgedrift.command import ensure_port_free
 
 from .config import ENV_CONFIG, ENV_DATA_DIR, DashboardConfig, load
 

@@ -18,37 +18,44 @@ enforces explicit limits (sizes, lengths, nesting, no ext types, str keys).
 
 from __future__ import annotations
 
-import math
-import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
-from operator import le as _le
 from typing import Any
 
 import msgpack
 
 from .errors import WireError
-from .layout import BUILTIN_LAYOUTS, MAX_SLOTS, sums_length
 from .signing import sign
 from .spec import RESERVED_FEATURES
+from .wire_rules import (
+    BUILTIN_SLOTS,
+    MAX_UINT,
+    WIRE_VERSION,
+    _counter_map,
+    _describe,
+    _label_entry,
+    _name,
+    _samples,
+    _sketch_entry,
+    _str,
+    _uint,
+    bin_max,
+    bin_total,
+    sums_ok,
+)
+
+__all__ = ["BUILTIN_SLOTS", "MAX_UINT", "WIRE_VERSION", "bin_max", "bin_total", "sums_ok"]
 
 # Window bodies: v2 numeric entries end with their slot sums (edge_sdk.layout.regions);
 # v1 bodies (13-element numeric entries) stay accepted: devices upgrade slowly.
-WIRE_VERSION = 2
 WINDOW_VERSIONS = (1, 2)
 # Envelopes and requests did not change with window v2.
 ENVELOPE_VERSION = 1
 CONTENT_TYPE = "application/vnd.edgedrift.v1+msgpack"
 MAX_U64 = 2**64 - 1
-# Every count and counter is at most 2^40 - 1 (a trillion): the dataset stores int64 and
-# the analytics sum counts over millions of windows, which must not overflow whatever one
-# device sends. Sequence numbers (time-based in the SDK) and window times are int64.
-MAX_UINT = 2**40 - 1
+# Every count and counter is at most MAX_UINT = 2^40 - 1 (edge_sdk.wire_rules). Sequence
+# numbers (time-based in the SDK) and window times are int64.
 _MAX_INT64 = 2**63 - 1
-_MAX_I32 = 2**31 - 1
 # Feature names of the window-level sketches in the dataset (prediction, latency, energy,
 # regression-label error): a feature of the window may not use them.
 PSEUDO_FEATURES = RESERVED_FEATURES
@@ -94,12 +101,13 @@ class WireLimits:
 
 DEFAULT_LIMITS = WireLimits()
 
-# (packed bins of one shape: same width byte and length, width) -> the count total of each;
-# an optional vectorised stand-in for summing each with _bin_total (the SDK needs no numpy).
-BinSums = Callable[[list[bytes], int], list[int]]
+# (feature entries, max name length, the window's records, window version) -> True if every
+# entry is valid: an optional faster proof (the collector's column-wise one) that lets
+# validate_window skip its per-entry checks; False means "run them" (they name the field).
+FeaturesProof = Callable[[list, int, int, int], bool]
 
 
-def safe_unpackb(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
+def safe_unpackb(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS, path: str = "body",
                  check_depth: bool = True) -> Any:
     """Decode one msgpack object from untrusted bytes, or raise :class:`WireError`.
 
@@ -166,19 +174,20 @@ def encode_window(body: dict[str, Any]) -> bytes:
     return msgpack.packb(body, use_bin_type=True)
 
 
-def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS,
-                  path: str = "w", bin_sums: BinSums | None = None) -> dict[str, Any]:
+def decode_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "w",
+                  features_proof: FeaturesProof | None = None) -> dict[str, Any]:
     """Decode and validate a window body; the dict keeps the wire's short keys.
 
-    ``bin_sums`` (optional, see :data:`BinSums`) only speeds up the bin-total checks
-    (the collector passes a numpy one); what is accepted or rejected does not change.
+    ``features_proof`` (optional, see :data:`FeaturesProof`) only speeds up the checks of
+    the feature entries; what is accepted or rejected does not change.
     """
     body = unpack_window(data, limits, path)
-    validate_window(body, limits, path, bin_sums)  # checks the type (so depth) of every value
+    validate_window(body, limits, path, features_proof)  # checks the type (so depth) of all
     return body
 
 
-def unpack_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = "w") -> Any:
+def unpack_window(data: bytes | memoryview, limits: WireLimits = DEFAULT_LIMITS,
+                  path: str = "w") -> Any:
     """The msgpack half of :func:`decode_window`: size and msgpack limits, no schema checks
     (the caller must run :func:`validate_window` or an equivalent proof before using it)."""
     if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > limits.max_window_bytes:
@@ -188,8 +197,13 @@ def unpack_window(data: bytes, limits: WireLimits = DEFAULT_LIMITS, path: str = 
 
 
 def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = "w",
-                    bin_sums: BinSums | None = None) -> None:
-    """Check a decoded window body against the v1 schema; raise WireError naming the field."""
+                    features_proof: FeaturesProof | None = None) -> None:
+    """Check a decoded window body against the schema; raise WireError naming the field.
+
+    These named checks are the rules of record (the collector's column-wise proofs and its
+    C fast path are held equal to them by tests). ``features_proof``: see
+    :data:`FeaturesProof`.
+    """
     if not isinstance(body, dict):
         raise WireError(path, "a map (window body)", got=type(body).__name__)
     version = body.get("v")
@@ -224,9 +238,10 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
         raise WireError(f"{path}.f", f"an array of at most {limits.max_features} feature entries")
     seen: set[str] = set()
     records = body["n"]
-    fast_ok = _features_ok(feats, limits.max_name_len, bin_sums, records, version)
-    for i, entry in enumerate(() if fast_ok else feats):
-        fpath = f"{path}.f[{i}]"    # only when the fast path found a problem: name it
+    proven = features_proof is not None and features_proof(feats, limits.max_name_len,
+                                                            records, version)
+    for i, entry in enumerate(() if proven else feats):
+        fpath = f"{path}.f[{i}]"
         if not isinstance(entry, list) or not entry:
             raise WireError(fpath, "[name, kind, ...] (a feature entry)")
         name = entry[0]
@@ -259,400 +274,6 @@ def validate_window(body: Any, limits: WireLimits = DEFAULT_LIMITS, path: str = 
 
 _WINDOW_KEYS = frozenset(("v", "d", "m", "mv", "mh", "si", "sdk", "sq", "ws", "we", "n", "tg", "f",
                           "lt", "pr", "en", "lb", "q", "hl", "sm"))
-def _name(body: dict, key: str, max_len: int, path: str) -> None:
-    _str(body.get(key), f"{path}.{key}", max_len, allow_empty=False)
-
-
-def _str(value: Any, path: str, max_len: int, allow_empty: bool = True) -> None:
-    if type(value) is not str or len(value) > max_len or (not allow_empty and not value):
-        raise WireError(path, f"a {'non-empty ' if not allow_empty else ''}string of at most "
-                              f"{max_len} characters", got=_describe(value))
-
-
-def _uint(value: Any, path: str, top: int = MAX_UINT) -> None:
-    if type(value) is not int or not 0 <= value <= top:
-        raise WireError(path, "an unsigned integer", got=_describe(value))
-
-
-def _float(value: Any, path: str) -> None:
-    if not _finite_number(value):
-        raise WireError(path, "a finite number", got=_describe(value))
-
-
-def _finite_number(value: Any) -> bool:
-    """A float that is finite, or an int that converts to one (msgpack's ints all do; an
-    in-process int beyond ~1.8e308 does not, and must not raise OverflowError here)."""
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) is not int:
-        return False
-    try:
-        float(value)
-    except OverflowError:
-        return False
-    return True
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing (missing)"
-    if isinstance(value, list):
-        return f"an array of {len(value)} items"
-    if isinstance(value, dict):
-        return f"a map of {len(value)} entries"
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
-
-
-def _sketch_entry(entry: Any, path: str, numeric_only: bool = False,
-                  records: int | None = None, version: int = WIRE_VERSION) -> None:
-    """Check one sketch entry; ``records``: the window's record count, which bounds the
-    entry's n + missing + ... (None for the label-error histogram, which counts labels).
-    ``version``: the window's; v2 numeric entries end with their slot sums."""
-    if not isinstance(entry, list) or not entry:
-        raise WireError(path, "a sketch entry (array starting with kind 0 or 1)",
-                        got=_describe(entry))
-    kind = entry[0]
-    if kind == 0 and len(entry) == 12 + version:
-        if _numeric_ok(entry, records):   # fast path; the checks below name the field
-            return
-        if version >= 2:
-            _check_sums(entry[13], entry[10], f"{path}.sums")
-        _str(entry[1], f"{path}.layout", 32, allow_empty=False)
-        for j, key in ((2, "n"), (3, "missing"), (4, "nan"), (5, "inf"), (11, "type_mismatch"),
-                       (12, "out_of_range")):
-            _uint(entry[j], f"{path}.{key}")
-        for j, key in ((6, "min"), (7, "max"), (8, "mean"), (9, "m2")):
-            _float(entry[j], f"{path}.{key}")
-        packed = entry[10]
-        if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
-                or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
-            raise WireError(f"{path}.bins", f"bin bytes: width byte 1/2/4 then 1..{MAX_SLOTS} counts")
-        slots, want = (len(packed) - 1) // packed[0], BUILTIN_SLOTS.get(entry[1])
-        if want is not None and slots != want:
-            raise WireError(f"{path}.bins", f"{want} counts (the slots of the built-in layout "
-                                            f"{entry[1]!r})", got=f"{slots} counts")
-        total = _bin_total(packed)
-        if total != entry[2]:
-            raise WireError(f"{path}.bins", f"bin counts summing to n ({entry[2]})", got=str(total))
-        if total > _MAX_I32 and _bin_max(packed) > _MAX_I32:
-            raise WireError(f"{path}.bins", "bin counts below 2^31", got=str(_bin_max(packed)))
-        if entry[2] and entry[6] > entry[7]:
-            raise WireError(f"{path}.min", "min <= max", got=f"{entry[6]} > {entry[7]}")
-        if not entry[2] and (entry[6] or entry[7]):
-            raise WireError(f"{path}.min", "min = max = 0 when n is 0",
-                            got=f"{entry[6]}, {entry[7]}")
-        if entry[12] > entry[2]:
-            raise WireError(f"{path}.out_of_range", f"at most n ({entry[2]}; out-of-range "
-                                                    "values are in the bins too)",
-                            got=str(entry[12]))
-        seen = entry[2] + entry[3] + entry[4] + entry[5] + entry[11]
-        if records is not None and seen > records:
-            raise WireError(f"{path}.n", "n + missing + nan + inf + type_mismatch at most the "
-                                         f"window's records ({records})", got=str(seen))
-        return
-    if kind == 1 and len(entry) == 7 and not numeric_only:
-        for j, key in ((1, "n"), (2, "missing"), (3, "type_mismatch"), (4, "unseen"), (5, "other")):
-            _uint(entry[j], f"{path}.{key}")
-        counts = entry[6]
-        if not isinstance(counts, dict):
-            raise WireError(f"{path}.counts", "a map of category -> count", got=_describe(counts))
-        total = entry[5]
-        for k, v in counts.items():
-            _str(k, f"{path}.counts", 64)
-            _uint(v, f"{path}.counts[{k!r}]")
-            total += v
-        if total != entry[1]:
-            raise WireError(f"{path}.n", f"the sum of counts plus other ({total})", got=str(entry[1]))
-        if entry[4] > entry[1]:
-            raise WireError(f"{path}.unseen", f"at most n ({entry[1]})", got=str(entry[4]))
-        seen = entry[1] + entry[2] + entry[3]
-        if records is not None and seen > records:
-            raise WireError(f"{path}.n", "n + missing + type_mismatch at most the window's "
-                                         f"records ({records})", got=str(seen))
-        return
-    expected = "a numeric entry [0, layout, n, missing, nan, inf, min, max, mean, m2, bins, " \
-               "type_mismatch, out_of_range" + (", sums]" if version >= 2 else "]")
-    if not numeric_only:
-        expected += " or a categorical entry [1, n, missing, type_mismatch, unseen, other, counts]"
-    raise WireError(path, expected, got=f"kind {kind!r} with {len(entry)} elements")
-
-
-def _check_sums(sums: Any, packed: Any, path: str) -> None:
-    """Raise WireError naming ``path`` unless ``sums`` are valid slot sums for ``packed`` bins."""
-    if type(sums) is not bytes:
-        raise WireError(path, "slot sums bytes", got=_describe(sums))
-    if type(packed) is bytes and len(packed) >= 2 and packed[0] in (1, 2, 4) \
-            and not _sums_ok(sums, (len(packed) - 1) // packed[0]):
-        want = sums_length((len(packed) - 1) // packed[0])
-        if len(sums) not in (0, want):
-            raise WireError(path, f"0 or {want} bytes (a byte per region and two float32 "
-                                  "tail sums)", got=f"{len(sums)} bytes")
-        raise WireError(path, "tail sums that are finite and >= 0",
-                        got=str(struct.unpack("<2f", sums[-8:])))
-
-
-def _sums_ok(sums: Any, slots: int) -> bool:
-    """Slot sums of a v2 entry with ``slots`` slots: none (b"") or a byte per region and two
-    float32 tail distances, finite and >= 0.
-
-    >>> _sums_ok(b"", 64), _sums_ok(bytes(8) + struct.pack("<2f", 1.0, 2.0), 64)
-    (True, True)
-    >>> _sums_ok(bytes(16) + struct.pack("<2f", -1.0, 2.0), 64), _sums_ok(bytes(3), 64)
-    (False, False)
-    """
-    if type(sums) is not bytes:
-        return False
-    if not sums:
-        return True
-    if len(sums) != sums_length(slots):
-        return False
-    low, high = struct.unpack("<2f", sums[-8:])
-    return 0.0 <= low < math.inf and 0.0 <= high < math.inf
-
-
-def _numeric_ok(entry: list, records: int | None = None) -> bool:
-    """All checks of a numeric entry without building error paths (True = valid)."""
-    _, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mismatch, oor = entry[:13]
-    if type(lay) is not str or not 0 < len(lay) <= 32:
-        return False
-    for v in (n, missing, nan, inf, mismatch, oor):
-        if type(v) is not int or not 0 <= v <= MAX_UINT:
-            return False
-    for v in (vmin, vmax, mean, m2):
-        if type(v) is float:
-            if not math.isfinite(v):
-                return False
-        elif not _finite_number(v):
-            return False
-    if type(packed) is not bytes or len(packed) < 2 or packed[0] not in (1, 2, 4) \
-            or (len(packed) - 1) % packed[0] or not 1 <= (len(packed) - 1) // packed[0] <= MAX_SLOTS:
-        return False
-    if BUILTIN_SLOTS.get(lay, -1) not in (-1, (len(packed) - 1) // packed[0]):
-        return False
-    if len(entry) == 14 and not _sums_ok(entry[13], (len(packed) - 1) // packed[0]):
-        return False
-    if oor > n or not n and (vmin or vmax) \
-            or records is not None and n + missing + nan + inf + mismatch > records:
-        return False
-    return _bin_total(packed) == n and not (n and vmin > vmax) \
-        and (n <= _MAX_I32 or _bin_max(packed) <= _MAX_I32)
-
-
-def _features_ok(feats: list, max_name_len: int, bin_sums: BinSums | None = None,
-                 records: int = MAX_UINT, version: int = 1) -> bool:
-    """All checks of the feature entries at once, column by column (True = valid).
-
-    A fast path only: False (or any exception) means "run the per-entry checks", which
-    decide and name the field, so what is accepted or rejected does not change.
-
-    >>> ok = ["x", 0, "e:q", 2, 0, 0, 0, 0.0, 1.0, 0.5, 0.5, bytes([1, 1, 1]), 0, 0]
-    >>> _features_ok([ok, ["c", 1, 1, 0, 0, 0, 0, {"a": 1}]], 128)
-    True
-    >>> _features_ok([ok, ok], 128), _features_ok([ok[:3] + [3] + ok[4:]], 128)
-    (False, False)
-    >>> _features_ok([ok + [b""]], 128, version=2), _features_ok([ok], 128, version=2)
-    (True, False)
-    """
-    try:
-        return _features_ok_unchecked(feats, max_name_len, bin_sums, records, version)
-    except Exception:      # noqa: BLE001 - anything odd: let the detailed checks decide
-        return False
-
-
-_INT_T, _STR_T, _BYTES_T, _LIST_T, _NUMBER_T = {int}, {str}, {bytes}, {list}, {float, int}
-_ZERO = {0}
-_first = itemgetter(0)
-# a built-in layout id names its slot count: bins of another length cannot be merged with it
-BUILTIN_SLOTS = {layout_id: lay.slots for layout_id, lay in BUILTIN_LAYOUTS.items()}
-_BUILTIN_IDS = frozenset(BUILTIN_SLOTS)
-
-
-def _features_ok_unchecked(feats: list, max_name_len: int, bin_sums: BinSums | None,
-                           records: int, version: int) -> bool:
-    if not feats:
-        return True
-    if set(map(type, feats)) != _LIST_T:
-        return False
-    names = set(map(_first, feats))
-    if len(names) != len(feats) or not names.isdisjoint(_RESERVED):
-        return False                                    # names not unique, or reserved
-    numeric_len = 13 + version
-    nums = [e for e in feats if len(e) == numeric_len]
-    if len(nums) != len(feats):
-        cats = [e for e in feats if len(e) != numeric_len]
-        if not _categoricals_ok(cats, max_name_len, records):
-            return False
-    if not nums:
-        return True
-    if version >= 2:
-        sums = [e.pop() for e in nums]          # put back below, whatever happens
-        try:
-            return _numerics_ok(nums, max_name_len, bin_sums, records) and all(
-                map(_sums_ok, sums, [(len(e[11]) - 1) // e[11][0] for e in nums]))
-        finally:
-            for e, v in zip(nums, sums):
-                e.append(v)
-    return _numerics_ok(nums, max_name_len, bin_sums, records)
-
-
-def _numerics_ok(nums: list[list], max_name_len: int, bin_sums: BinSums | None,
-                 records: int) -> bool:
-    """The column-wise checks of 14-element numeric feature entries (v1 shape)."""
-    name, kind, lay, n, missing, nan, inf, vmin, vmax, mean, m2, packed, mm, oor = zip(*nums)
-    if set(map(type, name + lay)) != _STR_T or set(kind) != _ZERO:
-        return False
-    ints = kind + n + missing + nan + inf + mm + oor
-    if set(map(type, ints)) != _INT_T or min(ints) < 0 or max(ints) > MAX_UINT:
-        return False
-    if not all(name) or max(map(len, name)) > max_name_len or not all(lay) \
-            or max(map(len, lay)) > 32:
-        return False
-    floats = vmin + vmax + mean + m2
-    try:
-        if not set(map(type, floats)) <= _NUMBER_T or not math.isfinite(sum(floats)):
-            return False     # a finite sum means no inf/nan among them
-    except OverflowError:    # an int too large for a float: the slow path names it
-        return False
-    if not all(map(_le, vmin, vmax)) and any(c and a > b for a, b, c in zip(vmin, vmax, n)):
-        return False
-    if not all(map(_le, oor, n)) or max(map(sum, zip(n, missing, nan, inf, mm))) > records:
-        return False     # out of range beyond n, or more values than the window's records
-    if 0 in n and any(not c and (a or b) for a, b, c in zip(vmin, vmax, n)):
-        return False     # an empty histogram with a min or max
-    if set(map(type, packed)) != _BYTES_T:
-        return False
-    builtin = _BUILTIN_IDS.intersection(lay)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, p in enumerate(packed):
-        groups.setdefault((len(p), p[0]), []).append(i)
-    for (length, width), rows in groups.items():
-        if width not in (1, 2, 4) or (length - 1) % width \
-                or not 1 <= (length - 1) // width <= MAX_SLOTS:
-            return False
-        if builtin:             # a built-in layout id with another slot count
-            slots = (length - 1) // width
-            if any(BUILTIN_SLOTS[b] != slots for b in builtin.intersection(map(lay.__getitem__,
-                                                                               rows))):
-                return False
-        if len(rows) < 4 or bin_sums is None:
-            sums = [_bin_total(packed[i]) for i in rows]
-        else:
-            sums = bin_sums([packed[i] for i in rows], width)
-        if sums != [n[i] for i in rows] or max(sums) > _MAX_I32:
-            return False        # (a total above 2^31: the exact checks look at each count)
-    return True
-
-
-def _categoricals_ok(cats: list[list], max_name_len: int, records: int = MAX_UINT) -> bool:
-    """All checks of categorical feature entries ``[name, 1, n, missing, type_mismatch,
-    unseen, other, counts]`` at once, without building error paths (True = valid)."""
-    if set(map(len, cats)) != {8}:
-        return False
-    name, kind, n, missing, mismatch, unseen, other, counts = zip(*cats)
-    ints = kind + n + missing + mismatch + unseen + other
-    if set(map(type, name)) != _STR_T or not all(name) or max(map(len, name)) > max_name_len \
-            or set(kind) != {1} or set(map(type, ints)) != _INT_T or min(ints) < 0 \
-            or max(ints) > MAX_UINT or set(map(type, counts)) != {dict}:
-        return False
-    keys = list(chain.from_iterable(counts))
-    if keys:
-        values = list(chain.from_iterable(map(dict.values, counts)))
-        if set(map(type, keys)) != _STR_T or max(map(len, keys)) > 64 \
-                or set(map(type, values)) != _INT_T or min(values) < 0 or max(values) > MAX_UINT:
-            return False
-    if not all(map(_le, unseen, n)) or max(map(sum, zip(n, missing, mismatch))) > records:
-        return False
-    return list(map(sum, map(dict.values, counts))) == [a - b for a, b in zip(n, other)]
-
-
-def _bin_max(packed: bytes) -> int:
-    """The largest count of packed bins.
-
-    >>> _bin_max(bytes([2, 1, 0, 44, 1]))
-    300
-    """
-    width = packed[0]
-    return max(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
-               for k in range((len(packed) - 1) // width))
-
-
-def _bin_total(packed: bytes) -> int:
-    """Sum of the little-endian counts after the width byte (memoryview: no per-bin loop).
-
-    >>> _bin_total(bytes([2, 1, 0, 44, 1])), _bin_total(bytes([1, 5, 6]))
-    (301, 11)
-    """
-    width, counts = packed[0], memoryview(packed)[1:]
-    if width == 1:
-        return sum(counts)
-    if sys.byteorder == "little":
-        return sum(counts.cast("H" if width == 2 else "I"))
-    return sum(int.from_bytes(packed[1 + k * width:1 + (k + 1) * width], "little")
-               for k in range((len(packed) - 1) // width))
-
-
-def _label_entry(entry: Any, path: str, version: int = WIRE_VERSION) -> None:
-    if not isinstance(entry, list) or not entry:
-        raise WireError(path, "a label entry (array starting with kind 2 or 3)")
-    if entry[0] == 2 and len(entry) == 5:
-        for j, key in ((1, "n"), (2, "mismatch"), (3, "other")):
-            _uint(entry[j], f"{path}.{key}")
-        cells = entry[4]
-        if not isinstance(cells, list):
-            raise WireError(f"{path}.cells", "an array of [prediction, label, count]")
-        total = entry[3]
-        for i, cell in enumerate(cells):
-            if (not isinstance(cell, list) or len(cell) != 3 or type(cell[0]) is not str
-                    or type(cell[1]) is not str or type(cell[2]) is not int
-                    or not 0 <= cell[2] <= MAX_UINT):
-                raise WireError(f"{path}.cells[{i}]", "[prediction str, label str, count uint]")
-            total += cell[2]
-        if total != entry[1]:
-            raise WireError(f"{path}.n", f"the sum of cells plus other ({total})", got=str(entry[1]))
-        return
-    if entry[0] == 3 and len(entry) == 6:
-        for j, key in ((1, "n"), (2, "mismatch")):
-            _uint(entry[j], f"{path}.{key}")
-        _float(entry[3], f"{path}.abs_err")
-        _float(entry[4], f"{path}.sq_err")
-        _sketch_entry(entry[5], f"{path}.err", numeric_only=True, version=version)
-        return
-    raise WireError(path, "kind 2 [2, n, mismatch, other, cells] or kind 3 "
-                          "[3, n, mismatch, abs_err, sq_err, err]")
-
-
-def _counter_map(value: Any, path: str) -> None:
-    if not isinstance(value, dict) or len(value) > 32:
-        raise WireError(path, "a map of at most 32 counter -> unsigned integer")
-    for k, v in value.items():
-        _str(k, path, 16, allow_empty=False)
-        if k == "sk":   # clock skew may be negative
-            if type(v) is not int or abs(v) > MAX_UINT:
-                raise WireError(f"{path}.{k}", "an integer of magnitude < 2^63", got=_describe(v))
-            continue
-        _uint(v, f"{path}.{k}")
-
-
-def _samples(value: Any, path: str) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("c"), list) \
-            or not isinstance(value.get("r"), list):
-        raise WireError(path, 'a map {"c": [column names], "r": [[row values], ...]}')
-    cols = value["c"]
-    for c in cols:
-        _str(c, f"{path}.c", 128, allow_empty=False)
-    if len(value["r"]) > 1024:
-        raise WireError(f"{path}.r", "at most 1024 sampled rows")
-    for i, row in enumerate(value["r"]):
-        if not isinstance(row, list) or len(row) != len(cols):
-            raise WireError(f"{path}.r[{i}]", f"a row of {len(cols)} values (one per column)")
-        for v in row:
-            if v is not None and type(v) not in (int, float, str, bool) \
-                    or type(v) is float and not math.isfinite(v):   # stored as JSON
-                raise WireError(f"{path}.r[{i}]", "scalar values (finite number, string, bool, "
-                                                  "nil)", got=_describe(v))
-
-
 def as_version(body: dict[str, Any], version: int) -> dict[str, Any]:
     """A window body (the SDK's, version 2) as wire ``version`` 1 or 2 encodes it: v1 numeric
     entries have no slot sums (``Monitor(wire_version=1)`` for a collector not upgraded yet).
@@ -757,7 +378,8 @@ def validate_envelope(env: Any, limits: WireLimits = DEFAULT_LIMITS, path: str =
         _str(env["k"], f"{path}.k", 32, allow_empty=False)
     extra = set(env) - {"v", "d", "m", "t", "s", "w", "g", "k"}
     if extra:
-        raise WireError(f"{path}.{sorted(extra)[0]}", "only the envelope keys v, d, m, t, s, w, g, k")
+        raise WireError(f"{path}.{sorted(extra)[0]}",
+                        "only the envelope keys v, d, m, t, s, w, g, k")
 
 
 def check_window_matches(env: dict[str, Any], window: dict[str, Any], path: str = "body") -> None:

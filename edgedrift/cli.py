@@ -13,20 +13,20 @@ extra to install; an error the user can fix is one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import importlib.util
 import logging
 import os
-import socket
 import sys
 from typing import NoReturn
 
+from .command import CommandError, add_common_after_subcommand
 from .paths import DEFAULT_DATA_DIR
 
 # name -> (module, one-line help). Modules are imported only when chosen.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("edgedrift.demo", "run the whole pipeline on a simulated fleet and summarise it"),
+    "demo": ("edgedrift.demo.pipeline",
+             "run the whole pipeline on a simulated fleet and summarise it"),
     "keys": ("collector.keys_cli", "manage device keys: add, revoke, list"),
     "gateway": ("collector.gateway_cli", "run the HTTP ingest gateway"),
     "sink": ("collector.sink_cli", "run a Kafka -> Parquet sink worker"),
@@ -47,8 +47,8 @@ _ANALYSIS = ("numpy", "pandas", "pyarrow", "duckdb", "scipy", "httpx")
 # The third-party modules each command needs (checked, without importing them, before the
 # command's module is imported). `keys` and `init` need only the standard library.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "demo": (*_ANALYSIS, "starlette", "uvicorn", "httptools"),
-    "gateway": ("numpy", "pyarrow", "starlette", "uvicorn", "httptools"),
+    "demo": (*_ANALYSIS, "starlette", "uvicorn", "httptools", "prometheus_client"),
+    "gateway": ("numpy", "pyarrow", "starlette", "uvicorn", "httptools", "prometheus_client"),
     "sink": ("numpy", "pyarrow", "kafka"),
     "compact": ("numpy", "pyarrow"),
     "reference": ("numpy", "pandas", "pyarrow"),
@@ -62,10 +62,6 @@ NEEDS: dict[str, tuple[str, ...]] = {
 GLOBAL_FLAGS = ("--config", "--data-dir", "--log-level")
 # third-party loggers kept at WARNING unless --log-level DEBUG
 QUIET_LOGGERS = ("kafka", "httpx", "httpcore")
-
-
-class CommandError(Exception):
-    """A command failed in a way the user can fix; printed without a traceback."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -110,39 +106,6 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     return argv
 
 
-def ensure_port_free(host: str, port: int, flag: str = "--port") -> None:
-    """Refuse, naming the port, to start a server on a port another process listens on
-    (instead of starting, announcing itself and then failing to bind)."""
-    if not port:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                return          # e.g. an address not on this machine: the server reports it
-            raise CommandError(f"{flag} {port}: {host}:{port} is already in use by another "
-                               f"process; stop it or choose another port with {flag}") from None
-
-
-def existing_data_dir(path: str) -> str:
-    """``path`` if it is a directory; else a :class:`CommandError` for commands that only read
-    (they would otherwise create it and report zeros as if the fleet were silent).
-
-    >>> existing_data_dir("/nonexistent/edgedrift-data")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    edgedrift.cli.CommandError: --data-dir /nonexistent/edgedrift-data does not exist: no data ...
-    """
-    if not os.path.isdir(path):
-        raise CommandError(f"--data-dir {path} does not exist: no data here. Give the data dir "
-                           "the gateway writes (--data-dir DIR or EDGEDRIFT_DATA_DIR), or start "
-                           "with `edgedrift demo`")
-    return path
-
-
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", default=os.environ.get("EDGEDRIFT_CONFIG"),
                         help="TOML config file for all components (env EDGEDRIFT_CONFIG)")
@@ -152,19 +115,6 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_DATA_DIR}; env EDGEDRIFT_DATA_DIR)")
     parser.add_argument("--log-level", default=os.environ.get("EDGEDRIFT_LOG_LEVEL", "INFO"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging verbosity")
-
-
-def add_common_after_subcommand(parser: argparse.ArgumentParser) -> None:
-    """Accept --config/--data-dir/--log-level after a sub-command too (``keys add X --data-dir D``).
-
-    Defaults are suppressed, so a flag given before the sub-command is not overridden.
-    """
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

@@ -155,13 +155,14 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             raise ConfigFileError(f"{name}: expected a string, got {value!r}")
         return str(value)
     if origin in (list, tuple):
+        seq: Any = value
         if isinstance(value, str):  # from the environment: comma-separated
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
+            seq = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(seq, (list, tuple)):
             raise ConfigFileError(f"{name}: expected a list, got {value!r}")
         item_args = typing.get_args(hint)
         item = item_args[0] if item_args else Any
-        out = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
-               for i, value_ in enumerate(value)]
-        return tuple(out) if origin is tuple else out
+        items = [value_ if item is Any else _coerce(value_, item, f"{name}[{i}]")
+                 for i, value_ in enumerate(seq)]
+        return tuple(items) if origin is tuple else items
     return value

@@ -22,7 +22,7 @@ import base64
 import os
 import secrets
 
-from .cli import CommandError
+from .command import CommandError
 
 DEFAULT_PATH = "edgedrift.toml"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edgedrift.demo import DemoOptions, run_demo
-from edgedrift.fleet import DRIFT_FEATURE, DRIFT_MODEL, DRIFT_SEGMENT
+from edgedrift.demo.fleet import DRIFT_FEATURE, DRIFT_MODEL, DRIFT_SEGMENT
+from edgedrift.demo.pipeline import DemoOptions, run_demo
 
 
 @pytest.fixture(scope="module")

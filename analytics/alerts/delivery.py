@@ -37,9 +37,10 @@ from typing import Any
 
 import httpx
 
+from edgedrift.faults import fault_point
+
 from .config import AlertsConfig, EndpointConfig
 from .errors import UnsafeURLError
-from .faults import fault
 from .outbox import Outbox
 from .signing import sign_headers
 from .urls import check_url
@@ -240,7 +241,7 @@ class Deliverer:
     def _deliver(self, ep: EndpointConfig, row: dict[str, Any], client: httpx.Client) -> str:
         started_at = time.time()
         result = post(self.config, ep, row["webhook_id"], row["payload"].encode(), client)
-        fault("after_send")
+        fault_point("alerts", "after_send")
         outcome, next_at = result.outcome, None
         error = result.error
         if outcome == "retry":

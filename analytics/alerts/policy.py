@@ -40,6 +40,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from edgedrift.faults import fault_point
+
 from .config import AlertsConfig, PolicyConfig
 from .events import (
     UPDATE_NAMES,
@@ -51,7 +53,6 @@ from .events import (
     iso,
     suggested_action,
 )
-from .faults import fault
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class AlertEngine:
         if created:
             log.info("stored %d alert(s): %s", len(created),
                      ", ".join(f"#{a.id} {a.event_type}" for a in created))
-            fault("after_store")
+            fault_point("alerts", "after_store")
         return created
 
     def _step(self, conn: sqlite3.Connection, state: dict[str, Any],

@@ -1,7 +1,7 @@
 """SIGKILL the alerting process at the two fault points; after restart: one delivery, same id.
 
 The fault points are read from ``EDGEDRIFT_FAULT`` in the real code path
-(``analytics/alerts/faults.py``); the receiver is a real ``edgedrift webhook
+(``edgedrift/faults.py``); the receiver is a real ``edgedrift webhook
 listen`` process deduping on ``webhook-id``.
 """
 

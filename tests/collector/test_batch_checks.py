@@ -15,7 +15,7 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import collector.arrow_rows as arrow_rows
+from collector import columns
 from collector.batch_checks import check_windows, proven_valid
 from collector.errors import PayloadError
 from collector.fake_windows import make_window_body
@@ -81,11 +81,8 @@ def test_the_batch_check_answers_what_the_window_check_answers(jobs) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_batches())
 def test_the_same_answers_without_the_accelerator(jobs) -> None:
-    saved, arrow_rows._native = arrow_rows._native, None
-    try:
+    with columns.use(columns.PYTHON):
         assert check_windows(jobs, _LIMITS) == [_exact(job) for job in jobs]
-    finally:
-        arrow_rows._native = saved
 
 
 def test_ordinary_windows_are_proven_by_the_sink_checker_not_checked_one_by_one() -> None:
@@ -125,7 +122,7 @@ def test_other_limits_or_a_shallow_max_depth_take_the_exact_path() -> None:
 def test_without_pyarrow_every_window_takes_the_exact_check(monkeypatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "collector.arrow_rows", None)   # import fails
+    monkeypatch.setitem(sys.modules, "collector.row_builder", None)   # import fails
     bad = copy.deepcopy(_WINDOWS[0])
     bad["f"][0][3] += 1
     jobs = [_job(0, _WINDOWS[1]), _job(1, bad), _job(2, _WINDOWS[2])]

@@ -2,9 +2,9 @@
 
 Windows are decoded, then mutated at random places (a value swapped for one of many
 wrong or boundary values, a key removed, a feature entry duplicated, an unknown key
-added), and fed to :class:`collector.arrow_rows.RowBuilder` in small chunks. The set of
+added), and fed to :class:`collector.row_builder.RowBuilder` in small chunks. The set of
 windows the builder reports invalid must equal the set on which
-``edge_sdk.wire.validate_window`` + ``collector.arrow_rows.check_window`` raise, and the
+``edge_sdk.wire.validate_window`` + ``collector.row_builder.check_window`` raise, and the
 rows written must be exactly those of the valid windows.
 """
 
@@ -19,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.arrow_rows import RowBuilder, bin_sums, check_window
 from collector.errors import RecordError
 from collector.fake_windows import make_window_body
+from collector.row_builder import RowBuilder, check_window
+from collector.row_builder import features_proof as _PROOF
 from edge_sdk.errors import WireError
 from edge_sdk.numeric import pack_counts
 from edge_sdk.wire import validate_window
@@ -79,7 +80,7 @@ def mutated_window(draw: st.DrawFn) -> dict[str, Any]:
 
 def _exact_error(w: Any, device: str) -> bool:
     try:
-        validate_window(copy.deepcopy(w), bin_sums=bin_sums)
+        validate_window(copy.deepcopy(w), features_proof=_PROOF)
         check_window(w, device)
     except (WireError, RecordError):
         return True

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sink_support import bodies, file_set
 
 from collector import schema
-from collector.arrow_rows import RowBuilder
+from collector.row_builder import RowBuilder
 from collector.embedded import EmbeddedSink
 from collector.fake_windows import BASE_MS, make_window_body
 from collector.parquet_files import iter_batch_files

@@ -24,17 +24,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import collector.arrow_rows as arrow_rows
-from collector.arrow_rows import (
-    RowBuilder,
-    categorical_columns_c,
-    categorical_columns_py,
-    label_columns_c,
-    label_columns_py,
-    numeric_columns_c,
-    numeric_columns_py,
-)
+from collector import columns, columns_c
+from collector.columns_c import categorical_columns_c, label_columns_c, numeric_columns_c
+from collector.columns_py import categorical_columns_py, label_columns_py, numeric_columns_py
 from collector.fake_windows import make_window_body
+from collector.row_builder import RowBuilder
 from edge_sdk.numeric import pack_counts
 
 # where a C compiler is, the module must have been built (its build is optional in setup.py)
@@ -57,16 +51,13 @@ _WRONG = [None, True, False, -1, 0, 1, 7, 2**31, 2**40 - 1, 2**40, 2**53 + 1, 2*
 def test_the_sink_uses_the_accelerator_when_it_is_built() -> None:
     """setup.py marks the extension optional: a failed build would silently leave only the
     slow path, so where a compiler exists the module must be there and in use."""
-    assert arrow_rows._native is native
+    assert columns_c.native is native and columns.active() is columns.C
 
 
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
-    saved, arrow_rows._native = arrow_rows._native, None
-    try:
+    with columns.use(columns.PYTHON):
         yield
-    finally:
-        arrow_rows._native = saved
 
 
 def _same(a: Any, b: Any) -> None:
@@ -186,7 +177,7 @@ def test_the_builder_writes_identical_tables_with_or_without_the_accelerator(win
 
 
 # -- split_numeric: numeric entries packed straight from the msgpack bytes -----------------
-from collector.arrow_rows import unpack_split  # noqa: E402
+from collector.columns import unpack_split  # noqa: E402
 from edge_sdk.errors import WireError  # noqa: E402
 from edge_sdk.wire import BUILTIN_SLOTS, PSEUDO_FEATURES, unpack_window  # noqa: E402
 
@@ -479,3 +470,12 @@ def test_parse_record_declines_a_key_twice() -> None:
     assert msgpack.unpackb(twice)["v"] == 1
     assert native.parse_record(twice, 256 << 10) is None
     assert native.parse_record(raw, 256 << 10) is not None
+
+
+def test_the_c_region_rule_is_the_python_one_for_every_slot_count() -> None:
+    """The slot-sum regions the C path sums bins over are edge_sdk.layout.regions (the one
+    Python statement of the rule), for every slot count a layout can have and beyond."""
+    from edge_sdk.layout import MAX_SLOTS, regions
+
+    for slots in range(0, 4 * MAX_SLOTS):
+        assert native.region_bounds(slots) == regions(slots), slots

@@ -64,7 +64,8 @@ class Device:
             return self._kws(rng, drifted and self.drifts())
         return self._har(rng)
 
-    def records(self, gen: Any, count: int, drifted: bool) -> list[tuple[dict[str, Any], Any, float]]:
+    def records(self, gen: Any, count: int,
+                drifted: bool) -> list[tuple[dict[str, Any], Any, float]]:
         """``count`` inferences at once, drawn with a numpy Generator (fast path of the demo)."""
         if self.model == "kws":
             gain = 1.6 if drifted and self.drifts() else 1.0
@@ -80,19 +81,22 @@ class Device:
         else:
             walking = gen.random(count) < 0.4 + self.activity_bias
             std = abs(gen.normal(0.0, 0.12, count) + (0.15 + 0.75 * walking))
-            cols = {"acc_mean_x": gen.normal(0.0, 0.2, count), "acc_mean_y": gen.normal(0.0, 0.2, count),
+            cols = {"acc_mean_x": gen.normal(0.0, 0.2, count),
+                    "acc_mean_y": gen.normal(0.0, 0.2, count),
                     "acc_mean_z": gen.normal(9.81, 0.15, count), "acc_std": std,
                     "gyro_energy": gen.gamma(2.0, 1.0, count) * (0.1 + 0.5 * walking),
                     "temperature_c": gen.normal(31.0 + self.temp_offset, 1.5, count)}
-            cats = {"sensor": ["imu-b" if u < 1 / 3 else "imu-a" for u in gen.random(count).tolist()]}
+            cats = {"sensor": ["imu-b" if u < 1 / 3 else "imu-a"
+                               for u in gen.random(count).tolist()]}
             sit = gen.random(count) < 0.6
             preds = ["walk" if s > 0.5 else ("sit" if q else "stand")
-                     for s, q in zip(std.tolist(), sit.tolist())]
-            latency = gen.lognormal(math.log(9.0 if self.version == "2.0" else 7.5), 0.2, count).tolist()
+                     for s, q in zip(std.tolist(), sit.tolist(), strict=True)]
+            median = 9.0 if self.version == "2.0" else 7.5
+            latency = gen.lognormal(math.log(median), 0.2, count).tolist()
         names = list(cols) + list(cats)
         columns = [cols[n].tolist() for n in cols] + [cats[n] for n in cats]
-        rows = [dict(zip(names, values)) for values in zip(*columns)]
-        return list(zip(rows, preds, latency))
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        return list(zip(rows, preds, latency, strict=True))
 
     def _kws(self, rng: random.Random, drifted: bool) -> tuple[dict[str, Any], Any, float]:
         gain = 1.6 if drifted else 1.0

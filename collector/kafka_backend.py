@@ -1,20 +1,11 @@
-"""Where accepted windows go: Kafka (acks=all) or, embedded, the Parquet sink in-process.
-
-Both backends have the same three verbs: ``await put(records)`` returns only
-once the records are durable (broker ack / Parquet file renamed) and raises
-:class:`~collector.errors.Unavailable` (-> 503 + Retry-After) otherwise;
-``ready()`` for ``/readyz`` and ``not_ready_reason()`` to say why not; ``close()``.
+"""The Kafka backend of the gateway: records produced with ``acks='all'``, answered on ack.
 
 :class:`KafkaBackend` wraps kafka-python's producer (idempotent, ``acks='all'``,
 zstd by default (``[kafka] compression``), key = device id) and bridges its futures to
-asyncio, so the event loop never blocks. :class:`EmbeddedBackend` group-commits:
-concurrent requests' records are written together by one blocking ``sink.write`` in a
-worker thread.
-
->>> b = EmbeddedBackend(sink=None, timeout_s=1.0)
->>> b.ready()
-False
+asyncio, so the event loop never blocks. It keeps the contract of
+:class:`collector.backend.Backend`; :func:`ensure_topic` creates the topic.
 """
+
 
 from __future__ import annotations
 
@@ -23,7 +14,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import anyio.to_thread
 
@@ -32,23 +23,6 @@ from .metrics import GatewayMetrics
 from .records import IngestRecord
 
 log = logging.getLogger(__name__)
-
-
-class Backend(Protocol):
-    # whether the records should carry the gateway's decoded window (an in-process sink
-    # reuses it; a Kafka producer only sends bytes, so keeping it would just hold memory)
-    takes_decoded: bool
-
-    async def put(self, records: list[IngestRecord]) -> None: ...
-    def ready(self) -> bool: ...
-    def not_ready_reason(self) -> str: ...
-    async def start(self) -> None: ...
-    async def close(self) -> None: ...
-
-
-class Sink(Protocol):
-    def write(self, records: list[IngestRecord], since: float | None = None) -> None: ...
-    def close(self) -> None: ...
 
 
 class KafkaBackend:
@@ -294,76 +268,3 @@ class _GroupAcks:
             last = self.left == 0
         if last:
             self.loop.call_soon_threadsafe(_settle, self.group, self.errors)
-
-
-class EmbeddedBackend:
-    """Group-commit writes through an in-process sink (``sink.write`` blocks until durable)."""
-
-    takes_decoded = True
-
-    def __init__(self, sink: Sink | None, timeout_s: float = 10.0, retry_after_s: int = 5,
-                 metrics: GatewayMetrics | None = None) -> None:
-        self.sink = sink
-        self.timeout_s = timeout_s
-        self.retry_after_s = retry_after_s
-        self.metrics = metrics or GatewayMetrics()
-        # (records, future, arrival) of the puts waiting for the next write
-        self._pending: list[tuple[list[IngestRecord], asyncio.Future[None], float]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._healthy = True
-
-    async def start(self) -> None:
-        return None
-
-    def ready(self) -> bool:
-        return self.sink is not None and self._healthy
-
-    def not_ready_reason(self) -> str:
-        """Why :meth:`ready` is False ('' when ready)."""
-        if self.sink is None:
-            return "no sink"
-        return "" if self._healthy else "the last Parquet write failed"
-
-    async def put(self, records: list[IngestRecord]) -> None:
-        if not records:
-            return
-        if self.sink is None:
-            raise Unavailable("sink", self.retry_after_s)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((records, fut, time.monotonic()))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
-        except TimeoutError:
-            raise Unavailable("sink", self.retry_after_s) from None
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            records = [r for recs, _, _ in batch for r in recs]
-            since = batch[0][2]     # puts that waited during the last write go out at once
-            try:
-                await anyio.to_thread.run_sync(self.sink.write, records,   # type: ignore[union-attr]
-                                               since)
-            except Exception as exc:
-                self._healthy = False
-                self.metrics.sink_error()
-                log.error("embedded sink write of %d records failed: %s", len(records), exc)
-                for _, fut, _ in batch:
-                    if not fut.done():
-                        fut.set_exception(Unavailable("sink", self.retry_after_s))
-                continue
-            self._healthy = True
-            for _, fut, _ in batch:
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            try:
-                await asyncio.wait_for(self._writer, self.timeout_s)
-            except (TimeoutError, Exception):
-                pass
-        if self.sink is not None:
-            await anyio.to_thread.run_sync(self.sink.close)

@@ -1,4 +1,4 @@
-"""The bridge from analysis verdicts to retraining alerts.
+"""Alerts from analysis verdicts: the bridge from a pass's verdict rows to the alert engine.
 
 :func:`conditions_from_verdicts` turns the verdict rows of an analysis pass
 (:class:`analytics.job.AnalysisSummary.verdicts`) into alert
@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from .alerts import Alert, AlertEngine, AlertsConfig, Condition, FeatureScore
+from .config import AlertsConfig
+from .events import Alert, Condition, FeatureScore
+from .policy import AlertEngine
 
 
 def conditions_from_verdicts(verdicts: Iterable[dict[str, Any]],
@@ -82,7 +84,7 @@ def raise_alerts(verdicts: Iterable[dict[str, Any]], config: AlertsConfig,
 
 
 def _ts(ms: Any) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
 
 def _num(x: Any) -> float:

@@ -27,9 +27,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from .cli import CommandError
+from ..command import CommandError
+from ..paths import DataPaths
 from .fleet import DRIFT_FEATURE, DRIFT_MODEL, DRIFT_SEGMENT, Fleet
-from .paths import DataPaths
 from .progress import Progress
 
 MARKER = ".edgedrift-demo"
@@ -263,8 +263,8 @@ def _analyse(paths: DataPaths, options: DemoOptions, start_ms: int, end_ms: int)
 
 
 def _alert(paths: DataPaths, webhook_url: str, verdicts: list[dict[str, Any]]) -> list[Any]:
-    from analytics.alerting import raise_alerts
     from analytics.alerts import Deliverer, alerts_config_from_toml
+    from analytics.alerts.from_verdicts import raise_alerts
     from analytics.alerts.outbox import Outbox
 
     config = alerts_config_from_toml(_alerts_table(webhook_url))
