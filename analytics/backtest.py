@@ -93,8 +93,8 @@ def backtest(source: str | os.PathLike[str] | pd.DataFrame, timestamp: str, mode
     import dataclasses
     import logging
 
-    from .alerts.from_verdicts import conditions_from_verdicts
     from .alerts import AlertEngine, AlertsConfig
+    from .alerts.from_verdicts import conditions_from_verdicts
     from .job import run_analysis
 
     config = dataclasses.replace(config or AnalyticsConfig(), segment_tags=tuple(segments),

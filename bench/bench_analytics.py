@@ -33,8 +33,8 @@ CHUNK = 50_000
 
 
 def _templates(count: int = 8):
-    from collector.row_builder import RowBuilder
     from collector.fake_windows import window_variants
+    from collector.row_builder import RowBuilder
     from edge_sdk.wire import decode_window
     b = RowBuilder()
     for i, body in enumerate(window_variants(count, 1000)):

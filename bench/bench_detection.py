@@ -178,8 +178,8 @@ def _ms(iso: str) -> float:
 def run() -> list[Figure]:
     import logging
 
-    from analytics.alerts.from_verdicts import conditions_from_verdicts
     from analytics.alerts import AlertEngine, AlertsConfig
+    from analytics.alerts.from_verdicts import conditions_from_verdicts
     from analytics.config import AnalyticsConfig
     from analytics.job import run_analysis
     from analytics.reference import ReferenceStore

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from analytics_fleet import write
 
-from analytics.alerts.from_verdicts import conditions_from_verdicts
 from analytics.alerts import AlertEngine, AlertsConfig
+from analytics.alerts.from_verdicts import conditions_from_verdicts
 from analytics.config import AnalyticsConfig
 from analytics.job import run_analysis
 from analytics.reference import ReferenceStore

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from sink_support import bodies, file_set
 
 from collector import schema
-from collector.row_builder import RowBuilder
 from collector.embedded import EmbeddedSink
 from collector.fake_windows import BASE_MS, make_window_body
 from collector.parquet_files import iter_batch_files
 from collector.records import IngestRecord
+from collector.row_builder import RowBuilder
 from collector.sink import ParquetSink
 from collector.sink_config import KafkaConfig, SinkConfig
 from edge_sdk.numeric import NumericSketch, pack_counts
