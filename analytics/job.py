@@ -16,7 +16,6 @@ window since then is recomputed.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import math
 import time
@@ -27,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collector.compaction import readers_share
 from edgedrift.paths import DataPaths
 
 from . import metrics as metrics_mod
@@ -77,10 +75,9 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
     db = ResultsDB(data_paths.analytics_db).open()
     status, error = "ok", ""
     lo_ms = hi_ms = 0
-    reading = contextlib.ExitStack()
     try:
-        # compaction swaps files only while no pass holds this: each row is read exactly once
-        reading.enter_context(readers_share(config.dataset or data_paths.dataset))
+        # no lock: the dataset's queries read live files (a compacted file or its batch
+        # files, never both) and list again if a file vanishes under them (analytics/dataset.py)
         t = time.perf_counter()
         start = since_ms if since_ms is not None else now_ms - config.lookback_s * 1000
         start = w.floor(start)
@@ -182,7 +179,6 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
             with contextlib.suppress(OSError):  # a missing snapshot only makes readers wait
                 publish_snapshot(data_paths.analytics_db)
             ds.close()
-            reading.close()
 
 
 def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: Cadence, config: AnalyticsConfig,

@@ -23,3 +23,12 @@ def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap address of a real broker for the whole test session."""
     with running_broker() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a real S3-compatible server (moto) for the session."""
+    from s3_server import running_s3
+
+    with running_s3() as endpoint:
+        yield endpoint
