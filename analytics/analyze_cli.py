@@ -73,7 +73,11 @@ def build(args: argparse.Namespace):
             else args.window
         if seconds:
             overrides["window"] = ""
-    return build_config(AnalyticsConfig, section(load_toml(args.config), "analytics"),
+    from collector.storage import configure_from
+
+    toml = load_toml(args.config)
+    configure_from(toml)         # [storage]: where the dataset is (uri), endpoint, region
+    return build_config(AnalyticsConfig, section(toml, "analytics"),
                         overrides, section="analytics")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from collector.storage import dataset_location
 from edgedrift.paths import DataPaths
 
 from . import metrics as metrics_mod
@@ -70,7 +71,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ms / 1000)) + "-" + uuid.uuid4().hex[:6]
     summary = AnalysisSummary(run_id)
     w = config.cadence
-    ds = Dataset(config.dataset or data_paths.dataset, config.segment_tags)
+    ds = Dataset(config.dataset or dataset_location(str(data_paths.dataset)), config.segment_tags)
     store = ReferenceStore(data_paths.references)
     db = ResultsDB(data_paths.analytics_db).open()
     status, error = "ok", ""

@@ -19,7 +19,7 @@ from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
 from .compaction import CompactionBusy, CompactionConfig, CompactionReport, compact
-from .storage import StorageConfig, configure
+from .storage import configure_from
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> CompactionConfig:
     doc = load_toml(args.config)
     values = dict(section(doc, "compact"))
-    storage = build_config(StorageConfig, section(doc, "storage"), section="storage")
-    configure(storage)
+    storage = configure_from(doc)
     if storage.uri and "dataset" not in values:
         values["dataset"] = storage.uri          # the dataset on object storage
     if not args.dataset and "dataset" not in values:

@@ -73,9 +73,10 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
         from .embedded import EmbeddedSink
         from .producer import EmbeddedBackend
         from .sink_config import SinkConfig
+        from .storage import configure_from
 
         sink_values = dict(section(toml, "sink"))
-        sink_values.setdefault("dataset", str(paths.dataset))
+        sink_values.setdefault("dataset", configure_from(toml).uri or str(paths.dataset))
         sink_cfg = build_config(SinkConfig, sink_values, section="sink")
         backend = EmbeddedBackend(EmbeddedSink(sink_cfg), cfg.produce_timeout_s,
                                   cfg.retry_after_s, metrics)

@@ -42,7 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 __all__ = ["Entry", "LocalStorage", "S3Storage", "Storage", "StorageConfig", "configure",
-           "open_storage", "TMP_SUFFIX"]
+           "configure_from", "dataset_location", "open_storage", "TMP_SUFFIX"]
 
 TMP_SUFFIX = ".tmp"
 _HOST = socket.gethostname().replace(".", "_") or "host"
@@ -92,6 +92,16 @@ def configure(config: StorageConfig | None) -> None:
     ``[storage]`` section; None: from the environment again)."""
     global _DEFAULT
     _DEFAULT = config
+
+
+def configure_from(toml: dict[str, Any]) -> StorageConfig:
+    """Build the settings from a config file's ``[storage]`` section (and the environment),
+    make them this process's (:func:`configure`) and return them."""
+    from edgedrift.config import build_config, section
+
+    config = build_config(StorageConfig, section(toml, "storage"), section="storage")
+    configure(config)
+    return config
 
 
 def settings() -> StorageConfig:
