@@ -182,7 +182,9 @@ def commit_batch(root: Root, name: str, tables: Tables, compression: str = "zstd
     if compacted is None:
         compacted = {}
     for rel, table in files:
-        if st.exists(rel):
+        # (on object storage only a replay looks: a HEAD per file costs more than the
+        # rename it saves locally, and rewriting a batch's deterministic file is harmless)
+        if (replay or not st.remote) and st.exists(rel):
             continue
         ddir, fname = rel.rsplit("/", 1)
         if replay:
