@@ -231,7 +231,7 @@ def _publish_merged(st: Storage, files: list[str], ddir: str, final: str,
             check()                        # still the lease holder: then upload
             st.upload_file(f"{ddir}/{final}", fh.name)
         return
-    path = st.path(f"{ddir}/{final}")
+    path = Path(st.path(f"{ddir}/{final}"))
     tmp = path.with_name(f".{final}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     try:
         with open(tmp, "wb") as out:

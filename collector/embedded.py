@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections import deque
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from .errors import SinkClosedError, SinkError
 from .parquet_files import (
@@ -85,7 +85,7 @@ class EmbeddedSink:
         self._queue: deque[_Request] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._dlq_path = self.root / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"   # (local disk)
+        self._dlq_path = Path(self.root) / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"   # (local disk)
 
     def _open(self) -> None:
         """(Re)start the partition: offsets are all new; the written-window state is loaded
@@ -112,10 +112,10 @@ class EmbeddedSink:
             compacted = compacted_max_last(st, EMBEDDED_TOPIC)
             if not last_by_name:
                 return compacted + 1
-            name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])
+            name, (last, found) = max(last_by_name.items(), key=lambda kv: kv[1][0])
             if last <= compacted:
                 return compacted + 1
-            if batch_is_complete(st, path):
+            if batch_is_complete(st, found):
                 return last + 1
             removed = remove_batch(st, name)
             log.warning("removed torn unacknowledged batch %s (%d files)", name, len(removed))

@@ -73,7 +73,7 @@ def live_files(root: str | os.PathLike[str] | Storage, table: str,
     the given models."""
     st = open_storage(root)
     wanted = {f"model={m}" for m in models}
-    out = []
+    out: list[str] = []
     for ddir in partition_rels(st, (table,)):
         _, mdir, dname = ddir.split("/")
         if wanted and mdir not in wanted:
