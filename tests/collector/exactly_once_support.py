@@ -40,7 +40,12 @@ def table_counts(dataset: Path | str, table: str = "windows") -> tuple[int, int,
         con.close()
 
 
-def identity_ingest_pairs(dataset: Path, table: str) -> set[tuple]:
+def identity_ingest_pairs(dataset: Path | str, table: str) -> set[tuple]:
+    if isinstance(dataset, str):         # a location: local or s3://, through collector.storage
+        from storage_support import query
+
+        return set(query(dataset, table, "SELECT DISTINCT device_id, model, seq, ingest_id "
+                                         "FROM t", live=False))
     con = duckdb.connect()
     try:
         return set(con.execute(
