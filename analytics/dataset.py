@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from collector.live_files import is_vanished_file, live_files
+from collector.live_files import has_files, is_vanished_file, live_files
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
 from collector.storage import open_storage
 from edge_sdk.layout import BUILTIN_LAYOUTS
@@ -118,7 +118,7 @@ class Dataset:
         return live_files(self.storage, table)
 
     def has_table(self, table: str) -> bool:
-        return bool(live_files(self.storage, table))
+        return has_files(self.storage, table)
 
     def _src(self, table: str) -> list[Any]:
         """The parameters of :meth:`_scan` (a fresh listing): the file list for DuckDB's

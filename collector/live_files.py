@@ -27,9 +27,9 @@ import os
 from collections.abc import Iterable
 
 from .parquet_files import COMPACTED_PREFIX, compacted_lists, decode_batch_list, partition_rels
-from .storage import Entry, Storage, open_storage
+from .storage import Storage, open_storage
 
-__all__ = ["live_files", "live_in_dir", "is_vanished_file"]
+__all__ = ["has_files", "live_files", "live_in_dir", "is_vanished_file"]
 
 _DECODED: dict[bytes, frozenset[str]] = {}
 
@@ -52,17 +52,17 @@ def live_in_dir(st: Storage, ddir: str) -> list[str]:
     >>> live_in_dir(st, "d")
     ['a.parquet']
     """
-    entries: dict[str, Entry] = {}
+    names: set[str] = set()
     for _ in range(2):
-        for e in st.list_dir(ddir):
-            if e.name.endswith(".parquet") and not e.name.startswith("."):
-                entries.setdefault(e.name, e)
+        names.update(n for n in st.list_names(ddir)
+                     if n.endswith(".parquet") and not n.startswith("."))
     held: set[str] = set()
-    compacted = [e for e in entries.values() if e.name.startswith(COMPACTED_PREFIX)]
+    compacted = [e for e in (st.entry(f"{ddir}/{n}") for n in sorted(names)
+                             if n.startswith(COMPACTED_PREFIX)) if e is not None]
     if compacted:
         for data in compacted_lists(st, ddir, compacted).values():
             held.update(_held(data))
-    return sorted(n for n in entries if n not in held)
+    return sorted(n for n in names if n not in held)
 
 
 def live_files(root: str | os.PathLike[str] | Storage, table: str,
@@ -82,6 +82,18 @@ def live_files(root: str | os.PathLike[str] | Storage, table: str,
             continue
         out.extend(st.fs_path(f"{ddir}/{name}") for name in live_in_dir(st, ddir))
     return out
+
+
+def has_files(root: str | os.PathLike[str] | Storage, table: str) -> bool:
+    """Whether ``table`` has any Parquet file (a cheap check: stops at the first).
+
+    >>> import tempfile
+    >>> has_files(tempfile.mkdtemp(), "windows")
+    False
+    """
+    st = open_storage(root)
+    return any(any(n.endswith(".parquet") and not n.startswith(".") for n in st.list_names(d))
+               for d in partition_rels(st, (table,)))
 
 
 def is_vanished_file(exc: BaseException) -> bool:
