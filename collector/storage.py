@@ -409,7 +409,10 @@ class S3Storage(Storage):
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
     def put_bytes(self, rel: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data)
+        except Exception as exc:    # botocore's errors, as the OSError a disk would raise
+            raise _as_oserror(exc, rel) from exc
 
     def put_if_absent(self, rel: str, data: bytes) -> bool:
         """Create an object only if none has its key (``If-None-Match: *``); False if one
@@ -428,7 +431,17 @@ class S3Storage(Storage):
 
     def upload_file(self, rel: str, path: str | os.PathLike[str]) -> None:
         """Upload a local file (multipart when large; visible once complete)."""
-        self.client.upload_file(os.fspath(path), self.bucket, self.key(rel))
+        try:
+            self.client.upload_file(os.fspath(path), self.bucket, self.key(rel))
+        except Exception as exc:
+            raise _as_oserror(exc, rel) from exc
+
+
+def _as_oserror(exc: Exception, rel: str) -> OSError:
+    """A failed request as an OSError naming the object (callers handle disk errors so)."""
+    if isinstance(exc, OSError):
+        return exc
+    return OSError(f"{rel}: object storage request failed: {type(exc).__name__}: {exc}")
 
     def stage_parquet(self, rel: str, table: pa.Table, options: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
