@@ -326,7 +326,7 @@ def test_a_failed_embedded_write_leaves_nothing_so_the_retry_is_not_a_duplicate(
     """Found by review: the group's batch was complete on disk when its last directory
     fsync failed; the callers got an error, retried, and every window was there twice.
     (An I/O error cannot be provoked for real here, as root: the fsync is made to fail.)"""
-    import collector.storage as pf      # the local storage's directory fsync
+    import collector.storage as pf  # the local storage's directory fsync
 
     real_fsync_dir, failures = pf.fsync_dir, []
 
@@ -349,7 +349,7 @@ def test_a_failed_embedded_write_leaves_nothing_so_the_retry_is_not_a_duplicate(
 
 def test_a_failed_temp_write_leaves_no_temp_file(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import collector.storage as pf      # the local storage's temp file writer
+    import collector.storage as pf  # the local storage's temp file writer
 
     real_write = pf.pq.write_table
 
