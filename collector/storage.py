@@ -436,13 +436,6 @@ class S3Storage(Storage):
         except Exception as exc:
             raise _as_oserror(exc, rel) from exc
 
-
-def _as_oserror(exc: Exception, rel: str) -> OSError:
-    """A failed request as an OSError naming the object (callers handle disk errors so)."""
-    if isinstance(exc, OSError):
-        return exc
-    return OSError(f"{rel}: object storage request failed: {type(exc).__name__}: {exc}")
-
     def stage_parquet(self, rel: str, table: pa.Table, options: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
         pq.write_table(table, buf, **options)
@@ -453,6 +446,13 @@ def _as_oserror(exc: Exception, rel: str) -> OSError:
 
     def discard(self, staged: bytes) -> None:
         return None
+
+
+def _as_oserror(exc: Exception, rel: str) -> OSError:
+    """A failed request as an OSError naming the object (callers handle disk errors so)."""
+    if isinstance(exc, OSError):
+        return exc
+    return OSError(f"{rel}: object storage request failed: {type(exc).__name__}: {exc}")
 
 
 def fsync_dir(path: Path) -> None:
