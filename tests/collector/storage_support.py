@@ -21,7 +21,7 @@ from collector.live_files import live_files
 from collector.schema import SCHEMAS
 from collector.storage import open_storage
 
-BACKENDS = ["local", "s3"]
+BACKENDS = ["local", pytest.param("s3", marks=pytest.mark.s3)]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -17,6 +17,7 @@ def bucket(backend: str) -> str:
     return backend
 
 
+@pytest.mark.s3
 @pytest.mark.parametrize("backend", ["s3"], indirect=True)
 def test_a_second_run_is_refused_while_the_first_holds_the_lease(bucket: str) -> None:
     st = open_storage(bucket)
@@ -30,6 +31,7 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lease(bucket: str) ->
         assert second.generation == 2
 
 
+@pytest.mark.s3
 @pytest.mark.parametrize("backend", ["s3"], indirect=True)
 def test_two_runs_that_read_the_same_generation_cannot_both_take_the_next(
         bucket: str) -> None:
@@ -42,6 +44,7 @@ def test_two_runs_that_read_the_same_generation_cannot_both_take_the_next(
         cl._take(second, 3600.0)
 
 
+@pytest.mark.s3
 @pytest.mark.parametrize("backend", ["s3"], indirect=True)
 def test_a_run_taken_for_dead_stops_before_publishing(bucket: str) -> None:
     st = open_storage(bucket)

@@ -48,6 +48,7 @@ def _rounded(row: dict) -> dict:
     return {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in row.items()}
 
 
+@pytest.mark.s3
 @pytest.mark.parametrize("backend", ["s3"], indirect=True)
 def test_a_bucket_and_a_directory_give_the_same_answers(backend: str, tmp_path: Path) -> None:
     local = str(tmp_path / "local")
