@@ -73,7 +73,11 @@ def build(args: argparse.Namespace):
             else args.window
         if seconds:
             overrides["window"] = ""
-    return build_config(AnalyticsConfig, section(load_toml(args.config), "analytics"),
+    from collector.storage import configure_from
+
+    toml = load_toml(args.config)
+    configure_from(toml)         # [storage]: where the dataset is (uri), endpoint, region
+    return build_config(AnalyticsConfig, section(toml, "analytics"),
                         overrides, section="analytics")
 
 
@@ -114,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loop(args, config, alerting, deliverer, paths, since, models, run_analysis) -> int:
-    from collector.compaction import InterruptedCompaction
+    from .errors import DatasetError
 
     while True:
         try:
             summary = run_analysis(config, paths, since_ms=since, models=models)
-        except InterruptedCompaction as exc:   # finished by the compaction service; retry
+        except DatasetError as exc:   # e.g. files kept vanishing under the pass: next pass
             if args.every is None:
                 raise
             log.error("analysis pass skipped: %s", exc)

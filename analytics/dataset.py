@@ -1,8 +1,12 @@
 """The one module that reads the Parquet dataset (collector/schema.py): all SQL, ``?`` parameters.
 
-Every query deduplicates windows by identity ``(device_id, model, seq)``: when
-a device retried, the same window sits under two ``ingest_id`` values and the
-smallest one is kept (the same choice in every table). Sketch merging is SQL:
+Every query reads the table's live files (:func:`collector.live_files.live_files`: a
+compacted file replaces the batch files it holds, so no row is read twice and no lock is
+taken while compaction runs; a file deleted under a query makes it list again and retry),
+and deduplicates windows by identity ``(device_id, model, seq)``: when a device retried,
+the same window sits under two ``ingest_id`` values and the smallest one is kept (the same
+choice in every table). On object storage (``s3://``; DuckDB's httpfs is not needed) the
+files are scanned through pyarrow datasets handed to DuckDB. Sketch merging is SQL:
 ``SUM(b00) .. SUM(b63)`` grouped by model, version, feature, layout,
 evaluation window and segment (``GROUPING SETS``: the whole fleet plus one set
 per segment tag), never a Python loop over rows.
@@ -16,15 +20,20 @@ False
 
 from __future__ import annotations
 
-import glob
+import functools
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 
+from collector.live_files import has_files, is_vanished_file, live_files
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
+from collector.storage import open_storage
 from edge_sdk.layout import BUILTIN_LAYOUTS
 
 from .errors import DatasetError
@@ -46,7 +55,28 @@ _LABEL_AGGREGATES = """
 # for consumers without a reference task; the per-task columns above stay separate.
 _MAJORITY_TASK = """CASE WHEN coalesce(label_n_reg, 0) > coalesce(label_n_cls, 0)
     THEN 'regression' WHEN coalesce(label_n_cls, 0) > 0 THEN 'classification' END"""
-_REMOTE = ("s3://", "gs://", "gcs://", "az://", "abfss://", "http://", "https://", "r2://")
+_RETRIES = 8
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Vanished(Exception):
+    """A file listed for a query was deleted before the query read it (a compaction)."""
+
+
+def _relisting(method: _F) -> _F:
+    """Run a query method again (a fresh listing) when a file it listed vanished."""
+    @functools.wraps(method)
+    def run(self: Dataset, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(_RETRIES):
+            try:
+                return method(self, *args, **kwargs)
+            except _Vanished as exc:
+                if attempt == _RETRIES - 1:
+                    raise DatasetError("dataset", self.root, "files that stay listed while "
+                                       f"read ({exc.__cause__})") from None
+                time.sleep(0.02 * 2 ** attempt)      # a compaction is deleting: let it pass
+        raise AssertionError("unreachable")
+    return run  # type: ignore[return-value]
 
 
 @dataclass
@@ -62,6 +92,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         self.root = str(self.root).rstrip("/")
+        self.storage = open_storage(self.root)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sums_seen = False
 
@@ -80,15 +111,35 @@ class Dataset:
             self._con = None
 
     def is_remote(self) -> bool:
-        return self.root.startswith(_REMOTE)
+        return self.storage.remote
 
-    def pattern(self, table: str) -> str:
-        return f"{self.root}/{table}/**/*.parquet"
+    def files(self, table: str) -> list[str]:
+        """The live files of ``table``."""
+        return live_files(self.storage, table)
 
     def has_table(self, table: str) -> bool:
-        if self.is_remote():
-            return True
-        return bool(glob.glob(self.pattern(table), recursive=True))
+        return has_files(self.storage, table)
+
+    def _src(self, table: str) -> list[Any]:
+        """The parameters of :meth:`_scan` (a fresh listing): the file list for DuckDB's
+        ``read_parquet``; under object storage nothing (the scan is a registered view)."""
+        files = self.files(table)
+        if not files:                 # listed a moment ago (has_table): deleted meanwhile
+            raise _Vanished() from FileNotFoundError(f"{self.root}/{table}: no files")
+        if not self.is_remote():
+            return [files]
+        fmt = pads.ParquetFileFormat()
+        part = pads.partitioning(pa.schema([("model", pa.string()), ("date", pa.date32())]),
+                                 flavor="hive")
+        sch = SCHEMAS[table]
+        for name, typ in (("model", pa.string()), ("date", pa.date32())):
+            if name not in sch.names:
+                sch = sch.append(pa.field(name, typ))
+        data = pads.dataset(files, schema=sch, format=fmt, filesystem=self.storage.fs,
+                            partitioning=part,
+                            partition_base_dir=self.storage.fs_path(table))
+        self.con.register(f"_edgedrift_{table}", data)
+        return []
 
     def _sums_sql(self, alias: str) -> str:
         """The merged slot sums (collector/slot_sums.py) of a features query: summed when the
@@ -109,20 +160,24 @@ class Dataset:
         try:
             cols = {r[0] for r in self.con.sql(
                 f"DESCRIBE SELECT * FROM {self._scan('features')}",
-                params=[self.pattern("features")]).fetchall()}
+                params=self._src("features")).fetchall()}
         except duckdb.Error:
             return False
         self._sums_seen = "sums_n" in cols     # (once seen, later files keep them)
         return self._sums_seen
 
     def _scan(self, table: str) -> str:
-        # the glob is a parameter; hive partitioning gives back model and date
+        # the file list is a parameter (:meth:`_src`); hive partitioning gives model and date
+        if self.is_remote():
+            return f"_edgedrift_{table}"
         return f"read_parquet(?, {READ_OPTIONS})"
 
     def _query(self, sql: str, params: list[Any]) -> pa.Table:
         try:
             return self.con.sql(sql, params=params).to_arrow_table()
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            if is_vanished_file(exc):
+                raise _Vanished() from exc
             raise DatasetError("dataset", self.root, f"Parquet per collector/schema.py ({exc})") \
                 from None
 
@@ -150,7 +205,7 @@ class Dataset:
                       WHERE {self._time_filter()} {_models_filter(models)}
                       GROUP BY device_id, model, seq HAVING count(*) > 1))
             WHERE ingest_id <> keep)"""
-        p = [self.pattern("windows"), *self._time_params(since_ms, until_ms), *models]
+        p = [*self._src("windows"), *self._time_params(since_ms, until_ms), *models]
         return sql, p + p
 
     def _segments(self) -> tuple[str, str, list[Any]]:
@@ -167,6 +222,7 @@ class Dataset:
         return f"GROUP BY GROUPING SETS ({', '.join(sets)})", select
 
     # -- analysis queries -----------------------------------------------------------
+    @_relisting
     def feature_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                        models: tuple[str, ...] = ()) -> pa.Table:
         """Merged numeric/categorical feature sketches per (model, version, feature, layout,
@@ -202,10 +258,11 @@ class Dataset:
                SUM(other)::BIGINT AS other, MIN(min) AS min, MAX(max) AS max,
                SUM(n * mean) AS sum_x, SUM(m2 + n * mean * mean) AS sum_x2, {bins}, {sums}
         FROM rows {group_by}"""
-        params = [*dp, *lp, *bp, *sp, self.pattern("features"),
+        params = [*dp, *lp, *bp, *sp, *self._src("features"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
+    @_relisting
     def category_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                         models: tuple[str, ...] = ()) -> pa.Table:
         """Summed category counts per (model, version, feature, bucket, segment, category)."""
@@ -226,10 +283,11 @@ class Dataset:
             WHERE {self._time_filter('c')} {_models_filter(models, 'c')})
         SELECT model, version, feature, bucket, category {grp_sel}, SUM(count)::BIGINT AS count
         FROM rows {group_by}"""
-        params = [*dp, *bp, *sp, self.pattern("categories"),
+        params = [*dp, *bp, *sp, *self._src("categories"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
+    @_relisting
     def window_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
                       models: tuple[str, ...] = ()) -> pa.Table:
         """Per (model, version, bucket, segment): records, windows, devices, labels, quality."""
@@ -251,10 +309,11 @@ class Dataset:
                MIN(window_start) AS first_start, MAX(least(window_end, received_at)) AS last_end
         FROM rows {group_by}"""
         sql = f"""SELECT *, {_MAJORITY_TASK} AS label_task FROM ({sql})"""
-        params = [*bp, *sp, self.pattern("windows"),
+        params = [*bp, *sp, *self._src("windows"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
+    @_relisting
     def inventory(self, since_ms: int, until_ms: int, window: Cadence | int,
                   models: tuple[str, ...] = ()) -> pa.Table:
         """Distinct windows per (model, version, bucket): decides which buckets are new."""
@@ -266,10 +325,11 @@ class Dataset:
                   FROM {self._scan('windows')}
                   WHERE {self._time_filter()} {_models_filter(models)}
                   GROUP BY ALL ORDER BY model, version, bucket"""
-        params = [*bp, self.pattern("windows"),
+        params = [*bp, *self._src("windows"),
                   *self._time_params(since_ms, until_ms), *models]
         return self._query(sql, params)
 
+    @_relisting
     def span(self, models: tuple[str, ...] = ()) -> tuple[int, int] | None:
         """(first window start, last window end) in ms over the whole dataset, or None."""
         if not self.has_table("windows"):
@@ -278,9 +338,10 @@ class Dataset:
         row = self._query(f"""SELECT min(epoch_ms(window_start)) AS lo,
                                      max(epoch_ms(window_end)) AS hi
                               FROM {self._scan('windows')} {models_sql}""",
-                          [self.pattern("windows"), *models]).to_pylist()[0]
+                          [*self._src("windows"), *models]).to_pylist()[0]
         return None if row["lo"] is None else (int(row["lo"]), int(row["hi"]))
 
+    @_relisting
     def fleet_health(self) -> pa.Table:
         """Per device and model: last seen, versions, model hashes, SDK counters, clock skew."""
         if not self.has_table("windows"):
@@ -291,7 +352,8 @@ class Dataset:
         # and seq: the answer must not depend on the order of rows in files (compaction)
         sql = f"""SELECT device_id, model, max(received_at) AS last_seen,
                          max(least(window_end, received_at)) AS last_window_end,
-                         count(DISTINCT (seq)) AS windows, count(*) - count(DISTINCT seq) AS duplicates,
+                         count(DISTINCT (seq)) AS windows,
+                         count(*) - count(DISTINCT seq) AS duplicates,
                          string_agg(DISTINCT version, ',' ORDER BY version) AS versions,
                          string_agg(DISTINCT model_hash, ',' ORDER BY model_hash) AS model_hashes,
                          arg_max(sdk, (received_at, window_start, seq)) AS sdk,
@@ -299,14 +361,16 @@ class Dataset:
                          arg_max(sdk_corrupt, (received_at, window_start, seq)) AS sdk_corrupt,
                          arg_max(sdk_rejected, (received_at, window_start, seq)) AS sdk_rejected,
                          arg_max(sdk_backlog, (received_at, window_start, seq)) AS sdk_backlog,
-                         arg_max(sdk_internal_errors, (received_at, window_start, seq)) AS sdk_internal_errors,
+                         arg_max(sdk_internal_errors, (received_at, window_start, seq))
+                             AS sdk_internal_errors,
                          arg_max(clock_skew_ms, (received_at, window_start, seq)) AS clock_skew_ms,
                          arg_max(epoch_ms(received_at) - epoch_ms(sent_at),
                                  (received_at, window_start, seq)) AS delivery_lag_ms
                   FROM {self._scan('windows')} GROUP BY device_id, model"""
-        return self._query(sql, [self.pattern("windows")])
+        return self._query(sql, [*self._src("windows")])
 
     # -- reference from telemetry and samples -------------------------------------------
+    @_relisting
     def telemetry_features(self, model: str, version: str, since_ms: int,
                            until_ms: int) -> pa.Table:
         """Merged feature sketches of one model version over a time range (no buckets).
@@ -331,10 +395,11 @@ class Dataset:
              AND f.seq = d.seq AND f.ingest_id = d.ingest_id
         WHERE {self._time_filter('f')} AND f.model = ? AND f.version = ?
         GROUP BY ALL ORDER BY f.feature, layout"""
-        params = [*dp, *lp, self.pattern("features"), *self._time_params(since_ms, until_ms),
+        params = [*dp, *lp, *self._src("features"), *self._time_params(since_ms, until_ms),
                   model, version]
         return self._query(sql, params)
 
+    @_relisting
     def telemetry_categories(self, model: str, version: str, since_ms: int,
                              until_ms: int) -> pa.Table:
         if not self.has_table("categories"):
@@ -347,10 +412,11 @@ class Dataset:
              AND c.seq = d.seq AND c.ingest_id = d.ingest_id
         WHERE {self._time_filter('c')} AND c.model = ? AND c.version = ?
         GROUP BY ALL ORDER BY c.feature, count DESC"""
-        params = [*dp, self.pattern("categories"), *self._time_params(since_ms, until_ms),
+        params = [*dp, *self._src("categories"), *self._time_params(since_ms, until_ms),
                   model, version]
         return self._query(sql, params)
 
+    @_relisting
     def telemetry_labels(self, model: str, version: str, since_ms: int,
                          until_ms: int) -> tuple[int, int, float, int, str | None]:
         """(records, label_n, correct-or-abs-err, windows, label task) over a time range."""
@@ -363,7 +429,7 @@ class Dataset:
                   SELECT coalesce(SUM(n), 0)::BIGINT AS records, count(*) AS windows,
                          {_LABEL_AGGREGATES} FROM rows"""
         sql = f"""SELECT *, {_MAJORITY_TASK} AS label_task FROM ({sql})"""
-        params = [self.pattern("windows"), *self._time_params(since_ms, until_ms), model, version]
+        params = [*self._src("windows"), *self._time_params(since_ms, until_ms), model, version]
         row = self._query(sql, params).to_pylist()[0]
         task = row["label_task"]
         if task == "regression":
@@ -372,6 +438,7 @@ class Dataset:
             label_n, value = row["label_n_cls"] or 0, float(row["label_correct"] or 0)
         return (row["records"], int(label_n), value, row["windows"], task)
 
+    @_relisting
     def samples(self, model: str, version: str, since_ms: int, until_ms: int,
                 limit: int, segment: tuple[str, str] = ("", "")) -> list[str]:
         """Up to ``limit`` raw-row samples (``values_json``) of a model version and time range."""
@@ -384,7 +451,7 @@ class Dataset:
                   QUALIFY row_number() OVER (PARTITION BY device_id, model, seq, row
                                              ORDER BY ingest_id) = 1
                   ORDER BY hash(device_id, seq, row) LIMIT ?"""
-        params = [self.pattern("samples"), *self._time_params(since_ms, until_ms), model, version,
+        params = [*self._src("samples"), *self._time_params(since_ms, until_ms), model, version,
                   *([tag, value] if tag else []), int(limit)]
         return [r["values_json"] for r in self._query(sql, params).to_pylist()]
 

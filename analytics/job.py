@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collector.compaction import readers_share
+from collector.storage import dataset_location
 from edgedrift.paths import DataPaths
 
 from . import metrics as metrics_mod
@@ -71,15 +71,14 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_ms / 1000)) + "-" + uuid.uuid4().hex[:6]
     summary = AnalysisSummary(run_id)
     w = config.cadence
-    ds = Dataset(config.dataset or data_paths.dataset, config.segment_tags)
+    ds = Dataset(config.dataset or dataset_location(str(data_paths.dataset)), config.segment_tags)
     store = ReferenceStore(data_paths.references)
     db = ResultsDB(data_paths.analytics_db).open()
     status, error = "ok", ""
     lo_ms = hi_ms = 0
-    reading = contextlib.ExitStack()
     try:
-        # compaction swaps files only while no pass holds this: each row is read exactly once
-        reading.enter_context(readers_share(config.dataset or data_paths.dataset))
+        # no lock: the dataset's queries read live files (a compacted file or its batch
+        # files, never both) and list again if a file vanishes under them (analytics/dataset.py)
         t = time.perf_counter()
         start = since_ms if since_ms is not None else now_ms - config.lookback_s * 1000
         start = w.floor(start)
@@ -181,7 +180,6 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
             with contextlib.suppress(OSError):  # a missing snapshot only makes readers wait
                 publish_snapshot(data_paths.analytics_db)
             ds.close()
-            reading.close()
 
 
 def _select(inv: pd.DataFrame, db: ResultsDB, now_ms: int, w: Cadence, config: AnalyticsConfig,
@@ -267,7 +265,8 @@ def _model_metrics(wdf: pd.DataFrame, latency: pd.DataFrame,
     correct = mm["label_correct"].fillna(0).to_numpy(float)
     cls = label_n > 0
     mm["accuracy"] = np.where(cls, correct / np.maximum(label_n, 1), np.nan)
-    bounds = [_wilson(c, n) if ok else (np.nan, np.nan) for c, n, ok in zip(correct, label_n, cls)]
+    bounds = [_wilson(c, n) if ok else (np.nan, np.nan)
+              for c, n, ok in zip(correct, label_n, cls, strict=True)]
     mm["accuracy_lower"] = [b[0] for b in bounds]
     mm["accuracy_upper"] = [b[1] for b in bounds]
     reg_n = mm["label_n_reg"].fillna(0).to_numpy(float)

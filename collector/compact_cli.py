@@ -19,6 +19,7 @@ from edgedrift.config import build_config, load_toml, section
 from edgedrift.paths import DataPaths
 
 from .compaction import CompactionBusy, CompactionConfig, CompactionReport, compact
+from .storage import configure_from
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build(args: argparse.Namespace) -> CompactionConfig:
-    values = dict(section(load_toml(args.config), "compact"))
+    doc = load_toml(args.config)
+    values = dict(section(doc, "compact"))
+    storage = configure_from(doc)
+    if storage.uri and "dataset" not in values:
+        values["dataset"] = storage.uri          # the dataset on object storage
     if not args.dataset and "dataset" not in values:
         existing_data_dir(args.data_dir)     # nothing to compact: say so, create nothing
     values.setdefault("dataset", str(DataPaths(args.data_dir).dataset))

@@ -18,7 +18,8 @@ Start-up recovery: the counter continues after the highest offset found in
 the file names; a torn last batch (the process died between its renames, so
 it was never acknowledged) is removed, so no half window stays visible.
 Records that fail decoding are appended with the reason to
-``<dataset>/_dlq/embedded.jsonl`` and are not retried.
+``<dataset>/_dlq/embedded.jsonl`` (on object storage, which cannot append: one object
+``_dlq/embedded-<offset>.json`` each) and are not retried.
 
 >>> import tempfile
 >>> from collector.sink_config import SinkConfig
@@ -44,7 +45,7 @@ import os
 import threading
 import time
 from collections import deque
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import anyio.to_thread
 
@@ -61,6 +62,7 @@ from .parquet_files import (
 from .records import IngestRecord
 from .sink import DeadLetter, ParquetSink
 from .sink_config import SinkConfig
+from .storage import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,9 @@ class EmbeddedSink:
 
     def __init__(self, config: SinkConfig) -> None:
         self.config = config
-        self.root = Path(config.dataset)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.storage = open_storage(config.dataset)
+        self.root = self.storage.path("")
+        self.storage.ensure_dir("")
         self._sink = ParquetSink(config, EMBEDDED_TOPIC, on_dead_letter=self._dead_letter)
         self.next_offset = self._recover()
         self._open()
@@ -93,7 +96,7 @@ class EmbeddedSink:
         self._queue: deque[_Request] = deque()
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._dlq_path = self.root / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"
+        self._dlq_path = Path(self.root) / "_dlq" / f"{EMBEDDED_TOPIC}.jsonl"   # (local disk)
 
     def _open(self) -> None:
         """(Re)start the partition: offsets are all new; the written-window state is loaded
@@ -107,24 +110,25 @@ class EmbeddedSink:
         return self._sink.duplicates
 
     def _recover(self) -> int:
-        clean_temp(self.root, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
+        st = self.storage
+        clean_temp(st, self.config.tmp_max_age_s, prefix=EMBEDDED_TOPIC + "-")
         while True:
-            last_by_name: dict[str, tuple[int, Path]] = {}
-            for path, (_, _, _, last) in iter_batch_files(self.root, EMBEDDED_TOPIC):
+            last_by_name: dict[str, tuple[int, PurePath]] = {}
+            for path, (_, _, _, last) in iter_batch_files(st, EMBEDDED_TOPIC):
                 last_by_name[path.name] = (last, path)
             # batches merged by compaction are complete and acknowledged: offsets continue
             # after them. Read after listing the batch files: a compaction renames its file in
             # before deleting theirs, so a batch is always seen in one of the two (found by
             # review: read before, a compaction in between hid the newest batches)
-            compacted = compacted_max_last(self.root, EMBEDDED_TOPIC)
+            compacted = compacted_max_last(st, EMBEDDED_TOPIC)
             if not last_by_name:
                 return compacted + 1
-            name, (last, path) = max(last_by_name.items(), key=lambda kv: kv[1][0])
+            name, (last, found) = max(last_by_name.items(), key=lambda kv: kv[1][0])
             if last <= compacted:
                 return compacted + 1
-            if batch_is_complete(self.root, path):
+            if batch_is_complete(st, found):
                 return last + 1
-            removed = remove_batch(self.root, name)
+            removed = remove_batch(st, name)
             log.warning("removed torn unacknowledged batch %s (%d files)", name, len(removed))
 
     # -- public API ---------------------------------------------------------------------
@@ -213,9 +217,9 @@ class EmbeddedSink:
         existing file name."""
         try:
             names = {path.name for path, (_, _, first, _) in
-                     iter_batch_files(self.root, EMBEDDED_TOPIC) if first >= start}
+                     iter_batch_files(self.storage, EMBEDDED_TOPIC) if first >= start}
             for name in sorted(names):
-                remove_batch(self.root, name)
+                remove_batch(self.storage, name)
             self.next_offset = self._recover()
             self._open()                        # forget the half batch and its windows
         except Exception as exc:   # noqa: BLE001 - the writer thread must keep serving
@@ -224,10 +228,14 @@ class EmbeddedSink:
             self._open()
 
     def _dead_letter(self, dl: DeadLetter) -> None:
-        self._dlq_path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"ingest_id": f"{dl.topic}/{dl.partition}/{dl.offset}",
                            "reason": dl.reason, "key": (dl.key or b"").decode(errors="replace"),
                            "value_hex": dl.value.hex()})
+        if self.storage.remote:
+            self.storage.put_bytes(f"_dlq/{EMBEDDED_TOPIC}-{dl.offset:020d}.json",
+                                   line.encode() + b"\n")
+            return
+        self._dlq_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._dlq_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()

@@ -72,9 +72,10 @@ def build_gateway(args: argparse.Namespace):  # -> (GatewayConfig, Starlette app
     else:
         from .embedded import EmbeddedBackend, EmbeddedSink
         from .sink_config import SinkConfig
+        from .storage import configure_from
 
         sink_values = dict(section(toml, "sink"))
-        sink_values.setdefault("dataset", str(paths.dataset))
+        sink_values.setdefault("dataset", configure_from(toml).uri or str(paths.dataset))
         sink_cfg = build_config(SinkConfig, sink_values, section="sink")
         backend = EmbeddedBackend(EmbeddedSink(sink_cfg), cfg.produce_timeout_s,
                                   cfg.retry_after_s, metrics)

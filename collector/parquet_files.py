@@ -28,32 +28,31 @@ import json
 import logging
 import os
 import re
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import schema
 from .faults import fault_point
+from .storage import _HOST, TMP_SUFFIX, Storage, open_storage
+from .storage import ensure_dir as ensure_dir  # noqa: F401 - re-exported
+from .storage import fsync_dir as _fsync_dir  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<first>\d{20})-(?P<last>\d{20})"
                    r"\.parquet$")
-TMP_SUFFIX = ".tmp"
 META_BATCH = b"edgedrift.batch"
 META_FILES = b"edgedrift.files"
 META_VERSION = b"edgedrift.schema_version"
 META_COMPACTED = b"edgedrift.compacted"    # a compacted file: the batch file names it holds
 COMPACTED_PREFIX = "compacted-"
-_HOST = socket.gethostname().replace(".", "_") or "host"
+Root = Path | str | Storage        # a dataset location (see collector.storage.open_storage)
 
 # Dictionary-encode only the repetitive strings (bins and counters compress fine without it
 # and encode ~1.6x faster); keep statistics where readers filter (row-group pruning).
@@ -81,24 +80,6 @@ def rel_path(table: str, model: str, date: str, name: str) -> str:
     return f"{table}/model={model}/date={date}/{name}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def ensure_dir(path: Path) -> None:
-    """mkdir -p that fsyncs the parent of every directory it creates."""
-    if path.is_dir():
-        return
-    ensure_dir(path.parent)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        return
-    _fsync_dir(path.parent)
 
 
 # Below this many rows a table asked to use zstd is written with lz4: zstd's start-up per
@@ -129,21 +110,6 @@ def write_options(columns: Iterable[str], compression: str = "zstd",
             "use_dictionary": [c for c in _DICTIONARY if c in names],
             "write_statistics": [c for c in _STATISTICS if c in names]}
 
-
-def _write_temp(table: pa.Table, final: Path, metadata: dict[bytes, bytes],
-                compression: str) -> Path:
-    tmp = final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
-    table = table.replace_schema_metadata(metadata)
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, **write_options(table.column_names, compression,
-                                                            table.num_rows))
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)     # e.g. a full disk: leave no partial temp file
-        raise
-    return tmp
 
 
 def run_parallel(fn: Callable[[Any], None], items: Iterable[Any],
@@ -184,21 +150,25 @@ def run_parallel(fn: Callable[[Any], None], items: Iterable[Any],
         raise errors[0]
 
 
-def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd",
-                 replay: bool = False, compacted: dict[Path, set[str]] | None = None,
+def commit_batch(root: Root, name: str, tables: Tables, compression: str = "zstd",
+                 replay: bool = False, compacted: dict[str, set[str]] | None = None,
                  pool: ThreadPoolExecutor | None = None) -> list[str]:
     """Make one batch durable under ``root``; return the relative paths of the files this
     call wrote (a replay skips the ones already there).
 
     ``replay``: the batch is known on disk already (a replay after a crash): its files held
     by compacted files count as existing too (they are not written again). ``compacted``:
-    a cache of :func:`compacted_names` per directory kept by the caller across batches (a
+    a cache of :func:`compacted_in` per directory kept by the caller across batches (a
     name missing from it is looked up afresh: a compaction may have run since). ``pool``:
     the caller's threads for the parallel writes and fsyncs (see :func:`run_parallel`).
+
+    On object storage the "temp file" is an encoded buffer and the "rename" its upload
+    (:mod:`collector.storage`): the same order, other tables before ``windows``.
 
     Fault points (``EDGEDRIFT_FAULT=sink:<point>:N``): ``after_temp_write``,
     ``after_rename`` (after the first rename: a torn batch), ``after_renames``.
     """
+    st = open_storage(root)
     files = sorted(((rel_path(t, model, date, name), table)
                     for (model, date), per_table in tables.items()
                     for t, table in per_table.items()),
@@ -208,100 +178,157 @@ def commit_batch(root: Path, name: str, tables: Tables, compression: str = "zstd
     listing = [rel for rel, _ in files]
     metadata = {META_VERSION: str(schema.SCHEMA_VERSION).encode(), META_BATCH: name.encode(),
                 META_FILES: json.dumps(sorted(listing)).encode()}
-    jobs: list[tuple[pa.Table, Path]] = []
+    jobs: list[tuple[pa.Table, str]] = []
     if compacted is None:
         compacted = {}
     for rel, table in files:
-        final = root / rel
-        if final.exists():
+        # (on object storage only a replay looks: a HEAD per file costs more than the
+        # rename it saves locally, and rewriting a batch's deterministic file is harmless)
+        if (replay or not st.remote) and st.exists(rel):
             continue
+        ddir, fname = rel.rsplit("/", 1)
         if replay:
-            if final.name not in compacted.get(final.parent, ()):
-                compacted[final.parent] = compacted_names(final.parent)
-            if final.name in compacted[final.parent]:
+            if fname not in compacted.get(ddir, ()):
+                compacted[ddir] = compacted_in(st, ddir)
+            if fname in compacted[ddir]:
                 continue
-        ensure_dir(final.parent)
-        jobs.append((table, final))
+        st.ensure_dir(ddir)
+        jobs.append((table, rel))
     # the files are encoded and fsynced in parallel (both release the GIL): about half the
     # time of one after another, which is the embedded gateway's acknowledgement latency
-    written: list[Path | None] = [None] * len(jobs)
+    written: list[Any] = [None] * len(jobs)
 
     def write(i: int) -> None:
-        written[i] = _write_temp(jobs[i][0], jobs[i][1], metadata, compression)
+        table, rel = jobs[i]
+        table = table.replace_schema_metadata(metadata)
+        written[i] = st.stage_parquet(rel, table, write_options(table.column_names, compression,
+                                                                table.num_rows))
 
-    pending: list[tuple[Path, Path]] = []
+    pending: list[tuple[Any, str]] = []
     try:
         try:
             run_parallel(write, range(len(jobs)), pool)
         finally:
-            pending = [(tmp, final) for tmp, (_, final) in zip(written, jobs, strict=True)
-                       if tmp is not None]
+            pending = [(staged, rel) for staged, (_, rel) in zip(written, jobs, strict=True)
+                       if staged is not None]
         fault_point("sink", "after_temp_write")
-        renamed_dirs: set[Path] = set()
-        first_windows = True
-        for i, (tmp, final) in enumerate(pending):
-            if first_windows and final.relative_to(root).parts[0] == "windows":
-                run_parallel(_fsync_dir, renamed_dirs, pool)   # others durable before windows
-                renamed_dirs.clear()
-                first_windows = False
-            os.replace(tmp, final)
-            renamed_dirs.add(final.parent)
-            if i == 0:
-                fault_point("sink", "after_rename")
-        run_parallel(_fsync_dir, renamed_dirs, pool)
+        if st.remote:      # uploads in parallel: first the other tables, then windows
+            others = [p for p in pending if not p[1].startswith("windows/")]
+            wins = [p for p in pending if p[1].startswith("windows/")]
+            published: list[str] = []
+
+            def upload(item: tuple[Any, str]) -> None:
+                st.publish(*item)
+                published.append(item[1])
+                if len(published) == 1:
+                    fault_point("sink", "after_rename")
+
+            run_parallel(upload, others, pool)
+            run_parallel(upload, wins, pool)
+        else:
+            _rename_all(st, pending, pool)
     except BaseException:
-        for tmp, _ in pending:
+        for staged, _ in pending:
             try:
-                tmp.unlink()
+                st.discard(staged)
             except FileNotFoundError:
                 pass
         raise
     fault_point("sink", "after_renames")
-    return [str(final.relative_to(root)) for _, final in pending]
+    return [rel for _, rel in pending]
+
+
+def _rename_all(st: Storage, pending: list[tuple[Any, str]],
+                pool: ThreadPoolExecutor | None) -> None:
+    """Rename the temp files into place, the other tables' directories fsynced before the
+    first ``windows`` file is renamed, then the rest."""
+    renamed_dirs: set[str] = set()
+    first_windows = True
+    for i, (staged, rel) in enumerate(pending):
+        if first_windows and rel.startswith("windows/"):
+            run_parallel(lambda d: st.sync_dirs({d}), renamed_dirs, pool)
+            renamed_dirs.clear()
+            first_windows = False
+        st.publish(staged, rel)
+        renamed_dirs.add(rel.rsplit("/", 1)[0])
+        if i == 0:
+            fault_point("sink", "after_rename")
+    run_parallel(lambda d: st.sync_dirs({d}), renamed_dirs, pool)
 
 
 # -- looking at what is already there ------------------------------------------------
-def partition_dirs(root: Path, tables: Iterable[str] = schema.TABLES) -> Iterator[Path]:
-    """Every ``<table>/model=<m>/date=<d>`` directory under ``root`` (in name order)."""
+def partition_rels(root: Root, tables: Iterable[str] = schema.TABLES) -> Iterator[str]:
+    """Every ``<table>/model=<m>/date=<d>`` directory under ``root`` (relative, name order)."""
+    st = open_storage(root)
     for table in tables:
-        tdir = root / table
-        if not tdir.is_dir():
-            continue
-        for mdir in sorted(os.scandir(tdir), key=lambda e: e.name):
-            if not mdir.is_dir() or not mdir.name.startswith("model="):
+        for mname in st.list_subdirs(table):
+            if not mname.startswith("model="):
                 continue
-            for ddir in sorted(os.scandir(mdir.path), key=lambda e: e.name):
-                if ddir.is_dir() and ddir.name.startswith("date="):
-                    yield Path(ddir.path)
+            for dname in st.list_subdirs(f"{table}/{mname}"):
+                if dname.startswith("date="):
+                    yield f"{table}/{mname}/{dname}"
 
 
-def iter_batch_files(root: Path, topic: str | None = None) -> Iterator[tuple[Path, tuple]]:
+def partition_dirs(root: Root, tables: Iterable[str] = schema.TABLES
+                   ) -> Iterator[Path | PurePosixPath]:
+    """Every ``<table>/model=<m>/date=<d>`` directory under ``root`` (in name order)."""
+    st = open_storage(root)
+    for rel in partition_rels(st, tables):
+        yield st.path(rel)
+
+
+def iter_batch_files(root: Root, topic: str | None = None
+                     ) -> Iterator[tuple[Path | PurePosixPath, tuple]]:
     """Every ``(path, (topic, partition, first, last))`` under ``root`` (optionally one topic)."""
-    for ddir in partition_dirs(root):
-        for entry in os.scandir(ddir):
+    st = open_storage(root)
+    for ddir in partition_rels(st):
+        for entry in st.list_dir(ddir):
             parsed = parse_name(entry.name)
             if parsed is not None and (topic is None or parsed[0] == topic):
-                yield Path(entry.path), parsed
+                yield st.path(f"{ddir}/{entry.name}"), parsed
 
 
 def compacted_names(ddir: Path) -> set[str]:
-    """The batch file names that compacted files in directory ``ddir`` hold (see
+    """The batch file names that compacted files in local directory ``ddir`` hold (see
     :mod:`collector.compaction`): those batches are on disk as much as their own files."""
+    return compacted_in(open_storage(ddir), "")
+
+
+def compacted_in(st: Storage, ddir: str) -> set[str]:
+    """The batch file names that compacted files in directory ``ddir`` of ``st`` hold."""
     names: set[str] = set()
-    for data in _compacted_lists(ddir):
+    for data in compacted_lists(st, ddir).values():
         names.update(decode_batch_list(data))
     return names
 
 
-def _compacted_lists(ddir: Path) -> Iterator[bytes]:
-    """The encoded batch list of every compacted file in directory ``ddir``."""
-    try:
-        entries = list(os.scandir(ddir))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet"):
-            yield (pq.read_schema(entry.path).metadata or {}).get(META_COMPACTED, b"[]")
+# A compacted file never changes (its name is the hash of what it holds): its batch list is
+# read once per process. Key: (storage root, relative path, size).
+_LISTS: dict[tuple[str, str, int], bytes] = {}
+_LISTS_MAX = 65_536
+
+
+def compacted_lists(st: Storage, ddir: str, entries: list | None = None) -> dict[str, bytes]:
+    """{compacted file name: its encoded batch list} of directory ``ddir`` (``entries``: its
+    listing, if the caller has one)."""
+    out: dict[str, bytes] = {}
+    for entry in st.list_dir(ddir) if entries is None else entries:
+        if not (entry.name.startswith(COMPACTED_PREFIX) and entry.name.endswith(".parquet")):
+            continue
+        rel = f"{ddir}/{entry.name}" if ddir else entry.name
+        key = (st.root, rel, entry.size)
+        data = _LISTS.get(key)
+        if data is None:
+            try:
+                meta = st.read_schema(rel).metadata or {}
+            except FileNotFoundError:
+                continue
+            data = meta.get(META_COMPACTED, b"[]")
+            if len(_LISTS) >= _LISTS_MAX:
+                _LISTS.clear()
+            _LISTS[key] = data
+        out[entry.name] = data
+    return out
 
 
 def encode_batch_list(names: Iterable[str]) -> bytes:
@@ -345,19 +372,20 @@ def decode_batch_list(data: bytes) -> set[str]:
     return names
 
 
-def iter_compacted_batches(root: Path, topic: str | None = None) -> Iterator[tuple]:
+def iter_compacted_batches(root: Root, topic: str | None = None) -> Iterator[tuple]:
     """``(topic, partition, first, last)`` of every batch held by a compacted file. Only the
     ``windows`` table is read: every batch with rows has rows there, and its other tables'
     files are compacted in the same run or are still batch files (found by review: reading
     all tables tripled the start-up time of a sink over a long history)."""
-    for ddir in partition_dirs(root, ("windows",)):
-        for name in compacted_names(ddir):
+    st = open_storage(root)
+    for ddir in partition_rels(st, ("windows",)):
+        for name in compacted_in(st, ddir):
             parsed = parse_name(name)
             if parsed is not None and (topic is None or parsed[0] == topic):
                 yield parsed
 
 
-def compacted_max_last(root: Path, topic: str) -> int:
+def compacted_max_last(root: Root, topic: str) -> int:
     """The highest last offset of ``topic``'s batches held by compacted files (-1 if none),
     from the offset runs, without listing every batch.
 
@@ -365,9 +393,10 @@ def compacted_max_last(root: Path, topic: str) -> int:
     >>> compacted_max_last(Path(tempfile.mkdtemp()), "t")
     -1
     """
+    st = open_storage(root)
     top = -1
-    for ddir in partition_dirs(root, ("windows",)):
-        for data in _compacted_lists(ddir):
+    for ddir in partition_rels(st, ("windows",)):
+        for data in compacted_lists(st, ddir).values():
             obj = json.loads(data)
             if isinstance(obj, list):              # a plain list of names
                 tops = [p[3] for p in map(parse_name, obj) if p is not None and p[0] == topic]
@@ -378,45 +407,49 @@ def compacted_max_last(root: Path, topic: str) -> int:
     return top
 
 
-def known_batches(root: Path, topic: str) -> dict[int, dict[int, int]]:
+def known_batches(root: Root, topic: str) -> dict[int, dict[int, int]]:
     """{partition: {first offset: last offset}} of the batches already on disk (in their own
     files or in compacted ones)."""
+    st = open_storage(root)
     out: dict[int, dict[int, int]] = {}
-    for _, (_, partition, first, last) in iter_batch_files(root, topic):
+    for _, (_, partition, first, last) in iter_batch_files(st, topic):
         out.setdefault(partition, {})[first] = last
-    for _, partition, first, last in iter_compacted_batches(root, topic):
+    for _, partition, first, last in iter_compacted_batches(st, topic):
         out.setdefault(partition, {})[first] = last
     return out
 
 
-def batch_is_complete(root: Path, path: Path,
-                      compacted: dict[Path, set[str]] | None = None) -> bool:
+def batch_is_complete(root: Root, path: str | os.PathLike[str],
+                      compacted: dict[str, set[str]] | None = None) -> bool:
     """Whether every file listed in ``path``'s metadata exists (or is held by a compacted
-    file of its directory). ``compacted``: a cache of :func:`compacted_names` per directory,
+    file of its directory). ``compacted``: a cache of :func:`compacted_in` per directory,
     for callers that check many batches."""
-    meta = pq.read_schema(path).metadata or {}
+    st = open_storage(root)
+    meta = st.read_schema(st.rel(path)).metadata or {}
     listing = json.loads(meta.get(META_FILES, b"[]"))
     if compacted is None:
         compacted = {}
     for rel in listing:
-        target = root / rel
-        if target.exists():
+        if st.exists(rel):
             continue
-        if target.parent not in compacted:
-            compacted[target.parent] = compacted_names(target.parent)
-        if target.name not in compacted[target.parent]:
+        ddir, name = rel.rsplit("/", 1)
+        if ddir not in compacted:
+            compacted[ddir] = compacted_in(st, ddir)
+        if name not in compacted[ddir]:
             return False
     return True
 
 
-def remove_batch(root: Path, name: str) -> list[Path]:
+def remove_batch(root: Root, name: str) -> list[Path | PurePosixPath]:
     """Delete every file of batch ``name`` (a torn batch that was never acknowledged)."""
+    st = open_storage(root)
     removed = []
-    for path, _ in list(iter_batch_files(root)):
+    for path, _ in list(iter_batch_files(st)):
         if path.name == name:
-            path.unlink()
+            rel = st.rel(path)
+            st.delete(rel)
             removed.append(path)
-            _fsync_dir(path.parent)
+            st.sync_dirs({rel.rsplit("/", 1)[0]})
     return removed
 
 
@@ -435,11 +468,16 @@ def _writer_is_dead(name: str) -> bool:
     return False
 
 
-def clean_temp(root: Path, max_age_s: float, prefix: str | None = None) -> int:
+def clean_temp(root: Root, max_age_s: float, prefix: str | None = None) -> int:
     """Remove leftover temp files: left by a dead process of this host, older than
-    ``max_age_s`` (other hosts sharing the storage), or any starting with ``.prefix``."""
+    ``max_age_s`` (other hosts sharing the storage), or any starting with ``.prefix``.
+    (Object storage has no temp files: an interrupted upload is never visible.)"""
     removed = 0
     now = time.time()
+    st = open_storage(root)
+    if st.remote:
+        return 0
+    root = Path(st.root)
     if not root.is_dir():
         return 0
     for dirpath, _, names in os.walk(root):

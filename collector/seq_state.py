@@ -31,26 +31,16 @@ time: the rows are read from the start.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
-import uuid
 from bisect import bisect_right
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .parquet_files import (
-    COMPACTED_PREFIX,
-    TMP_SUFFIX,
-    _fsync_dir,
-    compacted_names,
-    ensure_dir,
-    parse_name,
-    partition_dirs,
-)
+from .parquet_files import COMPACTED_PREFIX, Root, compacted_in, parse_name, partition_rels
 from .seq_guard import SeqGuard
+from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -60,65 +50,54 @@ _MAX = 2**64
 _SNAP = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)-(?P<offset>\d{20})\.seqs$")
 
 
-def state_dir(root: Path) -> Path:
-    return root.joinpath(*STATE_DIR)
+def state_dir(root: Root) -> Path | PurePosixPath:
+    return open_storage(root).path(_STATE)
 
 
-def _snapshots(root: Path, topic: str, partition: int) -> list[tuple[int, Path]]:
-    """``(offset, path)`` of the partition's snapshots, oldest first."""
+_STATE = "/".join(STATE_DIR)
+
+
+def _snapshots(st: Storage, topic: str, partition: int) -> list[tuple[int, str]]:
+    """``(offset, relative path)`` of the partition's snapshots, oldest first."""
     out = []
-    try:
-        entries = list(os.scandir(state_dir(root)))
-    except FileNotFoundError:
-        return []
-    for entry in entries:
+    for entry in st.list_dir(_STATE):
         m = _SNAP.match(entry.name)
         if m and m["topic"] == topic and int(m["partition"]) == partition:
-            out.append((int(m["offset"]), Path(entry.path)))
+            out.append((int(m["offset"]), f"{_STATE}/{entry.name}"))
     return sorted(out)
 
 
-def save_snapshot(root: Path, topic: str, partition: int, offset: int,
-                  guard: SeqGuard) -> Path:
+def save_snapshot(root: Root, topic: str, partition: int, offset: int,
+                  guard: SeqGuard) -> Path | PurePosixPath:
     """Write the state after offset ``offset - 1`` atomically; keep the newest :data:`KEEP`."""
-    sdir = state_dir(root)
-    ensure_dir(sdir)
-    final = sdir / f"{topic}-{partition}-{offset:020d}.seqs"
-    tmp = sdir / f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TMP_SUFFIX}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(guard.to_bytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(sdir)
-    for _, old in _snapshots(root, topic, partition)[:-KEEP]:
-        old.unlink(missing_ok=True)
-    return final
+    st = open_storage(root)
+    rel = f"{_STATE}/{topic}-{partition}-{offset:020d}.seqs"
+    st.put_bytes(rel, guard.to_bytes())
+    for _, old in _snapshots(st, topic, partition)[:-KEEP]:
+        st.delete(old)
+    return st.path(rel)
 
 
-def load_state(root: Path, topic: str, partition: int, upto: int,
+def load_state(root: Root, topic: str, partition: int, upto: int,
                max_gaps: int = 32) -> tuple[SeqGuard, int]:
     """The state before offset ``upto``: the newest readable snapshot at or below it plus
     the ``windows`` rows of the batches starting between the two. Returns ``(guard, upto)``.
     """
+    st = open_storage(root)
     started = time.monotonic()
     guard, base = SeqGuard(max_gaps), 0
-    for offset, path in reversed(_snapshots(root, topic, partition)):
+    for offset, rel in reversed(_snapshots(st, topic, partition)):
         if offset > upto:
             continue
         try:
-            guard, base = SeqGuard.from_bytes(path.read_bytes()), offset
+            guard, base = SeqGuard.from_bytes(st.read_bytes(rel)), offset
             break
         except (OSError, ValueError) as exc:
             log.warning("seq state: ignoring unreadable snapshot %s (%s); reading older "
-                        "rows instead", path, exc)
+                        "rows instead", rel, exc)
     if guard.max_gaps != max_gaps:
         guard.max_gaps = max_gaps     # takes effect as holes are added
-    rows = _rows_between(root, topic, partition, base, upto)
+    rows = _rows_between(st, topic, partition, base, upto)
     for _, device, model, seq in rows:
         guard.add(device, model, seq)
     log.info("seq state %s/%d at %d: snapshot %d + %d rows, %d pairs (%.2f s)", topic,
@@ -126,14 +105,14 @@ def load_state(root: Path, topic: str, partition: int, upto: int,
     return guard, upto
 
 
-def _rows_between(root: Path, topic: str, partition: int, start: int,
+def _rows_between(st: Storage, topic: str, partition: int, start: int,
                   end: int) -> list[tuple[int, str, str, int]]:
     """``(offset, device, model, seq)`` of the ``windows`` rows of batches of (topic,
     partition) that start in ``start .. end - 1``, in offset order. A file that vanished
     while being read (a compaction merged it) makes the listing start again."""
     for attempt in range(5):
         try:
-            return _read_rows(root, topic, partition, start, end)
+            return _read_rows(st, topic, partition, start, end)
         except FileNotFoundError:
             if attempt == 4:
                 raise
@@ -141,31 +120,31 @@ def _rows_between(root: Path, topic: str, partition: int, start: int,
     raise AssertionError("unreachable")
 
 
-def _read_rows(root: Path, topic: str, partition: int, start: int,
+def _read_rows(st: Storage, topic: str, partition: int, start: int,
                end: int) -> list[tuple[int, str, str, int]]:
     if end <= start:
         return []
     prefix = f"{topic}/{partition}/"
     # (model, file, None for a batch file | the (first, last) of the wanted batches it holds)
-    files: list[tuple[str, Path, list[tuple[int, int]] | None]] = []
-    for ddir in partition_dirs(root, ("windows",)):
-        model = ddir.parent.name[len("model="):]
+    files: list[tuple[str, str, list[tuple[int, int]] | None]] = []
+    for ddir in partition_rels(st, ("windows",)):
+        model = ddir.split("/")[1][len("model="):]
         compacted = []
-        for entry in os.scandir(ddir):
+        for entry in st.list_dir(ddir):
             if entry.name.startswith(COMPACTED_PREFIX):
-                compacted.append(Path(entry.path))
+                compacted.append(f"{ddir}/{entry.name}")
                 continue
             parsed = parse_name(entry.name)
             if parsed and parsed[:2] == (topic, partition) and start <= parsed[2] < end:
-                files.append((model, Path(entry.path), None))
+                files.append((model, f"{ddir}/{entry.name}", None))
         if compacted:
-            ranges = sorted((p[2], p[3]) for p in map(parse_name, compacted_names(ddir))
+            ranges = sorted((p[2], p[3]) for p in map(parse_name, compacted_in(st, ddir))
                             if p and p[:2] == (topic, partition) and start <= p[2] < end)
             if ranges:
-                files.extend((model, path, ranges) for path in sorted(compacted))
+                files.extend((model, rel, ranges) for rel in sorted(compacted))
     rows: list[tuple[int, str, str, int]] = []
-    for model, path, held in files:
-        table = pq.read_table(path, columns=["device_id", "seq", "ingest_id"])
+    for model, rel, held in files:
+        table = st.read_table(rel, columns=["device_id", "seq", "ingest_id"])
         rows.extend(_offsets(table, model, prefix, held))
     rows.sort(key=lambda r: r[0])
     return rows

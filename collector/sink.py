@@ -31,7 +31,7 @@ reason and takes no rows.
 []
 >>> sink.flush(0)
 1
->>> sorted(p.parts[-4] for p, _ in iter_batch_files(Path(root)))
+>>> sorted(p.parts[-4] for p, _ in iter_batch_files(root))
 ['categories', 'features', 'windows']
 """
 
@@ -45,14 +45,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import WireError
 from edgedrift.faults import fault_point
 
 from .columns import Split, unpack_split
-from .compaction import ensure_readers_lock
 from .errors import RecordError
 from .parquet_files import batch_name, clean_temp, commit_batch, iter_batch_files, known_batches
 from .records import IngestRecord
@@ -60,6 +58,7 @@ from .row_builder import OnInvalid, RowBuilder, warm_up
 from .seq_guard import UNTRACKED, WRITTEN, SeqGuard
 from .seq_state import load_state, save_snapshot
 from .sink_config import SinkConfig
+from .storage import open_storage
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +156,13 @@ class ParquetSink:
                  on_dead_letter: Callable[[DeadLetter], None] | None = None) -> None:
         self.config = config
         self.topic = topic
-        self.root = Path(config.dataset)
+        self.storage = open_storage(config.dataset)
+        self.root = self.storage.path("")
         self.on_dead_letter = on_dead_letter
         self._batches: dict[int, _Batch] = {}
         self._known: dict[int, dict[int, int]] = {}
         self._known_end: dict[int, int] = {}        # highest known last offset per partition
-        self._compacted: dict[Path, set[str]] = {}  # batches held by compacted files, per dir
+        self._compacted: dict[str, set[str]] = {}   # batches held by compacted files, per dir
         self._pool: ThreadPoolExecutor | None = None  # commit threads, started at first use
         self._guards: dict[int, SeqGuard] = {}      # written windows per partition
         self._snapshot_at: dict[int, float] = {}    # monotonic time of the last snapshot
@@ -188,17 +188,16 @@ class ParquetSink:
         ``starts``: the offset each partition will be read from (the committed offset); the
         written-window state is loaded as it was before it (:func:`load_state`). Without
         it, after every batch known on disk."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        ensure_readers_lock(self.root)   # read-only readers can then lock before compactions
+        self.storage.ensure_dir("")
         warm_up()      # pyarrow's one-time lazy imports (~0.3 s) at start, not in the first batch
-        clean_temp(self.root, self.config.tmp_max_age_s)
-        known = known_batches(self.root, self.topic) if learn_known else {}
+        clean_temp(self.storage, self.config.tmp_max_age_s)
+        known = known_batches(self.storage, self.topic) if learn_known else {}
         for partition in partitions:
             self._batches.pop(partition, None)
             self._known[partition] = known.get(partition, {})
             self._known_end[partition] = max(self._known[partition].values(), default=-1)
             start = (starts or {}).get(partition, self._known_end[partition] + 1)
-            self._guards[partition] = load_state(self.root, self.topic, partition, start,
+            self._guards[partition] = load_state(self.storage, self.topic, partition, start,
                                                  self.config.seq_max_gaps)[0]
             self._snapshot_at[partition] = time.monotonic()
         self._compacted.clear()
@@ -328,7 +327,7 @@ class ParquetSink:
         if tables:
             if self._pool is None:     # (its idle threads end when the sink is collected)
                 self._pool = ThreadPoolExecutor(8, thread_name_prefix="edgedrift-commit")
-            files = commit_batch(self.root, name, tables, self.config.compression,
+            files = commit_batch(self.storage, name, tables, self.config.compression,
                                  replay=batch.forced_last is not None,
                                  compacted=self._compacted, pool=self._pool)
             self.files_written += len(files)
@@ -358,7 +357,7 @@ class ParquetSink:
             return False
         self._snapshot_at[partition] = now
         try:
-            save_snapshot(self.root, self.topic, partition, next_offset, guard)
+            save_snapshot(self.storage, self.topic, partition, next_offset, guard)
         except OSError as exc:
             log.warning("seq state snapshot of %s/%d at %d failed (%s); the next start reads "
                         "the rows since the previous one", self.topic, partition, next_offset,

@@ -49,7 +49,10 @@ def build_configs(args: argparse.Namespace) -> tuple[KafkaConfig, SinkConfig]:
                          {"bootstrap": args.kafka, "topic": args.topic, "group_id": args.group_id,
                           "partitions": args.partitions}, section="kafka")
     sink_section = dict(section(toml, "sink"))
-    sink_section.setdefault("dataset", str(DataPaths(args.data_dir).dataset))
+    from .storage import configure_from
+
+    sink_section.setdefault("dataset", configure_from(toml).uri
+                            or str(DataPaths(args.data_dir).dataset))
     sink = build_config(SinkConfig, sink_section, {"dataset": args.dataset}, section="sink")
     return kafka, sink
 

@@ -2,8 +2,9 @@
 
 DuckDB ``read_parquet(?, collector.schema.READ_OPTIONS)`` over the dataset's ``windows``
 and ``features``/``categories`` tables, one in-memory connection per query, results cached
-with a TTL; every query holds the readers' lock shared, so a compaction never swaps files
-between a query's listing and its reads. Every value is a ``?`` parameter.
+with a TTL. Every query reads the table's live files (collector/live_files.py: a compacted
+file and the batch files it holds are never both read; no lock) and lists again if a file
+vanished under it. Every value is a ``?`` parameter.
 
 >>> import tempfile
 >>> from dashboard.config import DashboardConfig
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from collector.compaction import readers_share
+from collector.live_files import is_vanished_file, live_files
 from collector.schema import BIN_COLUMNS, READ_OPTIONS
 
 from .config import DashboardConfig
@@ -39,12 +41,20 @@ def _parquet_files(cfg: DashboardConfig, table: str) -> list[str]:
 
 @st.cache_data(ttl=20, max_entries=128, show_spinner=False)
 def _parquet_query(pattern: str, sql: str, params: tuple[Any, ...]) -> pd.DataFrame:
+    root, table = _dataset_of(pattern), Path(pattern).parents[1].name
     con = duckdb.connect(":memory:")
     try:
-        # the readers' lock (shared): a compaction's rename-and-delete step never runs
-        # between this query's file listing and its reads (no row counted twice or lost)
-        with readers_share(_dataset_of(pattern), finish=False):
-            return con.execute(sql, [pattern, *params]).fetchdf()
+        for attempt in range(8):
+            files = live_files(root, table)
+            if not files:
+                return pd.DataFrame()
+            try:
+                return con.execute(sql, [files, *params]).fetchdf()
+            except duckdb.Error as exc:     # a file listed was merged and deleted meanwhile
+                if attempt == 7 or not is_vanished_file(exc):
+                    raise
+                time.sleep(0.02 * 2 ** attempt)
+        raise AssertionError("unreachable")
     finally:
         con.close()
 

@@ -42,7 +42,7 @@ class ConfigFileError(ValueError):
 
 # the sections a config file may have: one per component (a typo such as [gatway] would
 # otherwise be ignored and the component run on its defaults)
-SECTIONS = ("alerts", "analytics", "compact", "dashboard", "gateway", "kafka", "sink")
+SECTIONS = ("alerts", "analytics", "compact", "dashboard", "gateway", "kafka", "sink", "storage")
 
 
 def load_toml(path: str | os.PathLike[str] | None) -> dict[str, Any]:

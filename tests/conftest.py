@@ -37,3 +37,33 @@ def built():
 
     from analytics.reference_build import build_reference
     return build_reference(training_frame(), "kws", "1.0", prediction="score", latency="latency")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a real S3-compatible server (moto) for the session."""
+    from s3_server import running_s3
+
+    with running_s3() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> str:
+    """A dataset location for the durability tests (tests/collector/storage_support.py): a
+    local directory, or ``s3://<fresh bucket>/telemetry`` on the session's S3-compatible
+    server with the endpoint and credentials in the environment
+    (``EDGEDRIFT_STORAGE_ENDPOINT_URL``, ``AWS_*``), so subprocesses use it too."""
+    if request.param == "local":
+        return str(tmp_path / "telemetry")
+    from s3_server import CREDENTIALS, new_bucket
+
+    from collector import storage
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("EDGEDRIFT_STORAGE_ENDPOINT_URL", endpoint)
+    storage.configure(None)          # settings from the environment just set
+    return f"s3://{new_bucket(endpoint)}/telemetry"

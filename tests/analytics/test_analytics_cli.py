@@ -53,31 +53,31 @@ def test_bad_input_names_the_field(tmp_path, capsys):
     assert "jensen_shannon, ks, psi" in capsys.readouterr().err
 
 
-def test_a_scheduled_pass_blocked_by_an_interrupted_compaction_is_retried():
-    """The pass refuses to read while a killed compaction's step is pending (it would count
-    rows twice); on a schedule the next pass runs, it does not stop the service."""
+def test_a_scheduled_pass_that_cannot_read_the_dataset_is_retried():
+    """A pass that could not read the dataset (e.g. files kept vanishing under it while a
+    compaction ran) fails; on a schedule the next pass runs, it does not stop the service."""
     import argparse
 
     import pytest
 
     from analytics.analyze_cli import _loop
-    from collector.compaction import InterruptedCompaction
+    from analytics.errors import DatasetError
 
     calls = []
 
     def run_analysis(*_args, **_kwargs):
         calls.append(1)
         if len(calls) == 1:
-            raise InterruptedCompaction("step pending")
+            raise DatasetError("dataset", "ds", "files that stay listed")
         raise KeyboardInterrupt      # stop the loop after the retry
 
     args = argparse.Namespace(every=0.01)
     with pytest.raises(KeyboardInterrupt):
         _loop(args, None, None, None, None, None, (), run_analysis)
     assert len(calls) == 2
-    with pytest.raises(InterruptedCompaction):
+    with pytest.raises(DatasetError):
         _loop(argparse.Namespace(every=None), None, None, None, None, None, (),
-              lambda *a, **k: (_ for _ in ()).throw(InterruptedCompaction("x")))
+              lambda *a, **k: (_ for _ in ()).throw(DatasetError("dataset", "ds", "x")))
 
 
 def test_reference_build_prints_what_it_read(tmp_path, capsys):

@@ -21,8 +21,13 @@ from edge_sdk.wire import decode_window, encode_request
 BATCH, THREADS = 8, 4
 
 
-def table_counts(dataset: Path, table: str = "windows") -> tuple[int, int, int]:
-    """(rows, distinct identities, distinct ingest ids) of one table."""
+def table_counts(dataset: Path | str, table: str = "windows") -> tuple[int, int, int]:
+    """(rows, distinct identities, distinct ingest ids) of one table (every file of it)."""
+    if isinstance(dataset, str):         # a location: local or s3://, through collector.storage
+        from storage_support import query
+
+        return query(dataset, table, "SELECT count(*), count(DISTINCT (device_id, model, seq)),"
+                     " count(DISTINCT ingest_id) FROM t", live=False)[0]
     if not any((dataset / table).glob("*/*/*.parquet")):
         return 0, 0, 0
     con = duckdb.connect()
@@ -35,7 +40,12 @@ def table_counts(dataset: Path, table: str = "windows") -> tuple[int, int, int]:
         con.close()
 
 
-def identity_ingest_pairs(dataset: Path, table: str) -> set[tuple]:
+def identity_ingest_pairs(dataset: Path | str, table: str) -> set[tuple]:
+    if isinstance(dataset, str):         # a location: local or s3://, through collector.storage
+        from storage_support import query
+
+        return set(query(dataset, table, "SELECT DISTINCT device_id, model, seq, ingest_id "
+                                         "FROM t", live=False))
     con = duckdb.connect()
     try:
         return set(con.execute(

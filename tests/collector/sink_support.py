@@ -130,7 +130,10 @@ def count_windows(dataset: Path) -> int:
         con.close()
 
 
-def file_set(dataset: Path) -> dict[str, bytes]:
-    """Relative path -> content of every Parquet file of the dataset."""
-    return {str(p.relative_to(dataset)): p.read_bytes()
-            for p in sorted(dataset.rglob("*.parquet"))}
+def file_set(dataset: Path | str) -> dict[str, bytes]:
+    """Relative path -> content of every Parquet file of the dataset (a path or s3://...)."""
+    from collector.storage import open_storage
+
+    st = open_storage(dataset)
+    return {f"{d}/{e.name}": st.read_bytes(f"{d}/{e.name}")
+            for d, e in sorted(st.walk_files()) if e.name.endswith(".parquet")}

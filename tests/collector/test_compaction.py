@@ -1,10 +1,13 @@
 """Compaction of closed days: same rows, far fewer files, and the sinks' exactly-once
 bookkeeping (replay skips, embedded offsets, torn-batch recovery) still sees the merged
-batches. Kills of a real ``edgedrift compact`` process at each step lose and duplicate
-nothing once it runs again."""
+batches. Readers take no lock: while a compacted file and its batch files coexist (a run
+between its rename and its deletes, or killed there) they read every row once. Kills of a
+real ``edgedrift compact`` process at each step, on local disk and on an S3-compatible
+server, lose and duplicate nothing, before and after it runs again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -17,29 +20,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sink_support import ROOT, bodies
+from storage_support import query
 
-from collector.compaction import MARKER, CompactionConfig, compact, readers_share
+from analytics.dataset import Dataset
+from collector.compaction import CompactionConfig, compact
 from collector.embedded import EmbeddedSink
 from collector.fake_windows import BASE_MS, WINDOW_MS, make_window_body
 from collector.parquet_files import iter_batch_files, known_batches
 from collector.records import IngestRecord
-from collector.schema import READ_OPTIONS
 from collector.sink import ParquetSink
 from collector.sink_config import SinkConfig
 
 DAY_MS = 86_400_000
 
 
-def _rows(root: Path, table: str) -> list[tuple]:
-    """Every row of a table (all columns but the file-dependent ones), sorted."""
-    if not list(root.glob(f"{table}/*/*/*.parquet")):
-        return []
-    con = duckdb.connect()
-    return con.execute(f"SELECT * FROM read_parquet(?, {READ_OPTIONS}) ORDER BY ALL",
-                       [str(root / table / "**" / "*.parquet")]).fetchall()
+def _rows(root: Path | str, table: str) -> list[tuple]:
+    """Every row of a table as readers see it (its live files), sorted."""
+    return query(str(root), table, "SELECT * FROM t ORDER BY ALL")
 
 
-def _snapshot(root: Path) -> dict[str, list[tuple]]:
+def _snapshot(root: Path | str) -> dict[str, list[tuple]]:
     return {t: _rows(root, t) for t in ("windows", "features", "categories", "labels")}
 
 
@@ -49,7 +49,7 @@ def _files(root: Path) -> list[str]:
                   and p.name not in (".readers.lock", ".compact.lock"))
 
 
-def _embedded(root: Path, groups: list[list[IngestRecord]]) -> None:
+def _embedded(root: Path | str, groups: list[list[IngestRecord]]) -> None:
     sink = EmbeddedSink(SinkConfig(dataset=str(root), group_commit_ms=0))
     try:
         for group in groups:
@@ -151,33 +151,102 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("point", ["after_temp_write", "after_rename", "after_first_delete"])
-def test_a_killed_compaction_loses_and_duplicates_nothing_after_the_next_run(
-        tmp_path: Path, point: str) -> None:
-    data = tmp_path / "data"
-    dataset = data / "telemetry"
-    _embedded(dataset, [[r] for r in _day_records(0, range(5))])
-    before = _snapshot(dataset)
-    cmd = [sys.executable, "-m", "edgedrift", "compact", "--data-dir", str(data),
+def test_a_killed_compaction_loses_and_duplicates_nothing_before_and_after_the_next_run(
+        tmp_path: Path, backend: str, point: str) -> None:
+    """A real ``edgedrift compact`` SIGKILLed at each step, on each backend: readers (no
+    lock) see every row once right after the kill - also when the compacted file and its
+    batch files are both there - and after the next run, which removes the leftovers."""
+    _embedded(backend, [[r] for r in _day_records(0, range(5))])
+    before = _snapshot(backend)
+    windows = Dataset(backend).inventory(0, 2**42, 3_600_000).to_pylist()
+    cmd = [sys.executable, "-m", "edgedrift", "compact", "--dataset", backend,
            "--min-age-s", "0", "--before", "9999-01-01"]
     env = {**os.environ, "EDGEDRIFT_FAULT": f"compact:{point}:2",     # in the 2nd directory
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     killed = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    # a reader that takes the readers' lock (an analysis pass) first finishes the step the
-    # compaction died in: it sees every row exactly once (found by review: rows were
-    # counted twice between the rename and the deletes)
-    assert (dataset / MARKER).exists() == (point != "after_temp_write")
-    with readers_share(dataset):
-        assert _snapshot(dataset) == before
-    assert not (dataset / MARKER).exists()
+    assert _snapshot(backend) == before
+    assert Dataset(backend).inventory(0, 2**42, 3_600_000).to_pylist() == windows
+    if point != "after_temp_write":      # both are there: a glob would count rows twice
+        raw = query(backend, "features", "SELECT count(*) FROM t", live=False)[0][0]
+        assert raw > len(before["features"])
     env.pop("EDGEDRIFT_FAULT")
+    if backend.startswith("s3://"):    # the dead run's lease holds until it expires
+        if point == "after_rename":
+            busy = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True,
+                                  timeout=120)
+            assert busy.returncode == 1 and b"holds lease 1" in busy.stderr, busy.stderr[-2000:]
+        env["EDGEDRIFT_COMPACT_LEASE_S"] = "1"
+        time.sleep(2.1)                # (S3 times have whole seconds)
     done = subprocess.run(cmd, env=env, cwd=str(ROOT), capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert _snapshot(dataset) == before
-    files = _files(dataset)
-    assert not [f for f in files if f.endswith(".tmp")]
-    assert not list(iter_batch_files(dataset))
-    assert EmbeddedSink(SinkConfig(dataset=str(dataset))).next_offset == 5
+    assert _snapshot(backend) == before
+    assert not list(iter_batch_files(backend))
+    if not backend.startswith("s3://"):
+        assert not [f for f in _files(Path(backend)) if f.endswith(".tmp")]
+    assert EmbeddedSink(SinkConfig(dataset=backend)).next_offset == 5
+
+
+def test_readers_count_each_row_once_while_compactions_run(tmp_path: Path) -> None:
+    """No lock: analysis queries in a loop while compaction runs day after day (its renames
+    and deletes between the queries' listings and reads) always see the same windows."""
+    import threading
+
+    days = 6
+    _embedded(tmp_path, [[r] for d in range(days) for r in _day_records(d, range(d * 4,
+                                                                                d * 4 + 4))])
+    def counts(reader: Dataset) -> tuple:
+        feats = reader.feature_groups(0, 2**42, 86_400_000).to_pylist()
+        wins = reader.window_groups(0, 2**42, 86_400_000).to_pylist()
+        return (sorted((r["feature"], r["bucket"], r["windows"], r["n"]) for r in feats),
+                sorted((r["bucket"], r["windows"], r["records"]) for r in wins))
+
+    expected = counts(Dataset(tmp_path))
+    assert sum(w for _, w, _ in expected[1]) == days * 4
+    seen: list = []
+    stop = threading.Event()
+
+    def read() -> None:
+        reader = Dataset(tmp_path)
+        while not stop.is_set():
+            seen.append(counts(reader))
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for day in range(1, days + 1):
+            before = (dt.date(2025, 11, 24) + dt.timedelta(days=day)).isoformat()
+            compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before=before))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not list(iter_batch_files(tmp_path)) and len(seen) >= 2
+    assert all(s == expected for s in seen), [s[1] for s in seen if s != expected][:3]
+
+
+def test_a_compacted_file_beside_its_batch_files_counts_once(tmp_path: Path) -> None:
+    """The state between a compaction's rename and its deletes, held still: every batch
+    file copied back beside the compacted file that holds it."""
+    import shutil
+
+    _embedded(tmp_path, [[r] for r in _day_records(0, range(4))])
+    def groups() -> tuple[list[str], list[str]]:     # (their row order is not defined)
+        ds = Dataset(tmp_path)
+        return (sorted(map(repr, ds.window_groups(0, 2**42, 3_600_000).to_pylist())),
+                sorted(map(repr, ds.feature_groups(0, 2**42, 3_600_000).to_pylist())))
+
+    before = groups()
+    assert len(before[0]) == 1 and "'windows': 4" in before[0][0]
+    copies = tmp_path.parent / "copies"
+    shutil.copytree(tmp_path, copies)
+    compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))
+    for path, _ in iter_batch_files(copies):
+        shutil.copy2(path, tmp_path / path.relative_to(copies))
+    assert len(list(iter_batch_files(tmp_path))) == 16
+    assert len(query(str(tmp_path), "windows", "SELECT * FROM t", live=False)) == 8
+    assert groups() == before
 
 
 def test_embedded_recovery_sees_batches_a_concurrent_compaction_moves(
@@ -233,28 +302,6 @@ def test_a_second_compaction_at_the_same_time_stops_with_an_error(tmp_path: Path
     assert len(list(iter_batch_files(data / "telemetry"))) == 12     # nothing touched
 
 
-def test_compaction_swaps_files_only_while_no_reader_holds_the_lock(tmp_path: Path) -> None:
-    import threading
-
-    _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
-    before = _snapshot(tmp_path)
-    (tmp_path / ".readers.lock").touch()
-    result: list = []
-    runner = threading.Thread(target=lambda: result.append(compact(CompactionConfig(
-        dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))))
-    with readers_share(tmp_path):
-        runner.start()
-        deadline = time.monotonic() + 60            # until the first temp file is written
-        while not list(tmp_path.glob("*/*/*/.compacted-*.tmp")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert list(tmp_path.glob("*/*/*/.compacted-*.tmp")), "compaction never got going"
-        assert runner.is_alive()
-        assert _snapshot(tmp_path) == before           # nothing swapped under the reader
-        assert not list(tmp_path.glob("*/*/*/compacted-*.parquet"))
-    runner.join(60)
-    assert result and result[0].compacted_files == 4 and _snapshot(tmp_path) == before
-
-
 def test_an_unreadable_file_fails_its_directory_only(tmp_path: Path) -> None:
     _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
     bad = next(p for p, _ in iter_batch_files(tmp_path) if p.parts[-4] == "labels")
@@ -291,122 +338,3 @@ def test_a_long_day_of_small_batches_keeps_a_small_footer() -> None:
 
     names = [batch_name("embedded", 0, i, i) for i in range(150_000)]
     assert len(encode_batch_list(names)) < 100        # 11 MB as a list of names
-
-
-def _killed_inside_the_step(tmp_path: Path) -> Path:
-    """A dataset whose compaction was SIGKILLed after its rename (marker pending)."""
-    data = tmp_path / "data"
-    _embedded(data / "telemetry", [[r] for r in _day_records(0, range(4))])
-    res = subprocess.run([sys.executable, "-m", "edgedrift", "compact", "--data-dir", str(data),
-                          "--min-age-s", "0", "--before", "9999-01-01"], cwd=str(ROOT),
-                         capture_output=True, timeout=120,
-                         env={**os.environ, "EDGEDRIFT_FAULT": "compact:after_rename:1",
-                              "PYTHONPATH": str(ROOT)})
-    assert res.returncode == -signal.SIGKILL
-    assert (data / "telemetry" / MARKER).exists()
-    return data / "telemetry"
-
-
-def test_a_reader_that_cannot_finish_a_pending_step_refuses_to_read(tmp_path: Path) -> None:
-    """Found by review: a reader that could not finish the step (another reader held the
-    lock) went on and read the step's rows twice; it must fail instead (the pass is
-    retried) and never yield with the marker pending."""
-    import fcntl
-
-    from collector.compaction import InterruptedCompaction
-
-    dataset = _killed_inside_the_step(tmp_path)
-    other = os.open(dataset / ".readers.lock", os.O_RDONLY)   # e.g. a read-only reader
-    try:
-        fcntl.flock(other, fcntl.LOCK_SH)
-        with pytest.raises(InterruptedCompaction, match="pending"):
-            with readers_share(dataset, wait_s=0.3):
-                pytest.fail("read with the step pending")
-    finally:
-        os.close(other)
-    with readers_share(dataset):                              # alone: finishes, then reads
-        assert not (dataset / MARKER).exists()
-        windows = _rows(dataset, "windows")
-    assert len(windows) == 4 and len({repr(r) for r in windows}) == 4
-
-
-def test_an_unreadable_marker_is_dropped_not_fatal(tmp_path: Path) -> None:
-    """Found by review: a marker torn by a power loss made every pass and compaction fail."""
-    _embedded(tmp_path, [[r] for r in _day_records(0, range(3))])
-    (tmp_path / MARKER).write_text("")
-    before = _snapshot(tmp_path)
-    with readers_share(tmp_path):
-        assert _snapshot(tmp_path) == before
-    assert not (tmp_path / MARKER).exists()
-    (tmp_path / MARKER).write_text("{")
-    assert compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0,
-                                    before="9999-01-01")).compacted_files == 4
-
-
-def test_sinks_create_the_readers_lock_so_read_only_readers_can_take_it(tmp_path: Path) -> None:
-    """Found by review: without the file a read-only reader could not lock, and the first
-    compaction swapped files under it."""
-    sink = ParquetSink(SinkConfig(dataset=str(tmp_path)), topic="t")
-    sink.open_partition(0)
-    assert (tmp_path / ".readers.lock").exists()
-
-
-def test_a_display_reads_past_a_pending_step_without_writing(tmp_path) -> None:
-    """``readers_share(finish=False)`` (the dashboard) neither finishes nor refuses a step a
-    killed compaction left: it takes the shared lock and leaves the marker for a pass or a
-    compaction to finish."""
-    from collector.compaction import ensure_readers_lock
-
-    ensure_readers_lock(tmp_path)
-    (tmp_path / MARKER).write_text("{not even json")
-    with readers_share(tmp_path, finish=False):
-        assert (tmp_path / MARKER).exists()
-    assert (tmp_path / MARKER).read_text() == "{not even json"
-
-
-def test_readers_that_overlap_without_pause_do_not_starve_a_compaction_step(
-        tmp_path: Path) -> None:
-    """Two readers hand the shared lock to each other (each waits, up to 0.5 s, for the
-    other to hold it before letting go), so it is never free. Linux flock would grant them
-    forever while the step waits; the turnstile makes new readers queue behind the step."""
-    import threading
-
-    from collector.compaction import _exclusive, ensure_readers_lock
-
-    ensure_readers_lock(tmp_path)
-    stop = threading.Event()
-    cond = threading.Condition()
-    taken = [0]
-    deadline = time.monotonic() + 15
-
-    def reader() -> None:
-        while not stop.is_set() and time.monotonic() < deadline:
-            with readers_share(tmp_path, finish=False):
-                with cond:
-                    taken[0] += 1
-                    mine = taken[0]
-                    cond.notify_all()
-                    cond.wait_for(lambda mine=mine: taken[0] > mine or stop.is_set(),
-                                  timeout=0.5)
-
-    readers = [threading.Thread(target=reader, daemon=True) for _ in range(2)]
-    for t in readers:
-        t.start()
-    with cond:
-        assert cond.wait_for(lambda: taken[0] >= 4, timeout=10)   # the hand-off is running
-    step_ran_while_readers_ran = []
-
-    def step() -> None:
-        with _exclusive(tmp_path):
-            step_ran_while_readers_ran.append(not stop.is_set()
-                                              and time.monotonic() < deadline)
-        stop.set()
-
-    writer = threading.Thread(target=step, daemon=True)
-    writer.start()
-    writer.join(30)
-    stop.set()
-    for t in readers:
-        t.join(30)
-    assert step_ran_while_readers_ran == [True]
-    assert taken[0] >= 4

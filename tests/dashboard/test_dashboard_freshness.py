@@ -56,38 +56,32 @@ def test_a_far_future_window_end_does_not_make_a_model_look_fresh(tmp_path):
     assert silent_s >= 86_400
 
 
-def test_parquet_reads_wait_for_a_compaction_step(tmp_path):
-    """A dashboard query holds the readers' lock shared: while a compaction's rename-and-
-    delete step holds it exclusively (here: the test, the same flock), the query waits, so
-    it can never see a compacted file and the batch files it replaces at once."""
-    import fcntl
-    import os
-    import threading
+def test_parquet_reads_count_a_compacted_file_and_its_batch_files_once(tmp_path):
+    """No lock: with a compacted file beside the batch files it holds (a compaction between
+    its rename and its deletes, or killed there) the dashboard's Parquet reads count every
+    window once."""
 
-    from collector.compaction import READERS_LOCK
+    from collector.compaction import CompactionConfig, compact
+    from collector.parquet_files import iter_batch_files
 
     paths = DataPaths(tmp_path)
     rng = np.random.default_rng(5)
     received = BASE_MS + W_MS + 1_000
-    body = window_body(None, sample_rows(10, rng), "dev-0", 0, BASE_MS, "kws", "1.0",
-                       {"firmware": "a"}, "sha256:m1")
     sink = EmbeddedSink(SinkConfig(dataset=str(paths.dataset), group_commit_ms=0))
     try:
-        sink.write([IngestRecord("dev-0", body, received // 1000, received)])
+        for seq in range(3):
+            body = window_body(None, sample_rows(10, rng), "dev-0", seq, BASE_MS, "kws", "1.0",
+                               {"firmware": "a"}, "sha256:m1")
+            sink.write([IngestRecord("dev-0", body, received // 1000, received)])
     finally:
         sink.close()
+    batches = {path: path.read_bytes() for path, _ in iter_batch_files(paths.dataset)}
+    compact(CompactionConfig(dataset=str(paths.dataset), min_age_s=0, before="9999-01-01"))
+    for path, content in batches.items():    # the batch files back beside their compacted file
+        path.write_bytes(content)
+    assert len(list(iter_batch_files(paths.dataset))) == len(batches)
     cfg = DashboardConfig(data_dir=str(tmp_path))
-    fd = os.open(paths.dataset / READERS_LOCK, os.O_RDWR)
-    result: list = []
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)                 # a compaction step in progress
-        reader = threading.Thread(target=lambda: result.append(dataset.freshness(cfg)))
-        reader.start()
-        reader.join(1.0)
-        assert reader.is_alive() and not result        # waiting for the step to end
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-    reader.join(60)
-    assert not reader.is_alive()
-    assert result[0]["model"].tolist() == ["kws"]
+    since = dt.datetime(2000, 1, 1)
+    until = dt.datetime(2100, 1, 1)
+    assert dataset.ingest(cfg, since, until)["windows"].sum() == 3
+    assert dataset.device_windows(cfg, since, until)["windows"].tolist() == [3]

@@ -254,9 +254,10 @@ def config_classes() -> dict[str, type]:
     from collector.compaction import CompactionConfig
     from collector.gateway_config import GatewayConfig
     from collector.sink_config import KafkaConfig, SinkConfig
+    from collector.storage import StorageConfig
     from dashboard.config import DashboardConfig
     return {"gateway": GatewayConfig, "kafka": KafkaConfig, "sink": SinkConfig,
-            "compact": CompactionConfig,
+            "compact": CompactionConfig, "storage": StorageConfig,
             "analytics": AnalyticsConfig, "alerts": _FlatAlerts, "dashboard": DashboardConfig}
 
 
