@@ -221,19 +221,14 @@ def incidents(states: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def evidently_summary(json_path: Any) -> str:
+def evidently_summary(doc: dict[str, Any]) -> str:
     """Why Evidently's dataset headline may disagree with edgedrift's verdict, from the
-    report's JSON sidecar (empty when there is none).
+    report's JSON sidecar ``doc`` (empty when it says nothing about drifted columns).
 
     Evidently calls the *dataset* drifted when the share of drifted columns reaches its
     ``drift_share`` (0.5 by default); edgedrift's verdict follows its own policy
     (``analytics.min_drifted_features`` / ``drift_share``, critical features).
     """
-    from pathlib import Path
-    try:
-        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
     for m in doc.get("metrics", []):
         cfg, value = m.get("config", {}), m.get("value")
         if str(cfg.get("type", "")).endswith("DriftedColumnsCount") and isinstance(value, dict):

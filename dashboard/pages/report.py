@@ -44,10 +44,10 @@ def main() -> None:
 
 def show(st: Any, path: Any, height: int = 1100) -> None:
     """The explanation line and the report itself."""
-    from dashboard import frames
+    from dashboard import data, frames
 
     st.caption(f"{literal(path.name)} · written {_mtime(path)} UTC")
-    summary = frames.evidently_summary(path.with_suffix(".json"))
+    summary = frames.evidently_summary(data.report_sidecar(path))
     if summary:
         st.info(summary)
     st.iframe(path, height=height)
