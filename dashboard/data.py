@@ -213,3 +213,8 @@ def reports(cfg: DashboardConfig, frame: pd.DataFrame, model: str, version: str)
 def report_sidecar(path: Path) -> dict[str, Any]:
     """The JSON sidecar Evidently wrote beside a report (empty if none or unreadable)."""
     return artifacts.report_sidecar(path)
+
+
+def report_html(path: Path) -> str:
+    """The HTML of an Evidently report file."""
+    return artifacts.report_html(path)

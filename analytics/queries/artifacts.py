@@ -75,3 +75,8 @@ def report_sidecar(report: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def report_html(report: Path) -> str:
+    """The HTML of a report file (undecodable bytes replaced)."""
+    return Path(report).read_text(encoding="utf-8", errors="replace")

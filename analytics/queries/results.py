@@ -182,8 +182,9 @@ def effect_heatmap(db: DbPath, since: dt.datetime, until: dt.datetime, model: st
     A range with more evaluation windows than that is cut into equal cells of whole
     windows (a multiple of the median window length); each cell shows its worst window:
     the highest ``ratio`` (score / threshold) with that window's method, score, interval
-    and threshold, ``drifted`` if any window drifted, and ``windows`` / ``drifted_windows``
-    counts. Aggregated in DuckDB, so a 30-day range costs the browser no more than a day.
+    and threshold, ``drifted`` if any window drifted, ``windows`` / ``drifted_windows``
+    counts, and ``per_cell``: the window lengths one cell spans (1 = a cell per window).
+    Aggregated in DuckDB, so a 30-day range costs the browser no more than a week.
     """
     where, params = _where(model, version, segment, role="effect")
     return query(db, f"""
@@ -196,10 +197,13 @@ def effect_heatmap(db: DbPath, since: dt.datetime, until: dt.datetime, model: st
                      count(DISTINCT window_start) AS n,
                      greatest(median(epoch(window_end) - epoch(window_start)), 1) AS len
               FROM e),
-        c AS (SELECT e.*, CASE WHEN s.n <= ? THEN epoch(e.window_start)
+        w AS (SELECT CASE WHEN s.n <= ? THEN 0 ELSE ceil(s.span / ? / s.len) END AS per_cell
+              FROM s),
+        c AS (SELECT e.*, w.per_cell,
+                     CASE WHEN w.per_cell = 0 THEN epoch(e.window_start)
                           ELSE floor((epoch(e.window_start) - epoch(s.lo))
-                                     / (ceil(s.span / ? / s.len) * s.len)) END AS cell
-              FROM e, s)
+                                     / (w.per_cell * s.len)) END AS cell
+              FROM e, s, w)
         SELECT feature, min(window_start) AS window_start, max(window_end) AS window_end,
                count(*) AS windows, arg_max(method, coalesce(ratio, -1)) AS method,
                arg_max(score, coalesce(ratio, -1)) AS score,
@@ -207,7 +211,8 @@ def effect_heatmap(db: DbPath, since: dt.datetime, until: dt.datetime, model: st
                arg_max(upper, coalesce(ratio, -1)) AS upper,
                arg_max(threshold, coalesce(ratio, -1)) AS threshold, max(ratio) AS ratio,
                bool_or(exceeded) AS exceeded, coalesce(bool_or(drifted), false) AS drifted,
-               count(*) FILTER (drifted) AS drifted_windows
+               count(*) FILTER (drifted) AS drifted_windows,
+               greatest(any_value(per_cell), 1)::INT AS per_cell
         FROM c GROUP BY feature, cell ORDER BY feature, window_start""",
                  (since, until, *params, int(max_columns), int(max_columns)))
 

@@ -130,22 +130,29 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any, states: Any)
                        f"ok since {row['since']:%Y-%m-%d %H:%M} UTC"
                        + (f" — {literal(row['note'])}" if row["note"] else ""))
     markers = _markers(cfg, f, since, until, onset)
+    # long ranges: the heatmap's cells merge windows (aggregated in DuckDB, a bounded number
+    # of cells); the verdict rows are put on the same cells
+    effect = data.effect_heatmap(cfg, since, until, f.model, f.version, f.segment)
+    cells = frames.verdict_cells(seg, effect)
     if not seg.empty:
-        st.altair_chart(charts.verdict_timeline(seg, markers), width="stretch")
+        st.altair_chart(charts.verdict_timeline(cells, markers), width="stretch")
 
     st.subheader("Drift timeline (effect score / threshold; ✕ = drifted feature)")
-    effect = data.feature_metrics(cfg, since, until, f.model, f.version, f.segment, role="effect")
     if effect.empty:
         st.info("No feature metrics for this selection" + (
             " (no reference profile)." if ref is None else "."))
     else:
-        st.altair_chart(charts.drift_heatmap(effect, seg[seg["kind"] == "drift"], markers),
+        st.altair_chart(charts.drift_heatmap(effect, cells[cells["kind"] == "drift"], markers),
                         width="stretch")
+        merged = int(effect["per_cell"].max()) if "per_cell" in effect else 1
         st.caption("Colour: the effect score over its threshold on a fixed scale (1 = at the "
                    "threshold, 2 or more = the darkest). ✕: the feature drifted in that window "
                    "(the lower bound of its sketch-error interval reached the threshold and "
                    "the test agreed). A coloured cell without ✕ is over the threshold on its "
-                   "point estimate only. Top row: the model's verdict under the policy.")
+                   "point estimate only. Top row: the model's verdict under the policy."
+                   + (f" This range is long: each cell covers up to {merged} windows and "
+                      "shows the worst of them (✕ if any drifted); choose a shorter range "
+                      "for one cell per window." if merged > 1 else ""))
 
     _segments(st, vstates, cfg, f)
     mm = data.model_metrics(cfg, since, until, f.model, f.version, f.segment)
