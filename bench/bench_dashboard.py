@@ -11,15 +11,21 @@ The results database is generated directly with ``analytics.results.ResultsDB``
 * Server (AppTest, one full script run per page, the second run = warm): the Python
   share of that time.
 
-``python -m bench.bench_dashboard --code-root DIR`` measures another checkout's code (e.g.
-``git archive`` of an older commit) on the same data, for before/after figures.
+``python -m bench.bench_dashboard --code-root DIR [--code-root .]`` measures other
+checkouts' code (e.g. a worktree of an older commit) on the same data, alternated, for
+before/after figures; ``--cpu-load N`` (``EDGEDRIFT_BENCH_CPU_LOAD=N`` for ``python -m bench
+dashboard``) runs N busy processes during the browser measurements (a loaded machine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +126,8 @@ def run() -> list[Figure]:
         root = Path(tmp)
         build(root)
         try:
-            browser = browser_times(root)
+            with cpu_load(int(os.environ.get("EDGEDRIFT_BENCH_CPU_LOAD", "0") or 0)):
+                browser = browser_times(root)
             note = ""
         except RuntimeError as exc:     # no Chromium or playwright here: say so, go on
             browser, note = {}, str(exc)
@@ -147,26 +154,50 @@ def run() -> list[Figure]:
     return figures
 
 
+@contextlib.contextmanager
+def cpu_load(workers: int) -> Iterator[None]:
+    """``workers`` busy-looping processes for the duration (a machine under load)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(max(0, workers))]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(5)
+
+
 def main(argv: list[str]) -> int:
-    """``--code-root DIR``: time another checkout's dashboard on the same generated data."""
+    """``--code-root DIR`` (repeatable): time those checkouts' dashboards on the same
+    generated data, alternated for ``--rounds``; ``--cpu-load N``: with N busy processes."""
     import argparse
     import json
     parser = argparse.ArgumentParser(prog="python -m bench.bench_dashboard")
-    parser.add_argument("--code-root", type=Path, help="a checkout to serve instead")
+    parser.add_argument("--code-root", type=Path, action="append",
+                        help="a checkout to serve instead (repeat to compare, e.g. '.' too)")
     parser.add_argument("--pages", default="", help="comma-separated path=Title ('=Fleet': "
                                                     "the landing page titled Fleet)")
+    parser.add_argument("--cpu-load", type=int, default=0,
+                        help="busy processes running during the browser measurements")
+    parser.add_argument("--rounds", type=int, default=1, help="alternated rounds per root")
     args = parser.parse_args(argv)
-    if args.code_root is None:
-        for f in run():
-            print(f.row())
+    if not args.code_root:
+        with cpu_load(args.cpu_load):
+            for f in run():
+                print(f.row())
         return 0
     pages = [tuple(p.split("=", 1)) for p in args.pages.split(",")] if args.pages else None
+    out: dict[str, list[dict[str, dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         build(Path(tmp))
-        print(json.dumps(browser_times(Path(tmp), args.code_root, pages), indent=2))
+        with cpu_load(args.cpu_load):
+            for _ in range(args.rounds):
+                for root in args.code_root:
+                    out.setdefault(str(root), []).append(
+                        browser_times(Path(tmp), root.resolve(), pages))
+    print(json.dumps(out, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main(sys.argv[1:]))

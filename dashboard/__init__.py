@@ -1,9 +1,10 @@
 """dashboard — the Streamlit app over the analytics results and the Parquet dataset.
 
-Owns: pages, charts, and the three read-only data modules: :mod:`dashboard.data`
-(results DuckDB, references, reports), :mod:`dashboard.dataset` (the Parquet dataset)
-and :mod:`dashboard.outbox` (the alert outbox); read-only connections, parameterised SQL.
+Owns: pages, charts, and the cached data access over analytics' read-only query layer
+(:mod:`analytics.queries`): :mod:`dashboard.data` (results, references, reports),
+:mod:`dashboard.dataset` (the Parquet dataset) and :mod:`dashboard.outbox` (the alert
+outbox). It opens no store itself and holds no SQL.
 
-May import: ``analytics`` read-only query helpers, the collector's Parquet schema and
-readers' lock, streamlit, altair, pandas. Must not write to the analytics database.
+May import: :mod:`analytics.queries` (and the alerts package's ``Outbox.redeliver`` and
+config for the one write action), streamlit, altair, pandas.
 """

@@ -120,6 +120,8 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
                   markers: pd.DataFrame | None = None) -> alt.LayerChart:
     """Features x time: colour = effect score / threshold on a fixed scale (1 = threshold),
     ``✕`` = the feature drifted in that window; the top row is the model verdict (shape).
+    ``effect`` may hold cells of several windows (``windows``, ``drifted_windows``: from
+    :func:`analytics.queries.results.effect_heatmap` on a long range): each shows its worst.
 
     One layered chart on a time axis, so it takes its container's width whatever the
     number of windows; the colour legend and the newest window are always visible.
@@ -145,7 +147,9 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
     y = alt.Y("feature:N", title=None, sort=[VERDICT_ROW, *features],
               scale=alt.Scale(domain=[VERDICT_ROW, *features]))
     cells = _slim(cells, "feature", "method", "window_start", "window_end", "mid", "score",
-                  "lower", "upper", "threshold", "ratio", "exceeded", "drifted", "mark")
+                  "lower", "upper", "threshold", "ratio", "exceeded", "drifted", "mark",
+                  "windows", "drifted_windows", "per_cell")
+    merged = "per_cell" in cells and bool((cells["per_cell"] > 1).any())
     heat = alt.Chart().encode(y=y)
     x = alt.X("window_start:T", title=None)
     layers: list[Any] = [
@@ -158,7 +162,10 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
                      alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("lower:Q", format=".3f"),
                      alt.Tooltip("upper:Q", format=".3f"), alt.Tooltip("threshold:Q"),
                      alt.Tooltip("ratio:Q", format=".2f", title="score / threshold"),
-                     "exceeded", "drifted"]),
+                     "exceeded", "drifted",
+                     *([alt.Tooltip("windows:Q", title="windows in cell (worst shown)"),
+                        alt.Tooltip("drifted_windows:Q", title="windows drifted")]
+                       if merged else [])]),
         heat.transform_filter("datum.mark != ''").mark_text(
             fontSize=12, fontWeight="bold", color="white").encode(x="mid:T", text="mark:N"),
     ]

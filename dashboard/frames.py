@@ -221,19 +221,14 @@ def incidents(states: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def evidently_summary(json_path: Any) -> str:
+def evidently_summary(doc: dict[str, Any]) -> str:
     """Why Evidently's dataset headline may disagree with edgedrift's verdict, from the
-    report's JSON sidecar (empty when there is none).
+    report's JSON sidecar ``doc`` (empty when it says nothing about drifted columns).
 
     Evidently calls the *dataset* drifted when the share of drifted columns reaches its
     ``drift_share`` (0.5 by default); edgedrift's verdict follows its own policy
     (``analytics.min_drifted_features`` / ``drift_share``, critical features).
     """
-    from pathlib import Path
-    try:
-        doc = json.loads(Path(json_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
     for m in doc.get("metrics", []):
         cfg, value = m.get("config", {}), m.get("value")
         if str(cfg.get("type", "")).endswith("DriftedColumnsCount") and isinstance(value, dict):
@@ -302,3 +297,36 @@ def segment_health(dev: pd.DataFrame) -> pd.DataFrame:
         devices=("device_id", "nunique"), silent=("silent", "sum"),
         missing_windows=("missing", "sum"), devices_with_gaps=("gappy", "sum"),
         growing_backlog=("growing", "sum"))
+
+
+def verdict_cells(verdicts: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts on the heatmap's time cells: per (kind, cell) the worst state, with a note
+    counting the windows in drift, when the heatmap merged windows into cells (a long
+    range); the verdicts unchanged otherwise.
+
+    >>> t = pd.date_range("2025-01-01", periods=4, freq="h")
+    >>> v = pd.DataFrame({"kind": "drift", "window_start": t, "window_end": t + pd.Timedelta("1h"),
+    ...                   "state": ["ok", "drift", "ok", "ok"], "share_drifted": [0, .5, 0, 0],
+    ...                   "note": ""})
+    >>> c = pd.DataFrame({"window_start": t[[0, 2]], "window_end": t[[2, 3]] + pd.Timedelta("1h")})
+    >>> verdict_cells(v, c)[["state", "note"]].values.tolist()
+    [['drift', '1 of 2 windows in drift'], ['ok', '0 of 2 windows in drift']]
+    """
+    if verdicts.empty or cells.empty:
+        return verdicts
+    starts = np.sort(pd.to_datetime(cells["window_start"]).unique())
+    if len(starts) >= verdicts["window_start"].nunique():
+        return verdicts
+    ends = cells.groupby("window_start")["window_end"].max()
+    at = np.searchsorted(starts, pd.to_datetime(verdicts["window_start"]).to_numpy(),
+                         side="right") - 1
+    v = verdicts[at >= 0].assign(cell=starts[at[at >= 0]], drift=lambda d: d["state"] == "drift")
+    keys = ["kind", "cell"] if "kind" in v else ["cell"]
+    out = v.sort_values("window_start").groupby(keys, as_index=False).agg(
+        state=("state", "last"), drifted=("drift", "sum"), windows=("drift", "size"),
+        share_drifted=("share_drifted", "max"))
+    out["state"] = np.where(out["drifted"] > 0, "drift", out["state"])
+    out["note"] = [f"{d} of {n} windows in drift" for d, n in
+                   zip(out["drifted"], out["windows"], strict=True)]
+    return out.assign(window_start=out["cell"],
+                      window_end=out["cell"].map(ends)).drop(columns=["cell", "drifted"])

@@ -1,5 +1,7 @@
-"""Models: verdicts per model/version, the drift timeline (features x windows), segments,
-latency, throughput and accuracy, and two versions side by side.
+"""Models: verdicts per model/version, then one view at a time (tabs, ``view=`` in the URL):
+Drift (verdict timeline, features x time heatmap), Segments (state per segment, segments x
+features), Performance (latency, throughput, accuracy), Compare versions (side by side).
+Only the open view is computed and drawn.
 
 >>> callable(main)
 True
@@ -13,6 +15,7 @@ from dashboard import compare
 from dashboard.ui import literal
 
 KINDS = ("drift", "quality", "latency", "accuracy")
+VIEWS = ("Drift", "Segments", "Performance", "Compare versions")
 
 
 def main() -> None:
@@ -98,7 +101,7 @@ def _markers(cfg: Any, f: Any, since: Any, until: Any, onset: Any) -> Any:
 def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any, states: Any) -> None:
     import streamlit as st
 
-    from dashboard import charts, data, frames
+    from dashboard import data, frames
 
     st.header(f"{literal(f.model)} {literal(f.version)} · {literal(f.segment_label)}")
     mine = verdicts
@@ -130,34 +133,59 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any, states: Any)
                        f"ok since {row['since']:%Y-%m-%d %H:%M} UTC"
                        + (f" — {literal(row['note'])}" if row["note"] else ""))
     markers = _markers(cfg, f, since, until, onset)
+    # one view at a time: only the open tab's queries run and only its charts are sent
+    # and drawn (the page's full load stays short); the tab is in the URL (``view=``)
+    drift_tab, seg_tab, perf_tab, cmp_tab = st.tabs(
+        list(VIEWS), key="view", bind="query-params", on_change="rerun")
+    if drift_tab.open:
+        with drift_tab:
+            _drift(st, cfg, f, since, until, seg, ref, markers)
+    if seg_tab.open:
+        with seg_tab:
+            _segments(st, vstates, cfg, f)
+    if perf_tab.open:
+        with perf_tab:
+            mm = data.model_metrics(cfg, since, until, f.model, f.version, f.segment)
+            _performance(st, mm, f, markers)
+    if cmp_tab.open:
+        with cmp_tab:
+            compare.section(cfg, f, since, until)
+
+
+def _drift(st: Any, cfg: Any, f: Any, since: Any, until: Any, seg: Any, ref: Any,
+           markers: Any) -> None:
+    """The verdict timeline and the features x time drift heatmap."""
+    from dashboard import charts, data, frames
+
+    # long ranges: the heatmap's cells merge windows (aggregated in DuckDB, a bounded number
+    # of cells); the verdict rows are put on the same cells
+    effect = data.effect_heatmap(cfg, since, until, f.model, f.version, f.segment)
+    cells = frames.verdict_cells(seg, effect)
     if not seg.empty:
-        st.altair_chart(charts.verdict_timeline(seg, markers), width="stretch")
+        st.altair_chart(charts.verdict_timeline(cells, markers), width="stretch")
 
     st.subheader("Drift timeline (effect score / threshold; ✕ = drifted feature)")
-    effect = data.feature_metrics(cfg, since, until, f.model, f.version, f.segment, role="effect")
     if effect.empty:
         st.info("No feature metrics for this selection" + (
             " (no reference profile)." if ref is None else "."))
-    else:
-        st.altair_chart(charts.drift_heatmap(effect, seg[seg["kind"] == "drift"], markers),
-                        width="stretch")
-        st.caption("Colour: the effect score over its threshold on a fixed scale (1 = at the "
-                   "threshold, 2 or more = the darkest). ✕: the feature drifted in that window "
-                   "(the lower bound of its sketch-error interval reached the threshold and "
-                   "the test agreed). A coloured cell without ✕ is over the threshold on its "
-                   "point estimate only. Top row: the model's verdict under the policy.")
-
-    _segments(st, vstates, cfg, f)
-    mm = data.model_metrics(cfg, since, until, f.model, f.version, f.segment)
-    _performance(st, mm, f, markers)
-    compare.section(cfg, f, since, until)
+        return
+    st.altair_chart(charts.drift_heatmap(effect, cells[cells["kind"] == "drift"], markers),
+                    width="stretch")
+    merged = int(effect["per_cell"].max()) if "per_cell" in effect else 1
+    st.caption("Colour: the effect score over its threshold on a fixed scale (1 = at the "
+               "threshold, 2 or more = the darkest). ✕: the feature drifted in that window "
+               "(the lower bound of its sketch-error interval reached the threshold and "
+               "the test agreed). A coloured cell without ✕ is over the threshold on its "
+               "point estimate only. Top row: the model's verdict under the policy."
+               + (f" This range is long: each cell covers up to {merged} windows and "
+                  "shows the worst of them (✕ if any drifted); choose a shorter range "
+                  "for one cell per window." if merged > 1 else ""))
 
 
 def _segments(st: Any, vstates: Any, cfg: Any, f: Any) -> None:
     """Segments: the current drift state per segment, and a segments x features matrix."""
     from dashboard import charts, data, frames
 
-    st.subheader("Segments")
     drift = vstates[vstates["kind"] == "drift"]
     if drift.empty:
         st.caption("No drift verdicts per segment.")

@@ -91,15 +91,19 @@ def test_pages_fit_their_containers_and_ask_no_other_origin(demo_server, chromiu
     with browser_page(chromium, demo_server, foreign, height=900) as page:
         page.goto(f"{demo_server}/", timeout=60_000)
         page.get_by_role("heading", name="Incidents").first.wait_for(timeout=60_000)
-        for path, title in PAGES:
-            page.goto(f"{demo_server}/{path}?range=all", timeout=60_000)
+        views = [(path, title, "") for path, title in PAGES] + [
+            ("models", "Models", view) for view in ("Segments", "Performance",
+                                                    "Compare versions")]
+        for path, title, view in views:
+            query = "range=all" + (f"&view={quote(view)}" if view else "")
+            page.goto(f"{demo_server}/{path}?{query}", timeout=60_000)
             page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
             wait_drawn(page)
-            page.screenshot(path=str(ARTIFACTS / f"dashboard-{path or 'incidents'}-full.png"),
-                            full_page=True)
+            name = (path or "incidents") + (f"-{view.split()[0].lower()}" if view else "")
+            page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}-full.png"), full_page=True)
             assert page.locator("[data-testid='stException']").count() == 0, path
             sizes = page.evaluate(OVERFLOW)
-            if path in ("models", "feature", "fleet"):
+            if path in ("models", "feature", "fleet") and not view:
                 assert sizes, f"{path}: no chart drawn"
             for s in sizes:
                 assert s["chart"] <= s["box"] + 1 and s["scroll"] <= s["client"] + 1, (path, s)
@@ -150,3 +154,55 @@ def test_device_supplied_markdown_renders_literally(pipeline_server, chromium):
         assert links == []
         assert page.locator("img[src*='evil.example']").count() == 0
     assert foreign == []
+
+
+@pytest.fixture(scope="module")
+def report_dir(pipeline_dir, tmp_path_factory):
+    """A copy of the pipeline data dir with a real Evidently report in ``reports/``."""
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    from analytics.reports import write_drift_report
+    root = tmp_path_factory.mktemp("report-data") / "data"
+    shutil.copytree(pipeline_dir, root)
+    rng = np.random.default_rng(1)
+    ref = pd.DataFrame({"rms": rng.normal(0, 1, 300), "mic": rng.choice(["a", "b"], 300)})
+    cur = pd.DataFrame({"rms": rng.normal(2, 1, 300), "mic": rng.choice(["a", "b"], 300)})
+    assert write_drift_report(ref, cur, root / "reports", "probe_report") is not None
+    return root
+
+
+# run inside the report's frame: what it can reach of the dashboard's page
+REACH = """() => {
+  const tryit = (f) => { try { f(); return 'reachable'; } catch (e) { return e.name; } };
+  return {origin: window.origin, parent: tryit(() => window.parent.document.title),
+          top: tryit(() => window.top.document.title), storage: tryit(() => localStorage.length),
+          cookie: tryit(() => document.cookie)};
+}"""
+
+
+def test_report_renders_sandboxed_and_cannot_reach_the_dashboard(report_dir, chromium):
+    """The Evidently report's scripts draw it, but from an opaque origin: its frame cannot
+    read the dashboard's page (parent or top), storage or cookies, and asks no origin."""
+    foreign: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with dashboard_server(report_dir) as url, \
+            browser_page(chromium, url, foreign, height=1300) as page:
+        page.goto(f"{url}/report?file=probe_report.html", timeout=60_000)
+        page.get_by_role("heading", name="Report").first.wait_for(timeout=60_000)
+        frame_el = page.locator("iframe").first.element_handle(timeout=60_000)
+        outer = frame_el.content_frame()
+        report = outer.wait_for_selector('iframe[title="Evidently report"]', timeout=60_000)
+        assert report.get_attribute("sandbox") == "allow-scripts"
+        inner = report.content_frame()
+        # drawn by the report's scripts (the raw file holds its text only inside scripts)
+        inner.wait_for_function("() => document.body && document.body.innerText.includes("
+                                "'Drift') && document.querySelectorAll('svg, canvas').length",
+                                timeout=90_000)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-report-sandboxed.png"), full_page=True)
+        reach = inner.evaluate(REACH)
+        assert reach == {"origin": "null", "parent": "SecurityError", "top": "SecurityError",
+                         "storage": "SecurityError", "cookie": "SecurityError"}, reach
+    assert foreign == [], foreign

@@ -19,6 +19,9 @@ PAGES = ["pages/incidents.py", "pages/fleet.py", "pages/models.py", "pages/featu
 SERIES_CHANNELS = ("color", "shape", "strokeDash", "fill", "stroke", "fillOpacity")
 
 
+MODEL_VIEWS = ("Drift", "Segments", "Performance", "Compare versions")   # the Models tabs
+
+
 def _app(monkeypatch, data_dir, config=None, page=None, **params) -> AppTest:
     monkeypatch.setenv("EDGEDRIFT_DATA_DIR", str(data_dir))
     if config:
@@ -156,12 +159,15 @@ def _missing_legends(spec: dict, where: str = "") -> list[str]:
 
 def test_every_multi_series_chart_has_a_legend(monkeypatch, demo):
     seen = 0
+    views = {"pages/models.py": MODEL_VIEWS}
     for page in PAGES:
-        at = _app(monkeypatch, demo["data_dir"], demo["config"], page=page,
-                  model="kws", version="1.3.0", segment="firmware=2.1", range="all")
-        for spec in _specs(at):
-            seen += 1
-            assert _missing_legends(spec) == [], (page, spec.get("$schema"))
+        for view in views.get(page, ("",)):
+            at = _app(monkeypatch, demo["data_dir"], demo["config"], page=page,
+                      model="kws", version="1.3.0", segment="firmware=2.1", range="all",
+                      **({"view": view} if view else {}))
+            for spec in _specs(at):
+                seen += 1
+                assert _missing_legends(spec) == [], (page, view, spec.get("$schema"))
     assert seen >= 10
 
 
@@ -205,7 +211,8 @@ def test_canary_and_stable_side_by_side(monkeypatch, demo):
     version, effect per feature against its threshold, one feature's distributions overlaid
     on the reference."""
     at = _app(monkeypatch, demo["data_dir"], demo["config"], page="pages/models.py",
-              model="har", version="2.1", segment="fleet", range="all")
+              model="har", version="2.1", segment="fleet", range="all",
+              view="Compare versions")
     labels = {m.label for m in at.metric}
     for v in ("2.1", "2.0"):
         assert {f"{v}: drift", f"{v}: latency p95, median (ms)", f"{v}: accuracy"} <= labels

@@ -54,7 +54,12 @@ def test_models_page_lists_the_drifted_feature(monkeypatch, pipeline_dir):
     _no_exception(at)
     errors = [e.value for e in at.error]
     assert any("Drift" in e and "temp" in e for e in errors), errors
-    assert "No labels for kws 1.0" in _text(at)
+    assert "Drift timeline" in _text(at) and "Latency" not in _text(at)   # one view at a time
+    at = _app(monkeypatch, pipeline_dir, model="kws", version="1.0", range="all",
+              view="Performance")
+    at.switch_page("pages/models.py").run()
+    _no_exception(at)
+    assert "No labels for kws 1.0" in _text(at) and "Drift timeline" not in _text(at)
 
 
 def test_models_page_says_when_a_model_has_no_reference(monkeypatch, pipeline_dir):
