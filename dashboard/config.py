@@ -16,6 +16,7 @@ dashboard.errors.DashboardError: dashboard.port: got 0, expected a TCP port betw
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class DashboardConfig:
     snapshot: str = ""
     cache_dir: str = ""
     max_rows: int = 200_000
+    dataset: str = ""               # where the Parquet dataset is: "" = DATA_DIR/telemetry
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", str(self.data_dir))
@@ -76,6 +78,12 @@ class DashboardConfig:
         return DataPaths(self.data_dir)
 
     @property
+    def dataset_root(self) -> str:
+        """The Parquet dataset: ``dataset`` (a directory or ``s3://bucket/prefix``) when
+        set, else the data dir's ``telemetry``."""
+        return self.dataset or str(self.paths.dataset)
+
+    @property
     def snapshot_path(self) -> Path:
         return Path(self.snapshot) if self.snapshot else \
             self.paths.base / "analytics.snapshot.duckdb"
@@ -84,9 +92,16 @@ class DashboardConfig:
 def load(data_dir: str | None = None, config_file: str | None = None,
          overrides: Mapping[str, object] | None = None) -> DashboardConfig:
     """Build the config from the TOML file's ``[dashboard]`` section and overrides."""
-    values = dict(section(load_toml(config_file or None), "dashboard"))
+    from analytics.queries.telemetry import dataset_root
+
+    toml = load_toml(config_file or None)
+    values = dict(section(toml, "dashboard"))
     extra = {"data_dir": data_dir, "config_file": config_file or None, **(overrides or {})}
-    return build_config(DashboardConfig, values, extra, section="dashboard")
+    cfg = build_config(DashboardConfig, values, extra, section="dashboard")
+    if cfg.dataset:
+        return cfg
+    # [storage] uri (object storage) when the config has one, else DATA_DIR/telemetry
+    return dataclasses.replace(cfg, dataset=dataset_root(cfg.paths.dataset, toml))
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> DashboardConfig:

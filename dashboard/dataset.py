@@ -22,7 +22,7 @@ from .config import DashboardConfig
 
 def has_table(cfg: DashboardConfig, table: str) -> bool:
     """Whether the dataset holds any file of ``table`` yet."""
-    return telemetry.has_table(cfg.paths.dataset, table)
+    return telemetry.has_table(cfg.dataset_root, table)
 
 
 @st.cache_data(ttl=20, max_entries=128, show_spinner=False)
@@ -32,24 +32,24 @@ def _telemetry(root: str, name: str, args: tuple[Any, ...]) -> Any:
 
 def ingest(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
     """Windows received per hour and model (by gateway clock)."""
-    return _telemetry(str(cfg.paths.dataset), "ingest", (since, until))
+    return _telemetry(cfg.dataset_root, "ingest", (since, until))
 
 
 def freshness(cfg: DashboardConfig) -> pd.DataFrame:
     """Newest received window per model (gateway clock) across the whole dataset."""
-    return _telemetry(str(cfg.paths.dataset), "freshness", ())
+    return _telemetry(cfg.dataset_root, "freshness", ())
 
 
 def device_windows(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime,
                    tag: str = "") -> pd.DataFrame:
     """Per (device, model): windows, gaps, segment value of ``tag``, backlog trend."""
-    return _telemetry(str(cfg.paths.dataset), "device_windows",
+    return _telemetry(cfg.dataset_root, "device_windows",
                       (since, until, tag))
 
 
 def hash_timeline(cfg: DashboardConfig, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
     """Devices per (hour, model, version, model hash): the hash census over time."""
-    return _telemetry(str(cfg.paths.dataset), "hash_timeline",
+    return _telemetry(cfg.dataset_root, "hash_timeline",
                       (since, until))
 
 
@@ -57,5 +57,5 @@ def current_histogram(cfg: DashboardConfig, model: str, version: str, feature: s
                       layout: str, start: dt.datetime, end: dt.datetime,
                       segment: tuple[str, str] | None = None) -> dict[str, Any]:
     """Merged bins (``counts``) or categories of one feature over one evaluation window."""
-    return _telemetry(str(cfg.paths.dataset), "current_histogram",
+    return _telemetry(cfg.dataset_root, "current_histogram",
                       (model, version, feature, layout, start, end, segment))

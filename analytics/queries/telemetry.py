@@ -3,9 +3,10 @@
 census and one evaluation window's merged histogram.
 
 Every read goes through :func:`read_dataset` (one in-memory DuckDB connection per query,
-over the table's live files: no lock), and every deduplicated scan through :func:`deduped`, which
-keeps one row per window identity ``(device_id, model, seq)`` plus the table's own keys,
-the smallest ``ingest_id`` winning, as :mod:`analytics.dataset` does. Times are naive UTC.
+over the table's live files: no lock; on object storage through pyarrow), and every
+deduplicated scan through :func:`deduped`, which keeps one row per window identity
+``(device_id, model, seq)`` plus the table's own keys, the smallest ``ingest_id`` winning,
+as :mod:`analytics.dataset` does. Times are naive UTC.
 
 >>> import tempfile, pathlib
 >>> root = pathlib.Path(tempfile.mkdtemp()) / "telemetry"
@@ -18,19 +19,26 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from collector.live_files import has_files, is_vanished_file, live_files
+from collector.storage import configure_from, dataset_location, open_storage
 
-from ..dataset import BIN_COLUMNS, READ_OPTIONS
+from ..dataset import BIN_COLUMNS, READ_OPTIONS, arrow_dataset
 
 Root = str | os.PathLike[str]
 _SCAN = f"read_parquet(?, {READ_OPTIONS})"
 _ATTEMPTS = 8
+
+
+def dataset_root(local: Root, toml: dict[str, Any]) -> str:
+    """Where the dataset is: the config's ``[storage] uri`` (object storage; its endpoint and
+    region become this process's storage settings) when set, else ``local``."""
+    configure_from(toml)
+    return dataset_location(str(local))
 
 
 def has_table(root: Root, table: str) -> bool:
@@ -46,14 +54,19 @@ def read_dataset(root: Root, table: str, sql: str, params: tuple[Any, ...]) -> p
     No lock: the live files never hold a row twice (a compacted file replaces the batch
     files it holds, collector/live_files.py); a file that a compaction deleted between the
     listing and the read makes the query list again."""
+    st = open_storage(root)
     con = duckdb.connect(":memory:")
     try:
         for attempt in range(_ATTEMPTS):
-            files = live_files(root, table)
+            files = live_files(st, table)
             if not files:
                 return pd.DataFrame()
             try:
-                return con.execute(sql, [files, *params]).fetchdf()
+                if not st.remote:
+                    return con.execute(sql, [files, *params]).fetchdf()
+                # object storage: DuckDB scans the files through pyarrow (no httpfs here)
+                con.register("_edgedrift_scan", arrow_dataset(st, table, files))
+                return con.execute(sql.replace(_SCAN, "_edgedrift_scan"), list(params)).fetchdf()
             except duckdb.Error as exc:
                 if attempt == _ATTEMPTS - 1 or not is_vanished_file(exc):
                     raise

@@ -1,14 +1,17 @@
-"""The analysis reads the same numbers from a bucket as from a local directory: the same
-windows written by the embedded sink to both, every query of analytics.dataset compared."""
+"""The analysis and the dashboard read the same numbers from a bucket as from a local
+directory: the same windows written by the embedded sink to both, every query of
+analytics.dataset and of analytics.queries.telemetry compared."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 from sink_support import bodies
 
 from analytics.dataset import Dataset
+from analytics.queries import telemetry
 from collector.compaction import CompactionConfig, compact
 from collector.embedded import EmbeddedSink
 from collector.sink_config import SinkConfig
@@ -40,6 +43,15 @@ def _answers(location: str) -> dict[str, list[str]]:
     out = {k: sorted(repr(_rounded(r)) for r in t.to_pylist()) for k, t in tables.items()}
     out["span"] = [repr(span)]
     out["labels"] = [repr(ds.telemetry_labels(model["model"], model["version"], lo, hi))]
+    # the dashboard's read-only queries (analytics.queries.telemetry) over the same files
+    since, until = (dt.datetime.fromtimestamp(t / 1000, dt.UTC).replace(tzinfo=None)
+                    for t in (lo, hi))
+    shown = {"ingest": telemetry.ingest(location, since, until),
+             "freshness": telemetry.freshness(location),
+             "device_windows": telemetry.device_windows(location, since, until, "firmware"),
+             "hash_timeline": telemetry.hash_timeline(location, since, until)}
+    for name, frame in shown.items():
+        out[f"dashboard {name}"] = sorted(repr(_rounded(r)) for r in frame.to_dict("records"))
     return out
 
 
@@ -56,6 +68,7 @@ def test_a_bucket_and_a_directory_give_the_same_answers(backend: str, tmp_path: 
     _write(backend)
     expected = _answers(local)
     assert len(expected["inventory"]) >= 1 and len(expected["features"]) > 10
+    assert len(expected["dashboard device_windows"]) == 6 and expected["dashboard ingest"]
     assert _answers(backend) == expected
     for where in (local, backend):          # compacted: still the same answers
         report = compact(CompactionConfig(dataset=where, min_age_s=0, before="9999-01-01"))
