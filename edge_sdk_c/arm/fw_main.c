@@ -97,7 +97,10 @@ int main(void) {
         edc_value v[EDC_SPEC_FEATURES];
         edc_value lat = EDC_F64_INIT(4.0);
         unsigned i;
-        for (i = 0; i < EDC_SPEC_FEATURES; i++) { v[i].type = EDC_T_F64; v[i].v.f = 0.5 * i; }
+        for (i = 0; i < EDC_SPEC_FEATURES; i++) {   /* integers (no soft-float in the app) */
+            v[i].type = EDC_T_I64;
+            v[i].v.i = (int64_t)i;
+        }
         edc_log(&m, v, &lat, &lat, &lat);
         n = edc_seal(&m, 1700000060000ULL, 7, NULL, body, sizeof body);
     }

@@ -96,9 +96,8 @@ typedef struct edc_value {
 typedef struct edc_num {
     const edc_layout *layout;
     uint32_t *counts;              /* slots */
-    double *gsum;                  /* per group g: sum of (x - ref_g), then sum of squares */
-    int64_t *qsum;                 /* per fixed-point group: sum of q = round(x 2^S) - fx_ref */
-    uint64_t *qsq;                 /* ... and of q^2 (folded into the doubles on overflow) */
+    union edc_grp *grp;            /* per group (32 bytes): sums of the distance from the
+                                      group's reference edge and of its square */
     int64_t kmin, kmax;            /* order keys of min / max */
     uint32_t n, missing, nan, inf, type_mismatch, out_of_range;
     uint8_t has_range;
