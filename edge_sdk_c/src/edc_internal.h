@@ -4,6 +4,13 @@
 #include <string.h>
 #include "edgedrift.h"
 
+/* The hot path's small helpers, inlined even at -Os (edc_log's instruction budget). */
+#if defined(__GNUC__)
+#define EDC_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EDC_ALWAYS_INLINE inline
+#endif
+
 /* A bounded msgpack writer: never writes past cap, remembers overflow in err. */
 typedef struct { uint8_t *p; size_t len, cap; int err; } edc_mp;
 

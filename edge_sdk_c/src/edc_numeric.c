@@ -52,7 +52,7 @@ static int64_t fixed_point(uint64_t bits, int sh_scale) {
 }
 
 /* The tails' hot path: d = x - ref, sum d and d^2 into the group's extended floats with
- * integer operations only (both doubles normal; zero and subnormals take the general way). */
+ * integer operations only. */
 #define HIDDEN (1ULL << 52)
 #define FRAC (HIDDEN - 1u)
 #define B62 ((int64_t)1 << 62)
@@ -68,23 +68,23 @@ static void acc(edc_xf *a, int64_t m, int32_t e) {      /* *a += m 2^e, both of 
     a->m = m;
 }
 
+/* The double with these bits as m 2^(e - 1084), |m| in [2^61, 2^62) (0: m = 0). */
+static EDC_ALWAYS_INLINE int64_t mant_of(uint64_t bits, int32_t *e) {
+    int32_t ex = (int32_t)((bits >> 52) & 0x7ff);
+    uint64_t u = bits & FRAC;
+    int sh = 9;                                         /* leading bit 52 -> 61 */
+    if (ex) u |= HIDDEN;
+    else if (u) { sh = edc_clz64(u) - 2; ex = 10 - sh; } /* subnormal: u 2^-1074 */
+    *e = ex;
+    u <<= sh;
+    return bits >> 63 ? -(int64_t)u : (int64_t)u;
+}
+
 static void tail_add(edc_grp *gr, uint64_t xb, uint64_t rb) {
-    int32_t ex = (int32_t)((xb >> 52) & 0x7ff), er = (int32_t)((rb >> 52) & 0x7ff), e;
-    int64_t mx, mr, m;
+    int32_t ex, er, e;
+    int64_t mx = mant_of(xb, &ex), mr = -mant_of(rb, &er), m;
     uint64_t u, h, l;
     int z;
-    if (!ex || !er) {
-        edc_xf d = edc_xf_add(edc_xf_of_bits(xb), edc_xf_neg(edc_xf_of_bits(rb)));
-        if (!d.m) return;
-        acc(&gr->tl.d, d.m, d.e);
-        d = edc_xf_mul(d, d);
-        acc(&gr->tl.q, d.m, d.e);
-        return;
-    }
-    mx = (int64_t)(((xb & FRAC) | HIDDEN) << 9);        /* in [2^61, 2^62) */
-    mr = (int64_t)(((rb & FRAC) | HIDDEN) << 9);
-    if (xb >> 63) mx = -mx;
-    if (!(rb >> 63)) mr = -mr;                          /* -ref */
     if (ex < er) { int64_t t = mx; int32_t te = ex; mx = mr; mr = t; ex = er; er = te; }
     m = ex - er > 62 ? mx : mx + (mr >> (ex - er));
     if (!m) return;
