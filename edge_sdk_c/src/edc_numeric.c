@@ -157,8 +157,8 @@ void edc_num_finalize(edc_num *s, uint32_t records) {
     if (records > seen) s->missing += records - seen;
 }
 
-static int f32_bits_ok(edc_xf t, uint8_t out[4]) {
-    uint32_t b = edc_xf_float_bits(t);
+static int f32_bits_ok(const edc_xf *t, uint8_t out[4]) {
+    uint32_t b = (uint32_t)edc_xf_ieee(t, 1);
     if ((b & 0x7f800000u) == 0x7f800000u) return 0;    /* beyond float32: no sums */
     out[0] = (uint8_t)b; out[1] = (uint8_t)(b >> 8);
     out[2] = (uint8_t)(b >> 16); out[3] = (uint8_t)(b >> 24);
@@ -172,11 +172,11 @@ static void group_counts(const edc_num *s, uint32_t *cnt) {
     for (i = 0; i <= lay->n_edges; i++) cnt[lay->group[i]] += s->counts[i];
 }
 
-static edc_xf xf_key(int64_t k) { return edc_xf_of_bits(bits_of_key(k)); }
+static void xf_key(edc_xf *r, int64_t k) { edc_xf_of_bits(r, bits_of_key(k)); }
 
-static edc_xf ref_of(const edc_layout *lay, unsigned g) { return xf_key(lay->keys[lay->ref[g]]); }
-
-static edc_xf sub(edc_xf a, edc_xf b) { return edc_xf_add(a, edc_xf_neg(b)); }
+static void ref_of(edc_xf *r, const edc_layout *lay, unsigned g) {
+    xf_key(r, lay->keys[lay->ref[g]]);
+}
 
 /* Per group: D = sum of (x - ref) and Q = sum of (x - ref)^2, from the tails' extended
  * floats or from the integers: with sq = sum(q) 2^-S and delta = fx_ref 2^-S - ref,
@@ -187,27 +187,32 @@ static void group_sums(const edc_num *s, const uint32_t *cnt, edc_xf *D, edc_xf 
     for (g = 0; g < G; g++) {
         const edc_grp *gr = &s->grp[g];
         int32_t S = lay->fx_shift[g];
+        edc_xf c, delta, sq, t;
         if (S == EDC_FX_NONE) {
             D[g] = gr->tl.d;
             Q[g] = gr->tl.q;
-        } else if (cnt[g]) {
-            edc_xf c = edc_xf_of_u64(cnt[g], 0);
-            edc_xf delta = sub(edc_xf_norm(lay->fx_ref[g], -S), ref_of(lay, g));
-            edc_xf sq = edc_xf_norm(gr->fx.qsum, -S);
-            edc_xf q2 = edc_xf_add(edc_xf_of_u64(gr->fx.qsq, -2 * S),
-                                   edc_xf_of_u64(gr->fx.carry, 64 - 2 * S));
-            D[g] = edc_xf_add(sq, edc_xf_mul(c, delta));
-            Q[g] = edc_xf_add(edc_xf_add(q2, edc_xf_scale(edc_xf_mul(delta, sq), 1)),
-                              edc_xf_mul(c, edc_xf_mul(delta, delta)));
-        } else {
-            D[g] = Q[g] = edc_xf_norm(0, 0);
+            continue;
         }
+        edc_xf_of_u64(&c, cnt[g], 0);
+        edc_xf_norm(&t, lay->fx_ref[g], -S);
+        ref_of(&delta, lay, g);
+        edc_xf_sub(&delta, &t, &delta);
+        edc_xf_norm(&sq, gr->fx.qsum, -S);
+        edc_xf_mul(&t, &c, &delta);
+        edc_xf_add(&D[g], &sq, &t);                              /* D */
+        edc_xf_of_u64(&Q[g], gr->fx.qsq, -2 * S);
+        edc_xf_of_u64(&t, gr->fx.carry, 64 - 2 * S);
+        edc_xf_add(&Q[g], &Q[g], &t);                            /* sum(q^2) 2^-2S */
+        edc_xf_mul(&t, &delta, &sq);
+        if (t.m) t.e++;
+        edc_xf_add(&Q[g], &Q[g], &t);                            /* + 2 delta sq */
+        edc_xf_mul(&t, &delta, &delta);
+        edc_xf_mul(&t, &c, &t);
+        edc_xf_add(&Q[g], &Q[g], &t);                            /* + c delta^2 */
     }
 }
 
-static edc_xf positive(edc_xf x) { return x.m > 0 ? x : edc_xf_norm(0, 0); }
-
-static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const edc_xf *D) {
+static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, edc_xf *D) {
     const edc_layout *lay = s->layout;
     unsigned R = lay->n_regions, g, last = 0, i;
     uint8_t out[EDC_REGIONS + 8];
@@ -215,16 +220,23 @@ static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const 
         uint8_t b = 0;
         for (i = last; i <= lay->n_edges && lay->group[i] <= g; i++) last = i;
         if (cnt[g]) {             /* 256 D / (c width), width = edges[last] - edges[first-1] */
-            edc_xf width = sub(xf_key(lay->keys[last]), ref_of(lay, g));
-            edc_xf q = edc_xf_div(edc_xf_scale(D[g], 8),
-                                  edc_xf_mul(edc_xf_of_u64(cnt[g], 0), width));
+            edc_xf q, t;
+            xf_key(&q, lay->keys[last]);
+            ref_of(&t, lay, g);
+            edc_xf_sub(&q, &q, &t);
+            edc_xf_of_u64(&t, cnt[g], 0);
+            edc_xf_mul(&t, &t, &q);
+            q = D[g];
+            q.e += 8;
+            edc_xf_div(&q, &q, &t);
             b = q.m <= 0 ? 0 : q.e >= 0 ? 255 : q.e <= -63 ? 0
                 : (q.m >> -q.e) >= 255 ? 255 : (uint8_t)(q.m >> -q.e);
         }
         out[g - 1] = b;
     }
-    if (!f32_bits_ok(positive(edc_xf_neg(D[0])), out + R)
-        || !f32_bits_ok(positive(D[R + 1]), out + R + 4)) {
+    D[0].m = -D[0].m;                                       /* the tails' distances, >= 0 */
+    for (g = 0; g <= R + 1; g += R + 1) if (D[g].m < 0) D[g].m = 0;
+    if (!f32_bits_ok(&D[0], out + R) || !f32_bits_ok(&D[R + 1], out + R + 4)) {
         edc_mp_bin_header(w, 0);
         return;
     }
@@ -232,18 +244,19 @@ static void encode_sums(edc_mp *w, const edc_num *s, const uint32_t *cnt, const 
     edc_mp_raw(w, out, R + 8u);
 }
 
-static double to_double(edc_xf x) {
-    uint64_t b = edc_xf_double_bits(x);
+static void put_xf(edc_mp *w, const edc_xf *x) {
+    uint64_t b = edc_xf_ieee(x, 0);
     double d;
     memcpy(&d, &b, 8);
-    return d;
+    edc_mp_f64(w, d);
 }
 
 void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) {
     unsigned slots = s->layout->n_edges + 1u, i, width;
+    unsigned groups = s->layout->n_regions + 2u;
     uint32_t top = 0, cnt[EDC_REGIONS + 2];
     edc_xf D[EDC_REGIONS + 2], Q[EDC_REGIONS + 2];
-    edc_xf mean = edc_xf_norm(0, 0), m2 = mean, total = mean;
+    edc_xf mean = {0, 0}, m2 = {0, 0}, c, t, u;
     uint8_t b[4];
     edc_mp_array(w, (version >= 2 ? 14u : 13u) + (name != NULL));
     if (name) edc_mp_cstr(w, name);
@@ -257,33 +270,42 @@ void edc_num_encode(edc_mp *w, const edc_num *s, int version, const char *name) 
     edc_mp_f64(w, s->n ? edc_double_of(s->kmax) : 0.0);
     group_counts(s, cnt);
     group_sums(s, cnt, D, Q);
-    if (s->n) {                 /* mean; m2 = within-group + between-group parts */
-        unsigned groups = s->layout->n_regions + 2u;
-        for (i = 0; i < groups; i++)
-            if (cnt[i])
-                total = edc_xf_add(total, edc_xf_add(D[i], edc_xf_mul(edc_xf_of_u64(cnt[i], 0),
-                                                                      ref_of(s->layout, i))));
-        mean = edc_xf_div(total, edc_xf_of_u64(s->n, 0));
-        for (i = 0; i < groups; i++) {
-            edc_xf c = edc_xf_of_u64(cnt[i], 0), dm, d;
-            if (!cnt[i]) continue;
-            dm = edc_xf_div(D[i], c);                                  /* D / c */
-            d = sub(edc_xf_add(dm, ref_of(s->layout, i)), mean);
-            m2 = edc_xf_add(m2, edc_xf_add(positive(sub(Q[i], edc_xf_mul(D[i], dm))),
-                                           edc_xf_mul(c, edc_xf_mul(d, d))));
-        }
+    /* mean = sum(D + c ref) / n; m2 = sum(max(0, Q - D^2/c) + c (D/c + ref - mean)^2) */
+    for (i = 0; s->n && i < groups; i++) {
+        if (!cnt[i]) continue;
+        edc_xf_of_u64(&c, cnt[i], 0);
+        ref_of(&t, s->layout, i);
+        edc_xf_mul(&t, &c, &t);
+        edc_xf_add(&mean, &mean, &t);
+        edc_xf_add(&mean, &mean, &D[i]);
     }
-    edc_mp_f64(w, to_double(mean));
-    edc_mp_f64(w, to_double(m2));
+    edc_xf_of_u64(&c, s->n, 0);
+    if (s->n) edc_xf_div(&mean, &mean, &c);
+    for (i = 0; s->n && i < groups; i++) {
+        if (!cnt[i]) continue;
+        edc_xf_of_u64(&c, cnt[i], 0);
+        edc_xf_div(&t, &D[i], &c);                              /* D / c */
+        edc_xf_mul(&u, &D[i], &t);
+        edc_xf_sub(&u, &Q[i], &u);                              /* within the group */
+        if (u.m > 0) edc_xf_add(&m2, &m2, &u);
+        ref_of(&u, s->layout, i);
+        edc_xf_add(&t, &t, &u);
+        edc_xf_sub(&t, &t, &mean);
+        edc_xf_mul(&t, &t, &t);
+        edc_xf_mul(&t, &c, &t);
+        edc_xf_add(&m2, &m2, &t);                               /* between the groups */
+    }
+    put_xf(w, &mean);
+    put_xf(w, &m2);
     for (i = 0; i < slots; i++) if (s->counts[i] > top) top = s->counts[i];
     width = top < 0x100 ? 1 : top < 0x10000 ? 2 : 4;
     edc_mp_bin_header(w, 1 + width * slots);
     b[0] = (uint8_t)width;
     edc_mp_raw(w, b, 1);
     for (i = 0; i < slots; i++) {
-        uint32_t c = s->counts[i];
-        b[0] = (uint8_t)c; b[1] = (uint8_t)(c >> 8); b[2] = (uint8_t)(c >> 16);
-        b[3] = (uint8_t)(c >> 24);
+        uint32_t cc = s->counts[i];
+        b[0] = (uint8_t)cc; b[1] = (uint8_t)(cc >> 8); b[2] = (uint8_t)(cc >> 16);
+        b[3] = (uint8_t)(cc >> 24);
         edc_mp_raw(w, b, width);
     }
     edc_mp_uint(w, s->type_mismatch);

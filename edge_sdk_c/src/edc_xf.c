@@ -1,76 +1,75 @@
 /* Extended float (edc_xf.h): add, multiply, divide and IEEE rounding on 64-bit integers. */
 #include "edc_xf.h"
 
-edc_xf edc_xf_of_u64(uint64_t u, int32_t e) {
-    edc_xf r = {0, 0};
+static uint64_t mag(int64_t m) { return m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m; }
+
+void edc_xf_of_u64(edc_xf *r, uint64_t u, int32_t e) {
     int z;
-    if (!u) return r;
-    z = edc_clz64(u) - 2;                       /* leading bit to 61: |m| in [2^61, 2^62) */
-    if (z < 0) { u >>= -z; e -= z; }
-    else { u <<= z; e -= z; }
-    r.m = (int64_t)u;
-    r.e = e;
-    return r;
+    r->m = 0;
+    r->e = 0;
+    if (!u) return;
+    z = edc_clz64(u) - 2;                   /* leading bit to 61: |m| in [2^61, 2^62) */
+    if (z < 0) u >>= -z;
+    else u <<= z;
+    r->m = (int64_t)u;
+    r->e = e - z;
 }
 
-edc_xf edc_xf_norm(int64_t m, int32_t e) {
-    edc_xf r = edc_xf_of_u64(m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m, e);
-    if (m < 0) r.m = -r.m;
-    return r;
+void edc_xf_norm(edc_xf *r, int64_t m, int32_t e) {
+    edc_xf_of_u64(r, mag(m), e);
+    if (m < 0) r->m = -r->m;
 }
 
-edc_xf edc_xf_of_bits(uint64_t bits) {
-    uint64_t mant = bits & 0xfffffffffffffULL;
+void edc_xf_of_bits(edc_xf *r, uint64_t bits) {
+    int64_t mant = (int64_t)(bits & 0xfffffffffffffULL);
     int32_t ex = (int32_t)((bits >> 52) & 0x7ff);
-    if (ex) mant |= 1ULL << 52;
+    if (ex) mant |= (int64_t)1 << 52;
     else ex = 1;
-    return edc_xf_norm(bits >> 63 ? -(int64_t)mant : (int64_t)mant, ex - 1075);
+    edc_xf_norm(r, bits >> 63 ? -mant : mant, ex - 1075);
 }
 
-edc_xf edc_xf_add(edc_xf a, edc_xf b) {
+void edc_xf_add(edc_xf *r, const edc_xf *a, const edc_xf *b) {
     int32_t d;
-    if (!a.m) return b;
-    if (!b.m) return a;
-    if (a.e < b.e) { edc_xf t = a; a = b; b = t; }
-    d = a.e - b.e;                          /* |a.m| + |b.m >> d| < 2^63: no overflow */
-    if (d > 62) return a;
-    return edc_xf_norm(a.m + (b.m >> d), a.e);
+    if (!b->m) { *r = *a; return; }
+    if (!a->m) { *r = *b; return; }
+    if (a->e < b->e) { const edc_xf *t = a; a = b; b = t; }
+    d = a->e - b->e;                        /* |a.m| + |b.m >> d| < 2^63: no overflow */
+    edc_xf_norm(r, d > 62 ? a->m : a->m + (b->m >> d), a->e);
 }
 
-edc_xf edc_xf_mul(edc_xf a, edc_xf b) {
-    int neg = (a.m < 0) != (b.m < 0);
-    uint64_t ua = a.m < 0 ? (uint64_t)0 - (uint64_t)a.m : (uint64_t)a.m;
-    uint64_t ub = b.m < 0 ? (uint64_t)0 - (uint64_t)b.m : (uint64_t)b.m;
+void edc_xf_sub(edc_xf *r, const edc_xf *a, const edc_xf *b) {
+    edc_xf nb = *b;
+    nb.m = -nb.m;
+    edc_xf_add(r, a, &nb);
+}
+
+void edc_xf_mul(edc_xf *r, const edc_xf *a, const edc_xf *b) {
+    uint64_t ua = mag(a->m), ub = mag(b->m);
     uint64_t ah = ua >> 32, al = ua & 0xffffffffu, bh = ub >> 32, bl = ub & 0xffffffffu;
     /* the top of the 124-bit product: >= 2^58, low bits cut (relative error < 2^-57) */
     uint64_t hi = ah * bh + ((ah * bl) >> 32) + ((al * bh) >> 32);
-    if (!a.m || !b.m) return edc_xf_norm(0, 0);
-    return edc_xf_norm(neg ? -(int64_t)hi : (int64_t)hi, a.e + b.e + 64);
+    int neg = (a->m < 0) != (b->m < 0);
+    edc_xf_norm(r, neg ? -(int64_t)hi : (int64_t)hi, a->e + b->e + 64);
 }
 
-
-edc_xf edc_xf_div(edc_xf a, edc_xf b) {
-    int neg = (a.m < 0) != (b.m < 0), i;
-    uint64_t r = a.m < 0 ? (uint64_t)0 - (uint64_t)a.m : (uint64_t)a.m;
-    uint64_t d = b.m < 0 ? (uint64_t)0 - (uint64_t)b.m : (uint64_t)b.m, q = 0;
-    if (!a.m || !d) return edc_xf_norm(0, 0);
-    for (i = 0; i < 62; i++) {              /* restoring division, one bit per step */
+void edc_xf_div(edc_xf *r, const edc_xf *a, const edc_xf *b) {
+    uint64_t rem = mag(a->m), d = mag(b->m), q = 0;
+    int neg = (a->m < 0) != (b->m < 0), i;
+    for (i = 0; d && i < 62; i++) {         /* restoring division, one bit per step */
         q <<= 1;
-        if (r >= d) { r -= d; q |= 1; }
-        r <<= 1;
+        if (rem >= d) { rem -= d; q |= 1; }
+        rem <<= 1;
     }
-    return edc_xf_norm(neg ? -(int64_t)q : (int64_t)q, a.e - b.e - 61);
+    edc_xf_norm(r, neg ? -(int64_t)q : (int64_t)q, a->e - b->e - 61);
 }
 
 uint64_t edc_xf_pack(int neg, uint64_t u, int32_t e, int mb, int bias, int emax, int sbit) {
     uint64_t keep, rem, half, bits, sign = (uint64_t)(neg != 0) << sbit;
-    int32_t biased, drop;
+    int32_t biased, drop, z;
     if (!u) return sign;
-    {                                       /* leading bit at 63: value = u 2^e */
-        int z = edc_clz64(u);
-        u <<= z;
-        e -= z;
-    }
+    z = edc_clz64(u);                       /* leading bit at 63: value = u 2^e */
+    u <<= z;
+    e -= z;
     biased = e + 63 + bias;
     if (biased >= emax) return sign | (uint64_t)emax << mb;
     drop = 63 - mb;
@@ -83,4 +82,9 @@ uint64_t edc_xf_pack(int neg, uint64_t u, int32_t e, int mb, int bias, int emax,
     bits = ((uint64_t)(biased - 1) << mb) + keep;        /* a carry moves into the exponent */
     if ((bits >> mb) >= (uint64_t)emax) bits = (uint64_t)emax << mb;
     return sign | bits;
+}
+
+uint64_t edc_xf_ieee(const edc_xf *a, int fmt) {
+    return fmt ? edc_xf_pack(a->m < 0, mag(a->m), a->e, 23, 127, 255, 31)
+               : edc_xf_pack(a->m < 0, mag(a->m), a->e, 52, 1023, 2047, 63);
 }

@@ -3,9 +3,10 @@
  * value = m 2^e with |m| in [2^61, 2^62) (or m = 0): 62 significant bits, more than a
  * double's 53, built from 64-bit integer operations only. On a core without a double FPU
  * (Cortex-M0+, M4F, ESP32-C3) this replaces libgcc's soft-float helpers (__aeabi_dadd,
- * dmul, ddiv, d2f, l2d ...: 5.7 KB on a Cortex-M0+) with about 1 KB of C, and the results
- * are the same on every target. Only edc_xf_pack rounds to an IEEE format (to nearest,
- * ties to even, subnormals and overflow to infinity as IEEE). */
+ * dmul, ddiv, d2f, l2d ...: 5.7 KB on a Cortex-M0+) with well under 1 KB of C, and the
+ * results are the same on every target. Only edc_xf_pack rounds to an IEEE format (to
+ * nearest, ties to even, subnormals and overflow to infinity as IEEE). Operands are passed
+ * by pointer (smaller calls on Thumb-1); r may be a or b. */
 #ifndef EDC_XF_H
 #define EDC_XF_H
 #include <stdint.h>
@@ -23,23 +24,16 @@ static inline int edc_clz64(uint64_t u) {
 #endif
 }
 
-edc_xf edc_xf_norm(int64_t m, int32_t e);        /* m 2^e, truncated to 62 bits */
-edc_xf edc_xf_of_u64(uint64_t u, int32_t e);     /* u 2^e, u < 2^64 */
-edc_xf edc_xf_of_bits(uint64_t bits);            /* a finite double, by its bits (exact) */
-edc_xf edc_xf_add(edc_xf a, edc_xf b);
-edc_xf edc_xf_mul(edc_xf a, edc_xf b);
-edc_xf edc_xf_div(edc_xf a, edc_xf b);           /* b != 0 */
-static inline edc_xf edc_xf_neg(edc_xf a) { a.m = -a.m; return a; }
-static inline edc_xf edc_xf_scale(edc_xf a, int32_t k) { if (a.m) a.e += k; return a; }
+void edc_xf_norm(edc_xf *r, int64_t m, int32_t e);     /* m 2^e, truncated to 62 bits */
+void edc_xf_of_u64(edc_xf *r, uint64_t u, int32_t e);  /* u 2^e */
+void edc_xf_of_bits(edc_xf *r, uint64_t bits);         /* a finite double by its bits (exact) */
+void edc_xf_add(edc_xf *r, const edc_xf *a, const edc_xf *b);
+void edc_xf_sub(edc_xf *r, const edc_xf *a, const edc_xf *b);
+void edc_xf_mul(edc_xf *r, const edc_xf *a, const edc_xf *b);
+void edc_xf_div(edc_xf *r, const edc_xf *a, const edc_xf *b);   /* b != 0 */
 /* IEEE bits of neg ? -u 2^e : u 2^e with mb fraction bits, bias, exponent field max emax
  * (52, 1023, 2047: double; 23, 127, 255: float) and the sign at bit sbit. */
 uint64_t edc_xf_pack(int neg, uint64_t u, int32_t e, int mb, int bias, int emax, int sbit);
-static inline uint64_t edc_xf_double_bits(edc_xf a) {
-    return edc_xf_pack(a.m < 0, a.m < 0 ? (uint64_t)0 - (uint64_t)a.m : (uint64_t)a.m, a.e,
-                       52, 1023, 2047, 63);
-}
-static inline uint32_t edc_xf_float_bits(edc_xf a) {
-    return (uint32_t)edc_xf_pack(a.m < 0, a.m < 0 ? (uint64_t)0 - (uint64_t)a.m
-                                 : (uint64_t)a.m, a.e, 23, 127, 255, 31);
-}
+/* The IEEE bits of a as a double (fmt 0) or a float (fmt 1). */
+uint64_t edc_xf_ieee(const edc_xf *a, int fmt);
 #endif
