@@ -74,9 +74,9 @@ uint64_t edc_xf_pack(int neg, uint64_t u, int32_t e, int mb, int bias, int emax,
     if (biased >= emax) return sign | (uint64_t)emax << mb;
     drop = 63 - mb;
     if (biased < 1) { drop += 1 - biased; biased = 1; }   /* subnormal */
-    if (drop > 63) return sign;
-    keep = u >> drop;
-    rem = u & ((1ULL << drop) - 1);
+    if (drop > 64) return sign;             /* below half the smallest subnormal */
+    keep = drop == 64 ? 0 : u >> drop;
+    rem = drop == 64 ? u : u & ((1ULL << drop) - 1);
     half = 1ULL << (drop - 1);
     if (rem > half || (rem == half && (keep & 1))) keep++;
     bits = ((uint64_t)(biased - 1) << mb) + keep;        /* a carry moves into the exponent */

@@ -6,6 +6,8 @@
 #include "edc_internal.h"
 #include "edc_sketch.h"
 #include "spec.h"
+#include "edc_xf.h"
+#include <math.h>
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, \
@@ -149,11 +151,68 @@ static void bounds_and_space(void) {
     }
 }
 
+/* The extended floats against the host's IEEE doubles: conversions exact (the rounding of
+ * int64 -> double and double -> float as C's), +, *, / within 2^-50 relative. */
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+static double rnd(void) {                  /* signed doubles over 2^-1074 .. 2^600 */
+    uint64_t b = next(), ex = (b >> 52) & 0x7ff;
+    double x;
+    b = (b & 0x800fffffffffffffULL) | ((ex % 1700) << 52);
+    memcpy(&x, &b, 8);
+    return x;
+}
+static double dbl(const edc_xf *a) { uint64_t b = edc_xf_ieee(a, 0); double d; memcpy(&d, &b, 8); return d; }
+static int close_to(double got, double want) {
+    return got == want || fabs(got - want) <= 0x1p-50 * fabs(want);
+}
+
+static void extended_floats(void) {
+    int i;
+    for (i = 0; i < 20000; i++) {
+        double a = rnd(), b = i % 3 ? rnd() : a * (1 + 0x1p-30), w;
+        int64_t k = (int64_t)next() >> (next() % 64);
+        edc_xf xa, xb, r;
+        float f = (float)a;
+        uint32_t fb;
+        uint64_t kb = edc_xf_pack(k < 0, k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k, 0,
+                                  52, 1023, 2047, 63);
+        double kd;
+        uint64_t ab, bb;
+        memcpy(&kd, &kb, 8);
+        memcpy(&fb, &f, 4);
+        memcpy(&ab, &a, 8);
+        memcpy(&bb, &b, 8);
+        edc_xf_of_bits(&xa, ab);
+        edc_xf_of_bits(&xb, bb);
+        CHECK(dbl(&xa) == a, "round trip %a", a);
+        CHECK(kd == (double)k, "int64 %lld -> %a, want %a", (long long)k, kd, (double)k);
+        CHECK((uint32_t)edc_xf_ieee(&xa, 1) == fb, "float of %a: %08x want %08x", a,
+              (unsigned)edc_xf_ieee(&xa, 1), (unsigned)fb);
+        edc_xf_add(&r, &xa, &xb);
+        w = a + b;
+        if (!(fabs(w) < 1e300) || fabs(w) < 1e-290 || fabs(w) < 1e-12 * fabs(a)) continue;
+        CHECK(close_to(dbl(&r), w), "%a + %a = %a, want %a", a, b, dbl(&r), w);
+        edc_xf_sub(&r, &xa, &xb);
+        if (fabs(a - b) > 1e-12 * fabs(a))
+            CHECK(close_to(dbl(&r), a - b), "%a - %a = %a", a, b, dbl(&r));
+        w = a * b;
+        edc_xf_mul(&r, &xa, &xb);
+        if (fabs(w) < 1e300 && fabs(w) > 1e-290)
+            CHECK(close_to(dbl(&r), w), "%a * %a = %a, want %a", a, b, dbl(&r), w);
+        w = a / b;
+        edc_xf_div(&r, &xa, &xb);
+        if (fabs(w) < 1e300 && fabs(w) > 1e-290)
+            CHECK(close_to(dbl(&r), w), "%a / %a = %a, want %a", a, b, dbl(&r), w);
+    }
+}
+
 int main(void) {
     rfc4231();
     msgpack_forms();
     category_keys();
     bounds_and_space();
+    extended_floats();
     printf("unit: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
     return failures != 0;
 }
