@@ -64,8 +64,8 @@ def target_figures() -> list[Figure]:
         if "flash" in s:
             figs.append(Figure(f"C SDK library flash, {target} (23-feature spec)", "<= 16 KB",
                                s["flash"] / 1024, "KB",
-                               note=f"(incl. {s.get('of_flash_compiler_runtime', 0) / 1024:.1f}"
-                                    " KB of libgcc soft-float; spec tables "
+                               note=f"(incl. {s.get('of_flash_compiler_runtime', 0)} B of libgcc"
+                                    " integer helpers, no soft-float; spec tables "
                                     f"{s.get('spec_tables_flash', 0) / 1024:.1f} KB apart)"))
             figs.append(Figure(f"C SDK static RAM, {target}", "<= 4 KB + sketch state",
                                s["ram"], "B",
