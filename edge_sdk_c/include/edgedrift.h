@@ -1,17 +1,19 @@
 /* edgedrift C SDK: drift sketches, wire-format windows and signed envelopes, no heap.
  *
  * The app includes the header generated from its spec (gen_header.py), which defines
- * EDC_SPEC (a const edc_spec), EDC_SPEC_ARENA_BYTES and EDC_SPEC_MAX_WINDOW_BYTES, and
- * supplies one static arena of that size:
+ * EDC_SPEC (a const edc_spec), EDC_SPEC_ARENA_BYTES and EDC_SPEC_MAX_WINDOW_BYTES, supplies
+ * one static arena of that size and a port (edc_port: its clock, storage and transport as
+ * callbacks):
  *
  *     static uint8_t arena[EDC_SPEC_ARENA_BYTES];
- *     static uint8_t out[EDC_SPEC_MAX_WINDOW_BYTES];
+ *     static uint8_t buf[2 * (EDC_SPEC_MAX_WINDOW_BYTES + EDC_ENVELOPE_OVERHEAD(64, 64))];
  *     edc_monitor mon;
  *     edc_config cfg = {"dev-0042", "kws", "1.3.0"};
- *     edc_init(&mon, &EDC_SPEC, &cfg, arena, sizeof arena, now_ms);
+ *     edc_start(&mon, &EDC_SPEC, &cfg, arena, sizeof arena, &port);
  *     edc_value rec[EDC_SPEC_FEATURES] = {EDC_F64_INIT(0.21), ...};
- *     edc_log(&mon, rec, &pred, &lat, NULL);
- *     size_t len = edc_seal(&mon, now_ms, seq, &health, out, sizeof out);
+ *     edc_log(&mon, rec, &pred, &lat, NULL);            (per inference: no I/O)
+ *     edc_close_window(&mon, buf, sizeof buf);          (every window: seal, persist)
+ *     edc_deliver(&mon, key, buf, sizeof buf);          (load, envelope, sign, send)
  *
  * Nothing allocates after edc_init (nothing allocates at all); edc_log never fails.
  * docs/sdk-c.md describes the API, the ports and how the output compares with edge_sdk.

@@ -207,12 +207,65 @@ static void extended_floats(void) {
     }
 }
 
+/* The callback form: what edc_deliver does with each answer of send(). */
+static struct { uint64_t seq; long kept; int status, removed, rejected; } pt;
+static uint64_t pt_now(void *c) { (void)c; return 1700000000000ULL; }
+static uint64_t pt_seq(void *c) { (void)c; return ++pt.seq; }
+static int pt_persist(void *c, uint64_t q, const uint8_t *b, size_t n) {
+    (void)c; (void)q; (void)b; pt.kept = (long)n; return 0;
+}
+static long pt_load(void *c, uint64_t *q, uint8_t *b, size_t cap) {
+    (void)c;
+    if (pt.kept > (long)cap) return EDC_E_SPACE;
+    memset(b, 0xc0, (size_t)pt.kept);
+    *q = pt.seq;
+    return pt.kept;
+}
+static void pt_remove(void *c, uint64_t q, int rejected) {
+    (void)c; (void)q; pt.kept = 0; pt.removed++; pt.rejected += rejected;
+}
+static int pt_send(void *c, const uint8_t *e, size_t n, uint64_t ts) {
+    (void)c; (void)e; (void)n; (void)ts; return pt.status;
+}
+
+static void callback_port(void) {
+    static const edc_port port = {NULL, pt_now, pt_seq, pt_persist, pt_load, pt_remove,
+                                  pt_send, NULL};
+    static const struct { int status, removed, rejected; } cases[] = {
+        {202, 1, 0}, {503, 0, 0}, {429, 0, 0}, {408, 0, 0}, {1401, 0, 0}, {-1, 0, 0},
+        {400, 1, 1}, {413, 1, 1}};
+    static uint8_t buf[2 * EDC_SPEC_MAX_WINDOW_BYTES + 512];
+    edc_config cfg = {"dev-0042", "kws", "1.3.0", NULL, NULL, 0, 0, 0};
+    edc_monitor m;
+    edc_port bad = port;
+    size_t i;
+    bad.send = NULL;
+    CHECK(edc_start(&m, &EDC_SPEC, &cfg, arena, sizeof arena, &bad) == EDC_E_ARG,
+          "a port without send");
+    CHECK(edc_start(&m, &EDC_SPEC, &cfg, arena, sizeof arena, &port) == EDC_OK, "start");
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got;
+        memset(&pt, 0, sizeof pt);
+        pt.status = cases[i].status;
+        CHECK(edc_close_window(&m, buf, sizeof buf) > 0 && pt.kept > 0, "close %zu", i);
+        got = edc_deliver(&m, "k", buf, sizeof buf);
+        CHECK(got == (cases[i].status < 0 ? EDC_E_PORT : cases[i].status), "status %d", got);
+        CHECK(pt.removed == cases[i].removed && pt.rejected == cases[i].rejected,
+              "after %d: removed %d rejected %d", cases[i].status, pt.removed, pt.rejected);
+    }
+    pt.kept = 0;
+    CHECK(edc_deliver(&m, "k", buf, sizeof buf) == 0, "nothing kept: 0");
+    pt.kept = 100;
+    CHECK(edc_deliver(&m, "k", buf, 120) == EDC_E_SPACE, "a small buffer");
+}
+
 int main(void) {
     rfc4231();
     msgpack_forms();
     category_keys();
     bounds_and_space();
     extended_floats();
+    callback_port();
     printf("unit: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
     return failures != 0;
 }
