@@ -37,20 +37,6 @@ static inline double edc_double_of(int64_t k) {
     memcpy(&x, &k, 8);
     return x;
 }
-/* x > 0 (not NaN), on the bits: no soft-float comparison helper gets linked. */
-static inline int edc_positive(double x) {
-    int64_t k = edc_key_of(x);
-    return k > 0 && k <= 0x7ff0000000000000LL;
-}
-/* -x by its sign bit: a + edc_neg(b) keeps libgcc's __aeabi_dsub (1.8 KB on a Cortex-M0+)
- * out of the image; the sum is the same IEEE operation as a - b. */
-static inline double edc_neg(double x) {
-    uint64_t b;
-    memcpy(&b, &x, 8);
-    b ^= 1ULL << 63;
-    memcpy(&x, &b, 8);
-    return x;
-}
 uint32_t edc_fnv1a(const char *s, size_t n);
 size_t edc_u64_dec(uint64_t v, char *out);
 #endif

@@ -125,9 +125,9 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         if (fs->type == EDC_NUMERIC) {
             unsigned slots = fs->layout->n_edges + 1u;
             uint32_t *counts = (uint32_t *)carve(m, 4u * slots);
-            void *gsum = carve(m, 32u * (fs->layout->n_regions + 2u));
+            void *grp = carve(m, 32u * (fs->layout->n_regions + 2u));
             m->slot[i] = n_num;
-            edc_num_setup(&m->num[n_num++], fs->layout, counts, gsum, fs);
+            edc_num_setup(&m->num[n_num++], fs->layout, counts, grp, fs);
         } else {
             uint16_t c = cat_capacity(fs, cap);
             uint32_t *counts = (uint32_t *)carve(m, 4u * c);

@@ -2,12 +2,14 @@
  *
  * Matches edge_sdk.numeric.NumericSketch value for value: NaN and None count as missing,
  * +-inf and |x| > 1e100 as inf, non-numbers as type mismatches; slot = number of edges <= x.
- * Comparisons run on integer order keys (no floating point), so binning is exact on a
- * soft-float core. Per value one subtraction, one product and two additions: the sum and
- * the sum of squares of the distance from the value's group reference edge (the slot sums
- * of wire v2 are those sums; mean and m2 follow at seal from the within-group and
- * between-group parts, which are all non-negative). edge_sdk folds sorted buffers with
- * fsum; the two agree to ~1e-12 relative, see docs/sdk-c.md. */
+ * Comparisons run on integer order keys, so binning is exact with no floating point. Per
+ * value the distance from the value's group reference edge is summed, and squared: in fixed
+ * point (integers) for the inner regions, in extended floats (edc_xf.h, integers too) for
+ * the two tails. The slot sums of wire v2 are those sums; mean and m2 follow at seal from
+ * the within-group and between-group parts, which are all non-negative. No double
+ * arithmetic runs anywhere (no libgcc soft-float is linked). edge_sdk folds sorted buffers
+ * with fsum; the two agree within the quantisation of the fixed-point regions (tails to
+ * ~1e-15), see docs/sdk-c.md. */
 #include "edc_sketch.h"
 
 #define ABS_MASK INT64_MAX
