@@ -6,8 +6,8 @@ Run with ``python -m bench sdk_c``. Needs a C compiler for the window figure and
 ``arm-none-eabi-gcc`` + ``qemu-system-arm`` for the target figures (skipped, with a log line
 saying what is missing, when they are not installed). Nothing runs at import time.
 
->>> parse_lines("cortex-m4f flash=15418 ram=4\\nother")
-{'cortex-m4f': {'flash': 15418, 'ram': 4}}
+>>> parse_lines("cortex-m4f flash=15774 ram=14\\nother")
+{'cortex-m4f': {'flash': 15774, 'ram': 14}}
 """
 
 from __future__ import annotations
