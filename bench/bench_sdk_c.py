@@ -6,8 +6,8 @@ Run with ``python -m bench sdk_c``. Needs a C compiler for the window figure and
 ``arm-none-eabi-gcc`` + ``qemu-system-arm`` for the target figures (skipped, with a log line
 saying what is missing, when they are not installed). Nothing runs at import time.
 
->>> parse_lines("cortex-m4f flash=15418 ram=4\\nother")
-{'cortex-m4f': {'flash': 15418, 'ram': 4}}
+>>> parse_lines("cortex-m4f flash=15774 ram=14\\nother")
+{'cortex-m4f': {'flash': 15774, 'ram': 14}}
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def target_figures() -> list[Figure]:
         if "flash" in s:
             figs.append(Figure(f"C SDK library flash, {target} (23-feature spec)", "<= 16 KB",
                                s["flash"] / 1024, "KB",
-                               note=f"(incl. {s.get('of_flash_compiler_runtime', 0) / 1024:.1f}"
-                                    " KB of libgcc soft-float; spec tables "
+                               note=f"(incl. {s.get('of_flash_compiler_runtime', 0)} B of libgcc"
+                                    " integer helpers, no soft-float; spec tables "
                                     f"{s.get('spec_tables_flash', 0) / 1024:.1f} KB apart)"))
             figs.append(Figure(f"C SDK static RAM, {target}", "<= 4 KB + sketch state",
                                s["ram"], "B",

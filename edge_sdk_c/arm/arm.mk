@@ -7,7 +7,7 @@ ARM_SIZE ?= arm-none-eabi-size
 QEMU ?= qemu-system-arm
 AB := build/arm
 SRC := src/edc_msgpack.c src/edc_numeric.c src/edc_categorical.c src/edc_monitor.c \
-       src/edc_sha256.c src/edc_envelope.c src/edc_layouts.c
+       src/edc_sha256.c src/edc_envelope.c src/edc_layouts.c src/edc_xf.c src/edc_port.c
 BENCH_N ?= 1000
 OPT ?= -Os
 CPU_m0plus := -mcpu=cortex-m0plus -mthumb -mfloat-abi=soft

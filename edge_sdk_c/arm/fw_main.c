@@ -14,6 +14,26 @@ static uint8_t body[EDC_SPEC_MAX_WINDOW_BYTES];
 static uint8_t env[EDC_SPEC_MAX_WINDOW_BYTES + 256];
 #endif
 
+#if !defined(FW_EMPTY) && !defined(FW_BENCH)
+/* a port with the smallest callbacks: the size counts the library's side of the calls */
+static uint64_t clock_ms = 1700000000000ULL, seq = 7;
+static long kept;
+static uint64_t now_ms(void *ctx) { (void)ctx; return clock_ms; }
+static uint64_t next_seq(void *ctx) { (void)ctx; return seq++; }
+static int persist(void *ctx, uint64_t s, const uint8_t *b, size_t len) {
+    (void)ctx; (void)s; (void)b; kept = (long)len; return 0;
+}
+static long load(void *ctx, uint64_t *s, uint8_t *b, size_t cap) {
+    (void)ctx; (void)b; (void)cap; *s = 7; return kept;
+}
+static void drop(void *ctx, uint64_t s, int rejected) { (void)ctx; (void)s; (void)rejected; kept = 0; }
+static int post(void *ctx, const uint8_t *e, size_t len, uint64_t ts) {
+    (void)ctx; (void)e; (void)ts; return len ? 202 : 400;
+}
+static void health(void *ctx, edc_health *h) { (void)ctx; h->backlog = kept != 0; }
+static const edc_port port = {NULL, now_ms, next_seq, persist, load, drop, post, health};
+#endif
+
 #ifdef FW_BENCH
 extern const unsigned edc_bench_n;
 extern const edc_value edc_bench_values[][EDC_SPEC_FEATURES];
@@ -97,9 +117,16 @@ int main(void) {
         edc_value v[EDC_SPEC_FEATURES];
         edc_value lat = EDC_F64_INIT(4.0);
         unsigned i;
-        for (i = 0; i < EDC_SPEC_FEATURES; i++) { v[i].type = EDC_T_F64; v[i].v.f = 0.5 * i; }
+        for (i = 0; i < EDC_SPEC_FEATURES; i++) {   /* integers (no soft-float in the app) */
+            v[i].type = EDC_T_I64;
+            v[i].v.i = (int64_t)i;
+        }
         edc_log(&m, v, &lat, &lat, &lat);
         n = edc_seal(&m, 1700000060000ULL, 7, NULL, body, sizeof body);
+        if (edc_start(&m, edc_app_spec, &cfg, arena, sizeof arena, &port) != EDC_OK
+            || edc_close_window(&m, body, sizeof body) <= 0
+            || edc_deliver(&m, "edk_3f9a1c2b_c2VjcmV0", env, sizeof env) != 202)
+            return 1;
     }
 #endif
     e = edc_envelope("edk_3f9a1c2b_c2VjcmV0", "dev-0042", "kws", 1700000061, 7, body,

@@ -34,7 +34,7 @@ def symbol_sizes(elf: Path, names: tuple[str, ...]) -> int:
 
 
 def runtime_bytes(sdk: Path, empty: Path) -> int:
-    """Bytes of compiler-runtime helpers (libgcc's soft-float __aeabi_* ...) the SDK pulls in;
+    """Bytes of compiler-runtime helpers (libgcc's __aeabi_*, __udivsi3 ...) the SDK pulls in;
     aliases (__aeabi_dadd = __adddf3) share an address and are counted once."""
     def syms(elf: Path) -> dict[int, tuple[str, int]]:
         out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True,

@@ -1,17 +1,19 @@
 /* edgedrift C SDK: drift sketches, wire-format windows and signed envelopes, no heap.
  *
  * The app includes the header generated from its spec (gen_header.py), which defines
- * EDC_SPEC (a const edc_spec), EDC_SPEC_ARENA_BYTES and EDC_SPEC_MAX_WINDOW_BYTES, and
- * supplies one static arena of that size:
+ * EDC_SPEC (a const edc_spec), EDC_SPEC_ARENA_BYTES and EDC_SPEC_MAX_WINDOW_BYTES, supplies
+ * one static arena of that size and a port (edc_port: its clock, storage and transport as
+ * callbacks):
  *
  *     static uint8_t arena[EDC_SPEC_ARENA_BYTES];
- *     static uint8_t out[EDC_SPEC_MAX_WINDOW_BYTES];
+ *     static uint8_t buf[2 * (EDC_SPEC_MAX_WINDOW_BYTES + EDC_ENVELOPE_OVERHEAD(64, 64))];
  *     edc_monitor mon;
  *     edc_config cfg = {"dev-0042", "kws", "1.3.0"};
- *     edc_init(&mon, &EDC_SPEC, &cfg, arena, sizeof arena, now_ms);
+ *     edc_start(&mon, &EDC_SPEC, &cfg, arena, sizeof arena, &port);
  *     edc_value rec[EDC_SPEC_FEATURES] = {EDC_F64_INIT(0.21), ...};
- *     edc_log(&mon, rec, &pred, &lat, NULL);
- *     size_t len = edc_seal(&mon, now_ms, seq, &health, out, sizeof out);
+ *     edc_log(&mon, rec, &pred, &lat, NULL);            (per inference: no I/O)
+ *     edc_close_window(&mon, buf, sizeof buf);          (every window: seal, persist)
+ *     edc_deliver(&mon, key, buf, sizeof buf);          (load, envelope, sign, send)
  *
  * Nothing allocates after edc_init (nothing allocates at all); edc_log never fails.
  * docs/sdk-c.md describes the API, the ports and how the output compares with edge_sdk.
@@ -96,9 +98,8 @@ typedef struct edc_value {
 typedef struct edc_num {
     const edc_layout *layout;
     uint32_t *counts;              /* slots */
-    double *gsum;                  /* per group g: sum of (x - ref_g), then sum of squares */
-    int64_t *qsum;                 /* per fixed-point group: sum of q = round(x 2^S) - fx_ref */
-    uint64_t *qsq;                 /* ... and of q^2 (folded into the doubles on overflow) */
+    union edc_grp *grp;            /* per group (32 bytes): sums of the distance from the
+                                      group's reference edge and of its square */
     int64_t kmin, kmax;            /* order keys of min / max */
     uint32_t n, missing, nan, inf, type_mismatch, out_of_range;
     uint8_t has_range;
@@ -148,8 +149,29 @@ typedef struct edc_health {        /* the body's "hl" map, from the port */
     int64_t skew_ms;
 } edc_health;
 
+/* Ports: what the app (or a reference port, port/posix/) supplies, registered at edc_start.
+ * Every callback gets ctx. health may be NULL; the others are required. */
+typedef struct edc_port {
+    void *ctx;
+    uint64_t (*now_ms)(void *ctx);                 /* wall clock, Unix milliseconds */
+    uint64_t (*next_seq)(void *ctx);               /* a new sequence number (persistent,
+                                                      increasing: e.g. a stored counter) */
+    /* Keep a sealed window body (e.g. a spool file); 0, or negative on failure. */
+    int (*persist)(void *ctx, uint64_t seq, const uint8_t *body, size_t len);
+    /* The oldest kept window into buf: its length (0: none; negative: error or too small). */
+    long (*load)(void *ctx, uint64_t *seq, uint8_t *buf, size_t cap);
+    /* Forget a kept window: delivered (rejected = 0) or refused by the collector (1). */
+    void (*remove)(void *ctx, uint64_t seq, int rejected);
+    /* POST one signed envelope (ts: its signing time, Unix seconds): the HTTP status, or
+     * negative for a network error; the port adds the request signature headers. */
+    int (*send)(void *ctx, const uint8_t *envelope, size_t len, uint64_t ts);
+    /* The body's health map ("hl": drops, corruption, backlog ...) or NULL. */
+    void (*health)(void *ctx, edc_health *h);
+} edc_port;
+
 typedef struct edc_monitor {
     const edc_spec *spec;
+    const edc_port *port;          /* edc_start's, or NULL (edc_init) */
     edc_config cfg;
     uint8_t *arena;
     size_t arena_bytes, arena_used;
@@ -164,7 +186,8 @@ typedef struct edc_monitor {
 } edc_monitor;
 
 /* Errors (negative return values). */
-enum { EDC_OK = 0, EDC_E_ARENA = -1, EDC_E_CONFIG = -2, EDC_E_SPACE = -3, EDC_E_ARG = -4 };
+enum { EDC_OK = 0, EDC_E_ARENA = -1, EDC_E_CONFIG = -2, EDC_E_SPACE = -3, EDC_E_ARG = -4,
+       EDC_E_PORT = -5 };
 
 /* -- API ------------------------------------------------------------------------------- */
 /* Arena bytes edc_init needs for a spec (equal to the generated EDC_SPEC_ARENA_BYTES). */
@@ -187,6 +210,21 @@ void edc_log_named(edc_monitor *m, const char *const *names, const edc_value *va
 long edc_seal(edc_monitor *m, uint64_t now_ms, uint64_t seq, const edc_health *health,
               uint8_t *out, size_t cap);
 int edc_feature_index(const edc_spec *spec, const char *name);
+
+/* -- the callback form (edc_port.c): the library calls the port, the app calls these -- */
+/* edc_init at port->now_ms(), with the port registered (it must outlive the monitor). */
+int edc_start(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *arena,
+              size_t arena_bytes, const edc_port *port);
+/* Seal the open window at now_ms() under next_seq(), with the port's health, into buf and
+ * persist() it: the body's length, EDC_E_SPACE (buf too small: the window stays open) or
+ * EDC_E_PORT (persist failed). Call it every window period (a timer). */
+long edc_close_window(edc_monitor *m, uint8_t *buf, size_t cap);
+/* One delivery step: load() the oldest window into the first half of buf, envelope and sign
+ * it with key at now_ms() into the second half, send() it; a 2xx removes it, a 4xx other
+ * than 408/429 removes it as rejected, anything else (5xx, 429, a skewed clock, network
+ * errors) keeps it for a retry with backoff. Returns the status, 0 when nothing is kept,
+ * EDC_E_SPACE or EDC_E_PORT. cap >= 2 (EDC_SPEC_MAX_WINDOW_BYTES + EDC_ENVELOPE_OVERHEAD). */
+int edc_deliver(edc_monitor *m, const char *key, uint8_t *buf, size_t cap);
 
 /* -- envelope, request and signing (edc_envelope.c, edc_sha256.c) --------------------- */
 typedef struct { uint32_t h[8]; uint64_t len; uint8_t buf[64]; size_t fill; } edc_sha256;

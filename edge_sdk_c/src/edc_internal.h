@@ -4,6 +4,13 @@
 #include <string.h>
 #include "edgedrift.h"
 
+/* The hot path's small helpers, inlined even at -Os (edc_log's instruction budget). */
+#if defined(__GNUC__)
+#define EDC_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define EDC_ALWAYS_INLINE inline
+#endif
+
 /* A bounded msgpack writer: never writes past cap, remembers overflow in err. */
 typedef struct { uint8_t *p; size_t len, cap; int err; } edc_mp;
 
@@ -28,20 +35,6 @@ static inline double edc_double_of(int64_t k) {
     double x;
     if (k < 0) k ^= INT64_MAX;
     memcpy(&x, &k, 8);
-    return x;
-}
-/* x > 0 (not NaN), on the bits: no soft-float comparison helper gets linked. */
-static inline int edc_positive(double x) {
-    int64_t k = edc_key_of(x);
-    return k > 0 && k <= 0x7ff0000000000000LL;
-}
-/* -x by its sign bit: a + edc_neg(b) keeps libgcc's __aeabi_dsub (1.8 KB on a Cortex-M0+)
- * out of the image; the sum is the same IEEE operation as a - b. */
-static inline double edc_neg(double x) {
-    uint64_t b;
-    memcpy(&b, &x, 8);
-    b ^= 1ULL << 63;
-    memcpy(&x, &b, 8);
     return x;
 }
 uint32_t edc_fnv1a(const char *s, size_t n);

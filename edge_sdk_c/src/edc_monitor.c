@@ -75,7 +75,7 @@ static void reset_window(edc_monitor *m, uint64_t now_ms) {
     m->energy_on = 0;
     m->pred_kind = p ? p->type : PRED_NONE;
     if (p && p->type == EDC_NUMERIC) edc_num_setup(&m->pred_num, p->layout, m->pred_num.counts,
-                                                   m->pred_num.gsum, p);
+                                                   m->pred_num.grp, p);
     if (p && p->type == EDC_CATEGORICAL) edc_cat_reset(&m->pred_cat);
 }
 
@@ -125,9 +125,9 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         if (fs->type == EDC_NUMERIC) {
             unsigned slots = fs->layout->n_edges + 1u;
             uint32_t *counts = (uint32_t *)carve(m, 4u * slots);
-            double *gsum = (double *)carve(m, 32u * (fs->layout->n_regions + 2u));
+            void *grp = carve(m, 32u * (fs->layout->n_regions + 2u));
             m->slot[i] = n_num;
-            edc_num_setup(&m->num[n_num++], fs->layout, counts, gsum, fs);
+            edc_num_setup(&m->num[n_num++], fs->layout, counts, grp, fs);
         } else {
             uint16_t c = cat_capacity(fs, cap);
             uint32_t *counts = (uint32_t *)carve(m, 4u * c);
@@ -137,12 +137,12 @@ int edc_init(edc_monitor *m, const edc_spec *spec, const edc_config *cfg, void *
         }
     }
     edc_num_setup(&m->latency, &edc_layout_lat1, (uint32_t *)carve(m, 4u * LAT_SLOTS),
-                  (double *)carve(m, 32u * 10u), NULL);
+                  carve(m, 32u * 10u), NULL);
     edc_num_setup(&m->energy, &edc_layout_en1, (uint32_t *)carve(m, 4u * BIG_SLOTS),
-                  (double *)carve(m, 32u * 10u), NULL);
+                  carve(m, 32u * 10u), NULL);
     p = spec->prediction;
     edc_num_setup(&m->pred_num, p && p->type == EDC_NUMERIC ? p->layout : &edc_layout_u1,
-                  (uint32_t *)carve(m, 4u * BIG_SLOTS), (double *)carve(m, 32u * 10u), p);
+                  (uint32_t *)carve(m, 4u * BIG_SLOTS), carve(m, 32u * 10u), p);
     {
         uint16_t c = pred_capacity(spec, cap);
         uint16_t known = p && p->type == EDC_CATEGORICAL ? p->n_known : 0;
@@ -162,7 +162,7 @@ static void log_prediction(edc_monitor *m, const edc_value *v) {
             int64_t k = edc_key_of(v->v.f);
             int unit = k >= 0 && k <= 0x3ff0000000000000LL;    /* 0 <= x <= 1, not NaN */
             edc_num_setup(&m->pred_num, unit ? &edc_layout_p1 : &edc_layout_u1,
-                          m->pred_num.counts, m->pred_num.gsum, NULL);
+                          m->pred_num.counts, m->pred_num.grp, NULL);
             m->pred_kind = EDC_NUMERIC;
         } else {
             char buf[72];

@@ -2,8 +2,17 @@
 #ifndef EDC_SKETCH_H
 #define EDC_SKETCH_H
 #include "edc_internal.h"
+#include "edc_xf.h"
 
-void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, double *gsum,
+/* Per group of a numeric sketch, 32 bytes of the arena: the inner regions' fixed-point
+ * sums (sum of q, of q^2, and how often that wrapped 2^64) or the tails' sums of the
+ * distance from the reference edge and of its square. */
+typedef union edc_grp {
+    struct { int64_t qsum; uint64_t qsq, carry; } fx;
+    struct { edc_xf d, q; } tl;
+} edc_grp;
+
+void edc_num_setup(edc_num *s, const edc_layout *layout, uint32_t *counts, void *grp,
                    const edc_feature_spec *fs);
 void edc_num_reset(edc_num *s);
 void edc_num_update(edc_num *s, const edc_value *v);

@@ -16,6 +16,9 @@ static uint8_t arena[EDC_SPEC_ARENA_BYTES];
 static uint8_t body[EDC_SPEC_MAX_WINDOW_BYTES];
 static uint8_t scratch[2 * (EDC_SPEC_MAX_WINDOW_BYTES + 512)];
 
+static uint64_t fake_now;
+static uint64_t test_clock(void *ctx) { (void)ctx; return fake_now; }
+
 static void fill(edc_monitor *m, int records, unsigned seed) {
     static const char *const cats[] = {"front", "rear", "usb", "en", "de", "4.1.0"};
     int r, i;
@@ -71,26 +74,32 @@ int main(int argc, char **argv) {
                (unsigned long long)(seq - now), (unsigned long long)h.backlog);
         return 0;
     }
-    if (argc >= 9 && strcmp(argv[1], "send") == 0) {
+    if (argc >= 9 && strcmp(argv[1], "send") == 0) {  /* the callback form */
         int windows = atoi(argv[7]), records = atoi(argv[8]), status;
+        edc_posix px;
+        edc_port port;
+        px.host = argv[3];
+        px.port = argv[4];
+        px.path = "/v1/telemetry";
+        px.key = argv[5];
+        px.device = argv[6];
+        edc_posix_port(&px, &port);
+        port.now_ms = test_clock;          /* windows in the past, a minute apart */
+        fake_now = now - 60000u * (unsigned)windows;
         cfg.device_id = argv[6];
-        if (edc_spool_open(&sp, argv[2], "kws", 1u << 22, 1000, now) != 0) return 1;
-        edc_init(&m, &EDC_SPEC, &cfg, arena, sizeof arena, now - 60000u * (unsigned)windows);
+        if (edc_spool_open(&px.spool, argv[2], "kws", 1u << 22, 1000, now) != 0) return 1;
+        if (edc_start(&m, &EDC_SPEC, &cfg, arena, sizeof arena, &port) != EDC_OK) return 1;
         for (w = 0; w < windows; w++) {
-            long n;
             fill(&m, records, (unsigned)w * 7u + 1u);
-            edc_spool_health(&sp, &h);
-            n = edc_seal(&m, now - 60000u * (unsigned)(windows - 1 - w), edc_spool_next_seq(&sp),
-                         &h, body, sizeof body);
-            if (n < 0 || edc_spool_append(&sp, sp.next_seq - 1, body, (size_t)n) != 0) return 1;
+            fake_now += 60000u;
+            if (edc_close_window(&m, body, sizeof body) < 0) return 1;
         }
-        while ((status = edc_posix_send_once(&sp, argv[3], argv[4], "/v1/telemetry", argv[5],
-                                             argv[6], "kws", (uint64_t)time(NULL), scratch,
-                                             sizeof scratch)) != 0) {
+        fake_now = now;                    /* sign at the real time */
+        while ((status = edc_deliver(&m, argv[5], scratch, sizeof scratch)) != 0) {
             printf("status=%d\n", status);
             if (status < 200 || status >= 300) break;
         }
-        edc_spool_health(&sp, &h);
+        edc_spool_health(&px.spool, &h);
         printf("backlog=%llu rejected=%llu\n", (unsigned long long)h.backlog,
                (unsigned long long)h.rejected);
         return 0;

@@ -6,6 +6,8 @@
 #include "edc_internal.h"
 #include "edc_sketch.h"
 #include "spec.h"
+#include "edc_xf.h"
+#include <math.h>
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, \
@@ -149,11 +151,121 @@ static void bounds_and_space(void) {
     }
 }
 
+/* The extended floats against the host's IEEE doubles: conversions exact (the rounding of
+ * int64 -> double and double -> float as C's), +, *, / within 2^-50 relative. */
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+static double rnd(void) {                  /* signed doubles over 2^-1074 .. 2^600 */
+    uint64_t b = next(), ex = (b >> 52) & 0x7ff;
+    double x;
+    b = (b & 0x800fffffffffffffULL) | ((ex % 1700) << 52);
+    memcpy(&x, &b, 8);
+    return x;
+}
+static double dbl(const edc_xf *a) { uint64_t b = edc_xf_ieee(a, 0); double d; memcpy(&d, &b, 8); return d; }
+static int close_to(double got, double want) {
+    return got == want || fabs(got - want) <= 0x1p-50 * fabs(want);
+}
+
+static void extended_floats(void) {
+    int i;
+    for (i = 0; i < 20000; i++) {
+        double a = rnd(), b = i % 3 ? rnd() : a * (1 + 0x1p-30), w;
+        int64_t k = (int64_t)next() >> (next() % 64);
+        edc_xf xa, xb, r;
+        float f = (float)a;
+        uint32_t fb;
+        uint64_t kb = edc_xf_pack(k < 0, k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k, 0,
+                                  52, 1023, 2047, 63);
+        double kd;
+        uint64_t ab, bb;
+        memcpy(&kd, &kb, 8);
+        memcpy(&fb, &f, 4);
+        memcpy(&ab, &a, 8);
+        memcpy(&bb, &b, 8);
+        edc_xf_of_bits(&xa, ab);
+        edc_xf_of_bits(&xb, bb);
+        CHECK(dbl(&xa) == a, "round trip %a", a);
+        CHECK(kd == (double)k, "int64 %lld -> %a, want %a", (long long)k, kd, (double)k);
+        CHECK((uint32_t)edc_xf_ieee(&xa, 1) == fb, "float of %a: %08x want %08x", a,
+              (unsigned)edc_xf_ieee(&xa, 1), (unsigned)fb);
+        edc_xf_add(&r, &xa, &xb);
+        w = a + b;
+        if (!(fabs(w) < 1e300) || fabs(w) < 1e-290 || fabs(w) < 1e-12 * fabs(a)) continue;
+        CHECK(close_to(dbl(&r), w), "%a + %a = %a, want %a", a, b, dbl(&r), w);
+        edc_xf_sub(&r, &xa, &xb);
+        if (fabs(a - b) > 1e-12 * fabs(a))
+            CHECK(close_to(dbl(&r), a - b), "%a - %a = %a", a, b, dbl(&r));
+        w = a * b;
+        edc_xf_mul(&r, &xa, &xb);
+        if (fabs(w) < 1e300 && fabs(w) > 1e-290)
+            CHECK(close_to(dbl(&r), w), "%a * %a = %a, want %a", a, b, dbl(&r), w);
+        w = a / b;
+        edc_xf_div(&r, &xa, &xb);
+        if (fabs(w) < 1e300 && fabs(w) > 1e-290)
+            CHECK(close_to(dbl(&r), w), "%a / %a = %a, want %a", a, b, dbl(&r), w);
+    }
+}
+
+/* The callback form: what edc_deliver does with each answer of send(). */
+static struct { uint64_t seq; long kept; int status, removed, rejected; } pt;
+static uint64_t pt_now(void *c) { (void)c; return 1700000000000ULL; }
+static uint64_t pt_seq(void *c) { (void)c; return ++pt.seq; }
+static int pt_persist(void *c, uint64_t q, const uint8_t *b, size_t n) {
+    (void)c; (void)q; (void)b; pt.kept = (long)n; return 0;
+}
+static long pt_load(void *c, uint64_t *q, uint8_t *b, size_t cap) {
+    (void)c;
+    if (pt.kept > (long)cap) return EDC_E_SPACE;
+    memset(b, 0xc0, (size_t)pt.kept);
+    *q = pt.seq;
+    return pt.kept;
+}
+static void pt_remove(void *c, uint64_t q, int rejected) {
+    (void)c; (void)q; pt.kept = 0; pt.removed++; pt.rejected += rejected;
+}
+static int pt_send(void *c, const uint8_t *e, size_t n, uint64_t ts) {
+    (void)c; (void)e; (void)n; (void)ts; return pt.status;
+}
+
+static void callback_port(void) {
+    static const edc_port port = {NULL, pt_now, pt_seq, pt_persist, pt_load, pt_remove,
+                                  pt_send, NULL};
+    static const struct { int status, removed, rejected; } cases[] = {
+        {202, 1, 0}, {503, 0, 0}, {429, 0, 0}, {408, 0, 0}, {1401, 0, 0}, {-1, 0, 0},
+        {400, 1, 1}, {413, 1, 1}};
+    static uint8_t buf[2 * EDC_SPEC_MAX_WINDOW_BYTES + 512];
+    edc_config cfg = {"dev-0042", "kws", "1.3.0", NULL, NULL, 0, 0, 0};
+    edc_monitor m;
+    edc_port bad = port;
+    size_t i;
+    bad.send = NULL;
+    CHECK(edc_start(&m, &EDC_SPEC, &cfg, arena, sizeof arena, &bad) == EDC_E_ARG,
+          "a port without send");
+    CHECK(edc_start(&m, &EDC_SPEC, &cfg, arena, sizeof arena, &port) == EDC_OK, "start");
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got;
+        memset(&pt, 0, sizeof pt);
+        pt.status = cases[i].status;
+        CHECK(edc_close_window(&m, buf, sizeof buf) > 0 && pt.kept > 0, "close %zu", i);
+        got = edc_deliver(&m, "k", buf, sizeof buf);
+        CHECK(got == (cases[i].status < 0 ? EDC_E_PORT : cases[i].status), "status %d", got);
+        CHECK(pt.removed == cases[i].removed && pt.rejected == cases[i].rejected,
+              "after %d: removed %d rejected %d", cases[i].status, pt.removed, pt.rejected);
+    }
+    pt.kept = 0;
+    CHECK(edc_deliver(&m, "k", buf, sizeof buf) == 0, "nothing kept: 0");
+    pt.kept = 100;
+    CHECK(edc_deliver(&m, "k", buf, 120) == EDC_E_SPACE, "a small buffer");
+}
+
 int main(void) {
     rfc4231();
     msgpack_forms();
     category_keys();
     bounds_and_space();
+    extended_floats();
+    callback_port();
     printf("unit: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);
     return failures != 0;
 }

@@ -100,6 +100,27 @@ def test_wire_v1_and_every_kind_of_bad_value_match(cbuild, reference):
             assert cw["q"] == {"uf": 3, "ut": 0, "br": 0}
 
 
+def test_tail_values_match_to_double_precision(cbuild, reference):
+    """Values beyond the outer edges (summed in the C SDK's extended floats, not fixed
+    point): mean and m2 to 1e-12 and the float32 tail distances bit for bit."""
+    import random
+
+    rnd = random.Random(21)
+    names = [n for n, f in reference.spec.features.items() if f.type == "numeric"]
+    records = [({n: rnd.choice((1, -1)) * rnd.uniform(1e3, 1e7) * rnd.random() ** 9
+                 + rnd.choice((1e4, -1e4)) for n in names}, 0.5, 5e4 * rnd.random() + 1e3)
+               for _ in range(300)]
+    c, py = run_both(cbuild, reference.spec, records)
+    cw, pw = decode_window(c), decode_window(py)
+    assert_windows_equal(cw, pw)
+    for ce, pe in zip(cw["f"], pw["f"], strict=True):
+        if ce[1] != 0:
+            continue
+        assert math.isclose(ce[9], pe[9], rel_tol=1e-12), f"{ce[0]}.mean {ce[9]} {pe[9]}"
+        assert math.isclose(ce[10], pe[10], rel_tol=1e-12), f"{ce[0]}.m2 {ce[10]} {pe[10]}"
+        assert ce[14][-8:] == pe[14][-8:], f"{ce[0]}: tail distances"
+
+
 @pytest.fixture(scope="module")
 def bare(tmp_path_factory):
     """A spec with no prediction, no edges and no categories, and its C build."""

@@ -105,6 +105,12 @@ int edc_spool_remove(edc_spool *s, uint64_t seq) {
     return unlink(p);
 }
 
+int edc_spool_reject(edc_spool *s, uint64_t seq) {
+    s->rejected++;
+    save_state(s);
+    return edc_spool_remove(s, seq);
+}
+
 int edc_spool_append(edc_spool *s, uint64_t seq, const uint8_t *body, size_t len) {
     char tmp[600], fin[600];
     uint8_t head[12];
@@ -224,25 +230,5 @@ int edc_http_post(const char *host, const char *port, const char *path, const ch
     }
 done:
     close(fd);
-    return status;
-}
-
-int edc_posix_send_once(edc_spool *s, const char *host, const char *port, const char *path,
-                        const char *key, const char *device, const char *model, uint64_t ts,
-                        uint8_t *scratch, size_t scratch_cap) {
-    uint64_t seq;
-    size_t half = scratch_cap / 2;
-    long n = edc_spool_oldest(s, &seq, scratch, half), e;
-    int status;
-    if (n <= 0) return n == 0 ? 0 : -1;
-    e = edc_envelope(key, device, model, ts, seq, scratch, (size_t)n, scratch + half, half);
-    if (e < 0) return -1;
-    status = edc_http_post(host, port, path, key, device, ts, scratch + half, (size_t)e);
-    if (status >= 200 && status < 300) edc_spool_remove(s, seq);
-    else if (status >= 400 && status < 500 && status != 408 && status != 429) {
-        edc_spool_remove(s, seq);
-        s->rejected++;
-        save_state(s);
-    }
     return status;
 }

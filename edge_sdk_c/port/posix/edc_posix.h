@@ -23,6 +23,8 @@ int edc_spool_append(edc_spool *s, uint64_t seq, const uint8_t *body, size_t len
  * corrupt files on the way are deleted and counted. */
 long edc_spool_oldest(edc_spool *s, uint64_t *seq, uint8_t *out, size_t cap);
 int edc_spool_remove(edc_spool *s, uint64_t seq);
+/* Remove a window the collector refused (a 4xx): counted in rejected (state.edc). */
+int edc_spool_reject(edc_spool *s, uint64_t seq);
 /* Windows and bytes waiting. */
 void edc_spool_backlog(const edc_spool *s, uint64_t *windows, uint64_t *bytes);
 void edc_spool_health(const edc_spool *s, edc_health *h);
@@ -35,11 +37,13 @@ uint32_t edc_crc32(const uint8_t *p, size_t n);
 int edc_http_post(const char *host, const char *port, const char *path, const char *key,
                   const char *device, uint64_t ts, const uint8_t *body, size_t len);
 
-/* One delivery step: the oldest window, signed at ts, POSTed; 2xx removes it, a 4xx other
- * than 408/429 drops and counts it (rejected), anything else (5xx, 429, a 401 for clock
- * skew, network errors) keeps it for a retry with backoff (the app's loop).
- * Returns the HTTP status (0: nothing to send, -1: network error). */
-int edc_posix_send_once(edc_spool *s, const char *host, const char *port, const char *path,
-                        const char *key, const char *device, const char *model, uint64_t ts,
-                        uint8_t *scratch, size_t scratch_cap);
+/* The reference port as edc_port callbacks (edc_posix_port.c): now from the wall clock,
+ * next_seq/persist/load/remove/health on the spool, send as edc_http_post. Fill the
+ * fields, then edc_posix_port(&ctx, &port) and edc_start(..., &port). */
+typedef struct edc_posix {
+    edc_spool spool;
+    const char *host, *port, *path;   /* the collector: "127.0.0.1", "8080", "/v1/telemetry" */
+    const char *key, *device;         /* request signature: the device key and id */
+} edc_posix;
+void edc_posix_port(edc_posix *ctx, edc_port *port);
 #endif
