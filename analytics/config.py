@@ -42,6 +42,7 @@ class AnalyticsConfig:
     schedule_s: int = 300                   # `analyze --every` default interval
     lookback_s: int = 7 * 86400             # scheduled runs look this far back for new windows
     dataset: str = ""                       # Parquet root (local path or s3://...); default data dir
+    rollups: bool = True                    # read merged roll-ups (analytics/rollups.py), not raw
     # statistical methods
     numeric_methods: tuple[str, ...] = ("psi", "jensen_shannon", "wasserstein", "ks")
     categorical_methods: tuple[str, ...] = ("psi", "jensen_shannon", "chi_square")

@@ -36,6 +36,7 @@ from .config import AnalyticsConfig
 from .dataset import Dataset
 from .reference import ReferenceStore
 from .results import ResultsDB, publish_snapshot
+from .rollup_reader import analysis_source
 from .windows import Cadence, ends
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class AnalysisSummary:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)   # why little or nothing was computed
+    rollups: dict[str, Any] = field(default_factory=dict)   # what preparing roll-ups did
 
     def drift_verdicts(self) -> list[dict[str, Any]]:
         """Verdict rows in state ``drift`` (any kind)."""
@@ -84,7 +86,9 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         t = time.perf_counter()
         start = since_ms if since_ms is not None else now_ms - config.lookback_s * 1000
         start = w.floor(start)
-        inv = ds.inventory(start, w.end(w.floor(now_ms)), w, models).to_pandas()
+        src, summary.rollups = analysis_source(ds, config, now_ms, start, models)
+        summary.timings["rollups"] = time.perf_counter() - t
+        inv = src.inventory(start, w.end(w.floor(now_ms)), w, models).to_pandas()
         todo = _select(inv, db, now_ms, w, config, recompute=since_ms is not None)
         summary.timings["inventory"] = time.perf_counter() - t
         if todo.empty:
@@ -94,9 +98,9 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         lo_ms, hi_ms = int(todo["bucket"].min()), w.end(int(todo["bucket"].max()))
         models_q = tuple(sorted(todo["model"].unique()))
         t = time.perf_counter()
-        groups = ds.feature_groups(lo_ms, hi_ms, w, models_q)
-        cats = ds.category_groups(lo_ms, hi_ms, w, models_q)
-        wins = ds.window_groups(lo_ms, hi_ms, w, models_q)
+        groups = src.feature_groups(lo_ms, hi_ms, w, models_q)
+        cats = src.category_groups(lo_ms, hi_ms, w, models_q)
+        wins = src.window_groups(lo_ms, hi_ms, w, models_q)
         summary.timings["merge_sql"] = time.perf_counter() - t
         t = time.perf_counter()
         refs = {(m, v): store.find(m, v) for m, v in
@@ -142,13 +146,15 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         out["computed_windows"]["computed_at"] = pd.Timestamp(now_ms, unit="ms")
         keys = todo.assign(window_start=pd.to_datetime(todo["bucket"], unit="ms"))
         db.replace_windows(keys, out)
+        summary.timings["write"] = time.perf_counter() - t
+        t = time.perf_counter()
         health = ds.fleet_health().to_pandas()
         if not health.empty:
             health["run_id"] = run_id
             for col in ("last_seen", "last_window_end"):
                 health[col] = pd.to_datetime(health[col]).dt.tz_localize(None)
         db.replace_fleet_health(health)
-        summary.timings["write"] = time.perf_counter() - t
+        summary.timings["health"] = time.perf_counter() - t
         summary.windows_computed = len(todo)
         summary.feature_rows = len(met)
         summary.verdicts = _records(verdicts, w)
