@@ -92,6 +92,8 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         todo = _select(inv, db, now_ms, w, config, recompute=since_ms is not None)
         summary.timings["inventory"] = time.perf_counter() - t
         if todo.empty:
+            if inv.empty and src is not ds:   # roll-ups hold closed windows only: ask the raw
+                inv = ds.inventory(start, w.end(w.floor(now_ms)), w, models).to_pandas()
             summary.notes.append(_why_nothing(inv, ds, w, start, now_ms, config, models,
                                               since_ms is not None))
             return summary

@@ -76,7 +76,8 @@ def supported(cadence: Cadence) -> bool:
 def rollup_key(cadence: Cadence, segment_tags: tuple[str, ...]) -> str:
     """The directory name of the roll-ups for one cadence and one set of segment tags."""
     text = json.dumps([FORMAT, cadence.count, cadence.unit, cadence.timezone, list(segment_tags)])
-    return f"{cadence.count}{cadence.unit}-{hashlib.blake2b(text.encode(), digest_size=6).hexdigest()}"
+    digest = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+    return f"{cadence.count}{cadence.unit}-{digest}"
 
 
 def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
@@ -268,7 +269,7 @@ def _start_range(fs: pafs.FileSystem, path: str) -> tuple[int, int]:
 def _ms(value: Any) -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(round(value.timestamp() * 1000))
     return int(value)
 
