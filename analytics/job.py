@@ -150,7 +150,7 @@ def run_analysis(config: AnalyticsConfig, data_paths: DataPaths, since_ms: int |
         db.replace_windows(keys, out)
         summary.timings["write"] = time.perf_counter() - t
         t = time.perf_counter()
-        health = ds.fleet_health().to_pandas()
+        health = src.fleet_health().to_pandas()
         if not health.empty:
             health["run_id"] = run_id
             for col in ("last_seen", "last_window_end"):

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from .config import AnalyticsConfig
 from .dataset import Dataset
 from .errors import DatasetError
+from .health_rollup import HealthState
 from .rollups import MANIFEST, _date, filesystem, refresh, rollup_key, supported
 from .windows import Cadence
 
@@ -37,6 +38,8 @@ class RollupReader:
     root: str
     cadence: Cadence
     segment_tags: tuple[str, ...] = ()
+    raw: Dataset | None = None       # the raw windows, for per-device health
+    open_from: int = 0               # the first evaluation window not rolled up (ms)
 
     def __post_init__(self) -> None:
         self._fs, base = filesystem(str(self.root))
@@ -65,6 +68,13 @@ class RollupReader:
     def window_groups(self, since_ms: int, until_ms: int, window: Any = None,
                       models: tuple[str, ...] = ()) -> pa.Table:
         return self._read("windows", since_ms, until_ms, models)
+
+    def fleet_health(self) -> pa.Table:
+        """``Dataset.fleet_health``'s rows from the incremental health state
+        (analytics/health_rollup.py) and the raw windows not rolled up yet."""
+        if self.raw is None or not self.raw.has_table("windows"):
+            return pa.table({})
+        return HealthState(self._fs, self._base).fleet_health(self.raw, self.open_from)
 
     # -- plumbing -----------------------------------------------------------------------
     def _entries(self, since_ms: int, until_ms: int,
@@ -129,7 +139,9 @@ def analysis_source(ds: Dataset, config: AnalyticsConfig, now_ms: int, since_ms:
     if not config.rollups or config.include_open_windows or not supported(w):
         return ds, {"rollups": False}
     stats = refresh(ds, w, now_ms, config.grace_s * 1000, since_ms, models)
-    return RollupReader(str(ds.root), w, ds.segment_tags), {
+    reader = RollupReader(str(ds.root), w, ds.segment_tags, ds,
+                          w.floor(now_ms - config.grace_s * 1000))
+    return reader, {
         "rollups": True, "built": stats.built, "footers_read": stats.footers_read,
         "seconds": stats.seconds}
 

@@ -57,6 +57,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .dataset import Dataset
+from .health_rollup import HealthState, bucket_summaries
 from .windows import Cadence
 
 log = logging.getLogger(__name__)
@@ -136,18 +137,25 @@ def refresh(ds: Dataset, cadence: Cadence, now_ms: int, grace_ms: int, since_ms:
     fs, base = filesystem(str(ds.root))
     out_base = f"{base}/rollups/{rollup_key(cadence, ds.segment_tags)}"
     first_date, last_date = _date(since_ms), _date(now_ms)
+    current: dict[str, str] = {}
+    scope: set[str] = set()
     for model, date, ddir in _partitions(fs, f"{base}/windows", models, first_date, last_date):
         stats.partitions += 1
         pdir = f"{out_base}/model={model}/date={date}"
-        _refresh_partition(ds, fs, cadence, model, date, ddir, pdir,
-                           now_ms, grace_ms, since_ms, stats)
+        part = _refresh_partition(ds, fs, cadence, model, date, ddir, pdir,
+                                  now_ms, grace_ms, since_ms, stats)
+        scope.add(f"{model}/{date}")
+        current.update({f"{model}/{date}/{b}": e["gen"] for b, e in part.buckets.items()
+                        if "health" in e.get("tables", ())})
+    first = {m.split("/", 1)[0]: cadence.floor(since_ms) for m in scope}
+    HealthState(fs, out_base).fold(ds, current, scope, first)
     stats.seconds = time.perf_counter() - started
     return stats
 
 
 def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str,
                        date: str, ddir: str, pdir: str, now_ms: int, grace_ms: int,
-                       since_ms: int, stats: RefreshStats) -> None:
+                       since_ms: int, stats: RefreshStats) -> _Partition:
     width = int(cadence.fixed_ms or 0)
     part = _Partition.load(fs, f"{pdir}/{MANIFEST}")
     files: dict[str, list[int]] = {}
@@ -176,7 +184,7 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
             todo[b] = gen
     gone = [k for k in part.buckets if int(k) not in inputs]
     if not todo and not gone and files == part.files:
-        return
+        return part
     old = {k: v["gen"] for k, v in part.buckets.items()}
     if todo:
         _build(ds, fs, cadence, model, pdir, todo, part)
@@ -189,8 +197,9 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
     part.save(fs, f"{pdir}/{MANIFEST}")              # the switch to the new generations
     for k, gen in old.items():                       # then the old generations go
         if part.buckets.get(k, {}).get("gen") != gen:
-            for table in TABLES:
+            for table in TABLES:      # (health summaries: once the state no longer needs them)
                 _delete(fs, f"{pdir}/{table}-{k}-{gen}.parquet")
+    return part
 
 
 def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir: str,
@@ -200,7 +209,8 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
     lo, hi = min(todo), cadence.end(max(todo))
     tables = {"features": ds.feature_groups(lo, hi, cadence, (model,)),
               "categories": ds.category_groups(lo, hi, cadence, (model,)),
-              "windows": ds.window_groups(lo, hi, cadence, (model,))}
+              "windows": ds.window_groups(lo, hi, cadence, (model,)),
+              "health": bucket_summaries(ds, cadence, lo, hi, model)}
     fs.create_dir(pdir, recursive=True)
     full = (1 << len(ds.segment_tags)) - 1
     for b, gen in sorted(todo.items()):

@@ -23,7 +23,8 @@ from edgedrift.paths import DataPaths
 
 W_MS = 600_000
 NOW = BASE_MS + 24 * 3_600_000
-TABLES = ("feature_metrics", "verdicts", "data_quality", "model_metrics", "computed_windows")
+TABLES = ("feature_metrics", "verdicts", "data_quality", "model_metrics", "computed_windows",
+          "fleet_health")
 
 
 def _config(dataset, rollups: bool) -> AnalyticsConfig:
@@ -76,9 +77,15 @@ def fleet_paths(tmp_path, built):  # noqa: F811
 
 def test_verdicts_from_rollups_equal_raw_also_after_a_late_window(fleet_paths, built):  # noqa: F811
     dataset, raw, rolled = fleet_paths
+    half = BASE_MS + 5 * W_MS + 300_000 + 1      # windows 0-4 closed: health = state + raw tail
+    a = run_analysis(_config(dataset, False), raw, now_ms=half)
+    b = run_analysis(_config(dataset, True), rolled, now_ms=half)
+    assert b.rollups["built"] == 5 and a.windows_computed == b.windows_computed == 5
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
     a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
     b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
-    assert b.rollups["rollups"] and b.rollups["built"] == 10 and a.windows_computed == 10
+    assert b.rollups["rollups"] and b.rollups["built"] == 5 and a.windows_computed == 5
     assert any(v["state"] == "drift" for v in b.verdicts)
     for t in TABLES:
         assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
