@@ -170,8 +170,11 @@ def measure(devices: int, budget: int, base: Path) -> dict:
         p.unlink()
     _child(root, "raw", before_last, first)      # the same warm-up, raw
     raw = _child(root, "raw", after_last, first)
+    roll = root / "telemetry" / "rollups"
+    sizes = {kind: sum(p.stat().st_size for p in roll.rglob(f"{kind}*.parquet"))
+             for kind in ("features", "categories", "windows", "health", "state")}
     return {"devices": devices, "hours": hours, "gen_s": gen_s, "build": build,
-            "hourly": hourly, "raw": raw,
+            "hourly": hourly, "raw": raw, "rollup_bytes": sizes,
             "bytes_per_window": _bytes(root / "telemetry") / (devices * hours)}
 
 
@@ -228,8 +231,17 @@ def figures(results: list[dict]) -> list[Figure]:
         figs.append(Figure(f"scale {n:,} devices: roll-up build CPU per window",
                            "<= 10% of the sink's", per_window_us, "us",
                            note=f"({b['built']} hours, {b['build_s']:.1f} s wall)"))
-        figs.append(Figure(f"scale {n:,} devices: Parquet bytes per window (4 tables)", "report",
-                           r["bytes_per_window"], "B"))
+        rb = r["rollup_bytes"]
+        merged = rb["features"] + rb["categories"] + rb["windows"]
+        figs.append(Figure(f"scale {n:,} devices: roll-up bytes per evaluation window", "report",
+                           merged / r["hours"], "B",
+                           note=(f"(+ health {rb['health'] / (n * r['hours']):.0f} B per device "
+                                 f"and hour, state {rb['state'] / n:.0f} B per device; raw "
+                                 f"windows {r['bytes_per_window']:.0f} B each, synthetic)")))
+        figs.append(Figure(f"scale {n:,} devices: per-device health in the pass", "report",
+                           t.get("health", 0.0), "s",
+                           peer=raw["timings"].get("health", 0.0),
+                           peer_name="raw fleet_health over every window"))
     if len(results) >= 2:
         a, z = results[0], results[-1]
         figs.append(Figure(f"scale: pass {z['devices']:,} vs {a['devices']:,} devices",
