@@ -132,9 +132,10 @@ class HealthState:
             parts.append("SELECT * EXCLUDE (bucket), -1 AS sign FROM read_parquet(?)")
             params.append(present_minus)
         for model, until in seeds.items():
-            raw = summary_sql(ds, "window_start < to_timestamp(? / 1000.0) AND model = ?", "0")
+            raw = summary_sql(ds, "date <= ?::DATE AND window_start < to_timestamp(? / 1000.0) "
+                                  "AND model = ?", "0")
             parts.append(f"SELECT * EXCLUDE (bucket), 1 AS sign FROM ({raw})")
-            params += [ds.pattern("windows"), until, model]
+            params += [ds.pattern("windows"), _date(until), until, model]
         table = con.sql(_merge_sql(" UNION ALL BY NAME ".join(parts)), params=params) \
             .to_arrow_table() if parts else None
         token = hashlib.blake2b(json.dumps([merged, seed_until], sort_keys=True).encode(),

@@ -5,8 +5,8 @@ the sink's schema and layout (collector/schema.py; no HTTP, no Kafka): realistic
 of the 23-feature schema (collector.fake_windows decoded by the sink's RowBuilder)
 re-identified column-wise, **one window per device per hour** (a minute long, at the
 device's minute of the hour), in files of at most ``CHUNK`` windows. The budget of
-windows per size (``EDGEDRIFT_BENCH_SCALE_WINDOWS``, default 2,500,000) caps the hours
-written: 10k and 100k devices get the whole day, 1M devices the last hours of it (the
+windows per size (``EDGEDRIFT_BENCH_SCALE_WINDOWS``, default 600,000) caps the hours
+written: 10k devices get the whole day, 100k the last 6 hours, 1M devices the last 2 (the
 earlier hours would only add roll-ups of the same size).
 
 Measured per size, each step in a child process (peak memory):
@@ -52,9 +52,11 @@ def _templates() -> dict[str, tuple[pa.Table, np.ndarray, np.ndarray]]:
     for name, t in real_windows().items():
         if name not in TABLES:
             continue
-        seqs = np.asarray(t["seq"].to_numpy(), dtype=np.int64)
-        per = np.bincount(seqs, minlength=8)
-        out[name] = (t.sort_by("seq"), per, np.concatenate([[0], np.cumsum(per)[:-1]]))
+        # the template windows share device and seq: their ingest ids ("t/0/<i>") tell them apart
+        idx = np.array([int(x.rsplit("/", 1)[1]) for x in t["ingest_id"].to_pylist()])
+        t = t.append_column("_tpl", pa.array(idx)).sort_by("_tpl")
+        per = np.bincount(idx, minlength=8)
+        out[name] = (t.drop_columns(["_tpl"]), per, np.concatenate([[0], np.cumsum(per)[:-1]]))
     return out
 
 
@@ -143,7 +145,7 @@ def _child(root: Path, step: str, now: int, since: int) -> dict:
 def measure(devices: int, budget: int, base: Path) -> dict:
     """Build (or reuse) one fleet's day and run the three steps on it."""
     from edgedrift.paths import DataPaths
-    hours = max(3, min(24, budget // devices))
+    hours = max(2, min(24, budget // devices))
     root = base / f"fleet-{devices}"
     marker = root / f".built-{hours}"
     gen_s = None
@@ -196,7 +198,7 @@ def _bytes(root: Path) -> int:
 def run() -> list[Figure]:
     sizes = [int(s) for s in os.environ.get("EDGEDRIFT_BENCH_SCALE_SIZES",
                                             "10000,100000,1000000").split(",")]
-    budget = int(os.environ.get("EDGEDRIFT_BENCH_SCALE_WINDOWS", "2500000"))
+    budget = int(os.environ.get("EDGEDRIFT_BENCH_SCALE_WINDOWS", "600000"))
     keep = os.environ.get("EDGEDRIFT_BENCH_DIR")
     tmp = None if keep else tempfile.TemporaryDirectory(prefix="edgedrift-bench-scale-")
     base = Path(keep or tmp.name)  # type: ignore[union-attr]
