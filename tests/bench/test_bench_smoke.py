@@ -133,4 +133,4 @@ def test_scale_bench_writes_windows_in_the_sinks_schema(tmp_path):
         assert t.select(SCHEMAS[table].names).schema.equals(SCHEMAS[table]), table
     w = pads.dataset(tmp_path / "windows", format="parquet", partitioning="hive").to_table()
     assert w.num_rows == 60 and len(set(w["device_id"].to_pylist())) == 30
-    assert len(set(zip(w["device_id"].to_pylist(), w["seq"].to_pylist()))) == 60
+    assert len(set(zip(w["device_id"].to_pylist(), w["seq"].to_pylist(), strict=True))) == 60
