@@ -44,6 +44,7 @@ class AnalyticsConfig:
     lookback_s: int = 7 * 86400             # scheduled runs look this far back for new windows
     dataset: str = ""                       # Parquet root (local path or s3://...);
                                             # default: the data dir's
+    rollups: bool = True                    # read merged roll-ups (analytics/rollups.py), not raw
     # statistical methods
     numeric_methods: tuple[str, ...] = ("psi", "jensen_shannon", "wasserstein", "ks")
     categorical_methods: tuple[str, ...] = ("psi", "jensen_shannon", "chi_square")

@@ -121,6 +121,7 @@ schedule_s = 60                    # `edgedrift analyze --every` default
 segment_tags = ["firmware"]        # one verdict per value of these device tags
 min_samples = 200                  # values needed in a window before a verdict
 # include_open_windows = false     # also compute the still-open current window
+# rollups = true                   # passes read merged roll-ups (docs/analytics.md)
 # timezone = "UTC"                 # where days, weeks and months begin (calendar windows)
 # reports = true                   # Evidently report when a verdict turns to drift
 #                                  # (needs row samples from the SDK: Monitor(sample_rows=...))

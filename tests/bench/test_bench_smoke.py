@@ -120,3 +120,17 @@ def test_the_gateway_attack_bench_sends_what_it_claims():
     raw = zlib.decompress(body)
     assert len(body) < 10_000 and len(raw) <= 4 << 20
     assert count_objects(raw, 10**7) > 4_000_000
+
+
+def test_scale_bench_writes_windows_in_the_sinks_schema(tmp_path):
+    import pyarrow.dataset as pads
+
+    from bench.bench_scale import build_day
+    from collector.schema import SCHEMAS
+    build_day(tmp_path, 30, range(22, 24))
+    for table in ("windows", "features"):
+        t = pads.dataset(tmp_path / table, format="parquet", partitioning="hive").to_table()
+        assert t.select(SCHEMAS[table].names).schema.equals(SCHEMAS[table]), table
+    w = pads.dataset(tmp_path / "windows", format="parquet", partitioning="hive").to_table()
+    assert w.num_rows == 60 and len(set(w["device_id"].to_pylist())) == 30
+    assert len(set(zip(w["device_id"].to_pylist(), w["seq"].to_pylist(), strict=True))) == 60
