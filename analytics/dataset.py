@@ -29,11 +29,10 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
-from collector.live_files import has_files, is_vanished_file, live_files
+from collector.live_files import arrow_dataset, has_files, is_vanished_file, live_files
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
-from collector.storage import Storage, open_storage
+from collector.storage import open_storage
 from edge_sdk.layout import BUILTIN_LAYOUTS
 
 from .errors import DatasetError
@@ -57,21 +56,6 @@ _MAJORITY_TASK = """CASE WHEN coalesce(label_n_reg, 0) > coalesce(label_n_cls, 0
     THEN 'regression' WHEN coalesce(label_n_cls, 0) > 0 THEN 'classification' END"""
 _RETRIES = 8
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def arrow_dataset(storage: Storage, table: str, files: list[str]) -> pads.Dataset:
-    """The live ``files`` of ``table`` as a pyarrow dataset (hive partitions ``model`` and
-    ``date`` as columns), for DuckDB to scan where its own ``read_parquet`` cannot reach the
-    files (object storage without the httpfs extension)."""
-    part = pads.partitioning(pa.schema([("model", pa.string()), ("date", pa.date32())]),
-                             flavor="hive")
-    sch = SCHEMAS[table]
-    for name, typ in (("model", pa.string()), ("date", pa.date32())):
-        if name not in sch.names:
-            sch = sch.append(pa.field(name, typ))
-    return pads.dataset(files, schema=sch, format=pads.ParquetFileFormat(),
-                        filesystem=storage.fs, partitioning=part,
-                        partition_base_dir=storage.fs_path(table))
 
 
 class _Vanished(Exception):

@@ -26,7 +26,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.dataset as pads
+
 from .parquet_files import COMPACTED_PREFIX, compacted_lists, decode_batch_list, partition_rels
+from .schema import SCHEMAS
 from .storage import Storage, open_storage
 
 __all__ = ["has_files", "live_files", "live_in_dir", "is_vanished_file"]
@@ -107,3 +111,19 @@ def is_vanished_file(exc: BaseException) -> bool:
     text = str(exc)
     return any(s in text for s in ("No such file", "No files found", "does not exist",
                                    "NoSuchKey", "Path does not exist", "not found"))
+
+
+def arrow_dataset(storage: Storage, table: str, files: list[str]) -> pads.Dataset:
+    """The live ``files`` of ``table`` as a pyarrow dataset (hive partitions ``model`` and
+    ``date`` as columns), for DuckDB to scan where its own ``read_parquet`` cannot reach the
+    files (object storage without the httpfs extension)."""
+    part = pads.partitioning(pa.schema([("model", pa.string()), ("date", pa.date32())]),
+                             flavor="hive")
+    sch = SCHEMAS[table]
+    for name, typ in (("model", pa.string()), ("date", pa.date32())):
+        if name not in sch.names:
+            sch = sch.append(pa.field(name, typ))
+    return pads.dataset(files, schema=sch, format=pads.ParquetFileFormat(),
+                        filesystem=storage.fs, partitioning=part,
+                        partition_base_dir=storage.fs_path(table))
+

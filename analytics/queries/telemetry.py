@@ -24,10 +24,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from collector.live_files import has_files, is_vanished_file, live_files
+from collector.live_files import arrow_dataset, has_files, is_vanished_file, live_files
 from collector.storage import configure_from, dataset_location, open_storage
 
-from ..dataset import BIN_COLUMNS, READ_OPTIONS, arrow_dataset
+from ..dataset import BIN_COLUMNS, READ_OPTIONS
 
 Root = str | os.PathLike[str]
 _SCAN = f"read_parquet(?, {READ_OPTIONS})"
