@@ -78,9 +78,11 @@ def build_dataset(root: Path, windows: int, dup_share: float = 0.05) -> None:
     meta = {}
     for name in ("windows", "features", "categories"):
         t = tpl[name]
-        seqs = np.asarray(t["seq"].to_numpy(), dtype=np.int64)
-        per = np.bincount(seqs, minlength=8)
-        meta[name] = (t.sort_by("seq"), per, np.concatenate([[0], np.cumsum(per)[:-1]]))
+        # the template a row belongs to: its ingest id "t/0/<i>" (every template has seq 0)
+        which = np.array([int(x.rsplit("/", 1)[1]) for x in t["ingest_id"].to_pylist()])
+        t = t.append_column("_tpl", pa.array(which)).sort_by("_tpl").drop_columns(["_tpl"])
+        per = np.bincount(which, minlength=8)
+        meta[name] = (t, per, np.concatenate([[0], np.cumsum(per)[:-1]]))
     n_tpl = len(meta["windows"][1])
     for c, start in enumerate(range(0, windows, CHUNK)):
         ids = np.arange(start, min(start + CHUNK, windows))

@@ -134,3 +134,23 @@ def test_scale_bench_writes_windows_in_the_sinks_schema(tmp_path):
     w = pads.dataset(tmp_path / "windows", format="parquet", partitioning="hive").to_table()
     assert w.num_rows == 60 and len(set(w["device_id"].to_pylist())) == 30
     assert len(set(zip(w["device_id"].to_pylist(), w["seq"].to_pylist(), strict=True))) == 60
+
+
+def test_analytics_bench_dataset_holds_the_windows_it_claims(tmp_path):
+    """Every window of the 1M-window bench is its own window: distinct (device, seq), each
+    with one windows row per delivery and its 26 feature rows (the templates once all
+    shared seq 0, so 1 window in 8 carried eight windows' rows)."""
+    import duckdb
+
+    from bench.bench_analytics import build_dataset
+
+    build_dataset(tmp_path, 2_000)
+    con = duckdb.connect()
+    rows, windows, deliveries = con.execute(
+        "SELECT count(*), count(DISTINCT (device_id, seq)), count(DISTINCT ingest_id) "
+        f"FROM read_parquet('{tmp_path}/windows/**/*.parquet')").fetchone()
+    assert windows == 2_000 and rows == deliveries and 2_000 < rows < 2_200
+    per_window = con.execute(
+        "SELECT min(c), max(c) FROM (SELECT count(*) AS c FROM "
+        f"read_parquet('{tmp_path}/features/**/*.parquet') GROUP BY ingest_id)").fetchone()
+    assert per_window[0] == per_window[1] > 0
