@@ -31,6 +31,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from .dataset import Dataset, _date
+from .rollup_files import atomic_parquet, atomic_write, delete_quietly
 from .windows import Cadence
 
 SDK_FIELDS = ("sdk", "sdk_dropped", "sdk_corrupt", "sdk_rejected", "sdk_backlog",
@@ -107,7 +108,6 @@ class HealthState:
         ("model/date") no longer there; seed each model's windows before
         ``first_bucket[model]`` once (its evaluation windows before that stay in the seed).
         """
-        from .rollups import _atomic_parquet, _atomic_write, _delete
         plus, minus = [], []
         merged = dict(self.merged)
         seed_until = {**first_bucket, **self.seed_until}
@@ -151,16 +151,16 @@ class HealthState:
                                 digest_size=8).hexdigest()
         name = f"state-{token}.parquet"
         if table is not None:
-            _atomic_parquet(self.fs, f"{self.dir}/{name}", table)
+            atomic_parquet(self.fs, f"{self.dir}/{name}", table)
         old_state, self.state = self.state, name if table is not None else None
         self.merged, self.seed_until = merged, seed_until
-        _atomic_write(self.fs, f"{self.dir}/manifest.json", json.dumps(
+        atomic_write(self.fs, f"{self.dir}/manifest.json", json.dumps(
             {"state": self.state, "merged": merged, "seed_until": seed_until},
             sort_keys=True).encode())
         if old_state and old_state != self.state:
-            _delete(self.fs, f"{self.dir}/{old_state}")
+            delete_quietly(self.fs, f"{self.dir}/{old_state}")
         for path in minus:
-            _delete(self.fs, path)
+            delete_quietly(self.fs, path)
 
     def _summary(self, key: str, gen: str) -> str:
         model, date, bucket = key.split("/")

@@ -36,6 +36,7 @@ from .dataset import Dataset
 from .reference import ReferenceStore
 from .results import ResultsDB, publish_snapshot
 from .rollup_reader import analysis_source
+from .wilson import wilson_bounds
 from .windows import Cadence, ends
 
 log = logging.getLogger(__name__)
@@ -273,23 +274,15 @@ def _model_metrics(wdf: pd.DataFrame, latency: pd.DataFrame,
     correct = mm["label_correct"].fillna(0).to_numpy(float)
     cls = label_n > 0
     mm["accuracy"] = np.where(cls, correct / np.maximum(label_n, 1), np.nan)
-    bounds = [_wilson(c, n) if ok else (np.nan, np.nan)
-              for c, n, ok in zip(correct, label_n, cls, strict=True)]
-    mm["accuracy_lower"] = [b[0] for b in bounds]
-    mm["accuracy_upper"] = [b[1] for b in bounds]
+    lower, upper = wilson_bounds(correct, label_n)
+    mm["accuracy_lower"] = np.where(cls, lower, np.nan)
+    mm["accuracy_upper"] = np.where(cls, upper, np.nan)
     reg_n = mm["label_n_reg"].fillna(0).to_numpy(float)
     reg = reg_n > 0
     mm["mae"] = np.where(reg, mm["label_abs_err"].fillna(0) / np.maximum(reg_n, 1), np.nan)
     mm["rmse"] = np.where(reg, np.sqrt(mm["label_sq_err"].fillna(0) / np.maximum(reg_n, 1)),
                           np.nan)
     return mm
-
-
-def _wilson(correct: float, n: float) -> tuple[float, float]:
-    from .verdict import wilson_upper
-    upper = wilson_upper(int(correct), int(n))
-    lower = 1.0 - wilson_upper(int(n - correct), int(n))
-    return lower, upper
 
 
 def _stamp(frame: pd.DataFrame, w: Cadence, run_id: str) -> None:

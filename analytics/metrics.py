@@ -33,7 +33,7 @@ from .methods.base import Binned
 from .methods.registry import get_method
 from .reference import FeatureProfile, ReferenceProfile
 from .slot_sums import profile_distances, telemetry_distances
-from .verdict import wilson_lower
+from .wilson import wilson_lower
 
 log = logging.getLogger(__name__)
 NSLOTS = len(BIN_COLUMNS)

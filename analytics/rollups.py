@@ -47,7 +47,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +57,7 @@ import pyarrow.parquet as pq
 
 from .dataset import Dataset
 from .health_rollup import HealthState, bucket_summaries
+from .rollup_files import atomic_parquet, atomic_write, delete_quietly
 from .windows import Cadence
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class _Partition:
     def save(self, fs: pafs.FileSystem, path: str) -> None:
         body = json.dumps({"format": FORMAT, "files": self.files, "buckets": self.buckets},
                           sort_keys=True).encode()
-        _atomic_write(fs, path, body)
+        atomic_write(fs, path, body)
 
 
 def refresh(ds: Dataset, cadence: Cadence, now_ms: int, grace_ms: int, since_ms: int,
@@ -198,7 +198,7 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
     for k, gen in old.items():                       # then the old generations go
         if part.buckets.get(k, {}).get("gen") != gen:
             for table in TABLES:      # (health summaries: once the state no longer needs them)
-                _delete(fs, f"{pdir}/{table}-{k}-{gen}.parquet")
+                delete_quietly(fs, f"{pdir}/{table}-{k}-{gen}.parquet")
     return part
 
 
@@ -219,7 +219,7 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
             mine = rows.filter(pc.equal(rows["bucket"], b)) if rows.num_rows else rows
             if not mine.num_rows:
                 continue
-            _atomic_parquet(fs, f"{pdir}/{table}-{b}-{gen}.parquet", mine)
+            atomic_parquet(fs, f"{pdir}/{table}-{b}-{gen}.parquet", mine)
             written.append(table)
         wins = tables["windows"]
         counts: dict[str, int] = {}
@@ -282,37 +282,6 @@ def _ms(value: Any) -> int:
             value = value.replace(tzinfo=dt.UTC)
         return int(round(value.timestamp() * 1000))
     return int(value)
-
-
-def _atomic_parquet(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    _atomic_write(fs, path, sink.getvalue().to_pybytes())
-
-
-def _atomic_write(fs: pafs.FileSystem, path: str, body: bytes) -> None:
-    """Write ``path`` so readers see the old or the new bytes, never a part: a temp file
-    and a rename on a local disk; one PUT (atomic there) on an object store."""
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
-    if not isinstance(fs, pafs.LocalFileSystem):
-        with fs.open_output_stream(path) as fh:
-            fh.write(body)
-        return
-    import os
-    tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(body)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _delete(fs: pafs.FileSystem, path: str) -> None:
-    try:
-        fs.delete_file(path)
-    except (FileNotFoundError, OSError):
-        pass
 
 
 def _date(ms: int) -> str:

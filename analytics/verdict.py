@@ -41,6 +41,7 @@ import pandas as pd
 from .config import AnalyticsConfig
 from .reference import ReferenceProfile
 from .sequential import run_streams
+from .wilson import wilson_upper
 from .windows import indices
 
 SEGMENT = ["model", "version", "segment_tag", "segment_value"]
@@ -386,35 +387,6 @@ def _judged_tasks(ref: ReferenceProfile | None) -> tuple[str, ...]:
     if ref_task:
         return ("regression",) if ref_task == "regression" else ("classification",)
     return ("classification", "regression")
-
-
-def wilson_lower(successes: np.ndarray, n: np.ndarray, z: float = 2.576) -> np.ndarray:
-    """Lower end of the Wilson score interval (99%) of proportions, vectorised (0 where n=0).
-
-    >>> wilson_lower(np.array([10, 0]), np.array([100, 0])).round(3).tolist()
-    [0.046, 0.0]
-    """
-    n = np.asarray(n, dtype=float)
-    safe = np.maximum(n, 1.0)
-    p = np.asarray(successes, dtype=float) / safe
-    centre = p + z * z / (2 * safe)
-    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe))
-    return np.where(n > 0, np.maximum((centre - half) / (1 + z * z / safe), 0.0), 0.0)
-
-
-def wilson_upper(successes: int, n: int, z: float = 2.576) -> float:
-    """Upper end of the Wilson score interval (99%) of a proportion.
-
-    >>> round(wilson_upper(90, 100), 3)
-    0.954
-    """
-    if n <= 0:
-        return 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(1.0, (centre + half) / denom)
 
 
 def _latency_limit(ref: ReferenceProfile | None, config: AnalyticsConfig) -> float:

@@ -20,10 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("edge_sdk", "collector", "analytics", "dashboard", "edgedrift", "edgedrift.demo")
 # Lazy (function-level) imports that still close a cycle; each is a documented exception.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # verdict.py imports metrics.quantiles inside a function; metrics imports wilson_lower
-    frozenset({"analytics.metrics", "analytics.verdict"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 @pytest.mark.parametrize("package", PACKAGES)
