@@ -110,6 +110,14 @@ port = 8080
 # `edgedrift compact` merges the small batch files of closed days (e.g. daily from cron).
 # min_age_s = 600.0                # leave batch files younger than this alone
 
+[storage]
+# Where the Parquet dataset lives, for every component (docs/operations.md). Empty: the
+# data dir's `telemetry` folder. An S3-compatible bucket needs `pip install 'edgedrift[s3]'`
+# and credentials in the usual AWS_* environment variables.
+# uri = "s3://edgedrift/telemetry"
+# endpoint_url = "http://127.0.0.1:9000"   # MinIO and the like; omit on AWS
+# region = ""
+
 [analytics]
 # `edgedrift analyze`: evaluation windows, tests and verdicts (docs/analytics.md).
 # Short windows so a first try shows results within minutes: a window is analysed once it

@@ -3,8 +3,9 @@
 - ``edgedrift-sdk`` (``sdk/pyproject.toml``): the ``edge_sdk`` modules and a msgpack
   dependency, nothing else; a pure-Python wheel of at most 100 KB.
 - ``edgedrift`` (the root): the server packages' modules, depending on ``edgedrift-sdk`` of
-  the same version, with the ``server`` and ``dev`` extras; an editable install of a checkout
-  (the README's commands) covers ``edge_sdk`` too and needs no index serving edgedrift-sdk.
+  the same version, with the ``server``, ``s3`` and ``dev`` extras; an editable install of a
+  checkout (the README's commands) covers ``edge_sdk`` too and needs no index serving
+  edgedrift-sdk.
 
 Neither wheel carries anything from the working tree (the default data dir with device keys,
 stray TOML files). The wheels are built offline (``--no-build-isolation``) in a throwaway venv
@@ -129,7 +130,7 @@ def test_server_wheel_holds_the_server_packages_and_depends_on_the_sdk(built: Bu
     meta = _metadata(built.server)
     assert (meta["Name"], meta["Version"]) == ("edgedrift", VERSION)
     assert _base_requirements(meta) == [f"edgedrift-sdk=={VERSION}"]
-    assert set(meta.get_all("Provides-Extra") or []) == {"server", "dev"}
+    assert set(meta.get_all("Provides-Extra") or []) == {"server", "s3", "dev"}
     server = [r.split(";")[0].strip() for r in meta.get_all("Requires-Dist") or []
               if 'extra == "server"' in r]
     for needed in ("uvicorn", "pyarrow", "duckdb", "streamlit", "httpx"):
