@@ -67,3 +67,21 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path,
     monkeypatch.setenv("EDGEDRIFT_STORAGE_ENDPOINT_URL", endpoint)
     storage.configure(None)          # settings from the environment just set
     return f"s3://{new_bucket(endpoint)}/telemetry"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    """docker/docker-compose.yml as compose reads it (tests/docker/docker_files.py)."""
+    from docker_files import load_compose
+
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def toml() -> dict:
+    """docker/edgedrift.toml (tests/docker)."""
+    import tomllib
+
+    from docker_files import TOML_FILE
+
+    return tomllib.loads(TOML_FILE.read_text())

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import re
-import tomllib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,16 +50,6 @@ from docker_files import (
 
 from edgedrift.cli import COMMANDS
 from edgedrift.config import build_config, section
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def toml() -> dict[str, Any]:
-    return tomllib.loads(TOML_FILE.read_text())
 
 
 # -- tests: the compose file ------------------------------------------------------------------

@@ -10,7 +10,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +19,13 @@ from docker_files import (
     COMPOSE_FILE,
     DOCKER,
     ROOT,
-    TOML_FILE,
     command,
     environment,
     listen_address,
-    load_compose,
     parse,
     services,
 )
 from support import free_port
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def toml() -> dict[str, Any]:
-    return tomllib.loads(TOML_FILE.read_text())
 
 
 def _shell_lines(path: Path) -> list[str]:

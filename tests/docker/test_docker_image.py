@@ -10,29 +10,15 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import pytest
 from docker_files import (
     BUILD_DIRS,
     DOCKER,
     PACKAGES,
     ROOT,
-    TOML_FILE,
     dockerfile_env,
-    load_compose,
     parse_dockerfile,
 )
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    return load_compose()
-
-
-@pytest.fixture(scope="module")
-def toml() -> dict[str, Any]:
-    return tomllib.loads(TOML_FILE.read_text())
 
 
 # -- tests: the Dockerfile --------------------------------------------------------------------
