@@ -44,16 +44,23 @@ _KEY = "(received_at, window_start, seq)"
 def summary_sql(ds: Dataset, where: str, bucket_sql: str) -> str:
     """Per (device, model, ``bucket_sql``) summary of the raw ``windows`` rows ``where``."""
     lag = "epoch_ms(received_at) - epoch_ms(sent_at)"
-    sdk = ", ".join(f"arg_max({lag if f == 'delivery_lag_ms' else f}, {_KEY}) AS {f}"
-                    for f in SDK_FIELDS)
-    return f"""SELECT device_id, model, {bucket_sql} AS bucket,
+    return f"""SELECT * EXCLUDE (latest), latest.* FROM (
+               SELECT device_id, model, {bucket_sql} AS bucket,
                    max(received_at) AS last_seen,
                    max(least(window_end, received_at)) AS last_window_end,
                    count(DISTINCT seq) AS windows, count(*) AS rows,
                    list(DISTINCT version) AS versions,
                    list(DISTINCT model_hash) FILTER (WHERE model_hash IS NOT NULL) AS model_hashes,
-                   max({_KEY}) AS k, {sdk}
-               FROM {ds._scan('windows')} WHERE {where} GROUP BY ALL"""
+                   max({_KEY}) AS k, {_latest(_KEY, lag)}
+               FROM {ds._scan('windows')} WHERE {where} GROUP BY ALL)"""
+
+
+def _latest(key: str, lag: str | None = None, where: str = "") -> str:
+    """The SDK fields of the row with the greatest ``key``, as one struct ``latest`` (one
+    ``arg_max`` of a struct costs ~40% less than one per field)."""
+    fields = ", ".join(f"{f} := {lag if lag and f == 'delivery_lag_ms' else f}"
+                       for f in SDK_FIELDS)
+    return f"arg_max(struct_pack({fields}), {key}) {where} AS latest"
 
 
 def bucket_summaries(ds: Dataset, cadence: Cadence, since_ms: int, until_ms: int,
@@ -75,16 +82,17 @@ def _view(con: Any, fs: pafs.FileSystem, name: str, paths: list[str]) -> str:
 
 def _merge_sql(parts: str) -> str:
     """Fold summary rows (with a ``sign``: -1 rows only take counts out) per device."""
-    sdk = ", ".join(f"arg_max({f}, k) FILTER (WHERE sign = 1) AS {f}" for f in SDK_FIELDS)
-    return f"""SELECT device_id, model, max(last_seen) AS last_seen,
+    return f"""SELECT * EXCLUDE (latest), latest.* FROM (
+               SELECT device_id, model, max(last_seen) AS last_seen,
                    max(last_window_end) AS last_window_end,
                    sum(sign * windows)::BIGINT AS windows, sum(sign * rows)::BIGINT AS rows,
                    list_sort(list_distinct(flatten(list(versions) FILTER (WHERE sign = 1))))
                        AS versions,
                    list_sort(list_distinct(flatten(list(model_hashes) FILTER (WHERE sign = 1))))
                        AS model_hashes,
-                   max(k) FILTER (WHERE sign = 1) AS k, {sdk}
-               FROM ({parts}) GROUP BY device_id, model HAVING sum(sign * rows) > 0"""
+                   max(k) FILTER (WHERE sign = 1) AS k,
+                   {_latest("k", where="FILTER (WHERE sign = 1)")}
+               FROM ({parts}) GROUP BY device_id, model HAVING sum(sign * rows) > 0)"""
 
 
 class HealthState:

@@ -142,7 +142,8 @@ def analysis_source(ds: Dataset, config: AnalyticsConfig, now_ms: int, since_ms:
     reader = RollupReader(str(ds.root), w, ds.segment_tags, ds,
                           w.floor(now_ms - config.grace_s * 1000))
     return reader, {
-        "rollups": True, "built": stats.built, "footers_read": stats.footers_read,
+        "rollups": True, "built": stats.built, "from_sums": stats.from_sums,
+        "footers_read": stats.footers_read,
         "seconds": stats.seconds}
 
 

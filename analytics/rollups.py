@@ -55,9 +55,19 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from collector.parquet_files import compacted_lists, decode_batch_list
+
 from .dataset import Dataset
 from .health_rollup import HealthState, bucket_summaries
 from .rollup_files import atomic_parquet, atomic_write, delete_quietly
+from .rollup_sums import (
+    SUMS_TABLES,
+    batches_in,
+    category_sum_groups,
+    exact_buckets,
+    feature_sum_groups,
+    usable,
+)
 from .windows import Cadence
 
 log = logging.getLogger(__name__)
@@ -94,6 +104,7 @@ class RefreshStats:
     """What :func:`refresh` did: evaluation windows rebuilt, dropped, files footers read."""
 
     built: int = 0
+    from_sums: int = 0      # of those built, from the sink's sketch sums (the rest: rows)
     dropped: int = 0
     footers_read: int = 0
     partitions: int = 0
@@ -187,7 +198,8 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
         return part
     old = {k: v["gen"] for k, v in part.buckets.items()}
     if todo:
-        _build(ds, fs, cadence, model, pdir, todo, part)
+        covered = _covered(ds, cadence, model, date, files, inputs, todo)
+        stats.from_sums += _build(ds, fs, cadence, model, pdir, todo, part, covered)
         stats.built += len(todo)
         stats.built_keys += [(model, b) for b in sorted(todo)]
     for k in gone:
@@ -202,17 +214,52 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
     return part
 
 
+def _covered(ds: Dataset, cadence: Cadence, model: str, date: str,
+             files: dict[str, list[int]], inputs: dict[int, list[str]],
+             todo: dict[int, str]) -> set[int]:
+    """The evaluation windows of ``todo`` whose every input batch has both sketch sums
+    files (analytics/rollup_sums.py)."""
+    if not usable(cadence):
+        return set()
+    st, part = ds.storage, f"model={model}/date={date}"
+    have = batches_in(st, f"{SUMS_TABLES[0]}/{part}") & batches_in(st, f"{SUMS_TABLES[1]}/{part}")
+    if not have:
+        return set()
+    wdir = f"windows/{part}"
+    lists = compacted_lists(st, wdir)
+    held = {name: decode_batch_list(lists[name]) if name in lists else {name} for name in files}
+    return {b for b in todo
+            if all(held[entry.rsplit(":", 1)[0]] <= have for entry in inputs[b])}
+
+
 def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir: str,
-           todo: dict[int, str], part: _Partition) -> None:
-    """Merge the raw windows of the evaluation windows ``todo`` (bucket -> generation) with
-    the raw path's own SQL, and write one file per (table, bucket)."""
+           todo: dict[int, str], part: _Partition, covered: set[int]) -> int:
+    """Merge the windows of the evaluation windows ``todo`` (bucket -> generation): from
+    the sketch sums where ``covered`` and exact (analytics/rollup_sums.py), else with the
+    raw path's own SQL; write one file per (table, bucket). Returns how many came from
+    the sums."""
     lo, hi = min(todo), cadence.end(max(todo))
-    tables = {"features": ds.feature_groups(lo, hi, cadence, (model,)),
-              "categories": ds.category_groups(lo, hi, cadence, (model,)),
-              "windows": ds.window_groups(lo, hi, cadence, (model,)),
-              "health": bucket_summaries(ds, cadence, lo, hi, model)}
-    fs.create_dir(pdir, recursive=True)
     full = (1 << len(ds.segment_tags)) - 1
+    windows = ds.window_groups(lo, hi, cadence, (model,))
+    features: list[pa.Table] = []
+    categories: list[pa.Table] = []
+    summed: set[int] = set()
+    if covered:
+        slo, shi = min(covered), cadence.end(max(covered))
+        sums = feature_sum_groups(ds, slo, shi, cadence, (model,))
+        summed = exact_buckets(sums, windows, full) & covered
+        if summed:
+            features.append(_only(sums, summed))
+            categories.append(_only(category_sum_groups(ds, slo, shi, cadence, (model,)),
+                                    summed))
+    rest = set(todo) - summed
+    if rest:
+        rlo, rhi = min(rest), cadence.end(max(rest))
+        features.append(_only(ds.feature_groups(rlo, rhi, cadence, (model,)), rest))
+        categories.append(_only(ds.category_groups(rlo, rhi, cadence, (model,)), rest))
+    tables = {"features": _concat(features), "categories": _concat(categories),
+              "windows": windows, "health": bucket_summaries(ds, cadence, lo, hi, model)}
+    fs.create_dir(pdir, recursive=True)
     for b, gen in sorted(todo.items()):
         written = []
         for table, rows in tables.items():
@@ -229,6 +276,21 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
             for r in fleet.select(["version", "windows"]).to_pylist():
                 counts[r["version"]] = int(r["windows"])
         part.buckets[str(b)] = {"gen": gen, "windows": counts, "tables": written}
+    return len(summed)
+
+
+def _only(rows: pa.Table, buckets: set[int]) -> pa.Table:
+    """The rows of the evaluation windows ``buckets``."""
+    if not rows.num_rows:
+        return rows
+    return rows.filter(pc.is_in(rows["bucket"], pa.array(sorted(buckets), pa.int64())))
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    parts = [p for p in parts if p.num_rows]
+    if not parts:
+        return pa.table({})
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
 
 
 def _partitions(fs: pafs.FileSystem, table_dir: str, models: tuple[str, ...],

@@ -98,12 +98,30 @@ def build_day(root: Path, devices: int, hours: range) -> None:
         for c, lo in enumerate(range(0, devices, CHUNK)):
             ids = np.arange(lo, min(lo + CHUNK, devices))
             name = f"bench-{h:02d}-{c:04d}.parquet"
-            for table in ("categories", "labels", "features", "windows"):  # windows last
-                out = _restamp(tpl[table], ids, h)
+            tables = {t: _restamp(tpl[t], ids, h) for t in ("categories", "labels", "features")}
+            tables.update(_sums(tables))
+            tables["windows"] = _restamp(tpl["windows"], ids, h)
+            for table, out in tables.items():                      # windows last
                 d = root / table / "model=kws" / f"date={date}"
                 d.mkdir(parents=True, exist_ok=True)
                 pq.write_table(out, d / name, row_group_size=1 << 20,
                                **write_options(out.column_names))
+
+
+def _sums(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The sketch sums the sink writes with these rows (collector/sketch_sums.py), by the
+    sink's own code: each row's window group is its (version, minute, firmware)."""
+    from collector import sketch_sums as ss
+
+    out = {}
+    for name, table, fn in (("feature_sums", tables["features"], ss.feature_sums),
+                            ("category_sums", tables["categories"], ss.category_sums)):
+        minute = table["window_start"].cast(pa.int64()).to_numpy() // 60_000
+        tags = table["tags"].combine_chunks().items    # one firmware tag per row
+        key = ss._combine(minute - minute.min(), ss._codes(tags), ss._codes(table["version"]))
+        rows = np.arange(table.num_rows)
+        out[name] = ss.merge([fn(table, rows, key)])
+    return out
 
 
 _CHILD = """

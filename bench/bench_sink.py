@@ -26,9 +26,11 @@ from pathlib import Path
 from bench.figures import Figure
 
 
-def _records(n: int) -> list:
+def _records(n: int, spread: bool = False) -> list:
     """``n`` distinct windows: 16 WindowSketch-built variants whose numeric histograms are
-    resampled per window (multinomial, same n), so Parquet cannot just dedupe repeats."""
+    resampled per window (multinomial, same n), so Parquet cannot just dedupe repeats.
+    ``spread``: each device's windows start at its own minute of the hour and carry one of
+    4 firmware tags (the sketch sums then reduce least: 240 groups per hour and feature)."""
     import msgpack
     import numpy as np
 
@@ -46,6 +48,9 @@ def _records(n: int) -> list:
         dev = f"dev-{i % 500}"
         idx = i // 2000
         body.update(d=dev, sq=i, ws=BASE_MS + idx * WINDOW_MS, we=BASE_MS + (idx + 1) * WINDOW_MS)
+        if spread:
+            ws = BASE_MS + (i % 500) % 60 * 60_000 + (i // 500) * 3_600_000
+            body.update(ws=ws, we=ws + 60_000, tg={"firmware": f"fw{i % 500 % 4}"})
         feats = []
         for e in body["f"]:
             if e[1] == 0 and e[3]:
@@ -64,15 +69,16 @@ def _dataset_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*.parquet"))
 
 
-def _sink_pass(values: list, per_file: int) -> tuple[float, float, int, int]:
-    """One pass through a fresh ParquetSink: (wall s, CPU s, Parquet bytes, files)."""
+def _sink_pass(values: list, per_file: int, sums: bool = True) -> tuple[float, float, int, int]:
+    """One pass through a fresh ParquetSink: (wall s, CPU s, Parquet bytes, files);
+    ``sums``: with the sketch sums (collector/sketch_sums.py), as a sink runs by default."""
     from collector.sink import ParquetSink, gc_paused
     from collector.sink_config import SinkConfig
 
     root = Path(tempfile.mkdtemp(prefix="bench-sink-"))
     try:
         sink = ParquetSink(SinkConfig(dataset=str(root), offsets_per_file=per_file,
-                                      roll_ms=10**12), topic="bench")
+                                      roll_ms=10**12, sketch_sums=sums), topic="bench")
         sink.open_partition(0)
         t, c = time.perf_counter(), time.process_time()
         with gc_paused():
@@ -112,6 +118,18 @@ def measure(n: int = 20_000, per_file: int = 10_000, repeats: int = 3) -> dict[s
     out["sink_per_cpu_s"] = n / min(p[1] for p in passes)
     out["bytes_per_window"] = size / n
     out["files"] = files
+
+    # what the sketch sums add: sink passes with and without them, interleaved, best of N,
+    # on these windows (aligned starts, one tag set) and on spread ones (own minute, 4 tags)
+    for label, vals in (("aligned", values),
+                        ("spread", [(r.kafka_key(), r.kafka_value())
+                                    for r in _records(n, spread=True)])):
+        passes_cpu: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeats):
+            for flag in (False, True):
+                passes_cpu[flag].append(_sink_pass(vals, per_file, flag)[1])
+        out[f"sums_{label}_us"] = (min(passes_cpu[True]) - min(passes_cpu[False])) / n * 1e6
+        out[f"nosums_{label}_us"] = min(passes_cpu[False]) / n * 1e6
 
     from collector.columns import unpack_split
     from collector.row_builder import features_proof as proof
@@ -190,6 +208,12 @@ def run() -> list[Figure]:
                note="(the sink proves chunks column-wise instead)"),
         Figure("sink: Arrow build + chunk proofs + Parquet + fsync (pre-decoded)", "",
                m["rows_per_s"], "windows/s", lower_is_better=False),
+        *(Figure(f"sink: sketch sums for the roll-ups, CPU per window ({label})",
+                 "<= 10% of the sink's", m[f"sums_{label}_us"], "us",
+                 note=f"({100 * m[f'sums_{label}_us'] / m[f'nosums_{label}_us']:.1f}% of the "
+                      f"sink's {m[f'nosums_{label}_us']:.1f} us without them; best of 3 "
+                      "interleaved passes each)")
+          for label in ("aligned", "spread")),
         Figure("sink: Parquet bytes per window (zstd, all tables)", "report",
                m["bytes_per_window"], "B", note=f"(wire body {m['window_bytes']:.0f} B)"),
         Figure("embedded sink write(), 500-window groups", "", m["embedded_per_s"], "windows/s",

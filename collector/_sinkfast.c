@@ -1412,7 +1412,103 @@ static PyObject *region_bounds(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* group_reduce(groups, ngroups, columns) -> (first, count, cells)
+ *
+ * The sketch sums of a chunk (collector/sketch_sums.py): ``groups`` is an int64 buffer
+ * giving each row's group in [0, ngroups); ``columns`` a sequence of (op, buffer) with op
+ * 0 = sum of int32, 1 = sum of int64, 2 = sum of doubles, 3 = min of doubles, 4 = max of
+ * doubles, each buffer one value per row. Returns each group's first row (int64), its row
+ * count (int64) and one bytearray of ngroups 8-byte cells per column, column after column
+ * (int64 for ops 0 and 1, double otherwise). */
+static PyObject *group_reduce(PyObject *self, PyObject *args) {
+    Py_buffer gview;
+    Py_ssize_t ngroups;
+    PyObject *columns;
+    if (!PyArg_ParseTuple(args, "y*nO", &gview, &ngroups, &columns)) return NULL;
+    PyObject *seq = NULL, *first = NULL, *count = NULL, *cells = NULL, *result = NULL;
+    Py_ssize_t rows = gview.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *g = (const int64_t *)gview.buf;
+    if (ngroups < 0 || gview.len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "group_reduce: groups must be int64, ngroups >= 0");
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        if (g[r] < 0 || g[r] >= ngroups) {
+            PyErr_Format(PyExc_ValueError, "group_reduce: row %zd has group %lld, expected "
+                         "0 <= group < %zd", r, (long long)g[r], ngroups);
+            goto done;
+        }
+    }
+    seq = PySequence_Fast(columns, "group_reduce: columns must be a sequence of (op, buffer)");
+    if (seq == NULL) goto done;
+    Py_ssize_t ncols = PySequence_Fast_GET_SIZE(seq);
+    first = PyByteArray_FromStringAndSize(NULL, ngroups * (Py_ssize_t)sizeof(int64_t));
+    count = PyByteArray_FromStringAndSize(NULL, ngroups * (Py_ssize_t)sizeof(int64_t));
+    cells = PyByteArray_FromStringAndSize(NULL, ncols * ngroups * (Py_ssize_t)sizeof(int64_t));
+    if (first == NULL || count == NULL || cells == NULL) goto done;
+    int64_t *fst = (int64_t *)PyByteArray_AS_STRING(first);
+    int64_t *cnt = (int64_t *)PyByteArray_AS_STRING(count);
+    for (Py_ssize_t k = 0; k < ngroups; k++) {
+        fst[k] = -1;
+        cnt[k] = 0;
+    }
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        if (fst[g[r]] < 0) fst[g[r]] = r;
+        cnt[g[r]]++;
+    }
+    char *base = PyByteArray_AS_STRING(cells);
+    for (Py_ssize_t j = 0; j < ncols; j++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, j);
+        int op;
+        Py_buffer view;
+        if (!PyArg_ParseTuple(item, "iy*", &op, &view)) goto done;
+        Py_ssize_t width = op == 0 ? 4 : 8;
+        if (op < 0 || op > 4 || view.len != rows * width) {
+            PyErr_Format(PyExc_ValueError, "group_reduce: column %zd: expected op 0-4 and %zd "
+                         "values of %zd bytes, got op %d and %zd bytes", j, rows, width, op,
+                         view.len);
+            PyBuffer_Release(&view);
+            goto done;
+        }
+        int64_t *isum = (int64_t *)(base + j * ngroups * (Py_ssize_t)sizeof(int64_t));
+        double *dcell = (double *)isum;
+        if (op == 0) {
+            const int32_t *v = (const int32_t *)view.buf;
+            memset(isum, 0, (size_t)ngroups * sizeof(int64_t));
+            for (Py_ssize_t r = 0; r < rows; r++) isum[g[r]] += v[r];
+        } else if (op == 1) {
+            const int64_t *v = (const int64_t *)view.buf;
+            memset(isum, 0, (size_t)ngroups * sizeof(int64_t));
+            for (Py_ssize_t r = 0; r < rows; r++) isum[g[r]] += v[r];
+        } else {
+            const double *v = (const double *)view.buf;
+            double init = op == 2 ? 0.0 : (op == 3 ? HUGE_VAL : -HUGE_VAL);
+            for (Py_ssize_t k = 0; k < ngroups; k++) dcell[k] = init;
+            if (op == 2) {
+                for (Py_ssize_t r = 0; r < rows; r++) dcell[g[r]] += v[r];
+            } else if (op == 3) {
+                for (Py_ssize_t r = 0; r < rows; r++)
+                    if (v[r] < dcell[g[r]]) dcell[g[r]] = v[r];
+            } else {
+                for (Py_ssize_t r = 0; r < rows; r++)
+                    if (v[r] > dcell[g[r]]) dcell[g[r]] = v[r];
+            }
+        }
+        PyBuffer_Release(&view);
+    }
+    result = Py_BuildValue("(OOO)", first, count, cells);
+done:
+    Py_XDECREF(seq);
+    Py_XDECREF(first);
+    Py_XDECREF(count);
+    Py_XDECREF(cells);
+    PyBuffer_Release(&gview);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"group_reduce", group_reduce, METH_VARARGS,
+     "group_reduce(groups, ngroups, ((op, buffer), ...)) -> (first, count, cells)"},
     {"region_bounds", region_bounds, METH_VARARGS,
      "region_bounds(slots) -> ((first, last), ...) of the slot-sum regions"},
     {"parse_record", parse_record, METH_VARARGS,

@@ -29,6 +29,7 @@ from .chunk_checks import (
     uint_array,
 )
 from .columns import categorical_columns, label_columns, numeric_columns
+from .sketch_sums import category_sums, feature_sums, window_groups
 
 _MAX_INT64 = 2**63 - 1
 _NSLOTS = len(schema.BIN_COLUMNS)
@@ -104,8 +105,11 @@ def _ts(values: Any) -> pa.Array:
     return pa.array(values, _I64).cast(schema._TS)
 
 
-def build(p: Partition, model: str, limits: WireLimits, check: bool) -> dict[str, pa.Table]:
-    """The chunk's tables; with ``check`` every column is proven first (else Unproven)."""
+def build(p: Partition, model: str, limits: WireLimits, check: bool,
+          sums: dict[tuple, int] | None = None) -> dict[str, pa.Table]:
+    """The chunk's tables; with ``check`` every column is proven first (else Unproven);
+    given ``sums`` (the partition's window groups so far) also its sketch sums
+    (collector/sketch_sums.py), empty or not."""
     dev, ver, seq, ws, we, ing, tags = zip(*p.ident, strict=True)
     mh, si, received, sent, n, q, hl, lbs, sdk = zip(*p.win, strict=True)
     name_len = limits.max_name_len
@@ -143,7 +147,14 @@ def build(p: Partition, model: str, limits: WireLimits, check: bool) -> dict[str
         sdk_arr,
     ]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
-    out.update(_features(p, ident, limits, check, n_arr.to_numpy()))
+    wgroup = None if sums is None else window_groups(p.ident, sums)
+    out.update(_features(p, ident, limits, check, n_arr.to_numpy(), wgroup))
+    if wgroup is not None:
+        empty = np.zeros(0, np.int32)
+        if "feature_sums" not in out:
+            out["feature_sums"] = feature_sums(schema.FEATURES.empty_table(), empty, wgroup)
+        if "category_sums" not in out:
+            out["category_sums"] = category_sums(schema.CATEGORIES.empty_table(), empty, wgroup)
     if label_rows is not None:
         win, pred, actual, count = label_rows
         out["labels"] = _with_ident(ident, win, schema.LABELS, [pred, actual, count])
@@ -189,9 +200,10 @@ def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array]
 
 
 def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bool,
-              records: np.ndarray) -> dict[str, pa.Table]:
+              records: np.ndarray, wgroup: np.ndarray | None) -> dict[str, pa.Table]:
     """Numeric and categorical feature rows apart (a batch's features table lists all numeric
-    rows, then all categorical ones, however it was chunked), and the category rows."""
+    rows, then all categorical ones, however it was chunked), and the category rows; with
+    ``wgroup`` (each window's sums group) their sketch sums too."""
     entries = p.entries
     if not entries and not p.splits:
         return {}
@@ -216,19 +228,28 @@ def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bo
     if p.splits:
         nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
         cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
+    summed: list[pa.Table] = []
     if nums:
         table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[NUM_FEATURES] = table
         names.append(name_arr)
         owners.append(num_owner)
+        if wgroup is not None:
+            summed.append(feature_sums(table, num_owner, wgroup))
     if cats:
-        table, name_arr, cat_table = _categorical(cats, cat_owner, ident, limits, check,
-                                                  records)
+        table, name_arr, cat_table, cat_rows_owner = _categorical(
+            cats, cat_owner, ident, limits, check, records)
         out[CAT_FEATURES] = table
         names.append(name_arr)
         owners.append(cat_owner)
+        if wgroup is not None:
+            summed.append(feature_sums(table, cat_owner, wgroup))
         if cat_table is not None:
             out["categories"] = cat_table
+            if wgroup is not None:
+                out["category_sums"] = category_sums(cat_table, cat_rows_owner, wgroup)
+    if summed:
+        out["feature_sums"] = summed[0] if len(summed) == 1 else pa.concat_tables(summed)
     if check:    # feature names unique within a window (pseudo-feature names included)
         all_names = pa.concat_arrays(names)
         codes = all_names.dictionary_encode().indices.to_numpy()
@@ -298,7 +319,10 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
 
 
 def _categorical(cats: list, owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-                 check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, pa.Table | None]:
+                 check: bool, records: np.ndarray
+                 ) -> tuple[pa.Table, pa.Array, pa.Table | None, np.ndarray]:
+    """Categorical feature rows, their names, the category rows (None if there are none)
+    and each category row's window."""
     built = categorical_columns(cats, limits, check)
     need(built is not None, "categorical entries")
     name_arr, ints, entry_of, keys, values = built     # type: ignore[misc]
@@ -319,7 +343,8 @@ def _categorical(cats: list, owner: np.ndarray, ident: list[pa.Array], limits: W
     cols += [pa.nulls(rows, _F64)] * 2 + [pa.array(np.zeros(rows, np.int64))]   # sums_n 0
     table = _with_ident(ident, owner, schema.FEATURES, cols)
     cat_table = None
+    cat_owner = owner[entry_of] if len(keys) else owner[:0]
     if len(keys):
-        cat_table = _with_ident(ident, owner[entry_of], schema.CATEGORIES, [
+        cat_table = _with_ident(ident, cat_owner, schema.CATEGORIES, [
             name_arr.take(pa.array(entry_of)), keys, values])
-    return table, name_arr, cat_table
+    return table, name_arr, cat_table, cat_owner

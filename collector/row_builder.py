@@ -50,7 +50,7 @@ from edge_sdk.wire import (
     validate_window,
 )
 
-from . import schema
+from . import schema, sketch_sums
 from .chunk_tables import FEATURE_PARTS, Partition, append, build
 from .columns import Split
 from .columns_py import bin_sums
@@ -58,6 +58,7 @@ from .errors import RecordError
 from .window_proof import features_ok
 
 log = logging.getLogger(__name__)
+SUMS_TABLES = ("feature_sums", "category_sums")
 
 OnInvalid = Callable[[Any, str], None]     # (the token given to add(), the reason)
 
@@ -141,7 +142,7 @@ class RowBuilder:
     """
 
     def __init__(self, chunk_windows: int = 512, on_invalid: OnInvalid | None = None,
-                 limits: WireLimits = DEFAULT_LIMITS) -> None:
+                 limits: WireLimits = DEFAULT_LIMITS, sums: bool = False) -> None:
         self._parts: dict[tuple[str, str], Partition] = {}
         # Every ``chunk_windows`` windows of a partition become Arrow chunks right away: the
         # decoded windows are converted while still in cache and then freed (memory stays
@@ -150,6 +151,9 @@ class RowBuilder:
         self._chunk_windows = chunk_windows
         self.on_invalid = on_invalid
         self.limits = limits
+        # ``sums``: also the sketch sums tables (collector/sketch_sums.py), numbered by
+        # window group per partition across its chunks
+        self._groups: dict[tuple[str, str], dict[tuple, int]] | None = {} if sums else None
         self.windows = 0       # windows added and not (yet) found invalid
         self.invalid = 0
 
@@ -204,7 +208,9 @@ class RowBuilder:
             for name in schema.TABLES:
                 parts = FEATURE_PARTS if name == "features" else (name,)
                 found = [c[part] for part in parts for c in chunks if part in c]
-                if found:
+                if found and name in SUMS_TABLES:
+                    merged[name] = sketch_sums.merge(found)
+                elif found:
                     merged[name] = found[0] if len(found) == 1 else pa.concat_tables(found)
             if merged:
                 out[key] = merged
@@ -230,7 +236,8 @@ class RowBuilder:
         """Prove and build one chunk (re-checking window by window if a proof fails)."""
         if part.unchecked:
             try:
-                self._chunks.setdefault(key, []).append(build(part, key[0], self.limits, True))
+                self._chunks.setdefault(key, []).append(
+                    build(part, key[0], self.limits, True, self._sums_groups(key)))
                 return
             except Exception as exc:   # noqa: BLE001 - any failed or impossible proof
                 log.debug("chunk of %d windows not proven (%s): checking one by one",
@@ -248,4 +255,8 @@ class RowBuilder:
                     self.windows -= 1
             part = fresh
         if part.ident:
-            self._chunks.setdefault(key, []).append(build(part, key[0], self.limits, False))
+            self._chunks.setdefault(key, []).append(
+                build(part, key[0], self.limits, False, self._sums_groups(key)))
+
+    def _sums_groups(self, key: tuple[str, str]) -> dict[tuple, int] | None:
+        return None if self._groups is None else self._groups.setdefault(key, {})

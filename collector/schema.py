@@ -9,6 +9,10 @@ start: record time, never wall clock)::
     <root>/categories/...   one row per (window, categorical feature, category)
     <root>/labels/...       one row per (window, predicted class, true class)
     <root>/samples/...      opt-in raw-row samples (one row per sampled record)
+    <root>/feature_sums/... a batch's feature rows summed per (version, minute, tags, feature,
+                            kind, layout): what roll-ups read instead of every window's rows
+    <root>/category_sums/.. a batch's category counts summed per (version, minute, tags,
+                            feature, category)
 
 Every row carries the window identity (``device_id, model, seq``) and the
 ``ingest_id`` of the Kafka record (or embedded log position) that delivered
@@ -34,7 +38,9 @@ from edge_sdk.layout import MAX_SLOTS, REGIONS
 from edge_sdk.wire import PSEUDO_FEATURES
 
 SCHEMA_VERSION = 1
-TABLES = ("windows", "features", "categories", "labels", "samples")
+TABLES = ("windows", "features", "categories", "labels", "samples", "feature_sums",
+          "category_sums")
+SUMS_MINUTE_MS = 60_000   # the sketch sums' time grain (window starts floored to the minute)
 PARTITION_COLUMNS = ("model", "date")
 BIN_COLUMNS = [f"b{i:02d}" for i in range(MAX_SLOTS)]
 # per region of inner slots count x mean position, the tail distances, the values covered
@@ -113,6 +119,33 @@ CATEGORIES = pa.schema(_IDENTITY + [
     pa.field("count", pa.int64(), nullable=False),
 ])
 
+# A batch's sketch sums (collector/sketch_sums.py): its feature and category rows summed
+# per (version, window start floored to the minute, tags, feature ...), with the row count
+# as ``windows``. Every evaluation window of whole minutes merges these exactly as it
+# merges the rows (analytics/rollups.py); they are written in the batch, before its windows.
+_SUMS_KEY = [
+    pa.field("version", pa.string(), nullable=False),
+    pa.field("window_start", _TS, nullable=False),         # floored to the minute
+    pa.field("tags", pa.map_(pa.string(), pa.string())),
+    pa.field("feature", pa.string(), nullable=False),
+]
+FEATURE_SUMS = pa.schema(_SUMS_KEY + [
+    pa.field("kind", pa.int8(), nullable=False),
+    pa.field("layout", pa.string()),
+    pa.field("windows", pa.int64(), nullable=False),       # rows summed
+] + [f for f in FEATURES if f.name in ("n", "missing", "nan", "inf", "type_mismatch",
+                                        "out_of_range", "unseen", "other", "min", "max")]
+  + [pa.field("sum_x", pa.float64()),                       # sum of n * mean
+     pa.field("sum_x2", pa.float64())]                      # sum of m2 + n * mean^2
+  + [pa.field(c, pa.int64(), nullable=False) for c in BIN_COLUMNS]
+  + [pa.field(c, pa.int64()) for c in SUM_COLUMNS[:-3]]
+  + [pa.field("tail_lo", pa.float64()), pa.field("tail_hi", pa.float64()),
+     pa.field("sums_n", pa.int64())])
+CATEGORY_SUMS = pa.schema(_SUMS_KEY + [
+    pa.field("category", pa.string(), nullable=False),
+    pa.field("count", pa.int64(), nullable=False),
+])
+
 LABELS = pa.schema(_IDENTITY + [
     pa.field("predicted", pa.string(), nullable=False),
     pa.field("actual", pa.string(), nullable=False),
@@ -133,5 +166,6 @@ READ_OPTIONS = ("hive_partitioning = true, union_by_name = true, "
 
 SCHEMAS: dict[str, pa.Schema] = {
     "windows": WINDOWS, "features": FEATURES, "categories": CATEGORIES,
-    "labels": LABELS, "samples": SAMPLES,
+    "labels": LABELS, "samples": SAMPLES, "feature_sums": FEATURE_SUMS,
+    "category_sums": CATEGORY_SUMS,
 }

@@ -139,9 +139,9 @@ class _Batch:
     __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched", "created",
                  "pending", "invalid")
 
-    def __init__(self, first: int, forced_last: int | None) -> None:
+    def __init__(self, first: int, forced_last: int | None, sums: bool) -> None:
         self.first = self.last = first
-        self.builder = RowBuilder()
+        self.builder = RowBuilder(sums=sums)      # + the sketch sums the roll-ups read
         self.bucket = -1
         self.forced_last = forced_last
         self.touched = self.created = time.monotonic()
@@ -237,7 +237,8 @@ class ParquetSink:
                 (f for f, last in known.items() if f < offset <= last), None)
             if inside is not None:     # already durable in batch [inside, last]
                 return flushed         # (and its dead letters sent with it)
-            batch = self._batches[partition] = _Batch(offset, known.get(offset))
+            batch = self._batches[partition] = _Batch(
+                offset, known.get(offset), self.config.sketch_sums)
             batch.builder.on_invalid = self._invalid_window(partition, batch)
         if undecodable is not None:
             self._dead_letter(partition, offset, key, value, record, undecodable)

@@ -126,6 +126,10 @@ class SinkConfig:
     Exactly one row per window (:mod:`collector.seq_guard`): ``seq_max_gaps`` holes
     remembered per (device, model); the written-window state is snapshotted at most every
     ``seq_snapshot_s`` seconds (a restart reads the rows written since the snapshot).
+
+    ``sketch_sums``: also write each batch's feature and category rows summed per
+    (version, minute, tags, feature) (collector/sketch_sums.py), which the analysis's
+    roll-ups read instead of every window's rows; off, roll-ups read the rows (slower).
     """
 
     dataset: str = "./edgedrift-data/telemetry"
@@ -140,6 +144,7 @@ class SinkConfig:
     poll_timeout_ms: int = 200
     seq_max_gaps: int = 32
     seq_snapshot_s: float = 30.0
+    sketch_sums: bool = True
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -157,6 +162,8 @@ class SinkConfig:
         if isinstance(self.seq_snapshot_s, bool) or self.seq_snapshot_s < 0:
             raise ValueError(f"seq_snapshot_s: got {self.seq_snapshot_s!r}, expected seconds "
                              ">= 0 (0 = a snapshot after every commit)")
+        if not isinstance(self.sketch_sums, bool):
+            raise ValueError(f"sketch_sums: got {self.sketch_sums!r}, expected true or false")
         if self.group_commit_ms < 0:
             raise ValueError(f"group_commit_ms: got {self.group_commit_ms}, expected >= 0")
         if self.compression not in COMPRESSIONS:

@@ -362,3 +362,12 @@ def test_latest_sdk_counters_break_receive_time_ties_by_window_then_seq(tmp_path
             write(root, [("dev-1", body(seq, backlog))], received_ms=BASE_MS)
         health = Dataset(root).fleet_health().to_pylist()
         assert [(h["windows"], h["sdk_backlog"]) for h in health] == [(2, 7)], order
+        # the roll-ups' incremental health (analytics/health_rollup.py) picks the same row
+        from analytics.rollup_reader import RollupReader
+        from analytics.rollups import refresh
+        from analytics.windows import Cadence
+        from collector.fake_windows import BASE_MS as WINDOWS_FROM
+        ds, minute, now = Dataset(root), Cadence.parse("1m"), WINDOWS_FROM + 600_000
+        assert refresh(ds, minute, now, 0, WINDOWS_FROM).built == 2
+        rolled = RollupReader(str(root), minute, (), ds, minute.floor(now)).fleet_health()
+        assert [(h["windows"], h["sdk_backlog"]) for h in rolled.to_pylist()] == [(2, 7)]

@@ -52,13 +52,16 @@ def _rows(db, table: str) -> list[str]:
 def _redeliver(dataset, name_part: str) -> None:
     """A second delivery of one batch under new ingest ids (two sinks before the seq guard
     saw it): readers and roll-ups must keep one."""
-    for table in ("windows", "features", "categories", "labels", "samples"):
+    for table in ("windows", "features", "categories", "labels", "samples", "feature_sums",
+                  "category_sums"):
         for dirpath, _, files in os.walk(os.path.join(dataset, table)):
             for f in files:
                 if f.endswith(".parquet") and name_part in f:
                     t = pq.read_table(os.path.join(dirpath, f), partitioning=None)
-                    ing = pc.binary_join_element_wise("z/", t["ingest_id"], "")
-                    t = t.set_column(t.schema.get_field_index("ingest_id"), "ingest_id", ing)
+                    if "ingest_id" in t.column_names:        # (the sums: the same again)
+                        ing = pc.binary_join_element_wise("z/", t["ingest_id"], "")
+                        t = t.set_column(t.schema.get_field_index("ingest_id"), "ingest_id",
+                                         ing)
                     pq.write_table(t, os.path.join(dirpath, "redelivered-" + f))
 
 
@@ -81,6 +84,7 @@ def test_verdicts_from_rollups_equal_raw_also_after_a_late_window(fleet_paths, b
     a = run_analysis(_config(dataset, False), raw, now_ms=half)
     b = run_analysis(_config(dataset, True), rolled, now_ms=half)
     assert b.rollups["built"] == 5 and a.windows_computed == b.windows_computed == 5
+    assert b.rollups["from_sums"] == 0       # each evaluation window holds a redelivery
     for t in TABLES:
         assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
     a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
@@ -95,6 +99,54 @@ def test_verdicts_from_rollups_equal_raw_also_after_a_late_window(fleet_paths, b
     a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
     b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
     assert b.rollups["built"] == 1 and a.windows_computed == b.windows_computed == 1
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
+
+
+def test_rollups_from_the_sinks_sums_equal_raw(tmp_path, built):
+    """Without duplicate deliveries every roll-up is built from the sink's sketch sums
+    (collector/sketch_sums.py), and every result equals the raw windows' own; a batch
+    whose sums are missing (written before them) makes its evaluation windows read rows."""
+    dataset = tmp_path / "telemetry"
+    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
+    for p in (raw, rolled):
+        built.save(ReferenceStore(p.references))
+    tags = lambda d: {"firmware": "ab"[d % 2]}       # noqa: E731
+    write(str(dataset), fleet(built.spec, windows=6, devices=4, records=150, window_ms=W_MS,
+                              drift_from=3, tags_of=tags))
+    write(str(dataset), fleet(built.spec, windows=4, devices=4, records=150, window_ms=W_MS,
+                              start_ms=BASE_MS + 6 * W_MS, first_seq=6, seed=3, drift_from=0,
+                              tags_of=tags))
+    second = sorted(os.listdir(next((dataset / "windows").glob("model=*/date=*"))))[1]
+    for p in dataset.glob(f"*_sums/model=*/date=*/{second}"):
+        p.unlink()                               # the second batch: as if written before
+    a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
+    b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
+    assert a.windows_computed == b.windows_computed == b.rollups["built"] == 10
+    assert b.rollups["from_sums"] == 6
+    assert any(v["state"] == "drift" for v in b.verdicts)
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
+
+
+def test_sums_are_used_only_where_every_batch_has_them(tmp_path, built):
+    """A redelivered batch (sums included) and a batch without sums in the same evaluation
+    windows: the windows the sums count match the distinct windows, yet the sums are not
+    the windows' sketches. The coverage check reads rows there."""
+    dataset = tmp_path / "telemetry"
+    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
+    for p in (raw, rolled):
+        built.save(ReferenceStore(p.references))
+    write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS))
+    write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS,
+                              first_device=4, seed=5, drift_from=0, shift=3.0))
+    first, second = sorted(os.listdir(next((dataset / "windows").glob("model=*/date=*"))))
+    _redeliver(str(dataset), first)
+    for p in dataset.glob(f"*_sums/model=*/date=*/{second}"):
+        p.unlink()
+    run_analysis(_config(dataset, False), raw, now_ms=NOW)
+    b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
+    assert b.rollups["built"] == 3 and b.rollups["from_sums"] == 0
     for t in TABLES:
         assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
 

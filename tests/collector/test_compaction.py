@@ -34,6 +34,10 @@ from collector.sink_config import SinkConfig
 DAY_MS = 86_400_000
 
 
+# files of one batch of these windows: windows, features, categories, labels and the
+# two sketch sums tables (collector/sketch_sums.py)
+PER_BATCH = 6
+
 def _rows(root: Path | str, table: str) -> list[tuple]:
     """Every row of a table as readers see it (its live files), sorted."""
     return query(str(root), table, "SELECT * FROM t ORDER BY ALL")
@@ -71,11 +75,12 @@ def test_compaction_keeps_every_row_and_merges_the_files(tmp_path: Path) -> None
     before, files_before = _snapshot(tmp_path), _files(tmp_path)
     report = compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0,
                                       before="2025-11-25"))          # day 0 only
-    assert report.batch_files == 6 * 4 and report.compacted_files == 4   # 4 tables
+    tables = PER_BATCH
+    assert report.batch_files == 6 * tables and report.compacted_files == tables
     assert _snapshot(tmp_path) == before
     day0 = [f for f in _files(tmp_path) if "date=2025-11-24" in f]
-    assert len(day0) == 4 and all("/compacted-" in f for f in day0)
-    assert len(_files(tmp_path)) == len(files_before) - 24 + 4
+    assert len(day0) == tables and all("/compacted-" in f for f in day0)
+    assert len(_files(tmp_path)) == len(files_before) - 6 * tables + tables
     again = compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before="2025-11-25"))
     assert again.batch_files == 0 and _snapshot(tmp_path) == before   # nothing left to merge
 
@@ -134,11 +139,12 @@ def test_a_batch_across_two_dates_stays_complete_when_one_date_is_compacted(
 def test_young_and_torn_batches_are_left_alone(tmp_path: Path) -> None:
     _embedded(tmp_path, [[r] for r in _day_records(0, range(4))])
     young = compact(CompactionConfig(dataset=str(tmp_path), before="9999-01-01"))
-    assert young.batch_files == 0 and young.skipped == {"younger than min_age_s": 16}
+    assert young.batch_files == 0 and young.skipped == {"younger than min_age_s": 4 * PER_BATCH}
     torn = next(p for p, _ in iter_batch_files(tmp_path) if p.parts[-4] == "features")
     torn.unlink()                    # this batch now lacks its features file
     report = compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))
-    assert report.skipped == {"torn batch": 3} and report.batch_files == 3 * 3 + 3
+    others = PER_BATCH - 1                                # the tables but features
+    assert report.skipped == {"torn batch": others} and report.batch_files == 3 * others + 3
     assert {p.name for p, _ in iter_batch_files(tmp_path)} == {torn.name}
 
 
@@ -147,7 +153,7 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     files = _files(tmp_path)
     report = compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0,
                                       before="9999-01-01", dry_run=True))
-    assert report.batch_files == 12 and _files(tmp_path) == files
+    assert report.batch_files == 3 * PER_BATCH and _files(tmp_path) == files
 
 
 @pytest.mark.parametrize("point", ["after_temp_write", "after_rename", "after_first_delete"])
@@ -244,7 +250,7 @@ def test_a_compacted_file_beside_its_batch_files_counts_once(tmp_path: Path) -> 
     compact(CompactionConfig(dataset=str(tmp_path), min_age_s=0, before="9999-01-01"))
     for path, _ in iter_batch_files(copies):
         shutil.copy2(path, tmp_path / path.relative_to(copies))
-    assert len(list(iter_batch_files(tmp_path))) == 16
+    assert len(list(iter_batch_files(tmp_path))) == 4 * PER_BATCH
     assert len(query(str(tmp_path), "windows", "SELECT * FROM t", live=False)) == 8
     assert groups() == before
 
@@ -275,7 +281,7 @@ def test_embedded_recovery_sees_batches_a_concurrent_compaction_moves(
     monkeypatch.setattr(embedded, "compacted_max_last",
                         then_compact(embedded.compacted_max_last))
     sink = EmbeddedSink(SinkConfig(dataset=str(tmp_path), group_commit_ms=0))
-    assert ran and ran[0].batch_files == 20          # the compaction did run in between
+    assert ran and ran[0].batch_files == 5 * PER_BATCH   # the compaction did run in between
     assert sink.next_offset == 5
     sink.write(_day_records(0, range(5, 8)))
     sink.close()
@@ -299,7 +305,7 @@ def test_a_second_compaction_at_the_same_time_stops_with_an_error(tmp_path: Path
     finally:
         os.close(fd)
     assert res.returncode == 1 and "another compaction runs" in res.stderr, res.stderr
-    assert len(list(iter_batch_files(data / "telemetry"))) == 12     # nothing touched
+    assert len(list(iter_batch_files(data / "telemetry"))) == 3 * PER_BATCH   # nothing touched
 
 
 def test_an_unreadable_file_fails_its_directory_only(tmp_path: Path) -> None:

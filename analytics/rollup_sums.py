@@ -1,0 +1,150 @@
+"""Roll-ups from the sink's sketch sums (collector/sketch_sums.py) instead of the rows.
+
+Each batch the sink writes carries its feature and category rows summed per (version,
+minute, tags, feature ...). An evaluation window of whole minutes is a union of those
+groups, so :func:`feature_sum_groups` and :func:`category_sum_groups` return exactly the
+rows :meth:`Dataset.feature_groups` and :meth:`Dataset.category_groups` return (up to
+floating-point rounding in ``sum_x`` and ``sum_x2``), reading a few rows per minute and
+segment instead of one per window and feature: a roll-up's build then costs what the
+sink already spent.
+
+Two conditions, checked per evaluation window by :func:`usable` and the caller
+(analytics/rollups.py), else the roll-up reads the rows as before:
+
+* **covered**: every batch holding windows of the evaluation window also has both sums
+  files (batches written before the sums, or by other writers, have none; compacted
+  files count by the batches they hold);
+* **no duplicate deliveries**: the sums hold every delivery the sink wrote, the raw path
+  keeps one per window. The windows each version's ``__latency__`` sums count (every
+  window has a latency sketch) equal the distinct windows of
+  :meth:`Dataset.window_groups` exactly when no window was written twice.
+
+>>> usable("1h"), usable("90s"), usable("1w")
+(True, False, False)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collector.parquet_files import COMPACTED_PREFIX, compacted_lists, decode_batch_list
+from collector.schema import BIN_COLUMNS, LATENCY, SUM_COLUMNS, SUMS_MINUTE_MS
+from collector.storage import Storage
+
+from .dataset import Dataset, _checked_layout, _models_filter, _relisting
+from .windows import Cadence
+
+SUMS_TABLES = ("feature_sums", "category_sums")
+_INT_COLUMNS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen",
+                "other")
+
+
+def usable(cadence: Cadence | str) -> bool:
+    """Whether evaluation windows of ``cadence`` are unions of the sums' minutes."""
+    c = Cadence.parse(cadence) if isinstance(cadence, str) else cadence
+    fixed = c.fixed_ms
+    return fixed is not None and fixed % SUMS_MINUTE_MS == 0 and 86_400_000 % fixed == 0
+
+
+@_relisting
+def feature_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadence,
+                       models: tuple[str, ...] = ()) -> pa.Table:
+    """:meth:`Dataset.feature_groups`'s rows, from the ``feature_sums`` table."""
+    if not ds.has_table("feature_sums"):
+        return pa.table({})
+    seg_sel, _, sp = ds._segments()
+    group_by, grp_sel = ds._grouping("model, version, feature, kind, layout, bucket")
+    layout_sql, lp = _checked_layout("s")
+    bucket_sql, bp = window.sql("s.window_start")
+    ints = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in _INT_COLUMNS)
+    bins = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in BIN_COLUMNS)
+    pos = ", ".join(f"SUM({c})::BIGINT AS {c}" for c in SUM_COLUMNS[:-3])
+    cols = ", ".join(f"s.{c}" for c in ("model", "version", "feature", "kind", "windows",
+                                        *_INT_COLUMNS, "min", "max", "sum_x", "sum_x2",
+                                        *BIN_COLUMNS, *SUM_COLUMNS))
+    sql = f"""WITH rows AS (
+        SELECT {cols}, {layout_sql} AS layout, {bucket_sql} AS bucket
+               {seg_sel.replace('tags[', 's.tags[')}
+        FROM {ds._scan('feature_sums')} s
+        WHERE {ds._time_filter('s')} {_models_filter(models, 's')})
+    SELECT model, version, feature, kind, layout, bucket {grp_sel},
+           SUM(windows)::BIGINT AS windows, {ints}, MIN(min) AS min, MAX(max) AS max,
+           SUM(sum_x) AS sum_x, SUM(sum_x2) AS sum_x2, {bins}, {pos},
+           SUM(tail_lo) AS tail_lo, SUM(tail_hi) AS tail_hi,
+           SUM(coalesce(sums_n, 0))::BIGINT AS sums_n
+    FROM rows {group_by}"""
+    params = [*lp, *bp, *sp, *ds._src("feature_sums"),
+              *ds._time_params(since_ms, until_ms), *models]
+    return ds._query(sql, params)
+
+
+@_relisting
+def category_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadence,
+                        models: tuple[str, ...] = ()) -> pa.Table:
+    """:meth:`Dataset.category_groups`'s rows, from the ``category_sums`` table."""
+    if not ds.has_table("category_sums"):
+        return pa.table({})
+    seg_sel, _, sp = ds._segments()
+    group_by, grp_sel = ds._grouping("model, version, feature, bucket, category")
+    bucket_sql, bp = window.sql("s.window_start")
+    sql = f"""WITH rows AS (
+        SELECT s.model, s.version, s.feature, s.category, s.count, {bucket_sql} AS bucket
+               {seg_sel.replace('tags[', 's.tags[')}
+        FROM {ds._scan('category_sums')} s
+        WHERE {ds._time_filter('s')} {_models_filter(models, 's')})
+    SELECT model, version, feature, bucket, category {grp_sel}, SUM(count)::BIGINT AS count
+    FROM rows {group_by}"""
+    params = [*bp, *sp, *ds._src("category_sums"), *ds._time_params(since_ms, until_ms),
+              *models]
+    return ds._query(sql, params)
+
+
+def batches_in(st: Storage, ddir: str) -> set[str]:
+    """The batch file names directory ``ddir`` holds: its batch files and the batches its
+    compacted files hold."""
+    try:
+        listing = st.list_dir(ddir)
+    except FileNotFoundError:
+        return set()
+    names = {e.name for e in listing if e.name.endswith(".parquet")
+             and not e.name.startswith((".", COMPACTED_PREFIX))}
+    for data in compacted_lists(st, ddir, listing).values():
+        names.update(decode_batch_list(data))
+    return names
+
+
+def held(st: Storage, ddir: str, name: str) -> set[str]:
+    """The batches file ``name`` of directory ``ddir`` holds (itself, unless compacted)."""
+    if not name.startswith(COMPACTED_PREFIX):
+        return {name}
+    lists = compacted_lists(st, ddir, [e for e in st.list_dir(ddir) if e.name == name])
+    return set(decode_batch_list(lists.get(name, b"[]")))
+
+
+def exact_buckets(sums: pa.Table, windows: pa.Table, full_grp: int) -> set[int]:
+    """The evaluation windows whose sums saw each window once: per version, the windows
+    of the ``__latency__`` sums equal :meth:`Dataset.window_groups`'s distinct windows."""
+    if not windows.num_rows:
+        return set()
+    fleet = windows.filter(pc.equal(windows["grp"], full_grp))
+    want: dict[tuple[int, str], int] = {
+        (r["bucket"], r["version"]): r["windows"]
+        for r in fleet.select(["bucket", "version", "windows"]).to_pylist()}
+    got: dict[tuple[int, str], Any] = {}
+    if sums.num_rows:
+        lat = sums.filter(pc.and_(pc.equal(sums["grp"], full_grp),
+                                  pc.equal(sums["feature"], LATENCY)))
+        for r in lat.select(["bucket", "version", "windows"]).to_pylist():
+            key = (r["bucket"], r["version"])
+            got[key] = got.get(key, 0) + r["windows"]
+    buckets = {b for b, _ in want}
+    return {b for b in buckets
+            if all(got.get(k) == n for k, n in want.items() if k[0] == b)
+            and all(want.get(k) == n for k, n in got.items() if k[0] == b)}
+
+
+__all__ = ["batches_in", "category_sum_groups", "exact_buckets", "feature_sum_groups", "held",
+           "usable"]

@@ -1,0 +1,147 @@
+"""The sink's sketch sums (collector/sketch_sums.py) against DuckDB's GROUP BY of the rows.
+
+The roll-ups read these sums instead of every window's feature rows, so they must equal
+what SQL gives over the rows the same batch wrote: every column, every group, for both
+reducers (the C accelerator and numpy), across chunks, wire versions, tag orders, nulls.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector import sketch_sums
+from collector.fake_windows import make_window_body
+from collector.row_builder import RowBuilder
+from collector.schema import BIN_COLUMNS, SUM_COLUMNS
+from edge_sdk.wire import decode_window
+
+REDUCERS = [pytest.param(sketch_sums.reduce_py, id="numpy")]
+if sketch_sums.native is not None:
+    REDUCERS.append(pytest.param(sketch_sums.reduce_c, id="c"))
+
+_TAGS = ({"fw": "2.1", "region": "eu"}, {"region": "eu", "fw": "2.1"}, {"fw": "2.0"}, {})
+
+
+def _batch(chunk_windows: int) -> dict[str, pa.Table]:
+    """A batch of 60 windows: 3 versions' worth of tags, two minutes, wire v1 and v2."""
+    b = RowBuilder(chunk_windows=chunk_windows, sums=True)
+    for i in range(60):
+        body = make_window_body(f"dev-{i % 20}", 100 + i, records=30 + i, seed=i,
+                                window_index=i % 2, tags=_TAGS[i % 4],
+                                version=1 if i % 5 == 0 else 2)
+        w = decode_window(body)
+        w["mv"] = f"1.{i % 3}"
+        b.add(f"t/0/{i}", w, received_at_ms=1, sent_at_s=2)
+    (tables,) = b.tables().values()
+    return tables
+
+
+def _sql(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return sorted(con.sql(sql).fetchall(), key=repr)
+
+
+_TAG_KEY = "list_sort(map_entries(tags))"
+_MINUTE = "(epoch_ms(window_start) // 60000) * 60000"
+
+
+@pytest.mark.parametrize("reducer", REDUCERS)
+@pytest.mark.parametrize("chunk_windows", [7, 512])
+def test_feature_sums_equal_sql_over_the_rows(reducer, chunk_windows):
+    old = sketch_sums.use_reducer(reducer)
+    try:
+        t = _batch(chunk_windows)
+    finally:
+        sketch_sums.use_reducer(old)
+    con = duckdb.connect()
+    con.register("f", t["features"])
+    con.register("s", t["feature_sums"])
+    ints = ["n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen", "other",
+            *BIN_COLUMNS, *SUM_COLUMNS[:-3], "sums_n"]
+    key = f"version, {_MINUTE}, {_TAG_KEY}, feature, kind, layout"
+    floats = ["min", "max", "sum_x", "sum_x2", "tail_lo", "tail_hi"]
+    raw = _sql(con, f"""SELECT {key}, count(*), {', '.join(f'SUM({c})' for c in ints)},
+                   MIN(min), MAX(max), SUM(n * mean), SUM(m2 + n * mean * mean),
+                   SUM(tail_lo), SUM(tail_hi) FROM f GROUP BY ALL""")
+    summed = _sql(con, f"""SELECT {key}, windows, {', '.join(ints)}, {', '.join(floats)}
+                      FROM s""")
+    assert len(summed) == len(raw) < t["features"].num_rows        # it does reduce
+    for got, want in zip(summed, raw, strict=True):
+        n_exact = 7 + len(ints)
+        assert got[:n_exact] == want[:n_exact]
+        for g, w in zip(got[n_exact:], want[n_exact:], strict=True):
+            assert (g is None) == (w is None)
+            if g is not None:
+                assert g == pytest.approx(w, rel=1e-12, abs=1e-9)
+    assert t["feature_sums"].schema.equals(sketch_sums.schema.FEATURE_SUMS)
+
+
+@pytest.mark.parametrize("reducer", REDUCERS)
+def test_category_sums_equal_sql_over_the_rows(reducer):
+    old = sketch_sums.use_reducer(reducer)
+    try:
+        t = _batch(5)
+    finally:
+        sketch_sums.use_reducer(old)
+    con = duckdb.connect()
+    con.register("c", t["categories"])
+    con.register("s", t["category_sums"])
+    key = f"version, {_MINUTE}, {_TAG_KEY}, feature, category"
+    raw = _sql(con, f"SELECT {key}, SUM(count) FROM c GROUP BY ALL")
+    assert raw and _sql(con, f"SELECT {key}, count FROM s") == raw
+    assert t["category_sums"].schema.equals(sketch_sums.schema.CATEGORY_SUMS)
+
+
+def test_a_batch_without_features_still_has_its_sums_tables():
+    """The roll-ups tell a batch written with sums from one written before them by the
+    sums files being there, so a batch always has both, empty or not."""
+    b = RowBuilder(sums=True)
+    w = decode_window(make_window_body("dev-1", 1, records=5, numeric=0, categorical=0))
+    b.add("t/0/1", w, received_at_ms=1, sent_at_s=2)
+    (tables,) = b.tables().values()
+    assert tables["category_sums"].num_rows == 0
+    assert "_group" not in tables["feature_sums"].column_names
+    assert RowBuilder().tables() == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(-2**31, 2**31 - 1),
+                          st.integers(-2**40, 2**40),
+                          st.floats(-1e6, 1e6, allow_nan=False)), min_size=1, max_size=80))
+def test_the_reducers_agree(rows):
+    """Hypothesis: numpy and C give the same first rows, counts, sums, minima, maxima."""
+    if sketch_sums.native is None:
+        pytest.skip("collector._sinkfast is not built")
+    groups, dense = np.unique(np.array([r[0] for r in rows], np.int64), return_inverse=True)
+    ngroups = len(groups)
+    i32 = np.array([r[1] for r in rows], np.int32)
+    i64 = np.array([r[2] for r in rows], np.int64)
+    f64 = np.array([r[3] for r in rows], np.float64)
+    cols = [(sketch_sums.SUM_I32, i32), (sketch_sums.SUM_I64, i64),
+            (sketch_sums.SUM_F64, f64), (sketch_sums.MIN_F64, f64), (sketch_sums.MAX_F64, f64)]
+    g = dense.astype(np.int64)
+    py, c = sketch_sums.reduce_py(g, ngroups, cols), sketch_sums.reduce_c(g, ngroups, cols)
+    assert py[0].tolist() == c[0].tolist() == [int(np.flatnonzero(g == k)[0])
+                                               for k in range(ngroups)]
+    assert py[1].tolist() == c[1].tolist()
+    for a, b in zip(py[2][:2], c[2][:2], strict=True):
+        assert a.tolist() == b.tolist()
+    assert np.allclose(py[2][2], c[2][2], rtol=1e-12, atol=1e-6)
+    for a, b in zip(py[2][3:], c[2][3:], strict=True):
+        assert a.tolist() == b.tolist()
+    assert c[2][0].tolist() == [int(i32[g == k].astype(np.int64).sum()) for k in range(ngroups)]
+
+
+def test_group_reduce_rejects_groups_out_of_range():
+    if sketch_sums.native is None:
+        pytest.skip("collector._sinkfast is not built")
+    with pytest.raises(ValueError, match="expected 0 <= group < 2"):
+        sketch_sums.reduce_c(np.array([0, 2], np.int64), 2,
+                             [(sketch_sums.SUM_I64, np.array([1, 2], np.int64))])
+    with pytest.raises(ValueError, match="column 0"):
+        sketch_sums.reduce_c(np.array([0, 1], np.int64), 2,
+                             [(sketch_sums.SUM_I64, np.array([1], np.int64))])
