@@ -61,24 +61,27 @@ def _templates() -> dict[str, tuple[pa.Table, np.ndarray, np.ndarray]]:
 
 
 def _restamp(tpl: tuple[pa.Table, np.ndarray, np.ndarray], devices: np.ndarray,
-             hour: int) -> pa.Table:
-    """Template rows re-identified as the windows of ``devices`` in hour ``hour``."""
+             hour: int, minute: int | None = None) -> pa.Table:
+    """Template rows re-identified as the windows of ``devices`` in hour ``hour`` (each at
+    its device's minute of the hour, or all at ``minute``)."""
     table, per, offsets = tpl
     src = devices % len(per)
     counts = per[src]
     starts = np.repeat(offsets[src] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
     t = table.take(pa.array(starts + np.arange(counts.sum())))
     dev = np.repeat(devices, counts)
-    ws = BASE_MS + hour * HOUR + (dev % 60) * 60_000
+    ws = BASE_MS + hour * HOUR + ((dev % 60) if minute is None else np.full(len(dev), minute)) \
+        * 60_000
+    seq = hour if minute is None else hour * 60 + minute
     ts = pa.timestamp("ms", tz="UTC")
     tags = pa.array([[("firmware", f"fw{s}")] for s in range(SEGMENTS)],
                     pa.map_(pa.string(), pa.string()))
     cols = {
         "device_id": pa.array(np.char.add("dev-", dev.astype(str))),
-        "seq": pa.array(np.full(len(dev), hour, np.uint64)),
+        "seq": pa.array(np.full(len(dev), seq, np.uint64)),
         "window_start": pa.array(ws, pa.int64()).cast(ts),
         "window_end": pa.array(ws + 60_000, pa.int64()).cast(ts),
-        "ingest_id": pa.array(np.char.add(f"s/{hour}/", dev.astype(str))),
+        "ingest_id": pa.array(np.char.add(f"s/{seq}/", dev.astype(str))),
         "tags": tags.take(pa.array(dev % SEGMENTS)),
     }
     if "received_at" in t.column_names:
@@ -89,39 +92,53 @@ def _restamp(tpl: tuple[pa.Table, np.ndarray, np.ndarray], devices: np.ndarray,
     return t
 
 
-def build_day(root: Path, devices: int, hours: range) -> None:
-    """The windows of ``devices`` devices for ``hours`` of one day, as the sink lays them out."""
+def build_day(root: Path, devices: int, hours: range, every_minute: bool = False) -> None:
+    """The windows of ``devices`` devices for ``hours`` of one day, as the sink lays them
+    out: one per device and hour, or (``every_minute``) one per device and minute, the SDK's
+    default (windows aligned to the minute), one file per minute."""
     from collector.parquet_files import write_options
     tpl = _templates()
     date = time.strftime("%Y-%m-%d", time.gmtime(BASE_MS // 1000))
-    for h in hours:
-        for c, lo in enumerate(range(0, devices, CHUNK)):
-            ids = np.arange(lo, min(lo + CHUNK, devices))
-            name = f"bench-{h:02d}-{c:04d}.parquet"
-            tables = {t: _restamp(tpl[t], ids, h) for t in ("categories", "labels", "features")}
-            tables.update(_sums(tables))
-            tables["windows"] = _restamp(tpl["windows"], ids, h)
-            for table, out in tables.items():                      # windows last
-                d = root / table / "model=kws" / f"date={date}"
-                d.mkdir(parents=True, exist_ok=True)
-                pq.write_table(out, d / name, row_group_size=1 << 20,
-                               **write_options(out.column_names))
+    steps = [(h, m, c, lo) for h in hours for m in (range(60) if every_minute else [None])
+             for c, lo in enumerate(range(0, devices, CHUNK))]
+    for h, m, c, lo in steps:
+        ids = np.arange(lo, min(lo + CHUNK, devices))
+        name = f"bench-{h:02d}-{c:04d}.parquet" if m is None else \
+            f"bench-{h:02d}-{m:02d}-{c:04d}.parquet"
+        tables = {t: _restamp(tpl[t], ids, h, m)
+                  for t in ("categories", "labels", "features", "windows")}
+        windows = tables.pop("windows")
+        tables.update(_sums({**tables, "windows": windows}))
+        tables["windows"] = windows
+        for table, out in tables.items():                      # windows last
+            d = root / table / "model=kws" / f"date={date}"
+            d.mkdir(parents=True, exist_ok=True)
+            pq.write_table(out, d / name, row_group_size=1 << 20,
+                           **write_options(out.column_names))
 
 
 def _sums(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    """The sketch sums the sink writes with these rows (collector/sketch_sums.py), by the
-    sink's own code: each row's window group is its (version, minute, firmware)."""
-    from collector import sketch_sums as ss
+    """The sketch sums the sink writes with these rows, by the sink's own code
+    (collector/sketch_sums.py: the windows' groups, then the rows added)."""
+    from collector.sketch_sums import PartitionSums
 
-    out = {}
-    for name, table, fn in (("feature_sums", tables["features"], ss.feature_sums),
-                            ("category_sums", tables["categories"], ss.category_sums)):
-        minute = table["window_start"].cast(pa.int64()).to_numpy() // 60_000
-        tags = table["tags"].combine_chunks().items    # one firmware tag per row
-        key = ss._combine(minute - minute.min(), ss._codes(tags), ss._codes(table["version"]))
-        rows = np.arange(table.num_rows)
-        out[name] = ss.merge([fn(table, rows, key)])
-    return out
+    win = tables["windows"]
+    first = int(win["device_id"][0].as_py().split("-")[1])
+    ident = list(zip(win["device_id"].to_pylist(), win["version"].to_pylist(),
+                     win["seq"].to_pylist(), win["window_start"].cast(pa.int64()).to_pylist(),
+                     win["window_end"].cast(pa.int64()).to_pylist(),
+                     win["ingest_id"].to_pylist(),
+                     [dict(t) if t else None for t in win["tags"].to_pylist()], strict=True))
+    def owner(t: pa.Table) -> np.ndarray:
+        dev = pa.compute.utf8_slice_codeunits(t["device_id"], 4).cast(pa.int64())
+        return dev.to_numpy() - first
+
+    feats, cats = tables["features"], tables["categories"]
+    sums = PartitionSums()
+    sums.add_chunk(ident, {"features": (feats, owner(feats))}, (cats, owner(cats)))
+    summed = sums.tables()
+    assert summed is not None
+    return dict(zip(("feature_sums", "category_sums"), summed, strict=True))
 
 
 _CHILD = """
@@ -141,7 +158,7 @@ if step in ("build", "pass"):
     c, t = time.process_time(), time.perf_counter()
     st = refresh(ds, config.cadence, now, config.grace_s * 1000, since)
     out.update(build_cpu=time.process_time() - c, build_s=time.perf_counter() - t,
-               built=st.built, footers=st.footers_read)
+               built=st.built, from_sums=st.from_sums, footers=st.footers_read)
     ds.close()
 if step in ("pass", "raw"):
     c, t = time.process_time(), time.perf_counter()
@@ -198,6 +215,33 @@ def measure(devices: int, budget: int, base: Path) -> dict:
             "bytes_per_window": _bytes(root / "telemetry") / (devices * hours)}
 
 
+def measure_minutes(devices: int, base: Path) -> dict:
+    """A fleet sending a window a minute (the SDK's default, windows aligned to the minute):
+    two hours of ``devices`` devices; the first hour's roll-up build from the sink's sketch
+    sums, and the same build reading the rows (the sums hidden: the code before them)."""
+    import shutil
+    root = base / f"minutes-{devices}"
+    marker = root / ".built"
+    if not marker.exists():
+        build_day(root / "telemetry", devices, range(22, 24), every_minute=True)
+        marker.write_text("1")
+    first, now = BASE_MS + 22 * HOUR, BASE_MS + 23 * HOUR + 300_000 + 60_000
+    out = {"devices": devices, "windows": devices * 60}
+    for step in ("sums", "rows"):
+        shutil.rmtree(root / "telemetry" / "rollups", ignore_errors=True)
+        hidden = [root / "telemetry" / t for t in ("feature_sums", "category_sums")]
+        if step == "rows":
+            for d in hidden:
+                d.rename(d.with_name("." + d.name))
+        try:
+            out[step] = _child(root, "build", now, first)
+        finally:
+            for d in hidden:
+                if d.with_name("." + d.name).exists():
+                    d.with_name("." + d.name).rename(d)
+    return out
+
+
 def _reference_from(root: Path, hours: int) -> None:
     from edgedrift.paths import DataPaths
     paths = DataPaths(root)
@@ -222,11 +266,25 @@ def run() -> list[Figure]:
     base = Path(keep or tmp.name)  # type: ignore[union-attr]
     try:
         results = [measure(n, budget, base) for n in sizes]
+        minutes = measure_minutes(int(os.environ.get("EDGEDRIFT_BENCH_SCALE_MINUTE_DEVICES",
+                                                     "5000")), base)
     finally:
         if tmp is not None:
             tmp.cleanup()
-    (Path(keep) / "scale.json").write_text(json.dumps(results, indent=1)) if keep else None
-    return figures(results)
+    if keep:
+        (Path(keep) / "scale.json").write_text(json.dumps([*results, minutes], indent=1))
+    return figures(results) + minute_figures(minutes)
+
+
+def minute_figures(m: dict) -> list[Figure]:
+    n = m["windows"]
+    return [Figure(f"scale {m['devices']:,} devices, a window a minute: roll-up build CPU per "
+                   "window", "<= 10% of the sink's", m["sums"]["build_cpu"] / n * 1e6, "us",
+                   note=(f"(one hour, {n:,} windows, from the sink's sketch sums: "
+                         f"from_sums {m['sums'].get('from_sums', '?')}/{m['sums']['built']}; "
+                         f"wall {m['sums']['build_s']:.1f} s)"),
+                   peer=m["rows"]["build_cpu"] / n * 1e6,
+                   peer_name="the same build reading the rows (before the sums)")]
 
 
 def _pass_s(r: dict) -> float:

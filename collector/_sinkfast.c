@@ -1412,103 +1412,113 @@ static PyObject *region_bounds(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* group_reduce(groups, ngroups, columns) -> (first, count, cells)
+/* Add ``n`` values of one piece (``v``, op as in group_add) into the cells ``acc``. */
+static void add_piece(int op, const void *v, const int64_t *g, Py_ssize_t n, void *acc) {
+    int64_t *isum = (int64_t *)acc;
+    double *dcell = (double *)acc;
+    if (op == 0) {
+        const int32_t *x = (const int32_t *)v;
+        for (Py_ssize_t r = 0; r < n; r++) isum[g[r]] += x[r];
+    } else if (op == 1) {
+        const int64_t *x = (const int64_t *)v;
+        for (Py_ssize_t r = 0; r < n; r++) isum[g[r]] += x[r];
+    } else if (op == 2) {
+        const double *x = (const double *)v;
+        for (Py_ssize_t r = 0; r < n; r++) dcell[g[r]] += x[r];
+    } else if (op == 3) {
+        const double *x = (const double *)v;
+        for (Py_ssize_t r = 0; r < n; r++)
+            if (x[r] < dcell[g[r]]) dcell[g[r]] = x[r];
+    } else {
+        const double *x = (const double *)v;
+        for (Py_ssize_t r = 0; r < n; r++)
+            if (x[r] > dcell[g[r]]) dcell[g[r]] = x[r];
+    }
+}
+
+/* group_add(groups, ((op, values, acc), ...)) -> None
  *
- * The sketch sums of a chunk (collector/sketch_sums.py): ``groups`` is an int64 buffer
- * giving each row's group in [0, ngroups); ``columns`` a sequence of (op, buffer) with op
- * 0 = sum of int32, 1 = sum of int64, 2 = sum of doubles, 3 = min of doubles, 4 = max of
- * doubles, each buffer one value per row. Returns each group's first row (int64), its row
- * count (int64) and one bytearray of ngroups 8-byte cells per column, column after column
- * (int64 for ops 0 and 1, double otherwise). */
-static PyObject *group_reduce(PyObject *self, PyObject *args) {
+ * The sketch sums of a batch (collector/sketch_sums.py): ``groups`` is an int64 buffer
+ * giving each row's group (>= 0); each column adds its rows into its group's cell of the
+ * writable 8-byte-cell buffer ``acc`` (at least max group + 1 cells): op 0 = sum of int32
+ * values (int64 cells), 1 = sum of int64, 2 = sum of doubles, 3 = min of doubles,
+ * 4 = max of doubles (double cells). ``values`` is one buffer, or a list of buffers whose
+ * values follow one another (a column's chunks: no concatenation). */
+static PyObject *group_add(PyObject *self, PyObject *args) {
     Py_buffer gview;
-    Py_ssize_t ngroups;
     PyObject *columns;
-    if (!PyArg_ParseTuple(args, "y*nO", &gview, &ngroups, &columns)) return NULL;
-    PyObject *seq = NULL, *first = NULL, *count = NULL, *cells = NULL, *result = NULL;
+    if (!PyArg_ParseTuple(args, "y*O", &gview, &columns)) return NULL;
+    PyObject *seq = NULL, *result = NULL;
     Py_ssize_t rows = gview.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *g = (const int64_t *)gview.buf;
-    if (ngroups < 0 || gview.len % (Py_ssize_t)sizeof(int64_t) != 0) {
-        PyErr_SetString(PyExc_ValueError, "group_reduce: groups must be int64, ngroups >= 0");
+    int64_t gmax = -1;
+    if (gview.len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "group_add: groups must be int64");
         goto done;
     }
     for (Py_ssize_t r = 0; r < rows; r++) {
-        if (g[r] < 0 || g[r] >= ngroups) {
-            PyErr_Format(PyExc_ValueError, "group_reduce: row %zd has group %lld, expected "
-                         "0 <= group < %zd", r, (long long)g[r], ngroups);
+        if (g[r] < 0) {
+            PyErr_Format(PyExc_ValueError, "group_add: row %zd has group %lld, expected >= 0",
+                         r, (long long)g[r]);
             goto done;
         }
+        if (g[r] > gmax) gmax = g[r];
     }
-    seq = PySequence_Fast(columns, "group_reduce: columns must be a sequence of (op, buffer)");
+    seq = PySequence_Fast(columns, "group_add: columns must be a sequence of "
+                                   "(op, values, acc)");
     if (seq == NULL) goto done;
-    Py_ssize_t ncols = PySequence_Fast_GET_SIZE(seq);
-    first = PyByteArray_FromStringAndSize(NULL, ngroups * (Py_ssize_t)sizeof(int64_t));
-    count = PyByteArray_FromStringAndSize(NULL, ngroups * (Py_ssize_t)sizeof(int64_t));
-    cells = PyByteArray_FromStringAndSize(NULL, ncols * ngroups * (Py_ssize_t)sizeof(int64_t));
-    if (first == NULL || count == NULL || cells == NULL) goto done;
-    int64_t *fst = (int64_t *)PyByteArray_AS_STRING(first);
-    int64_t *cnt = (int64_t *)PyByteArray_AS_STRING(count);
-    for (Py_ssize_t k = 0; k < ngroups; k++) {
-        fst[k] = -1;
-        cnt[k] = 0;
-    }
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        if (fst[g[r]] < 0) fst[g[r]] = r;
-        cnt[g[r]]++;
-    }
-    char *base = PyByteArray_AS_STRING(cells);
-    for (Py_ssize_t j = 0; j < ncols; j++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, j);
+    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(seq); j++) {
         int op;
-        Py_buffer view;
-        if (!PyArg_ParseTuple(item, "iy*", &op, &view)) goto done;
-        Py_ssize_t width = op == 0 ? 4 : 8;
-        if (op < 0 || op > 4 || view.len != rows * width) {
-            PyErr_Format(PyExc_ValueError, "group_reduce: column %zd: expected op 0-4 and %zd "
-                         "values of %zd bytes, got op %d and %zd bytes", j, rows, width, op,
-                         view.len);
-            PyBuffer_Release(&view);
+        PyObject *values;
+        Py_buffer acc;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "iOw*", &op, &values, &acc))
             goto done;
-        }
-        int64_t *isum = (int64_t *)(base + j * ngroups * (Py_ssize_t)sizeof(int64_t));
-        double *dcell = (double *)isum;
-        if (op == 0) {
-            const int32_t *v = (const int32_t *)view.buf;
-            memset(isum, 0, (size_t)ngroups * sizeof(int64_t));
-            for (Py_ssize_t r = 0; r < rows; r++) isum[g[r]] += v[r];
-        } else if (op == 1) {
-            const int64_t *v = (const int64_t *)view.buf;
-            memset(isum, 0, (size_t)ngroups * sizeof(int64_t));
-            for (Py_ssize_t r = 0; r < rows; r++) isum[g[r]] += v[r];
-        } else {
-            const double *v = (const double *)view.buf;
-            double init = op == 2 ? 0.0 : (op == 3 ? HUGE_VAL : -HUGE_VAL);
-            for (Py_ssize_t k = 0; k < ngroups; k++) dcell[k] = init;
-            if (op == 2) {
-                for (Py_ssize_t r = 0; r < rows; r++) dcell[g[r]] += v[r];
-            } else if (op == 3) {
-                for (Py_ssize_t r = 0; r < rows; r++)
-                    if (v[r] < dcell[g[r]]) dcell[g[r]] = v[r];
-            } else {
-                for (Py_ssize_t r = 0; r < rows; r++)
-                    if (v[r] > dcell[g[r]]) dcell[g[r]] = v[r];
+        Py_ssize_t width = op == 0 ? 4 : 8;
+        int listed = PyList_Check(values);
+        Py_ssize_t npieces = listed ? PyList_GET_SIZE(values) : 1;
+        Py_buffer *views = PyMem_Calloc((size_t)(npieces ? npieces : 1), sizeof(Py_buffer));
+        Py_ssize_t got = 0, held = 0;
+        int ok = views != NULL && op >= 0 && op <= 4
+                 && acc.len >= (gmax + 1) * (Py_ssize_t)sizeof(int64_t);
+        for (Py_ssize_t k = 0; ok && k < npieces; k++) {
+            PyObject *piece = listed ? PyList_GET_ITEM(values, k) : values;
+            if (PyObject_GetBuffer(piece, &views[k], PyBUF_C_CONTIGUOUS) < 0) {
+                ok = 0;
+                break;
             }
+            held = k + 1;
+            if (views[k].len % width != 0) ok = 0;
+            got += views[k].len / width;
         }
-        PyBuffer_Release(&view);
+        if (ok && got == rows) {
+            Py_ssize_t at = 0;
+            for (Py_ssize_t k = 0; k < npieces; k++) {
+                Py_ssize_t n = views[k].len / width;
+                add_piece(op, views[k].buf, g + at, n, acc.buf);
+                at += n;
+            }
+        } else if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "group_add: column %zd: expected op 0-4, %zd "
+                         "values of %zd bytes and at least %lld cells, got op %d, %zd values "
+                         "and %zd bytes of cells", j, rows, width, (long long)(gmax + 1), op,
+                         got, acc.len);
+        }
+        for (Py_ssize_t k = 0; k < held; k++) PyBuffer_Release(&views[k]);
+        PyMem_Free(views);
+        PyBuffer_Release(&acc);
+        if (PyErr_Occurred()) goto done;
     }
-    result = Py_BuildValue("(OOO)", first, count, cells);
+    result = Py_None;
+    Py_INCREF(result);
 done:
     Py_XDECREF(seq);
-    Py_XDECREF(first);
-    Py_XDECREF(count);
-    Py_XDECREF(cells);
     PyBuffer_Release(&gview);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"group_reduce", group_reduce, METH_VARARGS,
-     "group_reduce(groups, ngroups, ((op, buffer), ...)) -> (first, count, cells)"},
+    {"group_add", group_add, METH_VARARGS,
+     "group_add(groups, ((op, values, acc), ...)) -> None: per-group sums, minima, maxima"},
     {"region_bounds", region_bounds, METH_VARARGS,
      "region_bounds(slots) -> ((first, last), ...) of the slot-sum regions"},
     {"parse_record", parse_record, METH_VARARGS,

@@ -29,7 +29,7 @@ from .chunk_checks import (
     uint_array,
 )
 from .columns import categorical_columns, label_columns, numeric_columns
-from .sketch_sums import category_sums, feature_sums, window_groups
+from .sketch_sums import PartitionSums
 
 _MAX_INT64 = 2**63 - 1
 _NSLOTS = len(schema.BIN_COLUMNS)
@@ -106,10 +106,10 @@ def _ts(values: Any) -> pa.Array:
 
 
 def build(p: Partition, model: str, limits: WireLimits, check: bool,
-          sums: dict[tuple, int] | None = None) -> dict[str, pa.Table]:
-    """The chunk's tables; with ``check`` every column is proven first (else Unproven);
-    given ``sums`` (the partition's window groups so far) also its sketch sums
-    (collector/sketch_sums.py), empty or not."""
+          sums: PartitionSums | None = None) -> dict[str, pa.Table]:
+    """The chunk's tables; with ``check`` every column is proven first (else Unproven).
+    Given ``sums`` (the partition's sketch sums, collector/sketch_sums.py), the chunk's
+    feature and category rows are added to them once every proof passed."""
     dev, ver, seq, ws, we, ing, tags = zip(*p.ident, strict=True)
     mh, si, received, sent, n, q, hl, lbs, sdk = zip(*p.win, strict=True)
     name_len = limits.max_name_len
@@ -147,14 +147,8 @@ def build(p: Partition, model: str, limits: WireLimits, check: bool,
         sdk_arr,
     ]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
-    wgroup = None if sums is None else window_groups(p.ident, sums)
-    out.update(_features(p, ident, limits, check, n_arr.to_numpy(), wgroup))
-    if wgroup is not None:
-        empty = np.zeros(0, np.int32)
-        if "feature_sums" not in out:
-            out["feature_sums"] = feature_sums(schema.FEATURES.empty_table(), empty, wgroup)
-        if "category_sums" not in out:
-            out["category_sums"] = category_sums(schema.CATEGORIES.empty_table(), empty, wgroup)
+    owners: dict[str, np.ndarray] = {}
+    out.update(_features(p, ident, limits, check, n_arr.to_numpy(), owners))
     if label_rows is not None:
         win, pred, actual, count = label_rows
         out["labels"] = _with_ident(ident, win, schema.LABELS, [pred, actual, count])
@@ -162,6 +156,10 @@ def build(p: Partition, model: str, limits: WireLimits, check: bool,
         win, row, values = zip(*p.samples, strict=True)
         out["samples"] = _with_ident(ident, win, schema.SAMPLES, [
             pa.array(row, pa.int32()), pa.array(values, _STRING)])
+    if sums is not None:                  # (every proof passed: added exactly once)
+        sums.add_chunk(p.ident, {k: (out[k], owners[k]) for k in FEATURE_PARTS if k in out},
+                       (out["categories"], owners["categories"]) if "categories" in out
+                       else None)
     return out
 
 
@@ -200,10 +198,10 @@ def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array]
 
 
 def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bool,
-              records: np.ndarray, wgroup: np.ndarray | None) -> dict[str, pa.Table]:
+              records: np.ndarray, owners: dict[str, np.ndarray]) -> dict[str, pa.Table]:
     """Numeric and categorical feature rows apart (a batch's features table lists all numeric
-    rows, then all categorical ones, however it was chunked), and the category rows; with
-    ``wgroup`` (each window's sums group) their sketch sums too."""
+    rows, then all categorical ones, however it was chunked), and the category rows; the
+    window of each table's rows goes into ``owners``."""
     entries = p.entries
     if not entries and not p.splits:
         return {}
@@ -223,37 +221,29 @@ def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bo
         num_owner, cat_owner = owner[is_num], owner[~is_num]
     out: dict[str, pa.Table] = {}
     names: list[pa.Array] = []
-    owners: list[np.ndarray] = []
     split_rows = sum(count + cat_count for _, _, count, _, cat_count in p.splits)
     if p.splits:
         nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
         cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
-    summed: list[pa.Table] = []
     if nums:
         table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
         out[NUM_FEATURES] = table
         names.append(name_arr)
-        owners.append(num_owner)
-        if wgroup is not None:
-            summed.append(feature_sums(table, num_owner, wgroup))
+        owners[NUM_FEATURES] = num_owner
     if cats:
         table, name_arr, cat_table, cat_rows_owner = _categorical(
             cats, cat_owner, ident, limits, check, records)
         out[CAT_FEATURES] = table
         names.append(name_arr)
-        owners.append(cat_owner)
-        if wgroup is not None:
-            summed.append(feature_sums(table, cat_owner, wgroup))
+        owners[CAT_FEATURES] = cat_owner
         if cat_table is not None:
             out["categories"] = cat_table
-            if wgroup is not None:
-                out["category_sums"] = category_sums(cat_table, cat_rows_owner, wgroup)
-    if summed:
-        out["feature_sums"] = summed[0] if len(summed) == 1 else pa.concat_tables(summed)
+            owners["categories"] = cat_rows_owner
     if check:    # feature names unique within a window (pseudo-feature names included)
         all_names = pa.concat_arrays(names)
         codes = all_names.dictionary_encode().indices.to_numpy()
-        need_unique_per_window(np.concatenate(owners), codes)
+        need_unique_per_window(np.concatenate([owners[k] for k in FEATURE_PARTS
+                                               if k in owners]), codes)
         # the reserved names appear exactly as often as the pseudo-feature entries
         reserved = pc.sum(pc.is_in(all_names, value_set=_RESERVED_NAMES)).as_py() or 0
         need(reserved == len(entries) + split_rows - sum(p.f_len), "reserved feature names")

@@ -153,7 +153,8 @@ class RowBuilder:
         self.limits = limits
         # ``sums``: also the sketch sums tables (collector/sketch_sums.py), numbered by
         # window group per partition across its chunks
-        self._groups: dict[tuple[str, str], dict[tuple, int]] | None = {} if sums else None
+        self._sums: dict[tuple[str, str], sketch_sums.PartitionSums] | None = \
+            {} if sums else None
         self.windows = 0       # windows added and not (yet) found invalid
         self.invalid = 0
 
@@ -208,10 +209,12 @@ class RowBuilder:
             for name in schema.TABLES:
                 parts = FEATURE_PARTS if name == "features" else (name,)
                 found = [c[part] for part in parts for c in chunks if part in c]
-                if found and name in SUMS_TABLES:
-                    merged[name] = sketch_sums.merge(found)
-                elif found:
+                if found:
                     merged[name] = found[0] if len(found) == 1 else pa.concat_tables(found)
+            sums = None if self._sums is None else self._sums.get(key)
+            summed = None if sums is None or not merged else sums.tables()
+            if summed is not None:
+                merged.update(zip(SUMS_TABLES, summed, strict=True))
             if merged:
                 out[key] = merged
         return out
@@ -258,5 +261,6 @@ class RowBuilder:
             self._chunks.setdefault(key, []).append(
                 build(part, key[0], self.limits, False, self._sums_groups(key)))
 
-    def _sums_groups(self, key: tuple[str, str]) -> dict[tuple, int] | None:
-        return None if self._groups is None else self._groups.setdefault(key, {})
+    def _sums_groups(self, key: tuple[str, str]) -> sketch_sums.PartitionSums | None:
+        return None if self._sums is None else self._sums.setdefault(
+            key, sketch_sums.PartitionSums())

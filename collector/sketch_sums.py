@@ -17,8 +17,11 @@ follows SQL: a sum over only nulls is null. The sums are written in the same bat
 the rows, before its ``windows`` files (collector/parquet_files.py), so they exist for
 exactly the batches whose windows do.
 
-The grouped reduction is ``collector._sinkfast.group_reduce`` when the C accelerator is
-built, else :func:`reduce_py` (numpy); tests hold both equal to DuckDB's ``GROUP BY``.
+:class:`PartitionSums` accumulates one partition's sums chunk by chunk (a chunk's rows
+are added once its proofs passed), keyed by value across chunks, and gives the two
+tables at the end. The adding is ``collector._sinkfast.group_add`` when the C
+accelerator is built, else :func:`add_py` (numpy); tests hold both equal to DuckDB's
+``GROUP BY`` over the rows.
 
 >>> import pyarrow as pa
 >>> from collector.fake_windows import make_window_body
@@ -37,6 +40,7 @@ built, else :func:`reduce_py` (numpy); tests hold both equal to DuckDB's ``GROUP
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,225 +51,360 @@ import pyarrow.compute as pc
 from . import schema
 from .columns_c import native
 
-SUM_I32, SUM_I64, SUM_F64, MIN_F64, MAX_F64 = range(5)      # group_reduce's operations
-_INT_SUMS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen", "other",
-             *schema.SUM_COLUMNS[:-3], "sums_n")
-_FLOAT_SUMS = ("tail_lo", "tail_hi")
+log = logging.getLogger(__name__)
+SUM_I32, SUM_I64, SUM_F64, MIN_F64, MAX_F64 = range(5)      # group_add's operations
 _MINUTE = schema.SUMS_MINUTE_MS
-Reduced = tuple[np.ndarray, np.ndarray, list[np.ndarray]]
-Spec = tuple[str, int, np.ndarray, "np.ndarray | None"]   # name, operation, values, validity
+_FEATURE_INTS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen",
+                 "other")
+_SLOT_INTS = (*schema.SUM_COLUMNS[:-3], "sums_n")
+# output column -> operation, in FEATURE_SUMS order (bins: SUM_I64 cells from int32 rows)
+_FEATURE_OPS: dict[str, int] = {
+    **dict.fromkeys(_FEATURE_INTS, SUM_I64), "min": MIN_F64, "max": MAX_F64,
+    "sum_x": SUM_F64, "sum_x2": SUM_F64, **dict.fromkeys(schema.BIN_COLUMNS, SUM_I64),
+    **dict.fromkeys(schema.SUM_COLUMNS[:-3], SUM_I64), "tail_lo": SUM_F64,
+    "tail_hi": SUM_F64, "sums_n": SUM_I64}
+_CATEGORY_OPS = {"count": SUM_I64}
+# bits of each key column's global code in the packed int64 group keys (per partition)
+_WINDOW_BITS, _FEATURE_BITS, _KIND_BITS, _LAYOUT_BITS, _CATEGORY_BITS = 24, 18, 2, 12, 21
+# op, the values of each chunk (None: every row null), each chunk's validity (None: no nulls)
+Column = tuple[int, "list[np.ndarray] | None", "list[np.ndarray] | None"]
+GroupAdd = Any
 
 
-def window_groups(ident: Sequence[tuple], seen: dict[tuple, int] | None = None) -> np.ndarray:
-    """Each window's group of (version, minute, tags), from the chunk's identity tuples
-    ``(device, version, seq, start ms, end ms, ingest id, tags)``; ``seen`` keeps the
-    numbering across the chunks of one partition.
-
-    >>> window_groups([("a", "1", 0, 60_000, 0, "", {"fw": "2"}),
-    ...                ("b", "1", 0, 61_000, 0, "", {"fw": "2"}),
-    ...                ("c", "1", 0, 61_000, 0, "", None)]).tolist()
-    [0, 0, 1]
-    """
-    seen = {} if seen is None else seen
-    return np.fromiter(
-        (seen.setdefault((i[1], i[3] // _MINUTE, tuple(sorted(i[6].items())) if i[6] else ()),
-                         len(seen)) for i in ident), np.int64, len(ident))
-
-
-def feature_sums(rows: pa.Table, owner: np.ndarray, wgroup: np.ndarray) -> pa.Table:
-    """``rows`` (features, one part of a chunk; ``owner``: each row's window) summed per
-    (window group ``wgroup[owner]``, feature, kind, layout), with the group as ``_group``
-    (:func:`merge` sums chunks' sums and drops it)."""
-    if not rows.num_rows:
-        return _with_group(schema.FEATURE_SUMS).empty_table()
-    group = wgroup[owner]
-    n = _values(rows["n"], 0)[0].astype(np.float64)
-    mean, mean_ok = _values(rows["mean"], 0.0)
-    m2, _ = _values(rows["m2"], 0.0)
-    specs: list[Spec] = [(name, SUM_I64, *_values(rows[name], 0)) for name in _INT_SUMS[:8]]
-    specs += [("min", MIN_F64, *_values(rows["min"], np.inf)),
-              ("max", MAX_F64, *_values(rows["max"], -np.inf)),
-              ("sum_x", SUM_F64, n * mean, mean_ok),
-              ("sum_x2", SUM_F64, m2 + n * mean * mean, mean_ok)]
-    specs += _bins_and_slot_sums(rows)
-    return _summed(rows, group, ("feature", "kind", "layout"), specs, None, schema.FEATURE_SUMS)
-
-
-def category_sums(rows: pa.Table, owner: np.ndarray, wgroup: np.ndarray) -> pa.Table:
-    """Category rows (``owner``: each row's window) summed per (window group, feature,
-    category), with the group as ``_group``."""
-    if not rows.num_rows:
-        return _with_group(schema.CATEGORY_SUMS).empty_table()
-    return _summed(rows, wgroup[owner], ("feature", "category"),
-                   [("count", SUM_I64, *_values(rows["count"], 0))], None, schema.CATEGORY_SUMS)
-
-
-def merge(tables: list[pa.Table]) -> pa.Table:
-    """One partition's chunk sums (each with ``_group``) summed once more per key, without
-    ``_group``: the batch's ``feature_sums`` or ``category_sums`` table."""
-    rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    if len(tables) == 1 or not rows.num_rows:
-        return rows.drop_columns(["_group"])
-    group = rows["_group"].to_numpy()
-    if "category" in rows.column_names:
-        return _summed(rows, group, ("feature", "category"),
-                       [("count", SUM_I64, *_values(rows["count"], 0))], "windows",
-                       schema.CATEGORY_SUMS, keep_group=False)
-    specs: list[Spec] = [(name, SUM_I64, *_values(rows[name], 0)) for name in _INT_SUMS[:8]]
-    specs += [("min", MIN_F64, *_values(rows["min"], np.inf)),
-              ("max", MAX_F64, *_values(rows["max"], -np.inf)),
-              ("sum_x", SUM_F64, *_values(rows["sum_x"], 0.0)),
-              ("sum_x2", SUM_F64, *_values(rows["sum_x2"], 0.0)),
-              ("windows", SUM_I64, *_values(rows["windows"], 0))]
-    specs += _bins_and_slot_sums(rows)
-    return _summed(rows, group, ("feature", "kind", "layout"), specs, "windows",
-                   schema.FEATURE_SUMS, keep_group=False)
-
-
-def reduce_py(groups: np.ndarray, ngroups: int, columns: Sequence[tuple[int, Any]]) -> Reduced:
-    """``group_reduce`` in numpy: each group's first row and row count, and per column
-    (``(operation, values)``) its sums (int64 for the integer sums), minima or maxima."""
-    rows = len(groups)
-    first = np.full(ngroups, rows, np.int64)
-    np.minimum.at(first, groups, np.arange(rows, dtype=np.int64))
-    count = np.bincount(groups, minlength=ngroups).astype(np.int64)
-    out: list[np.ndarray] = []
-    for op, values in columns:
-        v = np.asarray(values)
+def add_py(groups: np.ndarray, columns: Sequence[tuple[int, Any, np.ndarray]]) -> None:
+    """``group_add`` in numpy: add each column's rows (an array, or a list of arrays one
+    after another) into its group's cell of ``acc``."""
+    for op, values, acc in columns:
+        v = np.concatenate(values) if isinstance(values, list) else np.asarray(values)
         if op in (SUM_I32, SUM_I64):
-            acc = np.zeros(ngroups, np.int64)
-            np.add.at(acc, groups, v.astype(np.int64))
+            np.add.at(acc.view(np.int64), groups, v.astype(np.int64))
         elif op == SUM_F64:
-            acc = np.zeros(ngroups, np.float64)
-            np.add.at(acc, groups, v)
+            np.add.at(acc.view(np.float64), groups, v)
         else:
-            acc = np.full(ngroups, np.inf if op == MIN_F64 else -np.inf)
-            (np.minimum if op == MIN_F64 else np.maximum).at(acc, groups, v)
-        out.append(acc)
-    return first, count, out
+            (np.minimum if op == MIN_F64 else np.maximum).at(acc.view(np.float64), groups, v)
 
 
-def reduce_c(groups: np.ndarray, ngroups: int, columns: Sequence[tuple[int, Any]]) -> Reduced:
-    """``collector._sinkfast.group_reduce`` (ImportError when it is not built)."""
+def add_c(groups: np.ndarray, columns: Sequence[tuple[int, Any, np.ndarray]]) -> None:
+    """``collector._sinkfast.group_add`` (ImportError when it is not built)."""
     if native is None:
         raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
-    first, count, cells = native.group_reduce(groups, ngroups, columns)
-    flat = memoryview(cells)
-    out = []
-    for j, (op, _) in enumerate(columns):
-        dtype = np.int64 if op in (SUM_I32, SUM_I64) else np.float64
-        out.append(np.frombuffer(flat[j * ngroups * 8:(j + 1) * ngroups * 8], dtype))
-    return np.frombuffer(first, np.int64), np.frombuffer(count, np.int64), out
+    native.group_add(groups, columns)
 
 
-_REDUCERS = [reduce_c if native is not None else reduce_py]
+_ADDERS: list[GroupAdd] = [add_c if native is not None else add_py]
 
 
-def use_reducer(reducer: Any) -> Any:
-    """Set the grouped reduction (``reduce_c`` or ``reduce_py``; tests compare them);
-    returns the one it replaces."""
-    old, _REDUCERS[0] = _REDUCERS[0], reducer
+def use_adder(adder: GroupAdd) -> GroupAdd:
+    """Set the grouped adding (``add_c`` or ``add_py``; tests compare them); returns the one
+    it replaces."""
+    old, _ADDERS[0] = _ADDERS[0], adder
     return old
 
 
+class SumsOverflow(Exception):
+    """A batch partition with more distinct keys than the sums' key bits hold (then it is
+    written without sums, and roll-ups read its rows)."""
+
+
+class _Labels:
+    """Global codes of one key column's values (per partition), from each chunk's own."""
+
+    def __init__(self, bits: int) -> None:
+        self.bits, self.codes, self.values = bits, {}, []   # type: ignore[var-annotated]
+
+    def of(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Each row's global code."""
+        if isinstance(column, pa.ChunkedArray):
+            if column.num_chunks != 1:
+                return np.concatenate([self.of(c) for c in column.chunks] or
+                                      [np.zeros(0, np.int64)])
+            column = column.chunk(0)
+        enc = pc.dictionary_encode(column)
+        local = enc.dictionary.to_pylist()
+        idx = enc.indices
+        if idx.null_count:
+            local.append(None)
+            idx = idx.fill_null(len(local) - 1)
+        mapping = np.empty(len(local), np.int64)
+        for i, value in enumerate(local):
+            code = self.codes.get(value)
+            if code is None:
+                code = self.codes[value] = len(self.values)
+                self.values.append(value)
+            mapping[i] = code
+        if len(self.values) > 1 << self.bits:
+            raise SumsOverflow(f"more than {1 << self.bits} distinct values of a key column")
+        return mapping[idx.to_numpy(zero_copy_only=False)]
+
+
+class _Accumulator:
+    """Per-group cells of named columns, grown as groups appear. A group is a key packed
+    into an int64 from global codes of ``bits`` bits each (window group first)."""
+
+    def __init__(self, ops: dict[str, int], bits: tuple[int, ...]) -> None:
+        self.ops, self.bits = ops, bits
+        self.known = np.zeros(0, np.int64)       # packed keys, sorted
+        self.known_ids = np.zeros(0, np.int64)   # their group numbers
+        self.packed: list[np.ndarray] = []       # packed keys in group-number order
+        self.size = 0
+        self.rows = np.zeros(0, np.int64)
+        # the cells in two blocks (a row per column: grown with two copies, not one per
+        # column), null counts in a third
+        self._int_rows = [n for n, op in ops.items() if op in (SUM_I32, SUM_I64)]
+        self._float_rows = [n for n, op in ops.items() if op not in (SUM_I32, SUM_I64)]
+        self._float_init = np.array([np.inf if ops[n] == MIN_F64 else -np.inf
+                                     if ops[n] == MAX_F64 else 0.0 for n in self._float_rows])
+        self._ints = np.zeros((len(self._int_rows), 0), np.int64)
+        self._floats = np.zeros((len(self._float_rows), 0), np.float64)
+        self._nulls = np.zeros((len(ops), 0), np.int64)
+        self._views()
+
+    def _views(self) -> None:
+        self.cells = {**{n: self._ints[i] for i, n in enumerate(self._int_rows)},
+                      **{n: self._floats[i] for i, n in enumerate(self._float_rows)}}
+        self.nulls = {n: self._nulls[i] for i, n in enumerate(self.ops)}
+
+    def ids(self, codes: list[np.ndarray]) -> np.ndarray:
+        """Each row's group, from per-row global codes (one array per key column)."""
+        key = np.zeros(len(codes[0]), np.int64)
+        for c, bits in zip(reversed(codes), reversed(self.bits), strict=True):
+            if len(c) and int(c.max()) >= 1 << bits:
+                raise SumsOverflow(f"a key code past {bits} bits")
+            key = (key << bits) | c     # (the window group lowest: Arrow's hash needs the
+            #                              varying bits low, else it slows ~20x)
+        enc = pc.dictionary_encode(pa.array(key))
+        unique = enc.dictionary.to_numpy(zero_copy_only=False)
+        inverse = enc.indices.to_numpy(zero_copy_only=False)
+        pos = np.searchsorted(self.known, unique)
+        hit = pos < len(self.known)
+        hit[hit] = self.known[pos[hit]] == unique[hit]
+        ids = np.empty(len(unique), np.int64)
+        ids[hit] = self.known_ids[pos[hit]]
+        fresh = unique[~hit]
+        if len(fresh):
+            new_ids = np.arange(self.size, self.size + len(fresh))
+            ids[~hit] = new_ids
+            self.packed.append(fresh)
+            self.size += len(fresh)
+            order = np.argsort(fresh)                 # merged in: the known keys stay sorted
+            at = np.searchsorted(self.known, fresh[order])
+            self.known = np.insert(self.known, at, fresh[order])
+            self.known_ids = np.insert(self.known_ids, at, new_ids[order])
+            self._grow(self.size)
+        return ids[inverse]
+
+    def keys(self) -> list[np.ndarray]:
+        """Each group's codes per key column, in group-number order."""
+        packed = np.concatenate(self.packed) if self.packed else np.zeros(0, np.int64)
+        out = []
+        for bits in self.bits:
+            out.append(packed & ((1 << bits) - 1))
+            packed = packed >> bits
+        return out
+
+    def _grow(self, size: int) -> None:
+        have = len(self.rows)
+        if size <= have:
+            return
+        new = size if not have else max(size, 2 * have)   # (one call per part: exact)
+        self.rows = np.concatenate([self.rows, np.zeros(new - have, np.int64)])
+        ints = np.zeros((len(self._int_rows), new), np.int64)
+        ints[:, :have] = self._ints
+        floats = np.empty((len(self._float_rows), new), np.float64)
+        floats[:, :have] = self._floats
+        floats[:, have:] = self._float_init[:, None]
+        nulls = np.zeros((len(self.ops), new), np.int64)
+        nulls[:, :have] = self._nulls
+        self._ints, self._floats, self._nulls = ints, floats, nulls
+        self._views()
+
+    def add(self, groups: np.ndarray, columns: dict[str, Column]) -> None:
+        """Add one chunk's rows (``groups``: each row's group) of ``columns``."""
+        counts = np.bincount(groups, minlength=len(self.rows))
+        self.rows += counts
+        work: list[tuple[int, np.ndarray, np.ndarray]] = []
+        for name, (op, values, valid) in columns.items():
+            if values is None:                         # every row null
+                self.nulls[name] += counts
+                continue
+            work.append((op, values, self.cells[name]))
+            if valid is not None:
+                work.append((SUM_I32, [(~v).astype(np.int32) for v in valid], self.nulls[name]))
+        _ADDERS[0](groups, work)
+
+    def columns(self) -> dict[str, pa.Array]:
+        size = self.size
+        rows = self.rows[:size]
+        return {name: pa.array(self.cells[name][:size], mask=self.nulls[name][:size] == rows)
+                for name in self.ops}
+
+
+class PartitionSums:
+    """The sketch sums of one (model, date) partition of a batch, added chunk by chunk.
+
+    >>> sums = PartitionSums()
+    >>> sums.window_groups([("d", "1.0", 1, 60_000, 120_000, "i", {"fw": "2"})]).tolist()
+    [0]
+    >>> [t.num_rows for t in sums.tables()]
+    [0, 0]
+    """
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple, int] = {}
+        self._window_keys: list[tuple[str, int, Any]] = []    # (version, minute ms, tags)
+        self._names = _Labels(_FEATURE_BITS)
+        self._layouts, self._kinds = _Labels(_LAYOUT_BITS), _Labels(_KIND_BITS)
+        self._category_values = _Labels(_CATEGORY_BITS)
+        self._features = _Accumulator(_FEATURE_OPS, (_WINDOW_BITS, _FEATURE_BITS,
+                                                     _KIND_BITS, _LAYOUT_BITS))
+        self._categories = _Accumulator(_CATEGORY_OPS, (_WINDOW_BITS, _FEATURE_BITS,
+                                                        _CATEGORY_BITS))
+        self._pending_features: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
+        self._pending_categories: list[tuple[pa.Table, np.ndarray]] = []
+        self._overflowed = False
+
+    def window_groups(self, ident: Sequence[tuple]) -> np.ndarray:
+        """Each window's group of (version, minute, tags), from a chunk's identity tuples
+        ``(device, version, seq, start ms, end ms, ingest id, tags)``."""
+        out = np.empty(len(ident), np.int64)
+        seen, keys = self._windows, self._window_keys
+        for i, w in enumerate(ident):
+            tags = w[6]
+            key = (w[1], w[3] // _MINUTE, None if tags is None else tuple(sorted(tags.items())))
+            gid = seen.get(key)
+            if gid is None:
+                gid = seen[key] = len(keys)
+                keys.append((w[1], key[1] * _MINUTE, tags))
+            out[i] = gid
+        return out
+
+    def add_chunk(self, ident: Sequence[tuple], features: dict[str, tuple[pa.Table, np.ndarray]],
+                  categories: tuple[pa.Table, np.ndarray] | None) -> None:
+        """A chunk whose proofs passed: its identity tuples, feature tables (by part:
+        numeric, categorical) and category rows, each with its rows' windows (kept until
+        :meth:`tables`, which sums all chunks at once: far fewer calls than per chunk)."""
+        wgroup = self.window_groups(ident)
+        for part, (rows, owner) in features.items():
+            if rows.num_rows:
+                self._pending_features.setdefault(part, []).append((rows, wgroup[owner]))
+        if categories is not None and categories[0].num_rows:
+            self._pending_categories.append((categories[0], wgroup[categories[1]]))
+
+    def _add_features(self, rows: pa.Table, wrow: np.ndarray) -> None:
+        """Feature rows (``wrow``: each row's window group)."""
+        groups = self._features.ids([wrow, self._names.of(rows["feature"]),
+                                     self._kinds.of(rows["kind"]),
+                                     self._layouts.of(rows["layout"])])
+        cols: dict[str, Column] = {name: (SUM_I64, *_values(rows[name], 0))
+                                   for name in _FEATURE_INTS}
+        cols["min"] = (MIN_F64, *_values(rows["min"], np.inf))
+        cols["max"] = (MAX_F64, *_values(rows["max"], -np.inf))
+        n, _ = _values(rows["n"], 0)
+        mean, mean_valid = _values(rows["mean"], 0.0)
+        m2, _ = _values(rows["m2"], 0.0)
+        if mean is None or n is None or m2 is None:
+            cols["sum_x"] = cols["sum_x2"] = (SUM_F64, None, None)
+        else:
+            nf = [c.astype(np.float64) for c in n]
+            cols["sum_x"] = (SUM_F64, [a * b for a, b in zip(nf, mean, strict=True)],
+                             mean_valid)
+            cols["sum_x2"] = (SUM_F64, [c + a * b * b for a, b, c in zip(nf, mean, m2,
+                                                                        strict=True)],
+                              mean_valid)
+        for name in schema.BIN_COLUMNS:
+            values, valid = _values(rows[name], 0)
+            int32 = values is not None and all(v.dtype == np.int32 for v in values)
+            cols[name] = (SUM_I32 if int32 else SUM_I64, values if int32 or values is None
+                          else [v.astype(np.int64) for v in values], valid)
+        for name in _SLOT_INTS:
+            cols[name] = (SUM_I64, *_values(rows[name], 0))
+        for name in ("tail_lo", "tail_hi"):
+            cols[name] = (SUM_F64, *_values(rows[name], 0.0))
+        self._features.add(groups, cols)
+
+    def _add_categories(self, rows: pa.Table, wrow: np.ndarray) -> None:
+        """Category rows (``wrow``: each row's window group)."""
+        groups = self._categories.ids([wrow, self._names.of(rows["feature"]),
+                                       self._category_values.of(rows["category"])])
+        self._categories.add(groups, {"count": (SUM_I64, *_values(rows["count"], 0))})
+
+    def tables(self) -> tuple[pa.Table, pa.Table] | None:
+        """``(feature_sums, category_sums)`` of every chunk added; None when a key column
+        overflowed its bits (:class:`SumsOverflow`: the partition then goes without)."""
+        if self._overflowed:
+            return None
+        try:
+            # numeric and categorical parts apart: their columns are null in one, not the
+            # other, and a column null in some chunks only needs a validity pass
+            parts = [*self._pending_features.values(), self._pending_categories]
+            adds = [self._add_features] * len(self._pending_features) + [self._add_categories]
+            for pending, add in zip(parts, adds, strict=True):
+                if pending:
+                    add(pa.concat_tables([t for t, _ in pending]),
+                        np.concatenate([w for _, w in pending]))
+                    pending.clear()
+        except SumsOverflow as exc:
+            log.warning("a batch partition is written without sketch sums (%s): roll-ups "
+                        "read its rows", exc)
+            self._overflowed = True
+            return None
+        return self._tables()
+
+    def _tables(self) -> tuple[pa.Table, pa.Table]:
+        keys = self._window_keys
+        windows = {
+            "version": pa.array([w[0] for w in keys], pa.string()),
+            "window_start": pa.array([w[1] for w in keys], pa.int64()).cast(
+                schema.FEATURE_SUMS.field("window_start").type),
+            "tags": pa.array([w[2] for w in keys], schema.FEATURE_SUMS.field("tags").type)}
+        out = []
+        for acc, sch, labels in ((self._features, schema.FEATURE_SUMS,
+                                  (("feature", self._names), ("kind", self._kinds),
+                                   ("layout", self._layouts))),
+                                 (self._categories, schema.CATEGORY_SUMS,
+                                  (("feature", self._names),
+                                   ("category", self._category_values)))):
+            codes = acc.keys()
+            win = pa.array(codes[0])
+            cols: dict[str, Any] = {
+                "version": windows["version"].take(win),
+                "window_start": windows["window_start"].take(win),
+                "tags": windows["tags"].take(win)}
+            for (name, lab), c in zip(labels, codes[1:], strict=True):
+                cols[name] = pa.array(lab.values, sch.field(name).type).take(pa.array(c))
+            cols["windows"] = pa.array(acc.rows[:acc.size], pa.int64())
+            cols.update(acc.columns())
+            out.append(pa.Table.from_pydict({f.name: cols[f.name] for f in sch}, schema=sch))
+        return out[0], out[1]
+
+
 # -- plumbing ---------------------------------------------------------------------------
-def _summed(rows: pa.Table, group: np.ndarray, key: tuple[str, ...], specs: list[Spec],
-            counted: str | None, out_schema: pa.Schema, keep_group: bool = True) -> pa.Table:
-    """``rows`` reduced per (``group``, ``key`` columns): the key columns of each group's
-    first row (window starts floored to the minute), the row count as ``windows`` (unless
-    ``counted``: the column that already holds it is then summed) and ``specs``."""
-    codes = [group] + [_codes(rows[k]) for k in key]
-    groups, ngroups = _dense(_combine(*codes))
-    first, count, cols = _reduce_with_nulls(groups, ngroups, specs)
-    firsts = pa.array(first)
-    out: dict[str, Any] = {name: rows[name].take(firsts)
-                           for name in ("version", "tags", *key)}
-    out["window_start"] = _minute(rows["window_start"].take(firsts))
-    if counted is None and "windows" in out_schema.names:
-        out["windows"] = pa.array(count, pa.int64())
-    out.update(cols)
-    fields = list(out_schema)
-    if keep_group:
-        fields.insert(0, pa.field("_group", pa.int64(), nullable=False))
-        out["_group"] = pa.array(group[first], pa.int64())
-    return pa.Table.from_pydict({f.name: out[f.name] for f in fields}, schema=pa.schema(fields))
+def _values(column: pa.ChunkedArray | pa.Array, fill: Any
+            ) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+    """A column's chunks as numpy with nulls replaced by ``fill``, and their validity (None:
+    no nulls); ``(None, None)`` when every value is null."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if all(c.null_count == len(c) for c in chunks):
+        return None, None
+    values, valid = [], []
+    for c in chunks:
+        if c.null_count:
+            valid.append(c.is_valid().to_numpy(zero_copy_only=False))
+            c = c.fill_null(fill)
+        else:
+            valid.append(None)
+        values.append(c.to_numpy(zero_copy_only=False))
+    if all(v is None for v in valid):
+        return values, None
+    return values, [np.ones(len(x), bool) if v is None else v
+                    for x, v in zip(values, valid, strict=True)]
 
 
-def _bins_and_slot_sums(rows: pa.Table) -> list[Spec]:
-    specs: list[Spec] = []
-    for name in schema.BIN_COLUMNS:
-        values = _values(rows[name], 0)[0]
-        specs.append((name, SUM_I32 if values.dtype == np.int32 else SUM_I64, values, None))
-    specs += [(name, SUM_I64, *_values(rows[name], 0)) for name in _INT_SUMS[8:-1]]
-    specs += [(name, SUM_F64, *_values(rows[name], 0.0)) for name in _FLOAT_SUMS]
-    specs.append(("sums_n", SUM_I64, *_values(rows["sums_n"], 0)))
-    return specs
+def _array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array (a chunk's columns have one chunk: no copy)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
-def _with_group(sch: pa.Schema) -> pa.Schema:
-    return sch.insert(0, pa.field("_group", pa.int64(), nullable=False))
-
-
-def _reduce_with_nulls(groups: np.ndarray, ngroups: int, specs: list[Spec]
-                       ) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
-    """Reduce ``specs`` (name, operation, values with nulls filled, validity or None); a
-    column whose group held only nulls is null there, as SQL's ``SUM``/``MIN`` give."""
-    columns: list[tuple[int, Any]] = []
-    valid_at: dict[str, int] = {}
-    for name, op, values, valid in specs:
-        columns.append((op, np.ascontiguousarray(values)))
-        if valid is not None:
-            valid_at[name] = len(columns)
-            columns.append((SUM_I32, valid.view(np.int8).astype(np.int32)))
-    first, count, reduced = _REDUCERS[0](groups, ngroups, columns)
-    out: dict[str, pa.Array] = {}
-    j = 0
-    for name, _op, _, valid in specs:
-        values = reduced[j]
-        mask = None if valid is None else reduced[valid_at[name]] == 0
-        out[name] = pa.array(values, mask=mask)
-        j += 1 if valid is None else 2
-    return first, count, out
-
-
-def _values(column: pa.ChunkedArray | pa.Array, fill: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """A column as numpy with nulls replaced by ``fill``, and its validity (None: no nulls)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if arr.null_count == 0:
-        return arr.to_numpy(zero_copy_only=False), None
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
-    return arr.fill_null(fill).to_numpy(zero_copy_only=False), valid
-
-
-def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Small integer codes of a column's values (null is its own code, 0)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_integer(arr.type) and arr.null_count == 0:
-        values = arr.to_numpy(zero_copy_only=False).astype(np.int64)
-        return values - values.min()
-    idx = pc.dictionary_encode(arr).indices
-    return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-
-
-def _combine(*codes: np.ndarray) -> np.ndarray:
-    """One int64 key per row from several code columns (each code < its column's max + 1)."""
-    key = codes[0].astype(np.int64)
-    for c in codes[1:]:
-        key = key * (int(c.max()) + 1) + c
-    return key
-
-
-def _dense(key: np.ndarray) -> tuple[np.ndarray, int]:
-    """Group numbers 0 .. k-1 in order of first appearance, and k."""
-    enc = pc.dictionary_encode(pa.array(key))
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
-
-
-def _minute(ts: pa.ChunkedArray | pa.Array) -> pa.Array:
-    ms = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
-    return pa.array(ms // _MINUTE * _MINUTE, pa.int64()).cast(schema.FEATURE_SUMS.field(
-        "window_start").type)
-
-
-__all__ = ["category_sums", "feature_sums", "merge", "reduce_c", "reduce_py", "use_reducer",
-           "window_groups"]
+__all__ = ["PartitionSums", "SumsOverflow", "add_c", "add_py", "use_adder"]

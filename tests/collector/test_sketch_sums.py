@@ -20,9 +20,9 @@ from collector.row_builder import RowBuilder
 from collector.schema import BIN_COLUMNS, SUM_COLUMNS
 from edge_sdk.wire import decode_window
 
-REDUCERS = [pytest.param(sketch_sums.reduce_py, id="numpy")]
+ADDERS = [pytest.param(sketch_sums.add_py, id="numpy")]
 if sketch_sums.native is not None:
-    REDUCERS.append(pytest.param(sketch_sums.reduce_c, id="c"))
+    ADDERS.append(pytest.param(sketch_sums.add_c, id="c"))
 
 _TAGS = ({"fw": "2.1", "region": "eu"}, {"region": "eu", "fw": "2.1"}, {"fw": "2.0"}, {})
 
@@ -49,14 +49,14 @@ _TAG_KEY = "list_sort(map_entries(tags))"
 _MINUTE = "(epoch_ms(window_start) // 60000) * 60000"
 
 
-@pytest.mark.parametrize("reducer", REDUCERS)
+@pytest.mark.parametrize("adder", ADDERS)
 @pytest.mark.parametrize("chunk_windows", [7, 512])
-def test_feature_sums_equal_sql_over_the_rows(reducer, chunk_windows):
-    old = sketch_sums.use_reducer(reducer)
+def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows):
+    old = sketch_sums.use_adder(adder)
     try:
         t = _batch(chunk_windows)
     finally:
-        sketch_sums.use_reducer(old)
+        sketch_sums.use_adder(old)
     con = duckdb.connect()
     con.register("f", t["features"])
     con.register("s", t["feature_sums"])
@@ -80,13 +80,13 @@ def test_feature_sums_equal_sql_over_the_rows(reducer, chunk_windows):
     assert t["feature_sums"].schema.equals(sketch_sums.schema.FEATURE_SUMS)
 
 
-@pytest.mark.parametrize("reducer", REDUCERS)
-def test_category_sums_equal_sql_over_the_rows(reducer):
-    old = sketch_sums.use_reducer(reducer)
+@pytest.mark.parametrize("adder", ADDERS)
+def test_category_sums_equal_sql_over_the_rows(adder):
+    old = sketch_sums.use_adder(adder)
     try:
         t = _batch(5)
     finally:
-        sketch_sums.use_reducer(old)
+        sketch_sums.use_adder(old)
     con = duckdb.connect()
     con.register("c", t["categories"])
     con.register("s", t["category_sums"])
@@ -112,36 +112,45 @@ def test_a_batch_without_features_still_has_its_sums_tables():
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(-2**31, 2**31 - 1),
                           st.integers(-2**40, 2**40),
                           st.floats(-1e6, 1e6, allow_nan=False)), min_size=1, max_size=80))
-def test_the_reducers_agree(rows):
-    """Hypothesis: numpy and C give the same first rows, counts, sums, minima, maxima."""
+def test_the_adders_agree(rows):
+    """Hypothesis: numpy and C add the same sums, minima and maxima into each group."""
     if sketch_sums.native is None:
         pytest.skip("collector._sinkfast is not built")
-    groups, dense = np.unique(np.array([r[0] for r in rows], np.int64), return_inverse=True)
-    ngroups = len(groups)
+    g = np.array([r[0] for r in rows], np.int64)
     i32 = np.array([r[1] for r in rows], np.int32)
     i64 = np.array([r[2] for r in rows], np.int64)
     f64 = np.array([r[3] for r in rows], np.float64)
-    cols = [(sketch_sums.SUM_I32, i32), (sketch_sums.SUM_I64, i64),
-            (sketch_sums.SUM_F64, f64), (sketch_sums.MIN_F64, f64), (sketch_sums.MAX_F64, f64)]
-    g = dense.astype(np.int64)
-    py, c = sketch_sums.reduce_py(g, ngroups, cols), sketch_sums.reduce_c(g, ngroups, cols)
-    assert py[0].tolist() == c[0].tolist() == [int(np.flatnonzero(g == k)[0])
-                                               for k in range(ngroups)]
-    assert py[1].tolist() == c[1].tolist()
-    for a, b in zip(py[2][:2], c[2][:2], strict=True):
-        assert a.tolist() == b.tolist()
-    assert np.allclose(py[2][2], c[2][2], rtol=1e-12, atol=1e-6)
-    for a, b in zip(py[2][3:], c[2][3:], strict=True):
-        assert a.tolist() == b.tolist()
-    assert c[2][0].tolist() == [int(i32[g == k].astype(np.int64).sum()) for k in range(ngroups)]
+    ops = [(sketch_sums.SUM_I32, i32, 0), (sketch_sums.SUM_I64, i64, 0),
+           (sketch_sums.SUM_F64, f64, 0.0), (sketch_sums.MIN_F64, f64, np.inf),
+           (sketch_sums.MAX_F64, f64, -np.inf)]
+    cells = {}
+    for name, adder in (("py", sketch_sums.add_py), ("c", sketch_sums.add_c)):
+        accs = [np.full(7, start, np.int64 if isinstance(start, int) else np.float64)
+                for _, _, start in ops]
+        adder(g, [(op, v, acc) for (op, v, _), acc in zip(ops, accs, strict=True)])
+        adder(g, [(op, v, acc) for (op, v, _), acc in zip(ops, accs, strict=True)])  # twice
+        cells[name] = accs
+    want_i32 = [2 * int(i32[g == k].astype(np.int64).sum()) for k in range(7)]
+    assert cells["py"][0].tolist() == cells["c"][0].tolist() == want_i32
+    assert cells["py"][1].tolist() == cells["c"][1].tolist()
+    assert np.allclose(cells["py"][2], cells["c"][2], rtol=1e-12, atol=1e-6)
+    for k in (3, 4):
+        assert cells["py"][k].tolist() == cells["c"][k].tolist()
+    assert cells["c"][3].tolist() == [f64[g == k].min() if (g == k).any() else np.inf
+                                      for k in range(7)]
 
 
-def test_group_reduce_rejects_groups_out_of_range():
+def test_group_add_rejects_bad_groups_and_short_cells():
     if sketch_sums.native is None:
         pytest.skip("collector._sinkfast is not built")
-    with pytest.raises(ValueError, match="expected 0 <= group < 2"):
-        sketch_sums.reduce_c(np.array([0, 2], np.int64), 2,
-                             [(sketch_sums.SUM_I64, np.array([1, 2], np.int64))])
+    acc = np.zeros(2, np.int64)
+    with pytest.raises(ValueError, match="expected >= 0"):
+        sketch_sums.add_c(np.array([0, -1], np.int64),
+                          [(sketch_sums.SUM_I64, np.array([1, 2], np.int64), acc)])
+    with pytest.raises(ValueError, match="at least 3 cells"):
+        sketch_sums.add_c(np.array([0, 2], np.int64),
+                          [(sketch_sums.SUM_I64, np.array([1, 2], np.int64), acc)])
     with pytest.raises(ValueError, match="column 0"):
-        sketch_sums.reduce_c(np.array([0, 1], np.int64), 2,
-                             [(sketch_sums.SUM_I64, np.array([1], np.int64))])
+        sketch_sums.add_c(np.array([0, 1], np.int64),
+                          [(sketch_sums.SUM_I64, np.array([1], np.int64), acc)])
+    assert acc.tolist() == [0, 0]                    # a refused call adds nothing
