@@ -12,7 +12,8 @@ done once per closed evaluation window and stored beside the window rows::
 :meth:`analytics.dataset.Dataset.feature_groups`, ``category_groups`` and
 ``window_groups`` return for that evaluation window (``bucket``). The analysis reads them
 through :class:`analytics.rollup_reader.RollupReader` and costs models x segments x
-features x windows, not devices.
+features x windows, not devices. The build merges the sink's sketch sums of each batch
+(analytics/rollup_sums.py) where they cover the evaluation window exactly, else the rows.
 
 **Exactly once.** A roll-up's generation ``<gen>`` is a hash of the raw ``windows`` files
 (name and size) whose window starts fall in its evaluation window: the same inputs always

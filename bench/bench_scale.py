@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -226,7 +227,7 @@ def measure_minutes(devices: int, base: Path) -> dict:
         build_day(root / "telemetry", devices, range(22, 24), every_minute=True)
         marker.write_text("1")
     first, now = BASE_MS + 22 * HOUR, BASE_MS + 23 * HOUR + 300_000 + 60_000
-    out = {"devices": devices, "windows": devices * 60}
+    out: dict[str, Any] = {"devices": devices, "windows": devices * 60}
     for step in ("sums", "rows"):
         shutil.rmtree(root / "telemetry" / "rollups", ignore_errors=True)
         hidden = [root / "telemetry" / t for t in ("feature_sums", "category_sums")]

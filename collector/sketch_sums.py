@@ -222,7 +222,7 @@ class _Accumulator:
         """Add one chunk's rows (``groups``: each row's group) of ``columns``."""
         counts = np.bincount(groups, minlength=len(self.rows))
         self.rows += counts
-        work: list[tuple[int, np.ndarray, np.ndarray]] = []
+        work: list[tuple[int, Any, np.ndarray]] = []
         for name, (op, values, valid) in columns.items():
             if values is None:                         # every row null
                 self.nulls[name] += counts

@@ -105,6 +105,7 @@ port = 8080
 # dataset = ""                     # default <data-dir>/telemetry; or a shared path
 # roll_ms = 60000                  # a batch file is closed at most this long after opening
 # compression = "zstd"
+# sketch_sums = true               # each batch's rows summed too: what the roll-ups read
 
 [compact]
 # `edgedrift compact` merges the small batch files of closed days (e.g. daily from cron).
