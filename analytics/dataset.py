@@ -54,6 +54,9 @@ _LABEL_AGGREGATES = """
 # for consumers without a reference task; the per-task columns above stay separate.
 _MAJORITY_TASK = """CASE WHEN coalesce(label_n_reg, 0) > coalesce(label_n_cls, 0)
     THEN 'regression' WHEN coalesce(label_n_cls, 0) > 0 THEN 'classification' END"""
+# one delivery per window identity: the smallest ingest id (every table keeps the same one)
+_ONE_DELIVERY = ("QUALIFY row_number() OVER (PARTITION BY device_id, model, seq "
+                 "ORDER BY ingest_id) = 1")
 _RETRIES = 8
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -278,8 +281,11 @@ class Dataset:
 
     @_relisting
     def window_groups(self, since_ms: int, until_ms: int, window: Cadence | int,
-                      models: tuple[str, ...] = ()) -> pa.Table:
-        """Per (model, version, bucket, segment): records, windows, devices, labels, quality."""
+                      models: tuple[str, ...] = (), dedup: bool = True) -> pa.Table:
+        """Per (model, version, bucket, segment): records, windows, devices, labels, quality.
+
+        ``dedup=False`` skips keeping one delivery per window (~3x cheaper): only for a
+        caller that knows no window in the range was delivered twice."""
         if not self.has_table("windows"):
             return pa.table({})
         seg_sel, _, sp = self._segments()
@@ -289,7 +295,7 @@ class Dataset:
             SELECT *, {bucket_sql} AS bucket {seg_sel}
             FROM {self._scan('windows')}
             WHERE {self._time_filter()} {_models_filter(models)}
-            QUALIFY row_number() OVER (PARTITION BY device_id, model, seq ORDER BY ingest_id) = 1)
+            {_ONE_DELIVERY if dedup else ""})
         SELECT model, version, bucket {grp_sel},
                count(*) AS windows, count(DISTINCT device_id) AS devices,
                SUM(n)::BIGINT AS records, SUM(unknown_feature)::BIGINT AS unknown_feature,

@@ -241,7 +241,10 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
     the sums."""
     lo, hi = min(todo), cadence.end(max(todo))
     full = (1 << len(ds.segment_tags)) - 1
-    windows = ds.window_groups(lo, hi, cadence, (model,))
+    health = bucket_summaries(ds, cadence, lo, hi, model)
+    twice = pc.sum(pc.subtract(health["rows"], health["windows"])).as_py() \
+        if health.num_rows else 0             # deliveries beyond the first, per device
+    windows = ds.window_groups(lo, hi, cadence, (model,), dedup=bool(twice))
     features: list[pa.Table] = []
     categories: list[pa.Table] = []
     summed: set[int] = set()
@@ -259,7 +262,7 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
         features.append(_only(ds.feature_groups(rlo, rhi, cadence, (model,)), rest))
         categories.append(_only(ds.category_groups(rlo, rhi, cadence, (model,)), rest))
     tables = {"features": _concat(features), "categories": _concat(categories),
-              "windows": windows, "health": bucket_summaries(ds, cadence, lo, hi, model)}
+              "windows": windows, "health": health}
     fs.create_dir(pdir, recursive=True)
     for b, gen in sorted(todo.items()):
         written = []
