@@ -37,8 +37,9 @@ SERIES_DASH = alt.Scale(range=[[1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1,
 SERIES_SHAPES = alt.Scale(range=["circle", "square", "triangle-up", "diamond", "cross",
                                  "triangle-down"])
 # score / threshold: 0 = nothing, 1 = at the threshold, 2 and more = twice it (capped)
+# (interpolated in Lab: Vega's default, HCL, swings the pale grey through cyan and green)
 RATIO_SCALE = alt.Scale(domain=[0, 0.5, 1, 2], range=["#f8f9fa", "#ffec99", "#fd7e14", "#a61e4d"],
-                        clamp=True)
+                        clamp=True, interpolate="lab")
 HEIGHT = 260
 # Streamlit fits the whole chart (legend and axes included) into its height: add room for them
 CHROME = 110
