@@ -393,12 +393,17 @@ def vega_spec(chart: Any) -> dict[str, Any]:
         datasets[name] = data
         return alt.NamedData(name=name)
 
-    copy = chart.copy(deep=["layer"]) if hasattr(chart, "layer") else chart.copy(deep=False)
-    copy.data = named(copy.data)
-    for i, layer in enumerate(getattr(copy, "layer", None) or []):
-        layer = copy.layer[i] = layer.copy(deep=False)
-        layer.data = named(layer.data)
-    spec: dict[str, Any] = copy.to_dict(validate=False)
+    def name_frames(part: Any) -> Any:   # a copy of ``part`` whose frames are named
+        part = part.copy(deep=False)
+        if isinstance(getattr(part, "data", None), pd.DataFrame):
+            part.data = named(part.data)
+        for attr in ("layer", "vconcat", "hconcat", "concat"):
+            subs = getattr(part, attr, None)
+            if isinstance(subs, list):
+                setattr(part, attr, [name_frames(sub) for sub in subs])
+        return part
+
+    spec: dict[str, Any] = name_frames(chart).to_dict(validate=False)
     view = spec.get("config", {}).get("view", {})
     for key in ("continuousWidth", "continuousHeight"):   # Altair's default theme
         view.pop(key, None)
