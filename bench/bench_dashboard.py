@@ -10,6 +10,8 @@ The results database is generated directly with ``analytics.results.ResultsDB``
   run is over and every chart is drawn. Target <= 1.5 s per page.
 * Server (AppTest, one full script run per page, the second run = warm): the Python
   share of that time.
+* CPU per warm load (server + Chromium, from ``/proc``): less tied than the wall time to
+  what else the machine runs (see :mod:`bench.browser`).
 
 ``python -m bench.bench_dashboard --code-root DIR [--code-root .]`` measures other
 checkouts' code (e.g. a worktree of an older commit) on the same data, alternated, for
@@ -141,6 +143,8 @@ def run() -> list[Figure]:
                               "(warm load)", "<= 1.5 s", t["warm"], "s"))
         figures.append(Figure(f"dashboard {name} page in Chromium (sidebar navigation)",
                               "<= 1.5 s", t["nav"], "s"))
+        figures.append(Figure(f"dashboard {name} page: CPU per warm load (server + "
+                              "browser)", "", t["cpu"], "s"))
     if "_foreign_requests" in browser:
         figures.append(Figure("dashboard requests to other origins", "0",
                               browser["_foreign_requests"]["count"], ""))

@@ -5,6 +5,12 @@ blocked.
 A page counts as loaded when Streamlit's script run is over (no status widget, no
 skeleton), every chart has its canvas, and the number of elements then stays the same for
 250 ms; the figure is the time until that stable state was first seen.
+
+Beside the wall time, the CPU time a warm load costs (the dashboard server, Chromium and
+playwright's driver: every process this one started) is read from ``/proc``. The wall time
+of a page on a shared machine depends on what else runs; its CPU time depends on that less
+(it still holds the polling of the page-drawn wait, which lasts longer on a loaded machine),
+so it is a second view when two versions are compared in one run.
 """
 
 from __future__ import annotations
@@ -55,6 +61,37 @@ def wait_drawn(page: Any, timeout_ms: int = 60_000, settle_ms: int = SETTLE_MS) 
             raise TimeoutError("the page kept changing")
 
 
+def descendants_cpu_s(root: int | None = None) -> float:
+    """CPU seconds (user + system, with those of reaped children) of every process below
+    ``root`` (default: this process), from ``/proc``; NaN where there is no ``/proc``."""
+    root = os.getpid() if root is None else root
+    parent: dict[int, int] = {}
+    used: dict[int, int] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return float("nan")
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:          # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parent[int(name)] = int(fields[1])
+        used[int(name)] = sum(int(x) for x in fields[11:15])
+    total = 0
+    for pid, ticks in used.items():
+        up = parent.get(pid)
+        while up is not None and up != root and up > 1:
+            up = parent.get(up)
+        if up == root:
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,7 +136,8 @@ def serve(data_dir: Path, code_root: Path = ROOT, config: Path | None = None) ->
 def page_times(url: str, pages: list[tuple[str, str]], query: str,
                repeats: int = 5) -> dict[str, dict[str, float]]:
     """Per page (url path, sidebar title): ``cold`` (first load), ``warm`` (median full
-    page load after it) and ``nav`` (median in-app navigation by the sidebar link), in s.
+    page load after it), ``nav`` (median in-app navigation by the sidebar link) and
+    ``cpu`` (CPU seconds per warm load: server, browser and driver; see the module), in s.
     Raises ``RuntimeError`` with the reason when Chromium or playwright is missing."""
     try:
         from playwright.sync_api import sync_playwright
@@ -126,11 +164,14 @@ def page_times(url: str, pages: list[tuple[str, str]], query: str,
             page.goto(f"{url}/?{query}", timeout=120_000)
             wait_drawn(page, 120_000)
             for path, title in pages:
-                loads = []
-                for _ in range(repeats + 1):     # the first load is the cold one
+                loads, cpu = [], descendants_cpu_s()
+                for i in range(repeats + 1):     # the first load is the cold one
+                    if i == 1:
+                        cpu = descendants_cpu_s()
                     t = time.perf_counter()
                     page.goto(f"{url}/{path}?{query}", timeout=120_000)
                     loads.append(wait_drawn(page, 120_000) - t)
+                cpu = (descendants_cpu_s() - cpu) / repeats
                 navs = []
                 for _ in range(repeats):
                     other = next(t for p_, t in pages if t != title)
@@ -145,7 +186,7 @@ def page_times(url: str, pages: list[tuple[str, str]], query: str,
                     navs.append(wait_drawn(page, 120_000) - t)
                 out[path or "(landing)"] = {"cold": loads[0],
                                             "warm": statistics.median(loads[1:]),
-                                            "nav": statistics.median(navs)}
+                                            "nav": statistics.median(navs), "cpu": cpu}
         finally:
             browser.close()
     if foreign:

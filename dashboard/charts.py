@@ -37,12 +37,14 @@ SERIES_DASH = alt.Scale(range=[[1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1,
 SERIES_SHAPES = alt.Scale(range=["circle", "square", "triangle-up", "diamond", "cross",
                                  "triangle-down"])
 # score / threshold: 0 = nothing, 1 = at the threshold, 2 and more = twice it (capped)
+# (interpolated in Lab: Vega's default, HCL, swings the pale grey through cyan and green)
 RATIO_SCALE = alt.Scale(domain=[0, 0.5, 1, 2], range=["#f8f9fa", "#ffec99", "#fd7e14", "#a61e4d"],
-                        clamp=True)
+                        clamp=True, interpolate="lab")
 HEIGHT = 260
 # Streamlit fits the whole chart (legend and axes included) into its height: add room for them
 CHROME = 110
-VERDICT_ROW = "◆ model verdict"
+VERDICT_ROW = "◆ model verdict"   # the top row when the verdicts carry no kind
+KINDS = ("drift", "quality", "latency", "accuracy")   # order of the verdict rows
 
 
 def _legend(title: str) -> alt.Legend:
@@ -119,12 +121,16 @@ def histogram(df: pd.DataFrame, x: str, title: str, bins: int = 30) -> alt.Chart
 def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
                   markers: pd.DataFrame | None = None) -> alt.LayerChart:
     """Features x time: colour = effect score / threshold on a fixed scale (1 = threshold),
-    ``✕`` = the feature drifted in that window; the top row is the model verdict (shape).
-    ``effect`` may hold cells of several windows (``windows``, ``drifted_windows``: from
+    ``✕`` = the feature drifted in that window; the top rows are the model's verdicts, one
+    per ``kind`` (drift, quality, ...: shape and colour, with a legend). ``effect`` may hold
+    cells of several windows (``windows``, ``drifted_windows``: from
     :func:`analytics.queries.results.effect_heatmap` on a long range): each shows its worst.
 
     One layered chart on a time axis, so it takes its container's width whatever the
-    number of windows; the colour legend and the newest window are always visible.
+    number of windows; the colour legend and the newest window are always visible. It is
+    the Drift view's only chart (the verdict timeline is its top rows): one chart to embed,
+    and its marks carry no ARIA description (drawn on a canvas, where a description per
+    cell is never read but costs the browser an expression per cell).
 
     >>> import pandas as pd
     >>> t = pd.to_datetime(["2025-01-01 00:00", "2025-01-01 01:00"])
@@ -132,55 +138,81 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
     ...                   "window_end": t + pd.Timedelta(hours=1), "score": [0.05, 0.4],
     ...                   "lower": [0.0, 0.3], "upper": [0.1, 0.5], "threshold": 0.1,
     ...                   "exceeded": [False, True], "drifted": [False, True]})
-    >>> v = pd.DataFrame({"window_start": t, "window_end": t + pd.Timedelta(hours=1),
-    ...                   "state": ["ok", "drift"], "share_drifted": [0.0, 1.0], "note": ""})
+    >>> tt = t.append(t)
+    >>> v = pd.DataFrame({"kind": ["drift", "drift", "quality", "quality"],
+    ...                   "window_start": tt, "window_end": tt + pd.Timedelta(hours=1),
+    ...                   "state": ["ok", "drift", "ok", "ok"], "share_drifted": [0.0, 1.0, 0, 0],
+    ...                   "note": ""})
     >>> spec = drift_heatmap(e, v).to_dict()
     >>> spec["layer"][0]["encoding"]["color"]["scale"]["domain"]
     [0, 0.5, 1, 2]
+    >>> spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    ['◆ drift verdict', '◆ quality verdict', 'rms']
     """
-    cells = effect.assign(
-        ratio=effect["score"] / effect["threshold"].where(effect["threshold"] > 0),
-        mark=effect["drifted"].fillna(False).astype(bool).map({True: "✕", False: ""}),
-        mid=_mid(effect))
-    strip = verdicts.assign(row=VERDICT_ROW, mid=_mid(verdicts))
-    features = sorted(cells["feature"].unique())
-    y = alt.Y("feature:N", title=None, sort=[VERDICT_ROW, *features],
-              scale=alt.Scale(domain=[VERDICT_ROW, *features]))
-    cells = _slim(cells, "feature", "method", "window_start", "window_end", "mid", "score",
-                  "lower", "upper", "threshold", "ratio", "exceeded", "drifted", "mark",
-                  "windows", "drifted_windows", "per_cell")
-    merged = "per_cell" in cells and bool((cells["per_cell"] > 1).any())
-    heat = alt.Chart().encode(y=y)
-    x = alt.X("window_start:T", title=None)
+    features = sorted(effect["feature"].unique())
+    strip = _verdict_rows(verdicts)
+    rows = [*dict.fromkeys(strip["row"]), *features]
+    y = alt.Y("feature:N", title=None, scale=alt.Scale(domain=rows))
+    merged = "per_cell" in effect and bool((effect["per_cell"] > 1).any())
+    cells = _slim(effect.assign(ratio=effect["score"] / effect["threshold"].where(
+        effect["threshold"] > 0)), "feature", "method", "window_start", "window_end", "score",
+        "lower", "upper", "threshold", "ratio", "drifted",
+        *(("windows", "drifted_windows") if merged else ()))
+    drifted = effect[effect["drifted"].fillna(False).astype(bool)]
+    crosses = pd.DataFrame({"feature": drifted["feature"], "mid": _mid(drifted), "mark": "✕"})
     layers: list[Any] = [
-        heat.mark_rect(stroke="white", strokeWidth=0.5).encode(
-            x=x, x2="window_end:T",
+        alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5, aria=False).encode(
+            x=alt.X("window_start:T", title=None), x2="window_end:T", y=y,
             color=alt.Color("ratio:Q", scale=RATIO_SCALE, legend=alt.Legend(
                 title="effect score / threshold (1 = threshold)", orient="top",
                 gradientLength=220, values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
-            tooltip=["feature", "method", alt.Tooltip("window_start:T"),
+            tooltip=[alt.Tooltip("feature:N"), alt.Tooltip("method:N"),
+                     alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M", title="from"),
                      alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("lower:Q", format=".3f"),
                      alt.Tooltip("upper:Q", format=".3f"), alt.Tooltip("threshold:Q"),
                      alt.Tooltip("ratio:Q", format=".2f", title="score / threshold"),
-                     "exceeded", "drifted",
+                     alt.Tooltip("drifted:N"),
                      *([alt.Tooltip("windows:Q", title="windows in cell (worst shown)"),
                         alt.Tooltip("drifted_windows:Q", title="windows drifted")]
                        if merged else [])]),
-        heat.transform_filter("datum.mark != ''").mark_text(
-            fontSize=12, fontWeight="bold", color="white").encode(x="mid:T", text="mark:N"),
     ]
+    if not crosses.empty:
+        layers.append(alt.Chart(crosses).mark_text(
+            fontSize=12, fontWeight="bold", color="white", aria=False).encode(
+            x="mid:T", y=y, text="mark:N"))
     if not strip.empty:
-        strip = _slim(strip, "window_start", "mid", "row", "state", "share_drifted", "note")
-        sb = alt.Chart(strip).encode(x=alt.X("mid:T"), y=alt.Y("row:N", sort=[VERDICT_ROW,
-                                                                              *features]))
-        layers.append(sb.mark_point(size=90, filled=True).encode(
-            shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=_legend("model verdict")),
-            color=alt.value("#212529"),
-            tooltip=[alt.Tooltip("window_start:T"), "state", "share_drifted", "note"]))
+        layers.append(alt.Chart(strip).mark_point(size=90, filled=True, aria=False).encode(
+            x=alt.X("mid:T"), y=alt.Y("row:N", scale=alt.Scale(domain=rows)),
+            shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=_legend("verdict")),
+            color=alt.Color("state:N", scale=STATE_COLORS, legend=_legend("verdict")),
+            tooltip=[alt.Tooltip("kind:N"),
+                     alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M", title="from"),
+                     alt.Tooltip("state:N"), alt.Tooltip("share_drifted:Q"),
+                     alt.Tooltip("note:N")]))
     layers += _marker_layers(markers)
-    return _sized(alt.layer(*layers, data=cells).resolve_scale(color="independent",
-                                                                shape="independent"),
-                  CHROME + 30 * (len(features) + 1))
+    return _sized(alt.layer(*layers).resolve_scale(color="independent", shape="independent"),
+                  CHROME + 30 * len(rows))
+
+
+def _verdict_rows(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts as the heatmap's top rows: ``row`` (one per kind, drift first), ``mid``.
+
+    >>> import pandas as pd
+    >>> t = pd.to_datetime(["2025-01-01"])
+    >>> v = pd.DataFrame({"window_start": t, "window_end": t + pd.Timedelta(hours=1),
+    ...                   "state": "ok", "share_drifted": 0.0, "note": ""})
+    >>> _verdict_rows(v)[["row", "kind"]].values.tolist()
+    [['◆ model verdict', 'drift']]
+    """
+    cols = ["row", "kind", "window_start", "mid", "state", "share_drifted", "note"]
+    if verdicts.empty:
+        return pd.DataFrame(columns=cols)
+    v = verdicts if "kind" in verdicts else verdicts.assign(kind="drift")
+    order = {k: i for i, k in enumerate(KINDS)}
+    v = v.assign(order=v["kind"].map(order).fillna(len(order)), mid=_mid(v)).sort_values(
+        ["order", "kind"], kind="stable")
+    v["row"] = [f"◆ {k} verdict" for k in v["kind"]] if "kind" in verdicts else VERDICT_ROW
+    return v.reindex(columns=cols)
 
 
 def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
@@ -203,9 +235,9 @@ def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
             color=alt.Color("ratio:Q", scale=RATIO_SCALE, legend=alt.Legend(
                 title="effect score / threshold (1 = threshold)", orient="top",
                 values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
-            tooltip=["segment", "feature", "method", alt.Tooltip("score:Q", format=".3f"),
+            tooltip=["segment:N", "feature:N", "method:N", alt.Tooltip("score:Q", format=".3f"),
                      alt.Tooltip("lower:Q", format=".3f"), alt.Tooltip("upper:Q", format=".3f"),
-                     "threshold", "drifted"]),
+                     "threshold:Q", "drifted:N"]),
         base.mark_text(fontSize=11).encode(text="label:N"), data=cells,
     ), CHROME + 40 + 34 * cells["segment"].nunique())
 
@@ -324,13 +356,60 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
 
 
 def verdict_timeline(df: pd.DataFrame, markers: pd.DataFrame | None = None) -> alt.LayerChart:
-    """Verdict state per window and kind: shape and colour (one legend), one row per kind."""
+    """Verdict state per window and kind: shape and colour (one legend), one row per kind
+    (the Drift view draws it alone only when there is no heatmap to put the verdicts on)."""
     df = _slim(df, "window_start", "kind", "state", "note")
     base = alt.Chart(df).encode(x=alt.X("window_start:T", title=None),
                                 y=alt.Y("kind:N", title=None))
-    layers: list[Any] = [base.mark_point(size=110, filled=True).encode(
+    layers: list[Any] = [base.mark_point(size=110, filled=True, aria=False).encode(
         shape=alt.Shape("state:N", scale=STATE_SHAPES, legend=_legend("verdict")),
         color=alt.Color("state:N", scale=STATE_COLORS, legend=_legend("verdict")),
-        tooltip=[alt.Tooltip("window_start:T"), "kind", "state", "note"])]
+        tooltip=[alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M"),
+                 alt.Tooltip("kind:N"), alt.Tooltip("state:N"), alt.Tooltip("note:N")])]
     layers += _marker_layers(markers)
     return _sized(alt.layer(*layers), CHROME + 30 * max(1, df["kind"].nunique()))
+
+
+def vega_spec(chart: Any) -> dict[str, Any]:
+    """``chart`` as a Vega-Lite spec whose data frames stay frames under ``datasets``
+    (Streamlit ships them as Arrow), built without schema validation or a theme: what
+    ``st.altair_chart`` sends, at a fraction of the cost, so it can be cached.
+
+    Every field must carry its type (``"feature:N"``): the frames are named, not inlined,
+    so Altair cannot infer one.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"t": pd.to_datetime(["2025-01-01"]), "v": [1.0], "s": ["a"]})
+    >>> spec = vega_spec(lines(df, "t", "v", "s", "ms"))
+    >>> list(spec["datasets"]) == [spec["data"]["name"]], "config" in spec
+    (True, False)
+    """
+    datasets: dict[str, pd.DataFrame] = {}
+
+    def named(data: Any) -> Any:
+        if not isinstance(data, pd.DataFrame):
+            return data
+        name = f"data-{len(datasets)}"
+        datasets[name] = data
+        return alt.NamedData(name=name)
+
+    def name_frames(part: Any) -> Any:   # a copy of ``part`` whose frames are named
+        part = part.copy(deep=False)
+        if isinstance(getattr(part, "data", None), pd.DataFrame):
+            part.data = named(part.data)
+        for attr in ("layer", "vconcat", "hconcat", "concat"):
+            subs = getattr(part, attr, None)
+            if isinstance(subs, list):
+                setattr(part, attr, [name_frames(sub) for sub in subs])
+        return part
+
+    spec: dict[str, Any] = name_frames(chart).to_dict(validate=False)
+    view = spec.get("config", {}).get("view", {})
+    for key in ("continuousWidth", "continuousHeight"):   # Altair's default theme
+        view.pop(key, None)
+    if "config" in spec and not view:
+        spec["config"].pop("view", None)
+        if not spec["config"]:
+            del spec["config"]
+    spec["datasets"] = datasets
+    return spec

@@ -53,6 +53,18 @@ def snapshot(cfg: DashboardConfig) -> SnapshotInfo | None:
                      cfg.cache_dir).current()
 
 
+def data_version(cfg: DashboardConfig) -> str:
+    """The results copy's version: the same until new results arrive (a cache key).
+
+    >>> import tempfile
+    >>> from dashboard.config import DashboardConfig
+    >>> data_version(DashboardConfig(data_dir=tempfile.mkdtemp()))
+    ''
+    """
+    info = snapshot(cfg)
+    return "" if info is None else info.version
+
+
 @st.cache_data(ttl=3600, max_entries=256, show_spinner=False)
 def _results_query(copy: str, name: str, args: tuple[Any, ...]) -> Any:
     return getattr(rq, name)(copy, *args)

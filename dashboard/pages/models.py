@@ -133,50 +133,55 @@ def _model(cfg: Any, f: Any, since: Any, until: Any, verdicts: Any, states: Any)
                        f"ok since {row['since']:%Y-%m-%d %H:%M} UTC"
                        + (f" — {literal(row['note'])}" if row["note"] else ""))
     markers = _markers(cfg, f, since, until, onset)
+    # what a chart of this selection shows: a chart is built once per key (dashboard.draw)
+    sel = (data.data_version(cfg), f.model, f.version, f.segment, since, until,
+           tuple(map(tuple, markers.astype(str).values)))
     # one view at a time: only the open tab's queries run and only its charts are sent
     # and drawn (the page's full load stays short); the tab is in the URL (``view=``)
     drift_tab, seg_tab, perf_tab, cmp_tab = st.tabs(
         list(VIEWS), key="view", bind="query-params", on_change="rerun")
     if drift_tab.open:
         with drift_tab:
-            _drift(st, cfg, f, since, until, seg, ref, markers)
+            _drift(st, cfg, f, since, until, seg, ref, markers, sel)
     if seg_tab.open:
         with seg_tab:
             _segments(st, vstates, cfg, f)
     if perf_tab.open:
         with perf_tab:
             mm = data.model_metrics(cfg, since, until, f.model, f.version, f.segment)
-            _performance(st, mm, f, markers)
+            _performance(st, mm, f, markers, sel)
     if cmp_tab.open:
         with cmp_tab:
             compare.section(cfg, f, since, until)
 
 
 def _drift(st: Any, cfg: Any, f: Any, since: Any, until: Any, seg: Any, ref: Any,
-           markers: Any) -> None:
-    """The verdict timeline and the features x time drift heatmap."""
-    from dashboard import charts, data, frames
+           markers: Any, sel: tuple[Any, ...]) -> None:
+    """The features x time drift heatmap with the verdicts per kind as its top rows (one
+    chart: the view's first paint embeds one Vega view); the verdict timeline alone when
+    there are no feature metrics."""
+    from dashboard import charts, data, draw, frames
 
     # long ranges: the heatmap's cells merge windows (aggregated in DuckDB, a bounded number
     # of cells); the verdict rows are put on the same cells
     effect = data.effect_heatmap(cfg, since, until, f.model, f.version, f.segment)
-    cells = frames.verdict_cells(seg, effect)
-    if not seg.empty:
-        st.altair_chart(charts.verdict_timeline(cells, markers), width="stretch")
-
     st.subheader("Drift timeline (effect score / threshold; ✕ = drifted feature)")
     if effect.empty:
+        if not seg.empty:
+            draw.chart(st, ("verdict_timeline", *sel),
+                       lambda: charts.verdict_timeline(seg, markers))
         st.info("No feature metrics for this selection" + (
             " (no reference profile)." if ref is None else "."))
         return
-    st.altair_chart(charts.drift_heatmap(effect, cells[cells["kind"] == "drift"], markers),
-                    width="stretch")
+    draw.chart(st, ("drift_heatmap", *sel), lambda: charts.drift_heatmap(
+        effect, frames.verdict_cells(seg, effect), markers))
     merged = int(effect["per_cell"].max()) if "per_cell" in effect else 1
     st.caption("Colour: the effect score over its threshold on a fixed scale (1 = at the "
                "threshold, 2 or more = the darkest). ✕: the feature drifted in that window "
                "(the lower bound of its sketch-error interval reached the threshold and "
                "the test agreed). A coloured cell without ✕ is over the threshold on its "
-               "point estimate only. Top row: the model's verdict under the policy."
+               "point estimate only. Top rows (◆): the model's verdicts under the policy, "
+               "one row per kind (drift, quality, ...)."
                + (f" This range is long: each cell covers up to {merged} windows and "
                   "shows the worst of them (✕ if any drifted); choose a shorter range "
                   "for one cell per window." if merged > 1 else ""))
@@ -184,7 +189,7 @@ def _drift(st: Any, cfg: Any, f: Any, since: Any, until: Any, seg: Any, ref: Any
 
 def _segments(st: Any, vstates: Any, cfg: Any, f: Any) -> None:
     """Segments: the current drift state per segment, and a segments x features matrix."""
-    from dashboard import charts, data, frames
+    from dashboard import charts, data, draw, frames
 
     drift = vstates[vstates["kind"] == "drift"]
     if drift.empty:
@@ -207,11 +212,12 @@ def _segments(st: Any, vstates: Any, cfg: Any, f: Any) -> None:
                                f.version, role="effect")
     if not eff.empty:
         st.markdown("**Segments x features, newest window** (effect score / threshold)")
-        st.altair_chart(charts.segment_matrix(eff), width="stretch")
+        draw.chart(st, ("segments", data.data_version(cfg), f.model, f.version, newest),
+                   lambda: charts.segment_matrix(eff))
 
 
-def _performance(st: Any, mm: Any, f: Any, markers: Any = None) -> None:
-    from dashboard import charts
+def _performance(st: Any, mm: Any, f: Any, markers: Any, sel: tuple[Any, ...]) -> None:
+    from dashboard import charts, draw
 
     if mm.empty:
         st.info("No model metrics in this time range.")
@@ -226,13 +232,13 @@ def _performance(st: Any, mm: Any, f: Any, markers: Any = None) -> None:
             st.info("No latency reported by the devices.")
         else:
             lat["quantile"] = lat["quantile"].str.replace("latency_", "")
-            st.altair_chart(charts.lines(lat, "window_start", "ms", "quantile", "latency (ms)",
-                                         markers=markers), width="stretch")
+            draw.chart(st, ("latency", *sel), lambda: charts.lines(
+                lat, "window_start", "ms", "quantile", "latency (ms)", markers=markers))
     with right:
         st.subheader("Throughput")
-        st.altair_chart(charts.lines(mm.assign(series="records/s"), "window_start",
-                                     "throughput_rps", "series", "records per second",
-                                     markers=markers), width="stretch")
+        draw.chart(st, ("throughput", *sel), lambda: charts.lines(
+            mm.assign(series="records/s"), "window_start", "throughput_rps", "series",
+            "records per second", markers=markers))
     st.subheader("Accuracy")
     labelled = mm[mm["label_n"].fillna(0) > 0]
     if labelled.empty:
@@ -242,8 +248,8 @@ def _performance(st: Any, mm: Any, f: Any, markers: Any = None) -> None:
         return
     acc = labelled.melt(id_vars=["window_start"], value_vars=["accuracy", "mae"],
                         var_name="metric", value_name="value").dropna()
-    st.altair_chart(charts.lines(acc, "window_start", "value", "metric", "accuracy / MAE",
-                                 markers=markers), width="stretch")
+    draw.chart(st, ("accuracy", *sel), lambda: charts.lines(
+        acc, "window_start", "value", "metric", "accuracy / MAE", markers=markers))
 
 
 if __name__ == "__main__":
