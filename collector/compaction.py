@@ -42,7 +42,7 @@ files to an old date; they are merged by a later run.
 >>> sink.close()
 >>> report = compact(CompactionConfig(dataset=str(root), min_age_s=0))
 >>> report.batch_files, report.compacted_files
-(9, 3)
+(15, 5)
 >>> EmbeddedSink(SinkConfig(dataset=str(root))).next_offset     # offsets continue
 3
 """
