@@ -70,10 +70,14 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions: int = 6,
                  offsets_per_file: int = 1000, idle_flush_ms: int = 700,
-                 session_ms: tuple[int, int, int] = (3000, 500, 2500),
+                 session_ms: tuple[int, int, int] = (2000, 400, 2500),
                  sink_extra: str = "") -> Path:
     """Gateway and sink settings for one test topic; ``session_ms``: the consumer's session
-    timeout, heartbeat and max poll interval; ``sink_extra``: more ``[sink]`` lines."""
+    timeout, heartbeat and max poll interval; ``sink_extra``: more ``[sink]`` lines.
+
+    A short session because on Tansu a consumer that joins a group whose last member was
+    SIGKILLed waits about session + 2 s (a 2 s session: ~4 s; 3 s: ~7 s; 6 s: ~11 s), and a
+    first join takes ~1 s (3 s: ~2 s); the kill tests restart sinks many times."""
     session, heartbeat, poll = session_ms
     path.write_text(f"""
 [kafka]

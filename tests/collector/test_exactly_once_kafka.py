@@ -41,8 +41,8 @@ def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions:
                  offsets_per_file: int = 200) -> Path:
     """Gateway and sink settings for one test topic (snapshots after every commit).
 
-    The consumer group keeps sink_support's short session (3 s): a sink restarted after a
-    SIGKILL waits for the group to settle, ~2 s with it against ~11 s with a 6 s session."""
+    The consumer group keeps sink_support's short session: a sink restarted after a SIGKILL
+    waits for the group to settle, ~4 s with it against ~11 s with a 6 s session."""
     return sink_support.write_config(path, bootstrap, topic, group, partitions,
                                      offsets_per_file, idle_flush_ms=300,
                                      sink_extra="seq_snapshot_s = 0\n")
