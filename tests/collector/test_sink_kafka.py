@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from sink_support import (
+    KILL_SESSION_MS,
     bodies,
     count_windows,
     create_topic,
@@ -87,7 +88,7 @@ def kill_topic(kafka_bootstrap: str) -> str:
 
 def _sink_config(kafka_bootstrap: str, topic: str, base: Path) -> Path:
     return write_config(base / "sink.toml", kafka_bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}",
-                        offsets_per_file=OFFSETS_PER_FILE)
+                        offsets_per_file=OFFSETS_PER_FILE, session_ms=KILL_SESSION_MS)
 
 
 def _run_to_end(cfg: Path, dataset: Path, log: Path) -> None:
