@@ -208,7 +208,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, replication_factor
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","),
                              client_id="edgedrift-gateway-admin",
-                             request_timeout_ms=int(timeout_s * 1000))
+                             request_timeout_ms=int(timeout_s * 1000),
+                             bootstrap_timeout_ms=int(timeout_s * 1000))
     try:
         if topic in admin.list_topics():
             return False

@@ -43,7 +43,8 @@ def ensure_topics(kafka: KafkaConfig) -> None:
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id=kafka.client_id,
-                             request_timeout_ms=kafka.request_timeout_ms)
+                             request_timeout_ms=kafka.request_timeout_ms,
+                             bootstrap_timeout_ms=kafka.bootstrap_timeout_ms)
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(t, kafka.partitions, kafka.replication_factor)
@@ -96,7 +97,8 @@ class KafkaSinkWorker:
         self._producer = KafkaProducer(bootstrap_servers=k.bootstrap,
                                        client_id=k.client_id + "-dlq", acks="all",
                                        compression_type=k.compression_type(),
-                                       request_timeout_ms=k.request_timeout_ms)
+                                       request_timeout_ms=k.request_timeout_ms,
+                                       bootstrap_timeout_ms=k.bootstrap_timeout_ms)
         self._consumer = KafkaConsumer(
             bootstrap_servers=k.bootstrap, group_id=k.group_id, client_id=k.client_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -104,7 +106,8 @@ class KafkaSinkWorker:
             max_poll_interval_ms=k.max_poll_interval_ms, max_poll_records=k.max_poll_records,
             fetch_max_bytes=k.fetch_max_bytes, fetch_min_bytes=k.fetch_min_bytes,
             fetch_max_wait_ms=k.fetch_max_wait_ms, request_timeout_ms=max(
-                k.request_timeout_ms, k.session_timeout_ms + 1000))
+                k.request_timeout_ms, k.session_timeout_ms + 1000),
+            bootstrap_timeout_ms=k.bootstrap_timeout_ms)
         self._consumer.subscribe([k.topic], listener=Listener())
 
     def _rebalanced(self) -> set[int]:

@@ -64,6 +64,9 @@ class KafkaConfig:
     fetch_min_bytes: int = 262_144
     fetch_max_wait_ms: int = 200
     request_timeout_ms: int = 30_000
+    # How long a client tries to reach any bootstrap server before it gives up (an unreachable
+    # broker: `edgedrift sink` exits with one line naming it after this long).
+    bootstrap_timeout_ms: int = 30_000
     # Compression of the record batches the gateway (and the sink's dead-letter producer)
     # sends. zstd: ~6 us per 4 KB window to compress, ratio ~9.7 on realistic windows;
     # kafka-python's gzip is level 9: ~250 us per window (most of a gateway's CPU), ratio 3.6.
@@ -80,7 +83,7 @@ class KafkaConfig:
         for name in ("partitions", "replication_factor", "session_timeout_ms",
                      "heartbeat_interval_ms", "max_poll_interval_ms", "max_poll_records",
                      "fetch_max_bytes", "fetch_min_bytes", "fetch_max_wait_ms",
-                     "request_timeout_ms"):
+                     "request_timeout_ms", "bootstrap_timeout_ms"):
             _positive(name, getattr(self, name), "integer")
         if self.compression not in KAFKA_COMPRESSIONS:
             raise ValueError(f"compression: got {self.compression!r}, expected one of "

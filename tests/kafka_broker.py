@@ -8,7 +8,7 @@ tests (and scripts) may import it directly::
 
 If ``EDGEDRIFT_TEST_KAFKA=HOST:PORT`` is set, no broker is started and that
 address is used instead. The broker can also be stopped and restarted on the
-same port (``Broker.stop()`` / ``Broker.start()``) for "broker down" tests;
+same port (``Broker.stop()`` / ``Broker.start()``) for "broker down" tests (a SIGKILL);
 Tansu's memory storage starts empty after a restart.
 """
 
@@ -96,10 +96,16 @@ class Broker:
             raise
         return self.bootstrap
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """Stop the broker: SIGKILL by default (its storage is in memory: nothing to lose),
+        since on SIGTERM Tansu waits up to 5 s for connected clients to leave; ``graceful``:
+        SIGTERM, then SIGKILL after 10 s."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
-            proc.terminate()
+            if not graceful:
+                proc.kill()
+            else:
+                proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -68,12 +68,22 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
                               partitions=partitions))
 
 
+# For tests that SIGKILL sinks and restart them: on Tansu a consumer joining a group whose
+# last member was SIGKILLed is assigned its partitions after ~1 s with a 1 s session, ~4 s
+# with 2 s, ~7 s with 3 s and ~11 s with 6 s. A missed heartbeat only costs a rebalance (the
+# sink replays uncommitted records into the same files), never a wrong result.
+KILL_SESSION_MS = (1000, 200, 2500)
+
+
 def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions: int = 6,
                  offsets_per_file: int = 1000, idle_flush_ms: int = 700,
-                 session_ms: tuple[int, int, int] = (3000, 500, 2500),
+                 session_ms: tuple[int, int, int] = (2000, 400, 2500),
                  sink_extra: str = "") -> Path:
     """Gateway and sink settings for one test topic; ``session_ms``: the consumer's session
-    timeout, heartbeat and max poll interval; ``sink_extra``: more ``[sink]`` lines."""
+    timeout, heartbeat and max poll interval; ``sink_extra``: more ``[sink]`` lines.
+
+    A short session: a first join takes ~1 s on Tansu (~2 s with a 3 s session); tests that
+    SIGKILL and restart sinks pass ``session_ms=KILL_SESSION_MS``."""
     session, heartbeat, poll = session_ms
     path.write_text(f"""
 [kafka]

@@ -39,10 +39,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
 def write_config(path: Path, bootstrap: str, topic: str, group: str, partitions: int,
                  offsets_per_file: int = 200) -> Path:
-    """Gateway and sink settings for one test topic (snapshots after every commit)."""
+    """Gateway and sink settings for one test topic (snapshots after every commit), with the
+    1 s consumer session of sink_support.KILL_SESSION_MS: a sink restarted after a SIGKILL
+    gets its partitions after ~1 s instead of ~11 s with a 6 s session."""
     return sink_support.write_config(path, bootstrap, topic, group, partitions,
                                      offsets_per_file, idle_flush_ms=300,
-                                     session_ms=(6000, 1000, 3000),
+                                     session_ms=sink_support.KILL_SESSION_MS,
                                      sink_extra="seq_snapshot_s = 0\n")
 
 

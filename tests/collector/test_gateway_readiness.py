@@ -1,6 +1,10 @@
 """``edgedrift gateway --kafka`` with an unreachable broker: /readyz answers 503 with a
 reason naming the broker and the log says "not ready" (never "gateway ready") until a
-real broker (Tansu) comes up on that address; then both say ready."""
+real broker (Tansu) comes up on that address; then both say ready.
+
+``[gateway] produce_timeout_s`` (also the Kafka clients' bootstrap timeout) is 3 s rather
+than 10 s: each failed connection attempt, and the 503 while the broker is down, come sooner.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ def test_an_unreachable_broker_is_not_ready_until_it_comes_up(tmp_path):
     bootstrap = f"127.0.0.1:{port}"
     pool = KeyPool(tmp_path, count=1)
     device, key = pool.take()
-    gw = GatewayProcess(tmp_path, kafka=bootstrap)
+    config = tmp_path / "gateway.toml"
+    config.write_text("[gateway]\nproduce_timeout_s = 3.0\n")
+    gw = GatewayProcess(tmp_path, kafka=bootstrap, config=str(config))
     broker = Broker(port=port)
     try:
         gw.start(ready=False)

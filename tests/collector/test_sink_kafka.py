@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from sink_support import (
+    KILL_SESSION_MS,
     bodies,
     count_windows,
     create_topic,
@@ -87,7 +88,7 @@ def kill_topic(kafka_bootstrap: str) -> str:
 
 def _sink_config(kafka_bootstrap: str, topic: str, base: Path) -> Path:
     return write_config(base / "sink.toml", kafka_bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}",
-                        offsets_per_file=OFFSETS_PER_FILE)
+                        offsets_per_file=OFFSETS_PER_FILE, session_ms=KILL_SESSION_MS)
 
 
 def _run_to_end(cfg: Path, dataset: Path, log: Path) -> None:
@@ -177,8 +178,8 @@ def test_undecodable_records_go_to_the_dead_letter_topic(kafka_bootstrap: str,
             raw=[(b"dev-1", b"\x93\x01\x02"), (b"dev-x", wrong_device)])
     produce(kafka_bootstrap, topic, good[10:])
     kafka = KafkaConfig(bootstrap=kafka_bootstrap, topic=topic, dlq_topic=topic + ".dlq",
-                        partitions=1, group_id="dlq-test", session_timeout_ms=6000,
-                        heartbeat_interval_ms=1000, max_poll_interval_ms=5000)
+                        partitions=1, group_id="dlq-test", session_timeout_ms=2000,
+                        heartbeat_interval_ms=400, max_poll_interval_ms=5000)
     worker = KafkaSinkWorker(kafka, SinkConfig(dataset=str(tmp_path), idle_flush_ms=300,
                                                poll_timeout_ms=100))
     stop_ev = threading.Event()
