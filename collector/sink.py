@@ -32,7 +32,7 @@ reason and takes no rows.
 >>> sink.flush(0)
 1
 >>> sorted(p.parts[-4] for p, _ in iter_batch_files(root))
-['categories', 'features', 'windows']
+['categories', 'category_sums', 'feature_sums', 'features', 'windows']
 """
 
 from __future__ import annotations
