@@ -167,3 +167,43 @@ def _condition(v: dict[str, Any]) -> Condition:
     end = datetime.fromtimestamp(v["window_end_ms"] / 1000, UTC)
     return Condition("drift", v["model"], v["version"], "", start, end, v["state"] == "drift",
                      features=feats)
+
+
+def write_rms_results(root: Path, score: float, run_id: str = "r") -> pd.Timestamp:
+    """A results DB of 48 hourly windows of kws 2.1 on firmware=2.1 (from 2025-10-01) whose
+    feature ``rms`` scores 0.02 until window 18 and ``score`` from there (drift when above
+    its 0.1 threshold), with the verdicts and model metrics; returns window 18's start."""
+    from analytics.results import ResultsDB, columns
+    from edgedrift.paths import DataPaths
+
+    hours = pd.date_range("2025-10-01", periods=48, freq="h")
+    fm, vd, mm = [], [], []
+    for i, ws in enumerate(hours):
+        s = score if i >= 18 else 0.02
+        drift = s > 0.1
+        we = ws + pd.Timedelta(hours=1)
+        fm.append(("kws", "2.1", "firmware", "2.1", ws, we, "rms", "numeric", "u1",
+                   "wasserstein", "effect", 500, 2000, s, s * 0.9, s * 1.1, np.nan, np.nan,
+                   0.1, drift, drift, drift, "r", 0.0, 0.0))
+        feats = json.dumps([{"feature": "rms", "method": "wasserstein", "score": s,
+                             "lower": s * 0.9, "upper": s * 1.1, "threshold": 0.1}]) \
+            if drift else "[]"
+        vd.append(("kws", "2.1", "firmware", "2.1", ws, we, "drift", "drift" if drift else "ok",
+                   "ok", False, drift, 1, 1.0 if drift else 0.0, feats, "[]", "", "", "r"))
+        vd.append(("kws", "2.1", "firmware", "2.1", ws, we, "quality", "ok", "ok", False,
+                   False, 1, 0.0, "[]", "[]", "", "", "r"))
+        mm.append(("kws", "2.1", "firmware", "2.1", ws, we, 10, 10, 500, 0.1, 4.0, 3.8, 4.2,
+                   8.0, 7.5, 8.5, 10.0, 9.0, 11.0))
+    db = ResultsDB(DataPaths(root).analytics_db).open()
+    try:
+        mmd = pd.DataFrame(mm, columns=columns("model_metrics")[:19])
+        keys = mmd[["model", "version", "window_start"]].drop_duplicates()
+        db.replace_windows(keys, {
+            "feature_metrics": pd.DataFrame(fm, columns=columns("feature_metrics")),
+            "verdicts": pd.DataFrame(vd, columns=columns("verdicts")), "model_metrics": mmd,
+            "computed_windows": keys.assign(device_windows=10)})
+        db.record_run({"run_id": run_id, "started_at": hours[-1], "finished_at": hours[-1],
+                       "status": "ok"})
+    finally:
+        db.close()
+    return hours[18]

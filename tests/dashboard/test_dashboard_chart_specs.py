@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from dashboard_fleet import ROOT
+from dashboard_fleet import ROOT, write_rms_results
 from streamlit.testing.v1 import AppTest
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -100,41 +100,6 @@ def test_a_chart_is_built_once_per_key():
     assert "datasets" in draw.spec(("drift_heatmap", nonce, "v1"), build("v1 third"))
 
 
-def _write_results(root, score: float) -> None:
-    """48 hourly windows of kws 2.1 on firmware=2.1 whose feature ``rms`` has ``score``
-    from window 18 on (drift when above the 0.1 threshold)."""
-    from analytics.results import ResultsDB, columns
-    from edgedrift.paths import DataPaths
-
-    hours = pd.date_range("2025-10-01", periods=48, freq="h")
-    fm, vd, mm = [], [], []
-    for i, ws in enumerate(hours):
-        s = score if i >= 18 else 0.02
-        drift = s > 0.1
-        we = ws + pd.Timedelta(hours=1)
-        fm.append(("kws", "2.1", "firmware", "2.1", ws, we, "rms", "numeric", "u1",
-                   "wasserstein", "effect", 500, 2000, s, s * 0.9, s * 1.1, np.nan, np.nan,
-                   0.1, drift, drift, drift, "r", 0.0, 0.0))
-        vd.append(("kws", "2.1", "firmware", "2.1", ws, we, "drift", "drift" if drift else "ok",
-                   "ok", False, drift, 1, 1.0 if drift else 0.0, "[]", "[]", "", "", "r"))
-        vd.append(("kws", "2.1", "firmware", "2.1", ws, we, "quality", "ok", "ok", False,
-                   False, 1, 0.0, "[]", "[]", "", "", "r"))
-        mm.append(("kws", "2.1", "firmware", "2.1", ws, we, 10, 10, 500, 0.1, 4.0, 3.8, 4.2,
-                   8.0, 7.5, 8.5, 10.0, 9.0, 11.0))
-    db = ResultsDB(DataPaths(root).analytics_db).open()
-    try:
-        mmd = pd.DataFrame(mm, columns=columns("model_metrics")[:19])
-        keys = mmd[["model", "version", "window_start"]].drop_duplicates()
-        db.replace_windows(keys, {
-            "feature_metrics": pd.DataFrame(fm, columns=columns("feature_metrics")),
-            "verdicts": pd.DataFrame(vd, columns=columns("verdicts")), "model_metrics": mmd,
-            "computed_windows": keys.assign(device_windows=10)})
-        db.record_run({"run_id": f"r{score}", "started_at": hours[-1],
-                       "finished_at": hours[-1], "status": "ok"})
-    finally:
-        db.close()
-
-
 def _drift_view(monkeypatch, root) -> dict:
     """The Models page's Drift view: its only chart's spec, data sets as records."""
     import pyarrow as pa
@@ -155,14 +120,14 @@ def _drift_view(monkeypatch, root) -> dict:
 
 
 def test_drift_view_is_one_chart_and_new_results_replace_it(monkeypatch, tmp_path):
-    _write_results(tmp_path, score=0.5)
+    write_rms_results(tmp_path, 0.5, run_id="r0.5")
     spec = _drift_view(monkeypatch, tmp_path)
     rows = spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
     assert rows == ["◆ drift verdict", "◆ quality verdict", "rms"]   # verdicts on top
     cells = spec["datasets"][spec["layer"][0]["data"]["name"]]
     assert cells["score"].max() == 0.5
     time.sleep(0.6)             # the results copy is checked at most every 0.5 s
-    _write_results(tmp_path, score=0.8)
+    write_rms_results(tmp_path, 0.8, run_id="r0.8")
     spec = _drift_view(monkeypatch, tmp_path)
     cells = spec["datasets"][spec["layer"][0]["data"]["name"]]
     assert cells["score"].max() == 0.8, "a chart of the previous results was shown"

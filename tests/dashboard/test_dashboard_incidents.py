@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
-from dashboard_fleet import BASE_MS, DRIFT_FROM, ROOT, W_MS, build_data_dir
+from dashboard_fleet import BASE_MS, DRIFT_FROM, ROOT, W_MS, build_data_dir, write_rms_results
 from streamlit.testing.v1 import AppTest
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -77,45 +76,9 @@ def test_all_clear_is_said_with_the_last_analysis(monkeypatch, tmp_path):
     assert not at.error
 
 
-def _results_with_old_onset(root) -> pd.Timestamp:
-    """A results DB whose drift began 30 hourly windows before the newest one."""
-    from analytics.results import ResultsDB, columns
-    from edgedrift.paths import DataPaths
-
-    hours = pd.date_range("2025-10-01", periods=48, freq="h")
-    onset = hours[18]
-    fm, vd, mm = [], [], []
-    for ws in hours:
-        drift = ws >= onset
-        we = ws + pd.Timedelta(hours=1)
-        score = 0.5 if drift else 0.02
-        fm.append(("kws", "2.1", "firmware", "2.1", ws, we, "rms", "numeric", "u1",
-                   "wasserstein", "effect", 500, 2000, score, score * 0.9, score * 1.1, np.nan,
-                   np.nan, 0.1, drift, drift, drift, "r", 0.0, 0.0))
-        feats = ('[{"feature": "rms", "method": "wasserstein", "score": 0.5, "lower": 0.45,'
-                 ' "upper": 0.55, "threshold": 0.1}]') if drift else "[]"
-        vd.append(("kws", "2.1", "firmware", "2.1", ws, we, "drift", "drift" if drift else "ok",
-                   "ok", False, drift, 1, 1.0 if drift else 0.0, feats, "[]", "", "", "r"))
-        mm.append(("kws", "2.1", "firmware", "2.1", ws, we, 10, 10, 500, 0.1, 4.0, 3.8, 4.2,
-                   8.0, 7.5, 8.5, 10.0, 9.0, 11.0))
-    db = ResultsDB(DataPaths(root).analytics_db).open()
-    try:
-        mmd = pd.DataFrame(mm, columns=columns("model_metrics")[:19])
-        keys = mmd[["model", "version", "window_start"]].drop_duplicates()
-        db.replace_windows(keys, {
-            "feature_metrics": pd.DataFrame(fm, columns=columns("feature_metrics")),
-            "verdicts": pd.DataFrame(vd, columns=columns("verdicts")), "model_metrics": mmd,
-            "computed_windows": keys.assign(device_windows=10)})
-        db.record_run({"run_id": "r", "started_at": hours[-1], "finished_at": hours[-1],
-                       "status": "ok"})
-    finally:
-        db.close()
-    return onset
-
-
 @pytest.mark.parametrize("page", ["pages/incidents.py", "pages/models.py"])
 def test_onset_does_not_move_with_the_time_range(monkeypatch, tmp_path, page):
-    onset = _results_with_old_onset(tmp_path)
+    onset = write_rms_results(tmp_path, 0.5)     # drift began 30 windows before the newest
     for key in ("6h", "all"):
         at = _app(monkeypatch, tmp_path, page=None if page.endswith("incidents.py") else page,
                   range=key, model="kws", version="2.1", segment="firmware=2.1")
