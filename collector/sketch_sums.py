@@ -1,9 +1,9 @@
-"""A chunk's sketch sums: its feature and category rows summed as the sink builds them.
+"""A batch's sketch sums: its feature and category rows summed as the sink writes them.
 
 A roll-up (analytics/rollups.py) merges every window of an evaluation window. Reading
 each window's feature rows back from Parquet costs more CPU than the sink spent writing
 them (~17 us a window for the 64 bin columns alone), so the sink adds what it already
-holds in memory: per chunk, the rows summed per
+holds in memory: per batch and (model, date) partition, the rows summed per
 
 * ``feature_sums``: (version, minute, tags, feature, kind, layout), with the row count
   as ``windows``, counts, minimum, maximum, ``sum_x`` (n * mean), ``sum_x2``
@@ -17,11 +17,11 @@ follows SQL: a sum over only nulls is null. The sums are written in the same bat
 the rows, before its ``windows`` files (collector/parquet_files.py), so they exist for
 exactly the batches whose windows do.
 
-:class:`PartitionSums` accumulates one partition's sums chunk by chunk (a chunk's rows
-are added once its proofs passed), keyed by value across chunks, and gives the two
-tables at the end. The adding is ``collector._sinkfast.group_add`` when the C
-accelerator is built, else :func:`add_py` (numpy); tests hold both equal to DuckDB's
-``GROUP BY`` over the rows.
+:class:`PartitionSums` takes each chunk of a partition once its proofs passed (its
+windows' groups are numbered as they come) and sums all of them at the end, in one pass
+per table part, keyed by value across chunks. The adding is
+``collector._sinkfast.group_add`` when the C accelerator is built, else :func:`add_py`
+(numpy); tests hold both equal to DuckDB's ``GROUP BY`` over the rows.
 
 >>> import pyarrow as pa
 >>> from collector.fake_windows import make_window_body
@@ -242,7 +242,8 @@ class _Accumulator:
 
 
 class PartitionSums:
-    """The sketch sums of one (model, date) partition of a batch, added chunk by chunk.
+    """The sketch sums of one (model, date) partition of a batch: chunks taken as they are
+    built, summed once at the end (:meth:`tables`).
 
     >>> sums = PartitionSums()
     >>> sums.window_groups([("d", "1.0", 1, 60_000, 120_000, "i", {"fw": "2"})]).tolist()
