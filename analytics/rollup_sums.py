@@ -37,7 +37,6 @@ from collector.storage import Storage
 from .dataset import Dataset, _checked_layout, _models_filter, _relisting
 from .windows import Cadence
 
-SUMS_TABLES = ("feature_sums", "category_sums")
 _INT_COLUMNS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen",
                 "other")
 
@@ -116,14 +115,6 @@ def batches_in(st: Storage, ddir: str) -> set[str]:
     return names
 
 
-def held(st: Storage, ddir: str, name: str) -> set[str]:
-    """The batches file ``name`` of directory ``ddir`` holds (itself, unless compacted)."""
-    if not name.startswith(COMPACTED_PREFIX):
-        return {name}
-    lists = compacted_lists(st, ddir, [e for e in st.list_dir(ddir) if e.name == name])
-    return set(decode_batch_list(lists.get(name, b"[]")))
-
-
 def exact_buckets(sums: pa.Table, windows: pa.Table, full_grp: int) -> set[int]:
     """The evaluation windows whose sums saw each window once: per version, the windows
     of the ``__latency__`` sums equal :meth:`Dataset.window_groups`'s distinct windows."""
@@ -146,5 +137,4 @@ def exact_buckets(sums: pa.Table, windows: pa.Table, full_grp: int) -> set[int]:
             and all(want.get(k) == n for k, n in got.items() if k[0] == b)}
 
 
-__all__ = ["batches_in", "category_sum_groups", "exact_buckets", "feature_sum_groups", "held",
-           "usable"]
+__all__ = ["batches_in", "category_sum_groups", "exact_buckets", "feature_sum_groups", "usable"]

@@ -57,12 +57,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from collector.parquet_files import compacted_lists, decode_batch_list
+from collector.schema import SUMS_TABLES
 
 from .dataset import Dataset
 from .health_rollup import HealthState, bucket_summaries
 from .rollup_files import atomic_parquet, atomic_write, delete_quietly
 from .rollup_sums import (
-    SUMS_TABLES,
     batches_in,
     category_sum_groups,
     exact_buckets,

@@ -58,7 +58,6 @@ from .errors import RecordError
 from .window_proof import features_ok
 
 log = logging.getLogger(__name__)
-SUMS_TABLES = ("feature_sums", "category_sums")
 
 OnInvalid = Callable[[Any, str], None]     # (the token given to add(), the reason)
 
@@ -214,7 +213,7 @@ class RowBuilder:
             sums = None if self._sums is None else self._sums.get(key)
             summed = None if sums is None or not merged else sums.tables()
             if summed is not None:
-                merged.update(zip(SUMS_TABLES, summed, strict=True))
+                merged.update(zip(schema.SUMS_TABLES, summed, strict=True))
             if merged:
                 out[key] = merged
         return out

@@ -40,6 +40,7 @@ from edge_sdk.wire import PSEUDO_FEATURES
 SCHEMA_VERSION = 1
 TABLES = ("windows", "features", "categories", "labels", "samples", "feature_sums",
           "category_sums")
+SUMS_TABLES = ("feature_sums", "category_sums")   # a batch's sketch sums (sketch_sums.py)
 SUMS_MINUTE_MS = 60_000   # the sketch sums' time grain (window starts floored to the minute)
 PARTITION_COLUMNS = ("model", "date")
 BIN_COLUMNS = [f"b{i:02d}" for i in range(MAX_SLOTS)]

@@ -411,11 +411,4 @@ def _values(column: pa.ChunkedArray | pa.Array, fill: Any
                     for x, v in zip(values, valid, strict=True)]
 
 
-def _array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One array (a chunk's columns have one chunk: no copy)."""
-    if isinstance(column, pa.ChunkedArray):
-        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    return column
-
-
 __all__ = ["PartitionSums", "SumsOverflow", "add_c", "add_py", "use_adder"]
