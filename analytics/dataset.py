@@ -20,10 +20,11 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from collector.live_files import arrow_dataset, has_files, is_vanished_file, live_files
+from collector.parquet_files import COMPACTED_PREFIX
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
 from collector.storage import open_storage
 from edge_sdk.layout import BUILTIN_LAYOUTS
@@ -81,6 +83,16 @@ def _relisting(method: _F) -> _F:
     return run  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class _Scope:
+    dates: tuple[str, str]
+    models: tuple[str, ...]
+    batches: frozenset[str]
+
+    def holds(self, name: str) -> bool:
+        return name in self.batches or name.startswith(COMPACTED_PREFIX)
+
+
 @dataclass
 class Dataset:
     """Read-only queries over the hive-partitioned dataset at ``root``.
@@ -97,6 +109,7 @@ class Dataset:
         self.storage = open_storage(self.root)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sums_seen = False
+        self._scope: _Scope | None = None
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -116,10 +129,30 @@ class Dataset:
         return self.storage.remote
 
     def files(self, table: str) -> list[str]:
-        """The live files of ``table``."""
-        return live_files(self.storage, table)
+        """The live files of ``table`` (inside :meth:`scoped`: only those of its scope)."""
+        scope = self._scope
+        if scope is None:
+            return live_files(self.storage, table)
+        files = live_files(self.storage, table, scope.dates, scope.models)
+        return [f for f in files if scope.holds(f.rsplit("/", 1)[-1])]
+
+    @contextlib.contextmanager
+    def scoped(self, dates: tuple[str, str], models: tuple[str, ...],
+               batches: Iterable[str]) -> Iterator[None]:
+        """Queries inside read only the files of these dates (inclusive ISO days) and
+        models, and of them only the batches ``batches`` (file names) and compacted files
+        (which may hold them): a roll-up build of one evaluation window reads the batch
+        files that hold its windows (the same name in every table), not every file of the
+        dataset. The caller's queries must filter to rows those batches hold."""
+        old, self._scope = self._scope, _Scope(dates, models, frozenset(batches))
+        try:
+            yield
+        finally:
+            self._scope = old
 
     def has_table(self, table: str) -> bool:
+        if self._scope is not None:
+            return bool(self.files(table))
         return has_files(self.storage, table)
 
     def _src(self, table: str) -> list[Any]:

@@ -1,16 +1,20 @@
 """Roll-ups from the sink's sketch sums (collector/sketch_sums.py) instead of the rows.
 
 Each batch the sink writes carries its feature and category rows summed per (version,
-minute, tags, feature ...). An evaluation window of whole minutes is a union of those
-groups, so :func:`feature_sum_groups` and :func:`category_sum_groups` return exactly the
-rows :meth:`Dataset.feature_groups` and :meth:`Dataset.category_groups` return (up to
-floating-point rounding in ``sum_x`` and ``sum_x2``), reading a few rows per minute and
-segment instead of one per window and feature: a roll-up's build then costs what the
-sink already spent.
+start, tags, feature ...), the start floored to the sink's grain (``grain_s``, an hour by
+default; files from before that column: a minute). An evaluation window that is a
+multiple of the grain is a union of those groups, so :func:`feature_sum_groups` and
+:func:`category_sum_groups` return exactly the rows :meth:`Dataset.feature_groups` and
+:meth:`Dataset.category_groups` return (up to floating-point rounding in ``sum_x`` and
+``sum_x2``), reading a few rows per grain and segment instead of one per window and
+feature: a roll-up's build then costs what the sink already spent.
 
-Two conditions, checked per evaluation window by :func:`usable` and the caller
+Three conditions, checked per evaluation window by :func:`usable` and the caller
 (analytics/rollups.py), else the roll-up reads the rows as before:
 
+* **the grain fits**: the evaluation window is a multiple of every sums row's grain
+  (``misfit_grain_s`` names one that is not: a sink set to a coarser grain than the
+  analysis window);
 * **covered**: every batch holding windows of the evaluation window also has both sums
   files (batches written before the sums, or by other writers, have none; compacted
   files count by the batches they hold);
@@ -31,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collector.parquet_files import COMPACTED_PREFIX, compacted_lists, decode_batch_list
-from collector.schema import BIN_COLUMNS, LATENCY, SUM_COLUMNS, SUMS_MINUTE_MS
+from collector.schema import BIN_COLUMNS, LATENCY, SUM_COLUMNS, SUMS_LEGACY_GRAIN_S
 from collector.storage import Storage
 
 from .dataset import Dataset, _checked_layout, _models_filter, _relisting
@@ -42,16 +46,19 @@ _INT_COLUMNS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "
 
 
 def usable(cadence: Cadence | str) -> bool:
-    """Whether evaluation windows of ``cadence`` are unions of the sums' minutes."""
+    """Whether evaluation windows of ``cadence`` can be unions of sums (whole minutes
+    dividing a day: every grain the sink takes is such); which grains fit is per row."""
     c = Cadence.parse(cadence) if isinstance(cadence, str) else cadence
     fixed = c.fixed_ms
-    return fixed is not None and fixed % SUMS_MINUTE_MS == 0 and 86_400_000 % fixed == 0
+    return fixed is not None and fixed % 60_000 == 0 and 86_400_000 % fixed == 0
 
 
 @_relisting
 def feature_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadence,
                        models: tuple[str, ...] = ()) -> pa.Table:
-    """:meth:`Dataset.feature_groups`'s rows, from the ``feature_sums`` table."""
+    """:meth:`Dataset.feature_groups`'s rows, from the ``feature_sums`` table, and
+    ``misfit_grain_s``: null, or a grain of the group's sums that ``window`` is not a
+    multiple of (then the group is not the rows' sum)."""
     if not ds.has_table("feature_sums"):
         return pa.table({})
     seg_sel, _, sp = ds._segments()
@@ -65,7 +72,8 @@ def feature_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadenc
                                         *_INT_COLUMNS, "min", "max", "sum_x", "sum_x2",
                                         *BIN_COLUMNS, *SUM_COLUMNS))
     sql = f"""WITH rows AS (
-        SELECT {cols}, {layout_sql} AS layout, {bucket_sql} AS bucket
+        SELECT {cols}, {layout_sql} AS layout, {bucket_sql} AS bucket,
+               coalesce(s.grain_s, {SUMS_LEGACY_GRAIN_S}) AS grain_s
                {seg_sel.replace('tags[', 's.tags[')}
         FROM {ds._scan('feature_sums')} s
         WHERE {ds._time_filter('s')} {_models_filter(models, 's')})
@@ -73,10 +81,11 @@ def feature_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadenc
            SUM(windows)::BIGINT AS windows, {ints}, MIN(min) AS min, MAX(max) AS max,
            SUM(sum_x) AS sum_x, SUM(sum_x2) AS sum_x2, {bins}, {pos},
            SUM(tail_lo) AS tail_lo, SUM(tail_hi) AS tail_hi,
-           SUM(coalesce(sums_n, 0))::BIGINT AS sums_n
+           SUM(coalesce(sums_n, 0))::BIGINT AS sums_n,
+           MAX(CASE WHEN ? % (grain_s * 1000) <> 0 THEN grain_s END) AS misfit_grain_s
     FROM rows {group_by}"""
     params = [*lp, *bp, *sp, *ds._src("feature_sums"),
-              *ds._time_params(since_ms, until_ms), *models]
+              *ds._time_params(since_ms, until_ms), *models, window.fixed_ms]
     return ds._query(sql, params)
 
 
@@ -115,6 +124,14 @@ def batches_in(st: Storage, ddir: str) -> set[str]:
     return names
 
 
+def misfit_grains(sums: pa.Table) -> dict[int, int]:
+    """Evaluation window -> a grain of its sums that the window is not a multiple of."""
+    if not sums.num_rows:
+        return {}
+    bad = sums.filter(pc.is_valid(sums["misfit_grain_s"]))
+    return dict(zip(bad["bucket"].to_pylist(), bad["misfit_grain_s"].to_pylist(), strict=True))
+
+
 def exact_buckets(sums: pa.Table, windows: pa.Table, full_grp: int) -> set[int]:
     """The evaluation windows whose sums saw each window once: per version, the windows
     of the ``__latency__`` sums equal :meth:`Dataset.window_groups`'s distinct windows."""
@@ -137,4 +154,5 @@ def exact_buckets(sums: pa.Table, windows: pa.Table, full_grp: int) -> set[int]:
             and all(want.get(k) == n for k, n in got.items() if k[0] == b)}
 
 
-__all__ = ["batches_in", "category_sum_groups", "exact_buckets", "feature_sum_groups", "usable"]
+__all__ = ["batches_in", "category_sum_groups", "exact_buckets", "feature_sum_groups",
+           "misfit_grains", "usable"]

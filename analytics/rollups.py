@@ -67,6 +67,7 @@ from .rollup_sums import (
     category_sum_groups,
     exact_buckets,
     feature_sum_groups,
+    misfit_grains,
     usable,
 )
 from .windows import Cadence
@@ -200,7 +201,9 @@ def _refresh_partition(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model
     old = {k: v["gen"] for k, v in part.buckets.items()}
     if todo:
         covered = _covered(ds, cadence, model, date, files, inputs, todo)
-        stats.from_sums += _build(ds, fs, cadence, model, pdir, todo, part, covered)
+        batches = {e.rsplit(":", 1)[0] for b in todo for e in inputs[b]}
+        with ds.scoped((date, date), (model,), batches):     # the files holding them only
+            stats.from_sums += _build(ds, fs, cadence, model, pdir, todo, part, covered)
         stats.built += len(todo)
         stats.built_keys += [(model, b) for b in sorted(todo)]
     for k in gone:
@@ -251,7 +254,16 @@ def _build(ds: Dataset, fs: pafs.FileSystem, cadence: Cadence, model: str, pdir:
     if covered:
         slo, shi = min(covered), cadence.end(max(covered))
         sums = feature_sum_groups(ds, slo, shi, cadence, (model,))
-        summed = exact_buckets(sums, windows, full) & covered
+        misfit = misfit_grains(sums)
+        if misfit:
+            log.warning("roll-ups of %s: the sink's sketch sums are per %d s, and the "
+                        "evaluation window (%s) is not a multiple of that: roll-ups read the "
+                        "rows instead (slower); set [sink] sums_grain_s to a divisor of "
+                        "[analytics] window_s", model, next(iter(misfit.values())),
+                        cadence.label)
+        if "misfit_grain_s" in sums.column_names:
+            sums = sums.drop_columns(["misfit_grain_s"])
+        summed = exact_buckets(sums, windows, full) & covered - set(misfit)
         if summed:
             features.append(_only(sums, summed))
             categories.append(_only(category_sum_groups(ds, slo, shi, cadence, (model,)),

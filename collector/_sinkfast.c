@@ -1443,12 +1443,35 @@ static void add_piece(int op, const void *v, const int64_t *g, Py_ssize_t n, voi
  * writable 8-byte-cell buffer ``acc`` (at least max group + 1 cells): op 0 = sum of int32
  * values (int64 cells), 1 = sum of int64, 2 = sum of doubles, 3 = min of doubles,
  * 4 = max of doubles (double cells). ``values`` is one buffer, or a list of buffers whose
- * values follow one another (a column's chunks: no concatenation). */
+ * values follow one another (a column's chunks: no concatenation).
+ *
+ * Every column is checked before any is added: a refused call adds nothing. (Tiles of
+ * rows, every column per tile, measured ~30% slower than a column at a time.) */
+
+typedef struct {
+    int op;
+    Py_ssize_t width, npieces, held;
+    Py_buffer *views;
+    Py_buffer acc;
+    int have_acc;
+} group_column;
+
+static void release_columns(group_column *cols, Py_ssize_t n) {
+    for (Py_ssize_t j = 0; j < n; j++) {
+        for (Py_ssize_t k = 0; k < cols[j].held; k++) PyBuffer_Release(&cols[j].views[k]);
+        PyMem_Free(cols[j].views);
+        if (cols[j].have_acc) PyBuffer_Release(&cols[j].acc);
+    }
+    PyMem_Free(cols);
+}
+
 static PyObject *group_add(PyObject *self, PyObject *args) {
     Py_buffer gview;
     PyObject *columns;
     if (!PyArg_ParseTuple(args, "y*O", &gview, &columns)) return NULL;
     PyObject *seq = NULL, *result = NULL;
+    group_column *cols = NULL;
+    Py_ssize_t ncols = 0;
     Py_ssize_t rows = gview.len / (Py_ssize_t)sizeof(int64_t);
     const int64_t *g = (const int64_t *)gview.buf;
     int64_t gmax = -1;
@@ -1467,50 +1490,58 @@ static PyObject *group_add(PyObject *self, PyObject *args) {
     seq = PySequence_Fast(columns, "group_add: columns must be a sequence of "
                                    "(op, values, acc)");
     if (seq == NULL) goto done;
-    for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(seq); j++) {
-        int op;
+    Py_ssize_t total = PySequence_Fast_GET_SIZE(seq);
+    cols = PyMem_Calloc((size_t)(total ? total : 1), sizeof(group_column));
+    if (cols == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < total; j++) {
+        group_column *c = &cols[j];
         PyObject *values;
-        Py_buffer acc;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "iOw*", &op, &values, &acc))
+        ncols = j + 1;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, j), "iOw*", &c->op, &values,
+                              &c->acc))
             goto done;
-        Py_ssize_t width = op == 0 ? 4 : 8;
+        c->have_acc = 1;
+        c->width = c->op == 0 ? 4 : 8;
         int listed = PyList_Check(values);
-        Py_ssize_t npieces = listed ? PyList_GET_SIZE(values) : 1;
-        Py_buffer *views = PyMem_Calloc((size_t)(npieces ? npieces : 1), sizeof(Py_buffer));
-        Py_ssize_t got = 0, held = 0;
-        int ok = views != NULL && op >= 0 && op <= 4
-                 && acc.len >= (gmax + 1) * (Py_ssize_t)sizeof(int64_t);
-        for (Py_ssize_t k = 0; ok && k < npieces; k++) {
+        c->npieces = listed ? PyList_GET_SIZE(values) : 1;
+        c->views = PyMem_Calloc((size_t)(c->npieces ? c->npieces : 1), sizeof(Py_buffer));
+        Py_ssize_t got = 0;
+        int ok = c->views != NULL && c->op >= 0 && c->op <= 4
+                 && c->acc.len >= (gmax + 1) * (Py_ssize_t)sizeof(int64_t);
+        for (Py_ssize_t k = 0; ok && k < c->npieces; k++) {
             PyObject *piece = listed ? PyList_GET_ITEM(values, k) : values;
-            if (PyObject_GetBuffer(piece, &views[k], PyBUF_C_CONTIGUOUS) < 0) {
+            if (PyObject_GetBuffer(piece, &c->views[k], PyBUF_C_CONTIGUOUS) < 0) {
                 ok = 0;
                 break;
             }
-            held = k + 1;
-            if (views[k].len % width != 0) ok = 0;
-            got += views[k].len / width;
+            c->held = k + 1;
+            if (c->views[k].len % c->width != 0) ok = 0;
+            got += c->views[k].len / c->width;
         }
-        if (ok && got == rows) {
-            Py_ssize_t at = 0;
-            for (Py_ssize_t k = 0; k < npieces; k++) {
-                Py_ssize_t n = views[k].len / width;
-                add_piece(op, views[k].buf, g + at, n, acc.buf);
-                at += n;
-            }
-        } else if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_ValueError, "group_add: column %zd: expected op 0-4, %zd "
-                         "values of %zd bytes and at least %lld cells, got op %d, %zd values "
-                         "and %zd bytes of cells", j, rows, width, (long long)(gmax + 1), op,
-                         got, acc.len);
+        if (!(ok && got == rows)) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "group_add: column %zd: expected op 0-4, %zd "
+                             "values of %zd bytes and at least %lld cells, got op %d, %zd "
+                             "values and %zd bytes of cells", j, rows, c->width,
+                             (long long)(gmax + 1), c->op, got, c->acc.len);
+            goto done;
         }
-        for (Py_ssize_t k = 0; k < held; k++) PyBuffer_Release(&views[k]);
-        PyMem_Free(views);
-        PyBuffer_Release(&acc);
-        if (PyErr_Occurred()) goto done;
+    }
+    for (Py_ssize_t j = 0; j < ncols; j++) {     /* column by column: each one streams */
+        Py_ssize_t at = 0;
+        for (Py_ssize_t k = 0; k < cols[j].npieces; k++) {
+            Py_ssize_t n = cols[j].views[k].len / cols[j].width;
+            add_piece(cols[j].op, cols[j].views[k].buf, g + at, n, cols[j].acc.buf);
+            at += n;
+        }
     }
     result = Py_None;
     Py_INCREF(result);
 done:
+    if (cols != NULL) release_columns(cols, ncols);
     Py_XDECREF(seq);
     PyBuffer_Release(&gview);
     return result;

@@ -55,6 +55,7 @@ from .chunk_tables import FEATURE_PARTS, Partition, append, build
 from .columns import Split
 from .columns_py import bin_sums
 from .errors import RecordError
+from .sink_config import SUMS_GRAIN_S
 from .window_proof import features_ok
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ class RowBuilder:
     """
 
     def __init__(self, chunk_windows: int = 512, on_invalid: OnInvalid | None = None,
-                 limits: WireLimits = DEFAULT_LIMITS, sums: bool = False) -> None:
+                 limits: WireLimits = DEFAULT_LIMITS, sums: bool = False,
+                 sums_grain_s: int = SUMS_GRAIN_S) -> None:
         self._parts: dict[tuple[str, str], Partition] = {}
         # Every ``chunk_windows`` windows of a partition become Arrow chunks right away: the
         # decoded windows are converted while still in cache and then freed (memory stays
@@ -154,6 +156,7 @@ class RowBuilder:
         # window group per partition across its chunks
         self._sums: dict[tuple[str, str], sketch_sums.PartitionSums] | None = \
             {} if sums else None
+        self._sums_grain_s = sums_grain_s
         self.windows = 0       # windows added and not (yet) found invalid
         self.invalid = 0
 
@@ -262,4 +265,4 @@ class RowBuilder:
 
     def _sums_groups(self, key: tuple[str, str]) -> sketch_sums.PartitionSums | None:
         return None if self._sums is None else self._sums.setdefault(
-            key, sketch_sums.PartitionSums())
+            key, sketch_sums.PartitionSums(self._sums_grain_s))

@@ -41,7 +41,9 @@ SCHEMA_VERSION = 1
 TABLES = ("windows", "features", "categories", "labels", "samples", "feature_sums",
           "category_sums")
 SUMS_TABLES = ("feature_sums", "category_sums")   # a batch's sketch sums (sketch_sums.py)
-SUMS_MINUTE_MS = 60_000   # the sketch sums' time grain (window starts floored to the minute)
+# the sketch sums' time grain: window starts floored to ``[sink] sums_grain_s``, recorded
+# per row as ``grain_s``; files from before that column summed per minute
+SUMS_LEGACY_GRAIN_S = 60
 PARTITION_COLUMNS = ("model", "date")
 BIN_COLUMNS = [f"b{i:02d}" for i in range(MAX_SLOTS)]
 # per region of inner slots count x mean position, the tail distances, the values covered
@@ -121,12 +123,14 @@ CATEGORIES = pa.schema(_IDENTITY + [
 ])
 
 # A batch's sketch sums (collector/sketch_sums.py): its feature and category rows summed
-# per (version, window start floored to the minute, tags, feature ...), with the row count
-# as ``windows``. Every evaluation window of whole minutes merges these exactly as it
-# merges the rows (analytics/rollups.py); they are written in the batch, before its windows.
+# per (version, window start floored to the grain, tags, feature ...), with the row count
+# as ``windows``. Every evaluation window that is a multiple of the grain merges these
+# exactly as it merges the rows (analytics/rollups.py); they are written in the batch,
+# before its windows.
 _SUMS_KEY = [
     pa.field("version", pa.string(), nullable=False),
-    pa.field("window_start", _TS, nullable=False),         # floored to the minute
+    pa.field("window_start", _TS, nullable=False),         # floored to the grain
+    pa.field("grain_s", pa.int32()),                       # null: SUMS_LEGACY_GRAIN_S
     pa.field("tags", pa.map_(pa.string(), pa.string())),
     pa.field("feature", pa.string(), nullable=False),
 ]

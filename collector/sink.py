@@ -139,9 +139,10 @@ class _Batch:
     __slots__ = ("first", "last", "builder", "bucket", "forced_last", "touched", "created",
                  "pending", "invalid")
 
-    def __init__(self, first: int, forced_last: int | None, sums: bool) -> None:
+    def __init__(self, first: int, forced_last: int | None, config: SinkConfig) -> None:
         self.first = self.last = first
-        self.builder = RowBuilder(sums=sums)      # + the sketch sums the roll-ups read
+        # + the sketch sums the roll-ups read
+        self.builder = RowBuilder(sums=config.sketch_sums, sums_grain_s=config.sums_grain_s)
         self.bucket = -1
         self.forced_last = forced_last
         self.touched = self.created = time.monotonic()
@@ -238,7 +239,7 @@ class ParquetSink:
             if inside is not None:     # already durable in batch [inside, last]
                 return flushed         # (and its dead letters sent with it)
             batch = self._batches[partition] = _Batch(
-                offset, known.get(offset), self.config.sketch_sums)
+                offset, known.get(offset), self.config)
             batch.builder.on_invalid = self._invalid_window(partition, batch)
         if undecodable is not None:
             self._dead_letter(partition, offset, key, value, record, undecodable)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 DEFAULT_TOPIC = "edgedrift.windows"
 DEFAULT_DLQ_TOPIC = "edgedrift.windows.dlq"
+SUMS_GRAIN_S = 3600    # the sketch sums' grain: the analysis's default window (analytics/config.py)
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 KAFKA_COMPRESSIONS = ("zstd", "lz4", "snappy", "gzip", "none")
 
@@ -131,8 +132,12 @@ class SinkConfig:
     ``seq_snapshot_s`` seconds (a restart reads the rows written since the snapshot).
 
     ``sketch_sums``: also write each batch's feature and category rows summed per
-    (version, minute, tags, feature) (collector/sketch_sums.py), which the analysis's
+    (version, start, tags, feature) (collector/sketch_sums.py), which the analysis's
     roll-ups read instead of every window's rows; off, roll-ups read the rows (slower).
+    The start is the window start floored to ``sums_grain_s`` seconds: a roll-up uses the
+    sums when its evaluation window (``[analytics] window_s``) is a multiple of it, so
+    keep it a divisor of the analysis window (the default: the analysis's default, an
+    hour); a coarser grain reduces more.
     """
 
     dataset: str = "./edgedrift-data/telemetry"
@@ -148,6 +153,7 @@ class SinkConfig:
     seq_max_gaps: int = 32
     seq_snapshot_s: float = 30.0
     sketch_sums: bool = True
+    sums_grain_s: int = SUMS_GRAIN_S
 
     def __post_init__(self) -> None:
         if not self.dataset:
@@ -167,6 +173,12 @@ class SinkConfig:
                              ">= 0 (0 = a snapshot after every commit)")
         if not isinstance(self.sketch_sums, bool):
             raise ValueError(f"sketch_sums: got {self.sketch_sums!r}, expected true or false")
+        grain = self.sums_grain_s
+        if isinstance(grain, bool) or not isinstance(grain, int) or grain < 60 \
+                or grain % 60 or 86_400 % grain:
+            raise ValueError(f"sums_grain_s: got {grain!r}, expected whole minutes dividing a "
+                             "day (60, 300, 900, 3600 ... 86400) and dividing the analysis "
+                             "window ([analytics] window_s)")
         if self.group_commit_ms < 0:
             raise ValueError(f"group_commit_ms: got {self.group_commit_ms}, expected >= 0")
         if self.compression not in COMPRESSIONS:

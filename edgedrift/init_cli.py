@@ -106,6 +106,8 @@ port = 8080
 # roll_ms = 60000                  # a batch file is closed at most this long after opening
 # compression = "zstd"
 # sketch_sums = true               # each batch's rows summed too: what the roll-ups read
+sums_grain_s = 120                 # summed per this many seconds: a divisor of [analytics]
+#                                  # window_s (default 3600, the analysis default)
 
 [compact]
 # `edgedrift compact` merges the small batch files of closed days (e.g. daily from cron).

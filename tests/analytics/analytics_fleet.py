@@ -59,9 +59,12 @@ def window_body(spec: Spec | None, frame: pd.DataFrame, device: str, seq: int, w
     return encode_window(body)
 
 
-def write(dataset: str, bodies: list[tuple[str, bytes]], received_ms: int = BASE_MS) -> None:
-    """Deliver bodies through the embedded sink (one batch)."""
-    sink = EmbeddedSink(SinkConfig(dataset=str(dataset), group_commit_ms=0))
+def write(dataset: str, bodies: list[tuple[str, bytes]], received_ms: int = BASE_MS,
+          sums_grain_s: int = 60) -> None:
+    """Deliver bodies through the embedded sink (one batch; sketch sums per minute, which
+    every evaluation window of whole minutes can use)."""
+    sink = EmbeddedSink(SinkConfig(dataset=str(dataset), group_commit_ms=0,
+                                   sums_grain_s=sums_grain_s))
     try:
         sink.write([IngestRecord(dev, body, received_ms // 1000, received_ms)
                     for dev, body in bodies])

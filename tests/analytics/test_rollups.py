@@ -4,8 +4,10 @@ once."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from dataclasses import replace
 
 import duckdb
 import pyarrow.compute as pc
@@ -33,8 +35,8 @@ def _config(dataset, rollups: bool) -> AnalyticsConfig:
 
 
 def _rows(db, table: str) -> list[str]:
-    """Every row of a results table but run ids and times, floats to 9 digits (a sum's last
-    bits depend on the order DuckDB adds in)."""
+    """Every row of a results table but run ids and times, floats to 9 digits, also in a
+    JSON list of metrics (a sum's last bits depend on the order it adds in)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
@@ -45,6 +47,8 @@ def _rows(db, table: str) -> list[str]:
     def norm(v):
         if isinstance(v, float) and math.isfinite(v):
             return float(f"{v:.9g}")
+        if isinstance(v, str) and v.startswith("[{"):         # a JSON list of metrics
+            return repr([{k: norm(x) for k, x in d.items()} for d in json.loads(v)])
         return "nan" if isinstance(v, float) else v
     return sorted(repr(tuple(norm(v) for v in r)) for r in rows)
 
@@ -125,6 +129,56 @@ def test_rollups_from_the_sinks_sums_equal_raw(tmp_path, built):
     assert a.windows_computed == b.windows_computed == b.rollups["built"] == 10
     assert b.rollups["from_sums"] == 6
     assert any(v["state"] == "drift" for v in b.verdicts)
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
+
+
+@pytest.mark.parametrize(("grain_s", "window_s", "from_sums"),
+                         [(3600, 600, 0), (600, 3600, 2), (1800, 3600, 2)])
+def test_sums_are_used_only_where_the_grain_divides_the_window(tmp_path, built, caplog,
+                                                               grain_s, window_s, from_sums):
+    """Sums of a grain coarser than the evaluation window cannot be split: those roll-ups
+    read the rows (and say how to fix it); a grain that divides the window serves it."""
+    dataset = tmp_path / "telemetry"
+    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
+    for p in (raw, rolled):
+        built.save(ReferenceStore(p.references))
+    write(str(dataset), fleet(built.spec, windows=12, devices=4, records=150, window_ms=W_MS,
+                              drift_from=6, tags_of=lambda d: {"firmware": "ab"[d % 2]}),
+          sums_grain_s=grain_s)
+    config = AnalyticsConfig(window_s=window_s, segment_tags=("firmware",), reports=False,
+                             dataset=str(dataset), rollups=False)
+    a = run_analysis(config, raw, now_ms=NOW)
+    b = run_analysis(replace(config, rollups=True), rolled, now_ms=NOW)
+    assert a.windows_computed == b.windows_computed == b.rollups["built"] == 7200 // window_s
+    assert b.rollups["from_sums"] == from_sums
+    assert ("sums_grain_s" in caplog.text) == (from_sums == 0)
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
+
+
+def test_sums_written_before_the_grain_column_count_as_minutes(tmp_path, built):
+    """The sums files of the release before ``grain_s`` (per minute, no such column) still
+    serve roll-ups, and compaction merges them with newer files."""
+    dataset = tmp_path / "telemetry"
+    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
+    for p in (raw, rolled):
+        built.save(ReferenceStore(p.references))
+    tags = lambda d: {"firmware": "ab"[d % 2]}       # noqa: E731
+    write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS,
+                              tags_of=tags))
+    for path in dataset.glob("*_sums/model=*/date=*/*.parquet"):
+        t = pq.read_table(path, partitioning=None)
+        pq.write_table(t.drop_columns(["grain_s"]), path)
+    write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS,
+                              start_ms=BASE_MS + 3 * W_MS, first_seq=3, seed=3, drift_from=0,
+                              tags_of=tags), sums_grain_s=600)
+    from collector.compaction import CompactionConfig, compact
+    merged = compact(CompactionConfig(dataset=str(dataset), min_age_s=0, before="9999-01-01"))
+    assert len(list(dataset.glob("feature_sums/model=*/date=*/*.parquet"))) == 1, merged
+    a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
+    b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
+    assert a.windows_computed == b.windows_computed == b.rollups["from_sums"] == 6
     for t in TABLES:
         assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
 

@@ -221,6 +221,11 @@ def test_config_errors_name_the_field() -> None:
         SinkConfig(offsets_per_file=0)
     with pytest.raises(ValueError, match="compression: got 'brotli'"):
         SinkConfig(compression="brotli")
+    for grain in (0, 30, 90, 7 * 3600, 172_800, True, "3600"):
+        with pytest.raises(ValueError, match=f"sums_grain_s: got {grain!r}, expected whole"):
+            SinkConfig(sums_grain_s=grain)              # type: ignore[arg-type]
+    assert [SinkConfig(sums_grain_s=g).sums_grain_s for g in (60, 900, 86_400)] == \
+        [60, 900, 86_400]
     with pytest.raises(ValueError, match="dlq_topic"):
         KafkaConfig(topic="a", dlq_topic="a")
     with pytest.raises(ValueError, match="compression: got 'brotli', expected one of zstd"):

@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collector import sketch_sums
@@ -27,9 +27,9 @@ if sketch_sums.native is not None:
 _TAGS = ({"fw": "2.1", "region": "eu"}, {"region": "eu", "fw": "2.1"}, {"fw": "2.0"}, {})
 
 
-def _batch(chunk_windows: int) -> dict[str, pa.Table]:
+def _batch(chunk_windows: int, grain_s: int = 60) -> dict[str, pa.Table]:
     """A batch of 60 windows: 3 versions' worth of tags, two minutes, wire v1 and v2."""
-    b = RowBuilder(chunk_windows=chunk_windows, sums=True)
+    b = RowBuilder(chunk_windows=chunk_windows, sums=True, sums_grain_s=grain_s)
     for i in range(60):
         body = make_window_body(f"dev-{i % 20}", 100 + i, records=30 + i, seed=i,
                                 window_index=i % 2, tags=_TAGS[i % 4],
@@ -46,15 +46,18 @@ def _sql(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 
 _TAG_KEY = "map_entries(tags)"      # (tags listed in another order: another group)
-_MINUTE = "(epoch_ms(window_start) // 60000) * 60000"
+
+
+def _start(grain_s: int) -> str:
+    return f"(epoch_ms(window_start) // {grain_s * 1000}) * {grain_s * 1000}"
 
 
 @pytest.mark.parametrize("adder", ADDERS)
-@pytest.mark.parametrize("chunk_windows", [7, 512])
-def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows):
+@pytest.mark.parametrize(("chunk_windows", "grain_s"), [(7, 60), (512, 60), (7, 3600)])
+def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows, grain_s):
     old = sketch_sums.use_adder(adder)
     try:
-        t = _batch(chunk_windows)
+        t = _batch(chunk_windows, grain_s)
     finally:
         sketch_sums.use_adder(old)
     con = duckdb.connect()
@@ -62,7 +65,7 @@ def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows):
     con.register("s", t["feature_sums"])
     ints = ["n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen", "other",
             *BIN_COLUMNS, *SUM_COLUMNS[:-3], "sums_n"]
-    key = f"version, {_MINUTE}, {_TAG_KEY}, feature, kind, layout"
+    key = f"version, {_start(grain_s)}, {_TAG_KEY}, feature, kind, layout"
     floats = ["min", "max", "sum_x", "sum_x2", "tail_lo", "tail_hi"]
     raw = _sql(con, f"""SELECT {key}, count(*), {', '.join(f'SUM({c})' for c in ints)},
                    MIN(min), MAX(max), SUM(n * mean), SUM(m2 + n * mean * mean),
@@ -78,22 +81,25 @@ def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows):
             if g is not None:
                 assert g == pytest.approx(w, rel=1e-12, abs=1e-9)
     assert t["feature_sums"].schema.equals(sketch_sums.schema.FEATURE_SUMS)
+    assert set(t["feature_sums"]["grain_s"].to_pylist()) == {grain_s}
 
 
 @pytest.mark.parametrize("adder", ADDERS)
-def test_category_sums_equal_sql_over_the_rows(adder):
+@pytest.mark.parametrize("grain_s", [60, 900])
+def test_category_sums_equal_sql_over_the_rows(adder, grain_s):
     old = sketch_sums.use_adder(adder)
     try:
-        t = _batch(5)
+        t = _batch(5, grain_s)
     finally:
         sketch_sums.use_adder(old)
     con = duckdb.connect()
     con.register("c", t["categories"])
     con.register("s", t["category_sums"])
-    key = f"version, {_MINUTE}, {_TAG_KEY}, feature, category"
+    key = f"version, {_start(grain_s)}, {_TAG_KEY}, feature, category"
     raw = _sql(con, f"SELECT {key}, SUM(count) FROM c GROUP BY ALL")
     assert raw and _sql(con, f"SELECT {key}, count FROM s") == raw
     assert t["category_sums"].schema.equals(sketch_sums.schema.CATEGORY_SUMS)
+    assert set(t["category_sums"]["grain_s"].to_pylist()) == {grain_s}
 
 
 def test_a_batch_without_features_still_has_its_sums_tables():
@@ -154,3 +160,36 @@ def test_group_add_rejects_bad_groups_and_short_cells():
         sketch_sums.add_c(np.array([0, 1], np.int64),
                           [(sketch_sums.SUM_I64, np.array([1], np.int64), acc)])
     assert acc.tolist() == [0, 0]                    # a refused call adds nothing
+    first = np.zeros(2, np.int64)
+    with pytest.raises(ValueError, match="column 1"):  # ... also to the columns before
+        sketch_sums.add_c(np.array([0, 1], np.int64),
+                          [(sketch_sums.SUM_I64, np.array([5, 6], np.int64), first),
+                           (sketch_sums.SUM_I64, np.array([1], np.int64), acc)])
+    assert first.tolist() == [0, 0]
+
+
+_TAG_TEXT = st.sampled_from(["a", "b", "fw", ""])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["1.0", "2.0"]), st.integers(0, 10_000_000),
+                          st.none() | st.dictionaries(_TAG_TEXT, _TAG_TEXT, max_size=3)),
+                min_size=1, max_size=40),
+       st.sampled_from([60, 600, 3600]))
+@example([("1.0", 0, {"a": "b"}), ("1.0", 0, {}), ("1.0", 0, None), ("1.0", 59_999, None),
+          ("1.0", 60_000, None)], 60)
+def test_windows_share_a_group_exactly_when_their_keys_are_equal(windows, grain_s):
+    """Hypothesis: two windows share a group iff version, start floored to the grain and
+    tags (in their order) are equal; the groups' keys are those windows' own."""
+    ident = [("d", v, i, s, s + 60_000, "x", t) for i, (v, s, t) in enumerate(windows)]
+    sums = sketch_sums.PartitionSums(grain_s)
+    half = len(windows) // 2                     # two chunks: groups numbered across them
+    groups = [*sums.window_groups(ident[:half]).tolist(),
+              *sums.window_groups(ident[half:]).tolist()]
+    keys = [(v, s // (grain_s * 1000), None if t is None else tuple(t.items()))
+            for v, s, t in windows]
+    for i in range(len(windows)):
+        for j in range(len(windows)):
+            assert (groups[i] == groups[j]) == (keys[i] == keys[j])
+    for (v, s, t), g in zip(windows, groups, strict=True):
+        assert sums._window_keys[g] == (v, s // (grain_s * 1000) * grain_s * 1000, t)
