@@ -21,22 +21,20 @@ False
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from collector.live_files import arrow_dataset, has_files, is_vanished_file, live_files
-from collector.parquet_files import COMPACTED_PREFIX
+from collector.live_files import arrow_dataset, has_files, is_vanished_file
 from collector.schema import BIN_COLUMNS, READ_OPTIONS, SCHEMAS, SUM_COLUMNS
 from collector.storage import open_storage
 from edge_sdk.layout import BUILTIN_LAYOUTS
 
+from .dataset_files import Scope, _relisting, _Vanished, scoped_files
 from .errors import DatasetError
 from .windows import Cadence
 
@@ -59,40 +57,6 @@ _MAJORITY_TASK = """CASE WHEN coalesce(label_n_reg, 0) > coalesce(label_n_cls, 0
 # one delivery per window identity: the smallest ingest id (every table keeps the same one)
 _ONE_DELIVERY = ("QUALIFY row_number() OVER (PARTITION BY device_id, model, seq "
                  "ORDER BY ingest_id) = 1")
-_RETRIES = 8
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class _Vanished(Exception):
-    """A file listed for a query was deleted before the query read it (a compaction)."""
-
-
-def _relisting(method: _F) -> _F:
-    """Run a query method again (a fresh listing) when a file it listed vanished."""
-    @functools.wraps(method)
-    def run(self: Dataset, *args: Any, **kwargs: Any) -> Any:
-        for attempt in range(_RETRIES):
-            try:
-                return method(self, *args, **kwargs)
-            except _Vanished as exc:
-                if attempt == _RETRIES - 1:
-                    raise DatasetError("dataset", self.root, "files that stay listed while "
-                                       f"read ({exc.__cause__})") from None
-                time.sleep(0.02 * 2 ** attempt)      # a compaction is deleting: let it pass
-        raise AssertionError("unreachable")
-    return run  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class _Scope:
-    dates: tuple[str, str]
-    models: tuple[str, ...]
-    batches: frozenset[str]
-
-    def holds(self, name: str) -> bool:
-        return name in self.batches or name.startswith(COMPACTED_PREFIX)
-
-
 @dataclass
 class Dataset:
     """Read-only queries over the hive-partitioned dataset at ``root``.
@@ -109,7 +73,7 @@ class Dataset:
         self.storage = open_storage(self.root)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._sums_seen = False
-        self._scope: _Scope | None = None
+        self._scope: Scope | None = None
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -130,21 +94,14 @@ class Dataset:
 
     def files(self, table: str) -> list[str]:
         """The live files of ``table`` (inside :meth:`scoped`: only those of its scope)."""
-        scope = self._scope
-        if scope is None:
-            return live_files(self.storage, table)
-        files = live_files(self.storage, table, scope.dates, scope.models)
-        return [f for f in files if scope.holds(f.rsplit("/", 1)[-1])]
+        return scoped_files(self.storage, table, self._scope)
 
     @contextlib.contextmanager
     def scoped(self, dates: tuple[str, str], models: tuple[str, ...],
                batches: Iterable[str]) -> Iterator[None]:
-        """Queries inside read only the files of these dates (inclusive ISO days) and
-        models, and of them only the batches ``batches`` (file names) and compacted files
-        (which may hold them): a roll-up build of one evaluation window reads the batch
-        files that hold its windows (the same name in every table), not every file of the
-        dataset. The caller's queries must filter to rows those batches hold."""
-        old, self._scope = self._scope, _Scope(dates, models, frozenset(batches))
+        """Queries inside read only the files of :class:`Scope` ``(dates, models,
+        batches)``. The caller's queries must filter to rows those batches hold."""
+        old, self._scope = self._scope, Scope(dates, models, frozenset(batches))
         try:
             yield
         finally:

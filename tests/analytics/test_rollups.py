@@ -229,3 +229,20 @@ def test_rebuild_is_idempotent_and_counts_each_window_once(fleet_paths):
     assert fleet_rows.sort_by("bucket")["records"] == \
         raw.filter(pc.equal(raw["grp"], 1)).sort_by("bucket")["records"]
     ds.close()
+
+
+def test_a_scoped_dataset_reads_only_its_batches(fleet_paths):
+    """A build reads the batch files of its evaluation windows only (the same name in
+    every table), and a model or date outside the scope not at all."""
+    dataset, _, _ = fleet_paths
+    ds = Dataset(dataset, ("firmware",))
+    names = sorted(os.path.basename(f) for f in ds.files("windows"))
+    assert len(names) == 2                          # the batch and its redelivery
+    day = ds.files("windows")[0].split("date=")[1][:10]
+    with ds.scoped((day, day), ("kws",), [names[1]]):
+        for table in ("windows", "features", "feature_sums"):
+            assert [os.path.basename(f) for f in ds.files(table)] == [names[1]], table
+        with ds.scoped((day, day), ("other",), names):
+            assert not ds.has_table("windows")
+        assert ds.has_table("windows")
+    assert len(ds.files("windows")) == 2
