@@ -8,7 +8,9 @@
   x axis is time, not one fixed-width band per window;
 * the heatmap's colour scale is fixed (score / threshold, 1 = threshold), not relative to
   the data's maximum;
-* ``markers`` (onset, alerts) are drawn as labelled vertical rules on time charts.
+* ``markers`` (onset, alerts) are drawn as labelled vertical rules on time charts;
+* marks carry no ARIA description: Streamlit draws on a canvas, where a description per
+  mark is never read but costs the browser an expression per mark on the first paint.
 
 Every function takes tidy DataFrames and returns an Altair chart; no data access and no
 Streamlit here.
@@ -65,9 +67,9 @@ def lines(df: pd.DataFrame, x: str, y: str, series: str, title: str,
         tooltip=[alt.Tooltip(f"{x}:T"), alt.Tooltip(f"{series}:N"),
                  alt.Tooltip(f"{y}:Q", format=".4g")])
     layers: list[Any] = [
-        base.mark_line().encode(strokeDash=alt.StrokeDash(f"{series}:N", scale=SERIES_DASH,
-                                                          legend=_legend(name))),
-        base.mark_point(filled=True, size=45).encode(
+        base.mark_line(aria=False).encode(strokeDash=alt.StrokeDash(
+            f"{series}:N", scale=SERIES_DASH, legend=_legend(name))),
+        base.mark_point(filled=True, size=45, aria=False).encode(
             shape=alt.Shape(f"{series}:N", scale=SERIES_SHAPES, legend=_legend(name))),
     ]
     layers += _marker_layers(markers)
@@ -90,10 +92,10 @@ def _marker_layers(markers: pd.DataFrame | None) -> list[Any]:
         return []
     merged = markers.groupby("t", as_index=False)["label"].agg(" · ".join)
     m = alt.Chart(merged).encode(x=alt.X("t:T"))
-    return [m.mark_rule(color="#495057", strokeDash=[2, 2]).encode(
+    return [m.mark_rule(color="#495057", strokeDash=[2, 2], aria=False).encode(
                 tooltip=[alt.Tooltip("t:T"), "label:N"]),
-            m.mark_text(align="left", dx=3, dy=-4, fontSize=10, color="#495057", baseline="top"
-                        ).encode(text="label:N", y=alt.value(0))]
+            m.mark_text(align="left", dx=3, dy=-4, fontSize=10, color="#495057", baseline="top",
+                        aria=False).encode(text="label:N", y=alt.value(0))]
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, label: str | None = None,
@@ -111,11 +113,15 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, label: str | None = None,
                   max(HEIGHT // 2, 22 * len(df)) if horizontal else HEIGHT)
 
 
-def histogram(df: pd.DataFrame, x: str, title: str, bins: int = 30) -> alt.Chart:
-    """A plain histogram of one numeric column."""
-    return alt.Chart(df).mark_bar(color="#4c6ef5").encode(
-        x=alt.X(f"{x}:Q", bin=alt.Bin(maxbins=bins), title=title),
-        y=alt.Y("count():Q", title="devices")).properties(height=HEIGHT // 1.3)
+def histogram(bins: pd.DataFrame, title: str, count_title: str) -> alt.Chart:
+    """A histogram of bins counted on the server (:func:`dashboard.frames.bin_counts`:
+    ``lo``, ``hi``, ``count``): the browser gets one row per bin, not one per value."""
+    return alt.Chart(_slim(bins, "lo", "hi", "count")).mark_bar(
+        color="#4c6ef5", aria=False).encode(
+        x=alt.X("lo:Q", bin="binned", title=title), x2="hi:Q",
+        y=alt.Y("count:Q", title=count_title),
+        tooltip=[alt.Tooltip("lo:Q", title="from"), alt.Tooltip("hi:Q", title="to"),
+                 alt.Tooltip("count:Q", title=count_title)]).properties(height=HEIGHT // 1.3)
 
 
 def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
@@ -154,10 +160,17 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
     rows = [*dict.fromkeys(strip["row"]), *features]
     y = alt.Y("feature:N", title=None, scale=alt.Scale(domain=rows))
     merged = "per_cell" in effect and bool((effect["per_cell"] > 1).any())
-    cells = _slim(effect.assign(ratio=effect["score"] / effect["threshold"].where(
-        effect["threshold"] > 0)), "feature", "method", "window_start", "window_end", "score",
-        "lower", "upper", "threshold", "ratio", "drifted",
-        *(("windows", "drifted_windows") if merged else ()))
+    ratio = effect["score"] / effect["threshold"].where(effect["threshold"] > 0)
+    # the tooltip's values are written here: a format per field and cell in the browser
+    # costs the page's first paint more than the text does
+    cells = _slim(effect.assign(
+        ratio=ratio, at=pd.to_datetime(effect["window_start"]).dt.strftime("%Y-%m-%d %H:%M"),
+        estimate=[f"{_num(s, '.3f')} [{_num(lo, '.3f')}, {_num(hi, '.3f')}]" for s, lo, hi in
+                  zip(effect["score"], effect["lower"], effect["upper"], strict=True)],
+        limit=[_num(t, ".3g") for t in effect["threshold"]],
+        times=[_num(r, ".2f") for r in ratio]),
+        "feature", "method", "window_start", "window_end", "score", "ratio", "drifted",
+        "at", "estimate", "limit", "times", *(("windows", "drifted_windows") if merged else ()))
     drifted = effect[effect["drifted"].fillna(False).astype(bool)]
     crosses = pd.DataFrame({"feature": drifted["feature"], "mid": _mid(drifted), "mark": "✕"})
     layers: list[Any] = [
@@ -167,13 +180,13 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
                 title="effect score / threshold (1 = threshold)", orient="top",
                 gradientLength=220, values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
             tooltip=[alt.Tooltip("feature:N"), alt.Tooltip("method:N"),
-                     alt.Tooltip("window_start:T", format="%Y-%m-%d %H:%M", title="from"),
-                     alt.Tooltip("score:Q", format=".3f"), alt.Tooltip("lower:Q", format=".3f"),
-                     alt.Tooltip("upper:Q", format=".3f"), alt.Tooltip("threshold:Q"),
-                     alt.Tooltip("ratio:Q", format=".2f", title="score / threshold"),
+                     alt.Tooltip("at:N", title="from"),
+                     alt.Tooltip("estimate:N", title="score [interval]"),
+                     alt.Tooltip("limit:N", title="threshold"),
+                     alt.Tooltip("times:N", title="score / threshold"),
                      alt.Tooltip("drifted:N"),
-                     *([alt.Tooltip("windows:Q", title="windows in cell (worst shown)"),
-                        alt.Tooltip("drifted_windows:Q", title="windows drifted")]
+                     *([alt.Tooltip("windows:N", title="windows in cell (worst shown)"),
+                        alt.Tooltip("drifted_windows:N", title="windows drifted")]
                        if merged else [])]),
     ]
     if not crosses.empty:
@@ -192,6 +205,15 @@ def drift_heatmap(effect: pd.DataFrame, verdicts: pd.DataFrame,
     layers += _marker_layers(markers)
     return _sized(alt.layer(*layers).resolve_scale(color="independent", shape="independent"),
                   CHROME + 30 * len(rows))
+
+
+def _num(x: Any, fmt: str) -> str:
+    """``x`` formatted, ``–`` when it is missing.
+
+    >>> _num(0.31234, ".3f"), _num(None, ".3f"), _num(float("nan"), ".2f")
+    ('0.312', '–', '–')
+    """
+    return "–" if x is None or pd.isna(x) else format(float(x), fmt)
 
 
 def _verdict_rows(verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -231,14 +253,14 @@ def segment_matrix(effect: pd.DataFrame) -> alt.LayerChart:
         x=alt.X("feature:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
         y=alt.Y("segment:N", title=None, sort=alt.EncodingSortField("segment")))
     return _sized(alt.layer(
-        base.mark_rect(stroke="white").encode(
+        base.mark_rect(stroke="white", aria=False).encode(
             color=alt.Color("ratio:Q", scale=RATIO_SCALE, legend=alt.Legend(
                 title="effect score / threshold (1 = threshold)", orient="top",
                 values=[0, 0.5, 1, 1.5, 2], titleLimit=400)),
             tooltip=["segment:N", "feature:N", "method:N", alt.Tooltip("score:Q", format=".3f"),
                      alt.Tooltip("lower:Q", format=".3f"), alt.Tooltip("upper:Q", format=".3f"),
                      "threshold:Q", "drifted:N"]),
-        base.mark_text(fontSize=11).encode(text="label:N"), data=cells,
+        base.mark_text(fontSize=11, aria=False).encode(text="label:N"), data=cells,
     ), CHROME + 40 + 34 * cells["segment"].nunique())
 
 
@@ -290,20 +312,20 @@ def metric_history(df: pd.DataFrame, threshold_on: str = "score",
                                                       range=[[1, 0], [6, 4]]),
                           legend=_legend("series"))
     base = alt.Chart(long).encode(x=alt.X("window_start:T", title=None))
-    layers: list[Any] = [base.mark_line().encode(
+    layers: list[Any] = [base.mark_line(aria=False).encode(
         y=alt.Y("value:Q", title=ytitle, scale=yscale), color=series, strokeDash=dash)]
     if not test:
         band = _slim(df, "window_start", "lower", "upper").assign(band="sketch-error interval")
-        layers.insert(0, alt.Chart(band).mark_area(opacity=0.25).encode(
+        layers.insert(0, alt.Chart(band).mark_area(opacity=0.25, aria=False).encode(
             x="window_start:T", y="lower:Q", y2="upper:Q",
             fill=alt.Fill("band:N", scale=alt.Scale(range=["#74c0fc"]), legend=_legend(""))))
     pts = long[long["state"].notna()]
-    layers.append(alt.Chart(pts).mark_point(size=60, filled=True).encode(
+    layers.append(alt.Chart(pts).mark_point(size=60, filled=True, aria=False).encode(
         x="window_start:T", y=alt.Y("value:Q", scale=yscale),
         shape=alt.Shape("state:N", scale=POINT_SHAPES, legend=_legend("window")),
         color=alt.Color("state:N", scale=POINT_COLORS, legend=_legend("window")),
         tooltip=[alt.Tooltip("window_start:T"), alt.Tooltip("value:Q", format=".4g",
-                                                            title=what), "state"]))
+                                                            title=what), "state:N"]))
     layers += _marker_layers(markers)
     return _sized(alt.layer(*layers).resolve_scale(color="independent"), HEIGHT)
 
@@ -332,12 +354,13 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
         base = alt.Chart().encode(
             x=alt.X("lo:Q", title="value (bin edges of the reference layout)"),
             x2="hi:Q", y=alt.Y("density:Q", title="share per unit of value"),
-            tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")])
+            tooltip=["bin:N", "side:N", alt.Tooltip("share:Q", format=".2%")])
         return _sized(alt.layer(
-            base.transform_filter("datum.side != 'reference'").mark_rect(opacity=0.45).encode(
+            base.transform_filter("datum.side != 'reference'").mark_rect(
+                opacity=0.45, aria=False).encode(
                 color=alt.Color("side:N", scale=colors, legend=_legend("current"))),
             base.transform_filter("datum.side == 'reference'").mark_rect(
-                fillOpacity=0, strokeWidth=1.5).encode(
+                fillOpacity=0, strokeWidth=1.5, aria=False).encode(
                 stroke=alt.Stroke("side:N", scale=alt.Scale(domain=["reference"],
                                                             range=["#212529"]),
                                   legend=_legend("outline"))),
@@ -345,13 +368,13 @@ def distribution(df: pd.DataFrame, numeric: bool) -> alt.Chart | alt.LayerChart:
     sides = ["reference", *current]
     x = alt.X("bin:N", sort=alt.SortField("order"), title=None,
               axis=alt.Axis(labelAngle=0, labelOverlap=True))
-    return alt.Chart(df).mark_bar(strokeWidth=1.5).encode(
+    return alt.Chart(df).mark_bar(strokeWidth=1.5, aria=False).encode(
         x=x, xOffset=alt.XOffset("side:N", sort=sides),
         y=alt.Y("share:Q", title="share of values", axis=alt.Axis(format="%")),
         color=alt.Color("side:N", scale=alt.Scale(
             domain=sides, range=["#adb5bd", *CURRENT_COLORS[:len(current)]]),
                         legend=_legend("distribution")),
-        tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")],
+        tooltip=["bin:N", "side:N", alt.Tooltip("share:Q", format=".2%")],
     ).properties(height=HEIGHT)
 
 

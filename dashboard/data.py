@@ -54,7 +54,9 @@ def snapshot(cfg: DashboardConfig) -> SnapshotInfo | None:
 
 
 def data_version(cfg: DashboardConfig) -> str:
-    """The results copy's version: the same until new results arrive (a cache key).
+    """The results copy's version: the same until new results arrive (a cache key). It is
+    the copy's full path, unique in the process: the copies' file names are numbered per
+    data dir, so two data dirs served by one process (tests) would share a name.
 
     >>> import tempfile
     >>> from dashboard.config import DashboardConfig
@@ -62,7 +64,7 @@ def data_version(cfg: DashboardConfig) -> str:
     ''
     """
     info = snapshot(cfg)
-    return "" if info is None else info.version
+    return "" if info is None else str(info.path)
 
 
 @st.cache_data(ttl=3600, max_entries=256, show_spinner=False)

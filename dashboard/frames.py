@@ -287,6 +287,56 @@ def device_health(windows: pd.DataFrame, health: pd.DataFrame, silent_after_s: f
               "backlog", "growing", "silent", "last_seen"]]
 
 
+def per_device(health: pd.DataFrame) -> pd.DataFrame:
+    """One row per device from fleet_health (one row per device and model): when it was
+    last seen, its models, and the worst of its SDK counters and clock skew.
+
+    >>> h = pd.DataFrame({"device_id": ["a", "a", "b"], "model": ["kws", "asr", "kws"],
+    ...     "last_seen": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-01"]),
+    ...     "sdk_backlog": [1, 3, 0], "sdk_dropped": 0, "sdk_rejected": 0, "sdk_corrupt": 0,
+    ...     "sdk_internal_errors": 0, "clock_skew_ms": [5, -9, 1], "delivery_lag_ms": 0})
+    >>> per_device(h)[["device_id", "models", "backlog", "clock_skew_ms"]].values.tolist()
+    [['a', 'asr, kws', 3, 5], ['b', 'kws', 0, 1]]
+    """
+    return health.groupby("device_id", as_index=False).agg(
+        last_seen=("last_seen", "max"), models=("model", lambda s: ", ".join(sorted(set(s)))),
+        backlog=("sdk_backlog", "max"), dropped=("sdk_dropped", "max"),
+        rejected=("sdk_rejected", "max"), corrupt=("sdk_corrupt", "max"),
+        internal_errors=("sdk_internal_errors", "max"), clock_skew_ms=("clock_skew_ms", "max"),
+        delivery_lag_ms=("delivery_lag_ms", "max"))
+
+
+def bin_counts(values: pd.Series, maxbins: int = 30) -> pd.DataFrame:
+    """What a histogram of ``values`` draws, counted here rather than in the browser: bins
+    of a round width (1, 2 or 5 x 10^k) covering the values, about ``maxbins`` of them,
+    as ``lo``, ``hi``, ``count`` (empty bins included, the last bin closed; NaN dropped).
+
+    >>> b = bin_counts(pd.Series([0.0, 1.0, 9.5, 10.0]), 5)
+    >>> b["lo"].tolist(), b["hi"].tolist()[-1], b["count"].tolist()
+    ([0.0, 2.0, 4.0, 6.0, 8.0], 10.0, [2, 0, 0, 0, 2])
+    >>> int(bin_counts(pd.Series([0.0, 9.0]), 5)["count"].sum())   # 9 is inside the last bin
+    2
+    >>> b = bin_counts(pd.Series([3.0, 3.0]))
+    >>> b["lo"].tolist(), b["hi"].tolist(), b["count"].tolist()
+    ([3.0], [4.0], [2])
+    >>> bin_counts(pd.Series([], dtype=float)).empty
+    True
+    """
+    v = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return pd.DataFrame({"lo": [], "hi": [], "count": []})
+    lo, hi = float(v.min()), float(v.max())
+    raw = (hi - lo) / max(1, maxbins) if hi > lo else 1.0
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1.0, 2.0, 5.0, 10.0) if m * mag >= raw * (1 - 1e-9))
+    start = np.floor(lo / step) * step
+    n = max(1, int(np.ceil((hi - start) / step - 1e-9)))
+    edges = start + step * np.arange(n + 1)
+    counts, _ = np.histogram(v, bins=edges)
+    return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": counts})
+
+
 def segment_health(dev: pd.DataFrame) -> pd.DataFrame:
     """Per (model, segment): devices, silent devices, missing windows, devices with gaps
     and growing backlogs."""

@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from dashboard.ui import literal
@@ -40,7 +41,7 @@ def _pick(st: Any, label: str, options: list[Any], param: str, fmt: Any = str) -
 def _body(cfg: Any, f: Any) -> None:
     import streamlit as st
 
-    from dashboard import charts, data
+    from dashboard import charts, data, draw
 
     since, until = data.time_range(cfg, f.range_key)
     metrics = data.feature_metrics(cfg, since, until, f.model, f.version, f.segment)
@@ -86,9 +87,11 @@ def _body(cfg: Any, f: Any) -> None:
         role = g["role"].iloc[0]
         if role == "info" and not show_info:
             continue
+        on = _threshold_on(method)
         st.markdown(f"**{literal(method)}** ({role}, threshold on the "
-                    f"{_threshold_on(method).replace('_', '-')})")
-        st.altair_chart(charts.metric_history(g, _threshold_on(method)), width="stretch")
+                    f"{on.replace('_', '-')})")
+        draw.chart(st, ("metric_history", on, draw.digest(g)),
+                   functools.partial(charts.metric_history, g, on))
 
     st.subheader("Data quality")
     dq = data.data_quality(cfg, since, until, f.model, f.version, f.segment, feature)
@@ -99,8 +102,9 @@ def _body(cfg: Any, f: Any) -> None:
         long = dq.melt(id_vars=["window_start"], value_vars=rates, var_name="rate",
                        value_name="value").dropna()
         long["rate"] = long["rate"].str.replace("_rate", "")
-        st.altair_chart(charts.lines(long, "window_start", "value", "rate", "share of records",
-                                     y_format="%", legend="rate"), width="stretch")
+        draw.chart(st, ("quality_rates", draw.digest(long)), lambda: charts.lines(
+            long, "window_start", "value", "rate", "share of records", y_format="%",
+            legend="rate"))
         flagged = dq[dq["flagged"].fillna(False).astype(bool)]
         if not flagged.empty:
             st.warning(f"Quality problem flagged in {len(flagged)} window(s): worst "
@@ -123,7 +127,7 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
                   window: dt.datetime) -> None:
     import pandas as pd
 
-    from dashboard import charts, dataset, frames
+    from dashboard import charts, dataset, draw, frames
 
     st.subheader(f"Reference vs current, window {window:%Y-%m-%d %H:%M}")
     if ref is None or feature not in ref.features:
@@ -135,7 +139,8 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
         cur = dataset.current_histogram(cfg, f.model, f.version, feature, "", window, end,
                                         f.segment)
         df = frames.categorical_overlay(fp.categories, cur["categories"])
-        st.altair_chart(charts.distribution(df, numeric=False), width="stretch")
+        draw.chart(st, ("distribution", False, draw.digest(df)),
+                   lambda: charts.distribution(df, numeric=False))
         st.caption(f"current: {cur['windows']} device windows")
         return
     layout = str(row["layout"].iloc[0]) if not row.empty else ""
@@ -146,14 +151,15 @@ def _distribution(cfg: Any, f: Any, st: Any, feature: str, row: Any, ref: Any,
     cur = dataset.current_histogram(cfg, f.model, f.version, feature, layout, window, end,
                                     f.segment)
     ref_counts = list(fp.histograms[layout])
-    st.altair_chart(charts.distribution(frames.numeric_overlay(ref_counts, cur["counts"], edges),
-                                        numeric=True), width="stretch")
+    overlay = frames.numeric_overlay(ref_counts, cur["counts"], edges)
+    draw.chart(st, ("distribution", True, draw.digest(overlay)),
+               lambda: charts.distribution(overlay, numeric=True))
     q = pd.DataFrame({"quantile": [f"p{int(x * 100)}" for x in QUANTILES],
                       "reference": [frames.hist_quantile(ref_counts, edges, x)
                                     for x in QUANTILES],
                       "current": [frames.hist_quantile(cur["counts"], edges, x)
                                   for x in QUANTILES]})
-    st.dataframe(q.set_index("quantile").T, width="stretch")
+    st.table(q.set_index("quantile").T)   # two rows: no data grid to load for them
     st.caption(f"current: {cur['windows']} device windows, {sum(cur['counts'])} values; "
                f"reference: {sum(ref_counts)} values (quantiles interpolated within bins)")
 

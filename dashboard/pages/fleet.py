@@ -12,6 +12,8 @@ from typing import Any
 
 from dashboard.ui import literal
 
+SILENT_ROWS = 200   # the silent-devices table lists at most this many (the longest silent)
+
 
 def main() -> None:
     import streamlit as st
@@ -31,7 +33,7 @@ def _body(cfg: Any, f: Any) -> None:
     import pandas as pd
     import streamlit as st
 
-    from dashboard import charts, data, dataset, frames, ui
+    from dashboard import charts, data, dataset, draw, frames, ui
 
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     health = data.fleet_health(cfg)
@@ -40,12 +42,8 @@ def _body(cfg: Any, f: Any) -> None:
     if health.empty:
         st.info("No device has been seen in an analysis pass yet: run `edgedrift analyze`.")
         return
-    devices = health.groupby("device_id", as_index=False).agg(
-        last_seen=("last_seen", "max"), models=("model", lambda s: ", ".join(sorted(set(s)))),
-        backlog=("sdk_backlog", "max"), dropped=("sdk_dropped", "max"),
-        rejected=("sdk_rejected", "max"), corrupt=("sdk_corrupt", "max"),
-        internal_errors=("sdk_internal_errors", "max"), clock_skew_ms=("clock_skew_ms", "max"),
-        delivery_lag_ms=("delivery_lag_ms", "max"))
+    version = data.data_version(cfg)   # fleet_health is in the results: derived once per copy
+    devices = draw.frame(("per_device", version), lambda: frames.per_device(health))
     devices["silent_for_h"] = (now - pd.to_datetime(devices["last_seen"])).dt.total_seconds() / 3600
     silent = devices[devices["silent_for_h"] * 3600 > cfg.silent_after_s]
     newest = pd.to_datetime(fresh["last_received"]).max() if not fresh.empty else None
@@ -61,25 +59,28 @@ def _body(cfg: Any, f: Any) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Last seen")
-        st.altair_chart(charts.histogram(devices.assign(minutes=devices["silent_for_h"] * 60),
-                                         "minutes", "minutes since last seen"),
-                        width="stretch")
+        bins = frames.bin_counts(devices["silent_for_h"] * 60)
+        draw.chart(st, ("last_seen", draw.digest(bins)), lambda: charts.histogram(
+            bins, "minutes since last seen", "devices"))
     with right:
         st.subheader("Silent devices")
         if silent.empty:
             st.success("✔ every device reported recently")
         else:
-            st.dataframe(silent.assign(silent_for=[ui.ago(h * 3600) for h in
-                                                   silent["silent_for_h"]])
-                         .sort_values("silent_for_h", ascending=False)[
+            shown = silent.nlargest(SILENT_ROWS, "silent_for_h")
+            st.dataframe(shown.assign(silent_for=[ui.ago(h * 3600) for h in
+                                                  shown["silent_for_h"]])[
                              ["device_id", "models", "last_seen", "silent_for"]],
                          hide_index=True, height=260,
                          column_config={"last_seen": "last seen (UTC)",
                                         "silent_for": "silent for"})
+            if len(silent) > len(shown):
+                st.caption(f"The {len(shown)} silent the longest of {len(silent)} silent "
+                           "devices.")
     _by_segment(cfg, st, health, since, until, now)
 
     st.subheader("Model versions and model hashes")
-    census = frames.hash_census(health)
+    census = draw.frame(("hash_census", version), lambda: frames.hash_census(health))
     odd = census[census["status"] != "expected"]
     if not odd.empty:
         st.warning(f"⚠ {odd['devices'].sum()} device(s) run an unexpected model hash: "
@@ -91,8 +92,9 @@ def _body(cfg: Any, f: Any) -> None:
     if not timeline.empty and timeline["model_hash"].nunique() > 1:
         tl = timeline.assign(build=timeline["model"] + " " + timeline["version"] + " "
                              + timeline["model_hash"])
-        st.altair_chart(charts.lines(tl, "hour", "devices", "build", "devices running it",
-                                     legend="model version and hash"), width="stretch")
+        draw.chart(st, ("builds", draw.digest(tl)), lambda: charts.lines(
+            tl, "hour", "devices", "build", "devices running it",
+            legend="model version and hash"))
 
     st.subheader("SDK health")
     growing = _growing(cfg, since, until)
@@ -121,8 +123,8 @@ def _body(cfg: Any, f: Any) -> None:
     if rate.empty:
         st.info("No windows received in this time range.")
     else:
-        st.altair_chart(charts.lines(rate, "hour", "windows", "model", "windows received / hour"),
-                        width="stretch")
+        draw.chart(st, ("ingest", draw.digest(rate)), lambda: charts.lines(
+            rate, "hour", "windows", "model", "windows received / hour"))
     if not fresh.empty:
         fresh = fresh.assign(age=[ui.ago((now - t).total_seconds())
                                   for t in pd.to_datetime(fresh["last_received"])])

@@ -43,7 +43,9 @@ def _body(cfg: Any, f: Any) -> None:
         st.info("No verdicts yet: run `edgedrift analyze`.")
         return
     st.subheader("Every model version (worst state over the fleet and its segments)")
-    st.dataframe(_summary(states), hide_index=True)
+    # a few rows: a static table (a data grid would cost the page's first paint its own
+    # front-end code, loaded for this table alone in the default view)
+    st.table(_as_text(_summary(states)), hide_index=True)
     if f.model:
         verdicts = data.verdicts(cfg, since, until, f.model, f.version)
         _model(cfg, f, since, until, verdicts, states)
@@ -78,6 +80,23 @@ def _summary(states: Any) -> Any:
         row["newest window"] = g["newest"].max()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _as_text(frame: Any) -> Any:
+    r"""``frame`` with every text cell escaped (:func:`dashboard.ui.literal`): a static
+    table renders Markdown in its cells, and model names and versions come from devices.
+
+    >>> import pandas as pd
+    >>> t = _as_text(pd.DataFrame({"v": ["[x](y)", None], "n": [1, 2]}))
+    >>> print(t["v"][0])
+    \[x\]\(y\)
+    >>> t["v"][1] is None, t["n"].tolist()
+    (True, [1, 2])
+    """
+    out = frame.copy()
+    for col in out.columns:
+        out[col] = [literal(v) if isinstance(v, str) else v for v in out[col]]
+    return out
 
 
 def _markers(cfg: Any, f: Any, since: Any, until: Any, onset: Any) -> Any:

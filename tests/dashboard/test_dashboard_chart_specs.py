@@ -131,3 +131,53 @@ def test_drift_view_is_one_chart_and_new_results_replace_it(monkeypatch, tmp_pat
     spec = _drift_view(monkeypatch, tmp_path)
     cells = spec["datasets"][spec["layer"][0]["data"]["name"]]
     assert cells["score"].max() == 0.8, "a chart of the previous results was shown"
+
+
+def _marks(spec: dict) -> list[dict]:
+    return [spec["mark"]] if "mark" in spec else [m for layer in spec.get("layer", [])
+                                                  for m in _marks(layer)]
+
+
+def test_heatmap_tooltips_are_written_on_the_server():
+    """The heatmap's tooltip values arrive as text (a format per field and cell would
+    cost the browser's first paint), and say what the numbers said."""
+    from dashboard import charts
+
+    effect, verdicts, markers = _heatmap_inputs()
+    spec = charts.vega_spec(charts.drift_heatmap(effect, verdicts, markers))
+    cells = spec["layer"][0]
+    tips = cells["encoding"]["tooltip"]
+    assert all("format" not in t and t["type"] == "nominal" for t in tips), tips
+    assert [t.get("title", t["field"]) for t in tips] == [
+        "feature", "method", "from", "score [interval]", "threshold", "score / threshold",
+        "drifted"]
+    rows = spec["datasets"][cells["data"]["name"]]
+    cell = rows[(rows["feature"] == "zcr") & (rows["score"] == 0.3)].iloc[0]
+    assert (cell["at"], cell["estimate"], cell["limit"], cell["times"]) == (
+        "2025-10-01 02:00", "0.300 [0.240, 0.360]", "0.1", "3.00")
+
+
+def test_no_mark_carries_an_aria_description():
+    """Streamlit draws on a canvas: a description per mark is never read, only computed."""
+    from dashboard import charts, frames
+
+    effect, verdicts, markers = _heatmap_inputs()
+    t = effect["window_start"].unique()
+    latency = pd.DataFrame({"t": list(t) * 2, "ms": np.arange(12.0),
+                            "quantile": ["p50"] * 6 + ["p95"] * 6})
+    history = effect[effect["feature"] == "rms"].assign(p_value=0.5)
+    overlay = frames.numeric_overlay([1, 2, 3, 0], [0, 2, 3, 1], (0.0, 1.0, 2.0))
+    seg = effect.assign(segment_tag="firmware", segment_value="a")
+    built = [charts.drift_heatmap(effect, verdicts, markers),
+             charts.lines(latency, "t", "ms", "quantile", "latency (ms)", markers=markers),
+             charts.verdict_timeline(verdicts, markers),
+             charts.metric_history(history, "score", markers),
+             charts.metric_history(history, "p_value"),
+             charts.distribution(overlay, numeric=True),
+             charts.distribution(frames.categorical_overlay({"a": 1}, {"b": 2}), numeric=False),
+             charts.segment_matrix(seg),
+             charts.histogram(frames.bin_counts(pd.Series([1.0, 5.0, 7.0])), "minutes",
+                              "devices")]
+    for chart in built:
+        marks = _marks(charts.vega_spec(chart))
+        assert marks and all(m.get("aria") is False for m in marks), marks
