@@ -69,12 +69,17 @@ def _redeliver(dataset, name_part: str) -> None:
                     pq.write_table(t, os.path.join(dirpath, "redelivered-" + f))
 
 
-@pytest.fixture()
-def fleet_paths(tmp_path, built):
-    dataset = tmp_path / "telemetry"
+def _paths(tmp_path, built) -> tuple:
+    """The dataset directory, and the raw and the rolled-up data dirs with the reference."""
     raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
     for p in (raw, rolled):
         built.save(ReferenceStore(p.references))
+    return tmp_path / "telemetry", raw, rolled
+
+
+@pytest.fixture()
+def fleet_paths(tmp_path, built):
+    dataset, raw, rolled = _paths(tmp_path, built)
     write(str(dataset), fleet(built.spec, windows=10, devices=4, records=150, window_ms=W_MS,
                               drift_from=5, tags_of=lambda d: {"firmware": "ab"[d % 2]}))
     first = sorted(os.listdir(next((dataset / "windows").glob("model=*/date=*"))))[0]
@@ -111,10 +116,7 @@ def test_rollups_from_the_sinks_sums_equal_raw(tmp_path, built):
     """Without duplicate deliveries every roll-up is built from the sink's sketch sums
     (collector/sketch_sums.py), and every result equals the raw windows' own; a batch
     whose sums are missing (written before them) makes its evaluation windows read rows."""
-    dataset = tmp_path / "telemetry"
-    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
-    for p in (raw, rolled):
-        built.save(ReferenceStore(p.references))
+    dataset, raw, rolled = _paths(tmp_path, built)
     tags = lambda d: {"firmware": "ab"[d % 2]}       # noqa: E731
     write(str(dataset), fleet(built.spec, windows=6, devices=4, records=150, window_ms=W_MS,
                               drift_from=3, tags_of=tags))
@@ -139,10 +141,7 @@ def test_sums_are_used_only_where_the_grain_divides_the_window(tmp_path, built, 
                                                                grain_s, window_s, from_sums):
     """Sums of a grain coarser than the evaluation window cannot be split: those roll-ups
     read the rows (and say how to fix it); a grain that divides the window serves it."""
-    dataset = tmp_path / "telemetry"
-    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
-    for p in (raw, rolled):
-        built.save(ReferenceStore(p.references))
+    dataset, raw, rolled = _paths(tmp_path, built)
     write(str(dataset), fleet(built.spec, windows=12, devices=4, records=150, window_ms=W_MS,
                               drift_from=6, tags_of=lambda d: {"firmware": "ab"[d % 2]}),
           sums_grain_s=grain_s)
@@ -160,10 +159,7 @@ def test_sums_are_used_only_where_the_grain_divides_the_window(tmp_path, built, 
 def test_sums_written_before_the_grain_column_count_as_minutes(tmp_path, built):
     """The sums files of the release before ``grain_s`` (per minute, no such column) still
     serve roll-ups, and compaction merges them with newer files."""
-    dataset = tmp_path / "telemetry"
-    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
-    for p in (raw, rolled):
-        built.save(ReferenceStore(p.references))
+    dataset, raw, rolled = _paths(tmp_path, built)
     tags = lambda d: {"firmware": "ab"[d % 2]}       # noqa: E731
     write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS,
                               tags_of=tags))
@@ -187,10 +183,7 @@ def test_sums_are_used_only_where_every_batch_has_them(tmp_path, built):
     """A redelivered batch (sums included) and a batch without sums in the same evaluation
     windows: the windows the sums count match the distinct windows, yet the sums are not
     the windows' sketches. The coverage check reads rows there."""
-    dataset = tmp_path / "telemetry"
-    raw, rolled = DataPaths(tmp_path / "raw"), DataPaths(tmp_path / "rolled")
-    for p in (raw, rolled):
-        built.save(ReferenceStore(p.references))
+    dataset, raw, rolled = _paths(tmp_path, built)
     write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS))
     write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS,
                               first_device=4, seed=5, drift_from=0, shift=3.0))
