@@ -138,7 +138,7 @@ def _sums(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
 
     feats, cats = tables["features"], tables["categories"]
     sums = PartitionSums()
-    sums.add_chunk(ident, {"features": (feats, owner(feats))}, (cats, owner(cats)))
+    sums.add_chunk(ident, {"features": (feats, owner(feats), None)}, (cats, owner(cats)))
     summed = sums.tables()
     assert summed is not None
     return dict(zip(("feature_sums", "category_sums"), summed, strict=True))

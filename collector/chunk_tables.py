@@ -29,6 +29,7 @@ from .chunk_checks import (
     uint_array,
 )
 from .columns import categorical_columns, label_columns, numeric_columns
+from .columns_c import ColumnBlock
 from .sketch_sums import PartitionSums
 
 _MAX_INT64 = 2**63 - 1
@@ -148,7 +149,8 @@ def build(p: Partition, model: str, limits: WireLimits, check: bool,
     ]
     out["windows"] = pa.Table.from_arrays(wcols, schema=schema.WINDOWS)
     owners: dict[str, np.ndarray] = {}
-    out.update(_features(p, ident, limits, check, n_arr.to_numpy(), owners))
+    views: dict[str, dict[str, np.ndarray]] = {}
+    out.update(_features(p, ident, limits, check, n_arr.to_numpy(), owners, views))
     if label_rows is not None:
         win, pred, actual, count = label_rows
         out["labels"] = _with_ident(ident, win, schema.LABELS, [pred, actual, count])
@@ -157,9 +159,10 @@ def build(p: Partition, model: str, limits: WireLimits, check: bool,
         out["samples"] = _with_ident(ident, win, schema.SAMPLES, [
             pa.array(row, pa.int32()), pa.array(values, _STRING)])
     if sums is not None:                  # (every proof passed: added exactly once)
-        sums.add_chunk(p.ident, {k: (out[k], owners[k]) for k in FEATURE_PARTS if k in out},
+        sums.add_chunk(p.ident, {k: (out[k], owners[k], views.get(k)) for k in FEATURE_PARTS
+                                 if k in out},
                        (out["categories"], owners["categories"]) if "categories" in out
-                       else None)
+                       else None, out["windows"])
     return out
 
 
@@ -198,10 +201,12 @@ def _labels(lbs: tuple, limits: WireLimits, check: bool) -> tuple[list[pa.Array]
 
 
 def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bool,
-              records: np.ndarray, owners: dict[str, np.ndarray]) -> dict[str, pa.Table]:
+              records: np.ndarray, owners: dict[str, np.ndarray],
+              views: dict[str, dict[str, np.ndarray]]) -> dict[str, pa.Table]:
     """Numeric and categorical feature rows apart (a batch's features table lists all numeric
     rows, then all categorical ones, however it was chunked), and the category rows; the
-    window of each table's rows goes into ``owners``."""
+    window of each table's rows goes into ``owners``, a table's value columns as numpy
+    views (when the C path built them) into ``views``."""
     entries = p.entries
     if not entries and not p.splits:
         return {}
@@ -226,10 +231,13 @@ def _features(p: Partition, ident: list[pa.Array], limits: WireLimits, check: bo
         nums, num_owner = _with_splits(nums, num_owner, p.splits, 1, 2)
         cats, cat_owner = _with_splits(cats, cat_owner, p.splits, 3, 4)
     if nums:
-        table, name_arr, num_owner = _numeric(nums, num_owner, ident, limits, check, records)
+        table, name_arr, num_owner, numbers = _numeric(nums, num_owner, ident, limits, check,
+                                                       records)
         out[NUM_FEATURES] = table
         names.append(name_arr)
         owners[NUM_FEATURES] = num_owner
+        if numbers is not None:
+            views[NUM_FEATURES] = numbers
     if cats:
         table, name_arr, cat_table, cat_rows_owner = _categorical(
             cats, cat_owner, ident, limits, check, records)
@@ -280,9 +288,11 @@ def _with_splits(nums: list, owner: np.ndarray, splits: list[tuple], rows_at: in
 
 
 def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,
-             check: bool, records: np.ndarray) -> tuple[pa.Table, pa.Array, np.ndarray]:
+             check: bool, records: np.ndarray
+             ) -> tuple[pa.Table, pa.Array, np.ndarray, dict[str, np.ndarray] | None]:
     """Numeric feature rows, ordered by bin shape (so each shape's bins are one slice) and
-    then by window; returns the table, its feature names and its rows' window indices.
+    then by window; returns the table, its feature names, its rows' window indices and
+    (C path) its value columns as numpy views by name.
 
     The columns come from the C accelerator when it is built, else from the pure-Python
     path (the same rows, proven by the same rules: see :func:`numeric_columns_py`)."""
@@ -305,7 +315,14 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
     cols = [name_arr, pa.array(np.zeros(rows, np.int8)), layout_arr,
             n_arr, *counts, pa.nulls(rows, _I64),
             pa.nulls(rows, _I64), *floats, *bins, *sums]
-    return _with_ident(ident, owner, schema.FEATURES, cols), name_arr, owner
+    table = _with_ident(ident, owner, schema.FEATURES, cols)
+    numbers = None            # the value columns as numpy views, for the sketch sums (C)
+    if isinstance(ints, ColumnBlock) and isinstance(floats, ColumnBlock) \
+            and isinstance(bins, ColumnBlock) and isinstance(sums, ColumnBlock):
+        views = [*ints.numpy, None, None, *floats.numpy, *bins.numpy, *sums.numpy]
+        numbers = {name: v for name, v in zip(table.column_names[len(ident) + 3:], views,
+                                              strict=True) if v is not None}  # (not unseen, other)
+    return table, name_arr, owner, numbers
 
 
 def _categorical(cats: list, owner: np.ndarray, ident: list[pa.Array], limits: WireLimits,

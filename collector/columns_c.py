@@ -50,12 +50,14 @@ def numeric_columns_c(nums: list, limits: WireLimits = DEFAULT_LIMITS,
         return None
     ints, floats, name_off, name_data, lay_off, lay_data, bins, order, sum_ints, tails = out
     rows = len(name_off) // 4 - 1
-    sum_cols = _buffer_columns(sum_ints, _I64, rows)      # pos0 .. pos7, sums_n
+    slots = _buffer_columns(sum_ints, _I64, rows)      # pos0 .. pos7, sums_n
+    tail = _buffer_columns(tails, _F64, rows)
     return (None if order is None else np.frombuffer(order, np.int64),
             _string_array(name_off, name_data), _string_array(lay_off, lay_data),
             _buffer_columns(ints, _I64, rows), _buffer_columns(floats, _F64, rows),
             _buffer_columns(bins, _I32, rows),
-            [*sum_cols[:-1], *_buffer_columns(tails, _F64, rows), sum_cols[-1]])
+            ColumnBlock([*slots[:-1], *tail, slots[-1]],
+                        [*slots.numpy[:-1], *tail.numpy, slots.numpy[-1]]))
 
 
 def categorical_columns_c(cats: list, limits: WireLimits = DEFAULT_LIMITS,
@@ -99,9 +101,25 @@ def _string_array(offsets: bytearray, data: bytearray) -> pa.Array:
                                  [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def _buffer_columns(data: bytearray, dtype: pa.DataType, rows: int) -> list[pa.Array]:
+class ColumnBlock(list):     # type: ignore[type-arg]
+    """Arrow arrays (the list) over columns of the buffers the C path fills, and the same
+    columns as numpy views (``numpy``): what the sketch sums read (collector/sketch_sums.py)
+    without converting each array (~2 us a call, 87 columns a chunk).
+
+    >>> b = _buffer_columns(bytearray(np.arange(6, dtype=np.int64).tobytes()), _I64, 3)
+    >>> [a.to_pylist() for a in b], [v.tolist() for v in b.numpy]
+    ([[0, 1, 2], [3, 4, 5]], [[0, 1, 2], [3, 4, 5]])
+    """
+
+    def __init__(self, arrays: list[pa.Array], numpy: list[np.ndarray]) -> None:
+        super().__init__(arrays)
+        self.numpy = numpy
+
+
+def _buffer_columns(data: bytearray, dtype: pa.DataType, rows: int) -> ColumnBlock:
     """Arrow arrays over consecutive ``rows``-long columns of one buffer (no copy)."""
     buf = pa.py_buffer(data)
     ncols = len(data) // (rows * dtype.byte_width) if rows else 0
-    return [pa.Array.from_buffers(dtype, rows, [None, buf], offset=j * rows)
-            for j in range(ncols)]
+    views = np.frombuffer(data, dtype.to_pandas_dtype(), ncols * rows).reshape(ncols, rows)
+    return ColumnBlock([pa.Array.from_buffers(dtype, rows, [None, buf], offset=j * rows)
+                        for j in range(ncols)], list(views))

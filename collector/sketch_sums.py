@@ -22,9 +22,12 @@ exactly the batches whose windows do.
 
 :class:`PartitionSums` takes each chunk of a partition once its proofs passed (its
 windows' groups are numbered as they come) and sums all of them at the end, in one pass
-per table part, keyed by value across chunks. The adding is
-``collector._sinkfast.group_add`` when the C accelerator is built, else :func:`add_py`
-(numpy); tests hold both equal to DuckDB's ``GROUP BY`` over the rows.
+per table part. With the C accelerator built, ``collector._sinkfast`` does the three
+steps that cost: ``group_rows`` numbers the rows' keys (window group, feature, layout
+...; :func:`group_rows_py` in numpy), ``group_add`` adds the value columns into their
+groups (:func:`add_py`), and the C path's chunks hand their value columns over as numpy
+views (``Numbers``), not converted one by one. Tests hold every pair equal, and the sums
+equal to DuckDB's ``GROUP BY`` over the rows.
 
 >>> import pyarrow as pa
 >>> from collector.fake_windows import make_window_body
@@ -44,7 +47,7 @@ per table part, keyed by value across chunks. The adding is
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -67,10 +70,12 @@ _FEATURE_OPS: dict[str, int] = {
     **dict.fromkeys(schema.SUM_COLUMNS[:-3], SUM_I64), "tail_lo": SUM_F64,
     "tail_hi": SUM_F64, "sums_n": SUM_I64}
 _CATEGORY_OPS = {"count": SUM_I64}
-# bits of each key column's global code in the packed int64 group keys (per partition)
-_WINDOW_BITS, _FEATURE_BITS, _KIND_BITS, _LAYOUT_BITS, _CATEGORY_BITS = 24, 18, 2, 12, 21
 # op, the values of each chunk (None: every row null), each chunk's validity (None: no nulls)
 Column = tuple[int, "list[np.ndarray] | None", "list[np.ndarray] | None"]
+# a value column's chunks and their validity (as :func:`_values` returns them)
+_Values = tuple["list[np.ndarray] | None", "list[np.ndarray] | None"]
+# a chunk's value columns as numpy views by name (no nulls; a column absent: all null)
+Numbers = dict[str, np.ndarray]
 GroupAdd = Any
 
 
@@ -104,142 +109,100 @@ def use_adder(adder: GroupAdd) -> GroupAdd:
     return old
 
 
-class SumsOverflow(Exception):
-    """A batch partition with more distinct keys than the sums' key bits hold (then it is
-    written without sums, and roll-ups read its rows)."""
+def group_rows_py(lead: np.ndarray, texts: Sequence[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group of (``lead``, each text column's value: a string, or a map of
+    strings, its entries in order; null its own key), numbered in order of first
+    appearance, and each group's first row: ``group_rows`` in numpy."""
+    if not len(lead):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = [np.asarray(lead, np.int64)]
+    for text in texts:
+        if pa.types.is_map(text.type):          # (no Arrow kernel encodes maps)
+            seen: dict[Any, int] = {}
+            codes.append(np.array([seen.setdefault(None if v is None else tuple(v), len(seen))
+                                   for v in text.to_pylist()], np.int64))
+            continue
+        enc = pc.dictionary_encode(text, null_encoding="encode")
+        codes.append(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+    _, first, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_index=True,
+                                  return_inverse=True)
+    order = np.argsort(first)                     # groups in order of first appearance
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[inverse.reshape(-1)], first[order].astype(np.int64)
 
 
-class _Labels:
-    """Global codes of one key column's values (per partition): a lookup in the values
-    seen so far (``index_in``: ~half the cost of hashing each chunk anew, after learning
-    the first chunk's), and for a column holding new values, each chunk's own dictionary
-    mapped to global codes."""
+def group_rows_c(lead: np.ndarray, texts: Sequence[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_rows_py` by ``collector._sinkfast.group_rows`` (ImportError when it is
+    not built)."""
+    if native is None:
+        raise ImportError("collector._sinkfast is not built (pip install needs a C compiler)")
+    columns: list[tuple] = []
+    for text in texts:
+        nulls = text.is_null().to_numpy(zero_copy_only=False).view(np.uint8) \
+            if text.null_count else None
+        if pa.types.is_map(text.type):          # keys and values: lists of strings a row
+            lists = np.asarray(text.offsets, np.int32)
+            columns += [(*_string_buffers(child), nulls, lists)
+                        for child in (text.keys, text.items)]
+        else:
+            columns.append((*_string_buffers(text), nulls))
+    ids, first = native.group_rows(np.ascontiguousarray(lead, np.int64), columns)
+    return np.frombuffer(ids, np.int64), np.frombuffer(first, np.int64)
 
-    def __init__(self, bits: int) -> None:
-        self.bits, self.codes, self.values = bits, {}, []   # type: ignore[var-annotated]
-        self._known: pa.Array | None = None     # self.values as an array (None: stale)
 
-    def of(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        """Each row's global code."""
-        if not self.values and isinstance(column, pa.ChunkedArray) and column.num_chunks > 1:
-            self._learn(column.chunk(0))      # the values a chunk has: mostly all there are
-        if self.values:
-            if self._known is None:
-                self._known = pa.array(self.values, column.type)
-            idx = pc.index_in(column, value_set=self._known, skip_nulls=False)
-            if not idx.null_count:                # every value known (nulls included)
-                return idx.to_numpy().astype(np.int64)
-        self._known = None
-        return self._learn(column)
+def _string_buffers(text: pa.Array) -> tuple[np.ndarray, Any]:
+    """A string array's offsets (its own ``len + 1``) and data."""
+    _, offsets, data = text.buffers()
+    return (np.frombuffer(offsets, np.int32, len(text) + 1, text.offset * 4),
+            b"" if data is None else data)
 
-    def _learn(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        if isinstance(column, pa.ChunkedArray):
-            if column.num_chunks != 1:
-                return np.concatenate([self._learn(c) for c in column.chunks] or
-                                      [np.zeros(0, np.int64)])
-            column = column.chunk(0)
-        enc = pc.dictionary_encode(column)
-        local = enc.dictionary.to_pylist()
-        idx = enc.indices
-        if idx.null_count:
-            local.append(None)
-            idx = idx.fill_null(len(local) - 1)
-        mapping = np.empty(len(local), np.int64)
-        for i, value in enumerate(local):
-            code = self.codes.get(value)
-            if code is None:
-                code = self.codes[value] = len(self.values)
-                self.values.append(value)
-            mapping[i] = code
-        if len(self.values) > 1 << self.bits:
-            raise SumsOverflow(f"more than {1 << self.bits} distinct values of a key column")
-        return mapping[idx.to_numpy(zero_copy_only=False)]
+
+_GROUPERS: list[Any] = [group_rows_c if native is not None else group_rows_py]
+
+
+def use_grouper(grouper: Any) -> Any:
+    """Set the row grouping (``group_rows_c`` or ``group_rows_py``; tests compare them);
+    returns the one it replaces."""
+    old, _GROUPERS[0] = _GROUPERS[0], grouper
+    return old
+
+
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A string column as one array (the groupers take one)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column
+
+
+def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array whose offsets start at its children's start (a map's
+    ``keys`` and ``items`` are its children whole)."""
+    arr = _text(column)
+    return arr if arr.offset == 0 else pa.concat_arrays([arr])
 
 
 class _Accumulator:
-    """Per-group cells of named columns, grown as groups appear. A group is a key packed
-    into an int64 from global codes of ``bits`` bits each (window group first)."""
+    """Per-group cells of named columns, for ``size`` groups numbered 0 .. size - 1."""
 
-    def __init__(self, ops: dict[str, int], bits: tuple[int, ...]) -> None:
-        self.ops, self.bits = ops, bits
-        self.known = np.zeros(0, np.int64)       # packed keys, sorted
-        self.known_ids = np.zeros(0, np.int64)   # their group numbers
-        self.packed: list[np.ndarray] = []       # packed keys in group-number order
-        self.size = 0
-        self.rows = np.zeros(0, np.int64)
-        # the cells in two blocks (a row per column: grown with two copies, not one per
-        # column), null counts in a third
-        self._int_rows = [n for n, op in ops.items() if op in (SUM_I32, SUM_I64)]
-        self._float_rows = [n for n, op in ops.items() if op not in (SUM_I32, SUM_I64)]
-        self._float_init = np.array([np.inf if ops[n] == MIN_F64 else -np.inf
-                                     if ops[n] == MAX_F64 else 0.0 for n in self._float_rows])
-        self._ints = np.zeros((len(self._int_rows), 0), np.int64)
-        self._floats = np.zeros((len(self._float_rows), 0), np.float64)
-        self._nulls = np.zeros((len(ops), 0), np.int64)
-        self._views()
-
-    def _views(self) -> None:
-        self.cells = {**{n: self._ints[i] for i, n in enumerate(self._int_rows)},
-                      **{n: self._floats[i] for i, n in enumerate(self._float_rows)}}
-        self.nulls = {n: self._nulls[i] for i, n in enumerate(self.ops)}
-
-    def ids(self, codes: list[np.ndarray]) -> np.ndarray:
-        """Each row's group, from per-row global codes (one array per key column)."""
-        key = np.zeros(len(codes[0]), np.int64)
-        for c, bits in zip(reversed(codes), reversed(self.bits), strict=True):
-            if len(c) and (int(c.max()) >= 1 << bits or int(c.min()) < 0):
-                raise SumsOverflow(f"a key code outside 0 .. 2^{bits} - 1")
-            key = (key << bits) | c     # (the window group lowest: Arrow's hash needs the
-            #                              varying bits low, else it slows ~20x)
-        enc = pc.dictionary_encode(pa.array(key))
-        unique = enc.dictionary.to_numpy(zero_copy_only=False)
-        inverse = enc.indices.to_numpy(zero_copy_only=False)
-        pos = np.searchsorted(self.known, unique)
-        hit = pos < len(self.known)
-        hit[hit] = self.known[pos[hit]] == unique[hit]
-        ids = np.empty(len(unique), np.int64)
-        ids[hit] = self.known_ids[pos[hit]]
-        fresh = unique[~hit]
-        if len(fresh):
-            new_ids = np.arange(self.size, self.size + len(fresh))
-            ids[~hit] = new_ids
-            self.packed.append(fresh)
-            self.size += len(fresh)
-            order = np.argsort(fresh)                 # merged in: the known keys stay sorted
-            at = np.searchsorted(self.known, fresh[order])
-            self.known = np.insert(self.known, at, fresh[order])
-            self.known_ids = np.insert(self.known_ids, at, new_ids[order])
-            self._grow(self.size)
-        return ids[inverse]
-
-    def keys(self) -> list[np.ndarray]:
-        """Each group's codes per key column, in group-number order."""
-        packed = np.concatenate(self.packed) if self.packed else np.zeros(0, np.int64)
-        out = []
-        for bits in self.bits:
-            out.append(packed & ((1 << bits) - 1))
-            packed = packed >> bits
-        return out
-
-    def _grow(self, size: int) -> None:
-        have = len(self.rows)
-        if size <= have:
-            return
-        new = size if not have else max(size, 2 * have)   # (one call per part: exact)
-        self.rows = np.concatenate([self.rows, np.zeros(new - have, np.int64)])
-        ints = np.zeros((len(self._int_rows), new), np.int64)
-        ints[:, :have] = self._ints
-        floats = np.empty((len(self._float_rows), new), np.float64)
-        floats[:, :have] = self._floats
-        floats[:, have:] = self._float_init[:, None]
-        nulls = np.zeros((len(self.ops), new), np.int64)
-        nulls[:, :have] = self._nulls
-        self._ints, self._floats, self._nulls = ints, floats, nulls
-        self._views()
+    def __init__(self, ops: dict[str, int], size: int) -> None:
+        self.ops, self.size = ops, size
+        self.rows = np.zeros(size, np.int64)
+        # the cells in two blocks (a row per column), null counts in a third
+        int_rows = [n for n, op in ops.items() if op in (SUM_I32, SUM_I64)]
+        float_rows = [n for n, op in ops.items() if op not in (SUM_I32, SUM_I64)]
+        ints = np.zeros((len(int_rows), size), np.int64)
+        floats = np.empty((len(float_rows), size), np.float64)
+        floats[:] = np.array([np.inf if ops[n] == MIN_F64 else -np.inf if ops[n] == MAX_F64
+                              else 0.0 for n in float_rows])[:, None]
+        nulls = np.zeros((len(ops), size), np.int64)
+        self.cells = {**{n: ints[i] for i, n in enumerate(int_rows)},
+                      **{n: floats[i] for i, n in enumerate(float_rows)}}
+        self.nulls = {n: nulls[i] for i, n in enumerate(ops)}
 
     def add(self, groups: np.ndarray, columns: dict[str, Column]) -> None:
-        """Add one chunk's rows (``groups``: each row's group) of ``columns``."""
-        counts = np.bincount(groups, minlength=len(self.rows))
+        """Add rows (``groups``: each row's group) of ``columns``."""
+        counts = np.bincount(groups, minlength=self.size)
         self.rows += counts
         work: list[tuple[int, Any, np.ndarray]] = []
         for name, (op, values, valid) in columns.items():
@@ -254,9 +217,7 @@ class _Accumulator:
         _ADDERS[0](groups, work)
 
     def columns(self) -> dict[str, pa.Array]:
-        size = self.size
-        rows = self.rows[:size]
-        return {name: pa.array(self.cells[name][:size], mask=self.nulls[name][:size] == rows)
+        return {name: pa.array(self.cells[name], mask=self.nulls[name] == self.rows)
                 for name in self.ops}
 
 
@@ -277,148 +238,161 @@ class PartitionSums:
         self._grain_s, self._grain_ms = grain_s, grain_s * 1000
         self._windows: dict[tuple, int] = {}
         self._window_keys: list[tuple[str, int, Any]] = []    # (version, start ms, tags)
-        self._names = _Labels(_FEATURE_BITS)
-        self._layouts, self._kinds = _Labels(_LAYOUT_BITS), _Labels(_KIND_BITS)
-        self._kinds.values = list(range(1 << _KIND_BITS))       # a kind is its own code
-        self._category_values = _Labels(_CATEGORY_BITS)
-        self._features = _Accumulator(_FEATURE_OPS, (_WINDOW_BITS, _FEATURE_BITS,
-                                                     _KIND_BITS, _LAYOUT_BITS))
-        self._categories = _Accumulator(_CATEGORY_OPS, (_WINDOW_BITS, _FEATURE_BITS,
-                                                        _CATEGORY_BITS))
-        self._pending_features: dict[str, list[tuple[pa.Table, np.ndarray]]] = {}
+        self._pending_features: dict[str, list[tuple[pa.Table, np.ndarray,
+                                                      Numbers | None]]] = {}
         self._pending_categories: list[tuple[pa.Table, np.ndarray]] = []
-        self._overflowed = False
 
-    def window_groups(self, ident: Sequence[tuple]) -> np.ndarray:
-        """Each window's group of (version, start floored to the grain, tags), from a
-        chunk's identity tuples ``(device, version, seq, start ms, end ms, ingest id,
-        tags)``. (A loop: 0.2-0.4 us a window, cheaper than Arrow kernels on a chunk's few
-        hundred windows; a window like the one before costs a comparison.)"""
-        seen, keys, grain = self._windows, self._window_keys, self._grain_ms
-        known = seen.get
-        out: list[int] = []
-        append = out.append
-        last: tuple = ()                 # (version, start, tags, group) of the window before
-        for w in ident:
-            version, start, tags = w[1], w[3] // grain, w[6]
-            if last and last[0] == version and last[1] == start and last[2] == tags:
-                append(last[3])          # (a run of one group: no key built)
-                continue
-            # (the same tags in any order: one group, as dict equality above has it)
-            key = (version, start, None if tags is None else frozenset(tags.items()))
-            gid = known(key)
-            if gid is None:
-                gid = seen[key] = len(keys)
-                keys.append((version, start * grain, tags))
-            append(gid)
-            last = (version, start, tags, gid)
-        return np.array(out, np.int64)
+    def window_groups(self, ident: Sequence[tuple], windows: pa.Table | None = None
+                      ) -> np.ndarray:
+        """Each window's group of (version, start floored to the grain, tags: the same in
+        any order), from a chunk's identity tuples ``(device, version, seq, start ms, end
+        ms, ingest id, tags)`` or, when given and the C accelerator is there, from its
+        ``windows`` table (the same windows in the same order): grouped there in C and
+        only each of its few groups looked up here, where a loop over the tuples costs
+        ~0.4 us a window in the sink (the tuples and tags dicts are out of the CPU cache
+        by then)."""
+        if windows is not None and windows.num_rows and _GROUPERS[0] is group_rows_c:
+            start = _text(windows["window_start"])         # (timestamps: int64 ms)
+            starts = np.frombuffer(start.buffers()[1], np.int64, len(start),
+                                   start.offset * 8) // self._grain_ms
+            version, tags = _text(windows["version"]), _one_chunk(windows["tags"])
+            local, first = group_rows_c(starts, [version, tags])
+            groups = []
+            for f in first.tolist():                # (a group or a few: scalars)
+                t = tags[f].as_py()
+                groups.append(self._group(version[f].as_py(), int(starts[f]),
+                                          None if t is None else dict(t)))
+            return np.array(groups, np.int64)[local]
+        return np.array([self._group(w[1], w[3] // self._grain_ms, w[6]) for w in ident],
+                        np.int64)
 
-    def add_chunk(self, ident: Sequence[tuple], features: dict[str, tuple[pa.Table, np.ndarray]],
-                  categories: tuple[pa.Table, np.ndarray] | None) -> None:
-        """A chunk whose proofs passed: its identity tuples, feature tables (by part:
-        numeric, categorical) and category rows, each with its rows' windows (kept until
-        :meth:`tables`, which sums all chunks at once: far fewer calls than per chunk)."""
-        wgroup = self.window_groups(ident)
-        for part, (rows, owner) in features.items():
+    def _group(self, version: str, start: int, tags: dict | None) -> int:
+        """The number of the window group (``start``: in grains)."""
+        key = (version, start, None if tags is None else frozenset(tags.items()))
+        gid = self._windows.get(key)
+        if gid is None:
+            gid = self._windows[key] = len(self._window_keys)
+            self._window_keys.append((version, start * self._grain_ms, tags))
+        return gid
+
+    def add_chunk(self, ident: Sequence[tuple],
+                  features: dict[str, tuple[pa.Table, np.ndarray, Numbers | None]],
+                  categories: tuple[pa.Table, np.ndarray] | None,
+                  windows: pa.Table | None = None) -> None:
+        """A chunk whose proofs passed: its identity tuples (and ``windows`` table), feature
+        tables (by part: numeric, categorical) with their rows' windows and, when the C
+        path built them, their value columns as numpy views (``Numbers``: read instead of
+        converting each column), and category rows with their windows. Kept until
+        :meth:`tables`, which sums all chunks at once: far fewer calls than per chunk."""
+        wgroup = self.window_groups(ident, windows)
+        for part, (rows, owner, numbers) in features.items():
             if rows.num_rows:
-                self._pending_features.setdefault(part, []).append((rows, wgroup[owner]))
+                self._pending_features.setdefault(part, []).append(
+                    (rows, wgroup[owner], numbers))
         if categories is not None and categories[0].num_rows:
             self._pending_categories.append((categories[0], wgroup[categories[1]]))
 
-    def _add_features(self, rows: pa.Table, wrow: np.ndarray) -> None:
-        """Feature rows (``wrow``: each row's window group)."""
-        kinds = np.concatenate(_values(rows["kind"], 0)[0] or [np.zeros(0, np.int8)])
-        kind = kinds.astype(np.int64)            # (0 numeric, 1 categorical: its own code)
-        groups = self._features.ids([wrow, self._names.of(rows["feature"]), kind,
-                                     self._layouts.of(rows["layout"])])
-        cols: dict[str, Column] = {name: (SUM_I64, *_values(rows[name], 0))
-                                   for name in _FEATURE_INTS}
-        cols["min"] = (MIN_F64, *_values(rows["min"], np.inf))
-        cols["max"] = (MAX_F64, *_values(rows["max"], -np.inf))
-        n, _ = _values(rows["n"], 0)
-        mean, mean_valid = _values(rows["mean"], 0.0)
-        m2, _ = _values(rows["m2"], 0.0)
-        if mean is None or n is None or m2 is None:
-            cols["sum_x"] = cols["sum_x2"] = (SUM_F64, None, None)
-        else:
-            nf = [c.astype(np.float64) for c in n]
-            cols["sum_x"] = (SUM_F64, [a * b for a, b in zip(nf, mean, strict=True)],
-                             mean_valid)
-            cols["sum_x2"] = (SUM_F64, [c + a * b * b for a, b, c in zip(nf, mean, m2,
-                                                                        strict=True)],
-                              mean_valid)
-        categorical = bool(len(kind)) and bool((kind == 1).all())
-        for name in schema.BIN_COLUMNS:
-            if categorical:                    # a categorical row's bins are 0 (schema)
-                cols[name] = (SUM_I64, [], None)
-                continue
-            values, valid = _values(rows[name], 0)
-            int32 = values is not None and all(v.dtype == np.int32 for v in values)
-            cols[name] = (SUM_I32 if int32 else SUM_I64, values if int32 or values is None
-                          else [v.astype(np.int64) for v in values], valid)
-        for name in _SLOT_INTS:
-            cols[name] = (SUM_I64, *_values(rows[name], 0))
-        for name in ("tail_lo", "tail_hi"):
-            cols[name] = (SUM_F64, *_values(rows[name], 0.0))
-        self._features.add(groups, cols)
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        """``(feature_sums, category_sums)`` of every chunk added."""
+        # numeric and categorical parts apart: their columns are null in one, not the
+        # other, and a column null in some chunks only needs a validity pass; grouped
+        # together, by (window group, kind, feature, layout)
+        parts = [(pa.concat_tables([t for t, _, _ in p]), np.concatenate([w for _, w, _ in p]),
+                  [n for _, _, n in p]) for p in self._pending_features.values() if p]
+        self._pending_features.clear()
+        kinds = np.concatenate([np.zeros(0, np.int8), *(
+            np.concatenate(_values(rows["kind"], 0)[0] or [np.zeros(0, np.int8)])
+            for rows, _, _ in parts)])
+        fwrow = np.concatenate([np.zeros(0, np.int64), *(w for _, w, _ in parts)])
+        names = [_text(pa.chunked_array([c for rows, _, _ in parts for c in rows[col].chunks],
+                                        pa.string())) for col in ("feature", "layout")]
+        ids, first = _GROUPERS[0]((fwrow << 8) | (kinds.astype(np.int64) & 0xff), names)
+        features = _Accumulator(_FEATURE_OPS, len(first))
+        at = 0
+        for rows, _, numbers in parts:
+            categorical = rows.num_rows > 0 and pc.all(pc.equal(rows["kind"], 1)).as_py()
+            features.add(ids[at:at + rows.num_rows], _feature_columns(
+                _numbers_reader(numbers) or _table_reader(rows), bool(categorical)))
+            at += rows.num_rows
+        feature_keys = {"feature": names[0].take(first), "kind": pa.array(kinds[first]),
+                        "layout": names[1].take(first)}
 
-    def _add_categories(self, rows: pa.Table, wrow: np.ndarray) -> None:
-        """Category rows (``wrow``: each row's window group)."""
-        groups = self._categories.ids([wrow, self._names.of(rows["feature"]),
-                                       self._category_values.of(rows["category"])])
-        self._categories.add(groups, {"count": (SUM_I64, *_values(rows["count"], 0))})
+        pending = self._pending_categories
+        crows = pa.concat_tables([t for t, _ in pending]) if pending else None
+        wrow = np.concatenate([w for _, w in pending]) if pending else np.zeros(0, np.int64)
+        self._pending_categories = []
+        texts = [_text(crows[col]) if crows is not None else pa.array([], pa.string())
+                 for col in ("feature", "category")]
+        ids_c, first_c = _GROUPERS[0](wrow, texts)
+        categories = _Accumulator(_CATEGORY_OPS, len(first_c))
+        if crows is not None:
+            categories.add(ids_c, {"count": (SUM_I64, *_values(crows["count"], 0))})
+        category_keys = {"feature": texts[0].take(first_c), "category": texts[1].take(first_c)}
+        return (self._table(schema.FEATURE_SUMS, fwrow[first], feature_keys, features),
+                self._table(schema.CATEGORY_SUMS, wrow[first_c], category_keys, categories))
 
-    def tables(self) -> tuple[pa.Table, pa.Table] | None:
-        """``(feature_sums, category_sums)`` of every chunk added; None when a key column
-        overflowed its bits (:class:`SumsOverflow`: the partition then goes without)."""
-        if self._overflowed:
-            return None
-        try:
-            # numeric and categorical parts apart: their columns are null in one, not the
-            # other, and a column null in some chunks only needs a validity pass
-            parts = [*self._pending_features.values(), self._pending_categories]
-            adds = [self._add_features] * len(self._pending_features) + [self._add_categories]
-            for pending, add in zip(parts, adds, strict=True):
-                if pending:
-                    add(pa.concat_tables([t for t, _ in pending]),
-                        np.concatenate([w for _, w in pending]))
-                    pending.clear()
-        except SumsOverflow as exc:
-            log.warning("a batch partition is written without sketch sums (%s): roll-ups "
-                        "read its rows", exc)
-            self._overflowed = True
-            return None
-        return self._tables()
+    def _table(self, sch: pa.Schema, wgroups: np.ndarray, keys: dict[str, pa.Array],
+               acc: _Accumulator) -> pa.Table:
+        """One sums table: each group's window key (from its window group), ``keys``, and
+        the sums."""
+        win = [self._window_keys[g] for g in wgroups.tolist()]
+        cols: dict[str, Any] = {
+            "version": pa.array([w[0] for w in win], pa.string()),
+            "window_start": pa.array([w[1] for w in win], pa.int64()).cast(
+                sch.field("window_start").type),
+            "grain_s": pa.array(np.full(len(win), self._grain_s, np.int32)),
+            "tags": pa.array([w[2] for w in win], sch.field("tags").type),
+            **keys, "windows": pa.array(acc.rows, pa.int64()), **acc.columns()}
+        return pa.Table.from_pydict({f.name: cols[f.name] for f in sch}, schema=sch)
 
-    def _tables(self) -> tuple[pa.Table, pa.Table]:
-        keys = self._window_keys
-        windows = {
-            "version": pa.array([w[0] for w in keys], pa.string()),
-            "window_start": pa.array([w[1] for w in keys], pa.int64()).cast(
-                schema.FEATURE_SUMS.field("window_start").type),
-            "grain_s": pa.array([self._grain_s] * len(keys), pa.int32()),
-            "tags": pa.array([w[2] for w in keys], schema.FEATURE_SUMS.field("tags").type)}
-        out = []
-        for acc, sch, labels in ((self._features, schema.FEATURE_SUMS,
-                                  (("feature", self._names), ("kind", self._kinds),
-                                   ("layout", self._layouts))),
-                                 (self._categories, schema.CATEGORY_SUMS,
-                                  (("feature", self._names),
-                                   ("category", self._category_values)))):
-            codes = acc.keys()
-            win = pa.array(codes[0])
-            cols: dict[str, Any] = {
-                "version": windows["version"].take(win),
-                "window_start": windows["window_start"].take(win),
-                "grain_s": windows["grain_s"].take(win),
-                "tags": windows["tags"].take(win)}
-            for (name, lab), c in zip(labels, codes[1:], strict=True):
-                cols[name] = pa.array(lab.values, sch.field(name).type).take(pa.array(c))
-            cols["windows"] = pa.array(acc.rows[:acc.size], pa.int64())
-            cols.update(acc.columns())
-            out.append(pa.Table.from_pydict({f.name: cols[f.name] for f in sch}, schema=sch))
-        return out[0], out[1]
+
+Reader = Callable[[str, Any], _Values]
+
+
+def _table_reader(rows: pa.Table) -> Reader:
+    """A value column's chunks and validity, from the rows' Arrow table."""
+    return lambda name, fill: _values(rows[name], fill)
+
+
+def _numbers_reader(numbers: list[Numbers | None]) -> Reader | None:
+    """A value column's chunks from each chunk's numpy views (None unless every chunk has
+    them); a column they lack is null in every row."""
+    if not numbers or any(n is None for n in numbers):
+        return None
+    chunks: list[Numbers] = numbers            # type: ignore[assignment]
+    return lambda name, fill: (([c[name] for c in chunks], None) if name in chunks[0]
+                               else (None, None))
+
+
+def _feature_columns(values: Reader, categorical: bool) -> dict[str, Column]:
+    """The sums' input columns of some feature rows, each read by ``values(name, fill)``;
+    ``categorical``: every row is one (its bins are 0, by the schema: nothing to add)."""
+    cols: dict[str, Column] = {name: (SUM_I64, *values(name, 0)) for name in _FEATURE_INTS}
+    cols["min"] = (MIN_F64, *values("min", np.inf))
+    cols["max"] = (MAX_F64, *values("max", -np.inf))
+    n, _ = values("n", 0)
+    mean, mean_valid = values("mean", 0.0)
+    m2, _ = values("m2", 0.0)
+    if mean is None or n is None or m2 is None:
+        cols["sum_x"] = cols["sum_x2"] = (SUM_F64, None, None)
+    else:
+        nf = [c.astype(np.float64) for c in n]
+        cols["sum_x"] = (SUM_F64, [a * b for a, b in zip(nf, mean, strict=True)], mean_valid)
+        cols["sum_x2"] = (SUM_F64, [c + a * b * b for a, b, c in zip(nf, mean, m2, strict=True)],
+                          mean_valid)
+    for name in schema.BIN_COLUMNS:
+        if categorical:
+            cols[name] = (SUM_I64, [], None)
+            continue
+        bins, valid = values(name, 0)
+        int32 = bins is not None and all(v.dtype == np.int32 for v in bins)
+        cols[name] = (SUM_I32 if int32 else SUM_I64, bins if int32 or bins is None
+                      else [v.astype(np.int64) for v in bins], valid)
+    for name in _SLOT_INTS:
+        cols[name] = (SUM_I64, *values(name, 0))
+    for name in ("tail_lo", "tail_hi"):
+        cols[name] = (SUM_F64, *values(name, 0.0))
+    return cols
 
 
 # -- plumbing ---------------------------------------------------------------------------
@@ -443,4 +417,5 @@ def _values(column: pa.ChunkedArray | pa.Array, fill: Any
                     for x, v in zip(values, valid, strict=True)]
 
 
-__all__ = ["PartitionSums", "SumsOverflow", "add_c", "add_py", "use_adder"]
+__all__ = ["PartitionSums", "add_c", "add_py", "group_rows_c", "group_rows_py", "use_adder",
+           "use_grouper"]

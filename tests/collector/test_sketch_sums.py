@@ -171,6 +171,7 @@ def test_group_add_rejects_bad_groups_and_short_cells():
 _TAG_TEXT = st.sampled_from(["a", "b", "fw", ""])
 
 
+@pytest.mark.parametrize("path", ["tuples", "table"])
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["1.0", "2.0"]), st.integers(0, 10_000_000),
                           st.none() | st.dictionaries(_TAG_TEXT, _TAG_TEXT, max_size=3)),
@@ -180,14 +181,25 @@ _TAG_TEXT = st.sampled_from(["a", "b", "fw", ""])
           ("1.0", 60_000, None)], 60)
 @example([("1.0", 0, {"a": "b", "fw": ""}), ("1.0", 0, {"fw": "", "a": "b"}),
           ("1.0", 0, {"a": "b"}), ("1.0", 0, {"fw": "", "a": "b"}), ("2.0", 0, {"a": "b"})], 60)
-def test_windows_share_a_group_exactly_when_their_keys_are_equal(windows, grain_s):
+def test_windows_share_a_group_exactly_when_their_keys_are_equal(path, windows, grain_s):
     """Hypothesis: two windows share a group iff version, start floored to the grain and
-    tags (in any order) are equal; a group's key is its first window's."""
+    tags (in any order) are equal; a group's key is its first window's. Both ways: from
+    the identity tuples, and (C) from the chunk's windows table."""
+    if path == "table" and sketch_sums.native is None:
+        pytest.skip("collector._sinkfast is not built")
     ident = [("d", v, i, s, s + 60_000, "x", t) for i, (v, s, t) in enumerate(windows)]
+    table = pa.table({
+        "version": pa.array([v for v, _, _ in windows], pa.string()),
+        "window_start": pa.array([s for _, s, _ in windows], pa.int64()).cast(
+            sketch_sums.schema.WINDOWS.field("window_start").type),
+        "tags": pa.array([t for _, _, t in windows], sketch_sums.schema.WINDOWS.field(
+            "tags").type)})
     sums = sketch_sums.PartitionSums(grain_s)
     half = len(windows) // 2                     # two chunks: groups numbered across them
-    groups = [*sums.window_groups(ident[:half]).tolist(),
-              *sums.window_groups(ident[half:]).tolist()]
+    groups = []
+    for lo, hi in ((0, half), (half, len(windows))):
+        chunk = table.slice(lo, hi - lo) if path == "table" else None
+        groups += sums.window_groups(ident[lo:hi], chunk).tolist()
     keys = [(v, s // (grain_s * 1000), None if t is None else frozenset(t.items()))
             for v, s, t in windows]
     for i in range(len(windows)):
@@ -195,3 +207,112 @@ def test_windows_share_a_group_exactly_when_their_keys_are_equal(windows, grain_
             assert (groups[i] == groups[j]) == (keys[i] == keys[j])
     for (v, s, t), g in zip(windows, groups, strict=True):
         assert sums._window_keys[g] == (v, s // (grain_s * 1000) * grain_s * 1000, t)
+
+
+_STRINGS = st.sampled_from(["", "a", "b", "fw", "feature_01", "feature_01x", "é",
+                           "0123456789abcdef"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.none() | _STRINGS,
+                          st.none() | st.lists(st.tuples(_STRINGS, _STRINGS), max_size=3)),
+                max_size=60),
+       st.integers(0, 5))
+@example([(0, "a", [("a", "b"), ("fw", "")]), (0, "a", [("fw", ""), ("a", "b")]),
+          (0, "a", [("a", "b"), ("fw", "")]), (0, None, None), (0, "", []), (1, "a", None)], 2)
+def test_the_row_groupers_agree_and_group_by_equal_keys(rows, skip):
+    """Hypothesis: numpy and C number rows' groups the same way: two rows share a group
+    iff lead, string (null its own value) and map (its entries in order) are equal;
+    groups numbered in order of first appearance, each with its first row. The arrays
+    are slices (``skip`` rows off), as a chunk's columns can be."""
+    keys = [(0, "", [])] * skip + rows
+    lead = np.array([k[0] for k in keys], np.int64)[skip:]
+    text = pa.array([k[1] for k in keys], pa.string()).slice(skip)
+    tags = pa.array([k[2] for k in keys], pa.map_(pa.string(), pa.string())).slice(skip)
+    tags = sketch_sums._one_chunk(tags)
+    out = {"py": sketch_sums.group_rows_py(lead, [text, tags])}
+    if sketch_sums.native is not None:
+        out["c"] = sketch_sums.group_rows_c(lead, [text, tags])
+    for ids, first in out.values():
+        assert ids.tolist() == out["py"][0].tolist() and first.tolist() == out["py"][1].tolist()
+        seen: dict = {}
+        for i, key in enumerate(rows):
+            k = (key[0], key[1], None if key[2] is None else tuple(key[2]))
+            assert ids[i] == seen.setdefault(k, len(seen))
+            if ids[i] == len(seen) - 1 and list(seen)[-1] == k:
+                assert first[ids[i]] <= i
+        assert [ids[f] for f in first.tolist()] == list(range(len(first)))
+        assert sorted(set(ids.tolist())) == list(range(len(first)))
+
+
+def test_group_rows_refuses_offsets_outside_its_data():
+    """Untrusted buffers: an offset past the data, or the wrong number of them, raises."""
+    if sketch_sums.native is None:
+        pytest.skip("collector._sinkfast is not built")
+    lead = np.zeros(2, np.int64)
+    with pytest.raises(ValueError, match="outside its 3 bytes"):
+        sketch_sums.native.group_rows(lead, [(np.array([0, 1, 9], np.int32), b"abc", None)])
+    with pytest.raises(ValueError, match="expected 3 int32 offsets"):
+        sketch_sums.native.group_rows(lead, [(np.array([0, 1], np.int32), b"abc", None)])
+    with pytest.raises(ValueError, match="outside its 1 strings"):
+        sketch_sums.native.group_rows(lead, [(np.array([0, 1], np.int32), b"abc", None,
+                                              np.array([0, 1, 2], np.int32))])
+    with pytest.raises(ValueError, match="null flags"):
+        sketch_sums.native.group_rows(lead, [(np.array([0, 1, 2], np.int32), b"ab",
+                                              np.zeros(1, np.uint8))])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from([0, 0, 0, 0, 1, -7, 2**31 - 1]),
+                          st.sampled_from([0.0, -0.0, 0.0, 1.5, -2.25])),
+                min_size=1, max_size=300),
+       st.integers(1, 4))
+def test_the_adders_agree_on_mostly_zero_columns(rows, pieces):
+    """Hypothesis: C skips blocks of zeros (most of a batch's cells are); numpy and C still
+    add the same sums into each group, whatever pieces the rows come in."""
+    if sketch_sums.native is None:
+        pytest.skip("collector._sinkfast is not built")
+    g = np.array([r[0] for r in rows], np.int64)
+    i32 = np.array([r[1] for r in rows], np.int32)
+    f64 = np.array([r[2] for r in rows], np.float64)
+    cuts = sorted({len(rows) * k // pieces for k in range(1, pieces)})
+    cells = {}
+    for name, adder in (("py", sketch_sums.add_py), ("c", sketch_sums.add_c)):
+        accs = [np.zeros(5, np.int64), np.zeros(5, np.int64), np.zeros(5, np.float64)]
+        adder(g, [(sketch_sums.SUM_I32, np.split(i32, cuts), accs[0]),
+                  (sketch_sums.SUM_I64, np.split(i32.astype(np.int64), cuts), accs[1]),
+                  (sketch_sums.SUM_F64, np.split(f64, cuts), accs[2])])
+        cells[name] = accs
+    want = [int(i32[g == k].astype(np.int64).sum()) for k in range(5)]
+    assert cells["c"][0].tolist() == cells["c"][1].tolist() == cells["py"][0].tolist() == want
+    assert cells["c"][2].tolist() == cells["py"][2].tolist()
+
+
+@pytest.mark.parametrize(("chunk_windows", "grain_s"), [(7, 60), (512, 3600)])
+def test_the_sums_read_the_c_paths_views_as_they_read_the_tables(chunk_windows, grain_s,
+                                                                  monkeypatch):
+    """The C path hands the sums its value columns as numpy views (no conversion a column);
+    the pure-Python path's Arrow tables are read column by column. Both give the same
+    sums, and the views are really taken when the C path builds the rows."""
+    from collector import columns
+
+    if columns.C is None:
+        pytest.skip("collector._sinkfast is not built")
+    seen: list[bool] = []
+    add_chunk = sketch_sums.PartitionSums.add_chunk
+
+    def spy(self, ident, features, categories, windows=None):
+        seen.extend(numbers is not None for part, (_, _, numbers) in features.items()
+                    if part.endswith("numeric"))
+        return add_chunk(self, ident, features, categories, windows)
+
+    monkeypatch.setattr(sketch_sums.PartitionSums, "add_chunk", spy)
+    out = {}
+    for backend in (columns.C, columns.PYTHON):
+        seen.clear()
+        with columns.use(backend):
+            out[backend.name] = _batch(chunk_windows, grain_s)
+        assert seen and all(seen) == (backend is columns.C) and any(seen) == all(seen)
+    for table in ("feature_sums", "category_sums"):
+        c, py = (out[k][table] for k in ("c", "python"))
+        assert c.num_rows and c.equals(py), table
