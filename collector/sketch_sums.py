@@ -59,7 +59,8 @@ from .columns_c import native
 from .sink_config import SUMS_GRAIN_S
 
 log = logging.getLogger(__name__)
-SUM_I32, SUM_I64, SUM_F64, MIN_F64, MAX_F64 = range(5)      # group_add's operations
+# group_add's operations (SUM_NX: n * x, SUM_NXX: a + n * x^2, from (x, n[, a]) values)
+SUM_I32, SUM_I64, SUM_F64, MIN_F64, MAX_F64, SUM_NX, SUM_NXX = range(7)
 _FEATURE_INTS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen",
                  "other")
 _SLOT_INTS = (*schema.SUM_COLUMNS[:-3], "sums_n")
@@ -71,7 +72,9 @@ _FEATURE_OPS: dict[str, int] = {
     "tail_hi": SUM_F64, "sums_n": SUM_I64}
 _CATEGORY_OPS = {"count": SUM_I64}
 # op, the values of each chunk (None: every row null), each chunk's validity (None: no nulls)
-Column = tuple[int, "list[np.ndarray] | None", "list[np.ndarray] | None"]
+# (SUM_NX, SUM_NXX: the values a tuple of such lists, x, n and a)
+Column = tuple[int, "list[np.ndarray] | tuple[list[np.ndarray], ...] | None",
+               "list[np.ndarray] | None"]
 # a value column's chunks and their validity (as :func:`_values` returns them)
 _Values = tuple["list[np.ndarray] | None", "list[np.ndarray] | None"]
 # a chunk's value columns as numpy views by name (no nulls; a column absent: all null)
@@ -83,6 +86,11 @@ def add_py(groups: np.ndarray, columns: Sequence[tuple[int, Any, np.ndarray]]) -
     """``group_add`` in numpy: add each column's rows (an array, or a list of arrays one
     after another) into its group's cell of ``acc``."""
     for op, values, acc in columns:
+        if op in (SUM_NX, SUM_NXX):
+            x, n, *a = (np.concatenate(v) if isinstance(v, list) else np.asarray(v)
+                        for v in values)
+            np.add.at(acc.view(np.float64), groups, n * x if op == SUM_NX else a[0] + n * x * x)
+            continue
         v = np.concatenate(values) if isinstance(values, list) else np.asarray(values)
         if op in (SUM_I32, SUM_I64):
             np.add.at(acc.view(np.int64), groups, v.astype(np.int64))
@@ -375,11 +383,9 @@ def _feature_columns(values: Reader, categorical: bool) -> dict[str, Column]:
     m2, _ = values("m2", 0.0)
     if mean is None or n is None or m2 is None:
         cols["sum_x"] = cols["sum_x2"] = (SUM_F64, None, None)
-    else:
-        nf = [c.astype(np.float64) for c in n]
-        cols["sum_x"] = (SUM_F64, [a * b for a, b in zip(nf, mean, strict=True)], mean_valid)
-        cols["sum_x2"] = (SUM_F64, [c + a * b * b for a, b, c in zip(nf, mean, m2, strict=True)],
-                          mean_valid)
+    else:                                    # (the products are taken as they are added)
+        cols["sum_x"] = (SUM_NX, (mean, n), mean_valid)
+        cols["sum_x2"] = (SUM_NXX, (mean, n, m2), mean_valid)
     for name in schema.BIN_COLUMNS:
         if categorical:
             cols[name] = (SUM_I64, [], None)

@@ -128,7 +128,10 @@ def test_the_adders_agree(rows):
     f64 = np.array([r[3] for r in rows], np.float64)
     ops = [(sketch_sums.SUM_I32, i32, 0), (sketch_sums.SUM_I64, i64, 0),
            (sketch_sums.SUM_F64, f64, 0.0), (sketch_sums.MIN_F64, f64, np.inf),
-           (sketch_sums.MAX_F64, f64, -np.inf)]
+           (sketch_sums.MAX_F64, f64, -np.inf),
+           (sketch_sums.SUM_NX, (f64, i64 % 1000), 0.0),
+           (sketch_sums.SUM_NXX, ([f64[:1], f64[1:]], [i64[:1] % 1000, i64[1:] % 1000],
+                                  [f64[:1], f64[1:]]), 0.0)]
     cells = {}
     for name, adder in (("py", sketch_sums.add_py), ("c", sketch_sums.add_c)):
         accs = [np.full(7, start, np.int64 if isinstance(start, int) else np.float64)
@@ -144,6 +147,13 @@ def test_the_adders_agree(rows):
         assert cells["py"][k].tolist() == cells["c"][k].tolist()
     assert cells["c"][3].tolist() == [f64[g == k].min() if (g == k).any() else np.inf
                                       for k in range(7)]
+    n = (i64 % 1000).astype(np.float64)
+    assert cells["py"][5].tolist() == cells["c"][5].tolist()      # the same order: exact
+    assert cells["py"][6].tolist() == cells["c"][6].tolist()
+    assert np.allclose(cells["c"][5], [2 * (n * f64)[g == k].sum() for k in range(7)],
+                       rtol=1e-9, atol=1e-3)
+    assert np.allclose(cells["c"][6], [2 * (f64 + n * f64 * f64)[g == k].sum()
+                                       for k in range(7)], rtol=1e-9, atol=1e-3)
 
 
 def test_group_add_rejects_bad_groups_and_short_cells():
@@ -166,6 +176,15 @@ def test_group_add_rejects_bad_groups_and_short_cells():
                           [(sketch_sums.SUM_I64, np.array([5, 6], np.int64), first),
                            (sketch_sums.SUM_I64, np.array([1], np.int64), acc)])
     assert first.tolist() == [0, 0]
+    cell = np.zeros(2)
+    with pytest.raises(ValueError, match="column 0"):  # n in other pieces than x
+        sketch_sums.add_c(np.array([0, 1], np.int64),
+                          [(sketch_sums.SUM_NX, ([np.ones(2)], [np.ones(1, np.int64)] * 2),
+                            cell)])
+    with pytest.raises(ValueError, match="column 0"):  # x^2's a missing
+        sketch_sums.add_c(np.array([0, 1], np.int64),
+                          [(sketch_sums.SUM_NXX, (np.ones(2), np.ones(2, np.int64)), cell)])
+    assert cell.tolist() == [0.0, 0.0]
 
 
 _TAG_TEXT = st.sampled_from(["a", "b", "fw", ""])
