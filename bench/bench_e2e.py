@@ -204,7 +204,10 @@ def _sink_steady_cpu(bootstrap: str, topic: str, sink_pid: int, db, glob: str) -
 
     from .bench_sink import _records
 
-    values = [(r.kafka_key(), r.kafka_value()) for r in _records(2000)]
+    # distinct windows (the sink writes a window once: repeats would never all show up),
+    # numbered after the backlog's of _sink_process_rate
+    values = [(r.kafka_key(), r.kafka_value())
+              for r in _records(int(STEADY_RATE * STEADY_SECONDS * 1.1), seq0=SINK_WINDOWS)]
     before = db.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchall()[0][0]
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                              compression_type="zstd", linger_ms=2, batch_size=256 << 10,
@@ -212,8 +215,8 @@ def _sink_steady_cpu(bootstrap: str, topic: str, sink_pid: int, db, glob: str) -
     cpu0, t0, sent = _cpu_seconds(sink_pid), time.monotonic(), 0
     while time.monotonic() - t0 < STEADY_SECONDS:
         due = int((time.monotonic() - t0) * STEADY_RATE)
-        while sent < due:
-            key, value = values[sent % len(values)]
+        while sent < min(due, len(values)):
+            key, value = values[sent]
             producer.send(topic, key=key, value=value)
             sent += 1
         time.sleep(0.001)

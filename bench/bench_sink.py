@@ -27,9 +27,11 @@ from typing import Any
 from bench.figures import Figure
 
 
-def _records(n: int, spread: bool = False) -> list:
+def _records(n: int, spread: bool = False, seq0: int = 0) -> list:
     """``n`` distinct windows: 16 WindowSketch-built variants whose numeric histograms are
-    resampled per window (multinomial, same n), so Parquet cannot just dedupe repeats.
+    resampled per window (multinomial, same n), so Parquet cannot just dedupe repeats;
+    sequence numbers from ``seq0`` (the sink writes a device's window once: loads sent to
+    one sink must not share them).
     ``spread``: each device's windows start at its own minute of the hour and carry one of
     4 firmware tags (the sketch sums reduce least: 240 groups per hour and feature at a
     minute grain, 4 at the default hour)."""
@@ -49,7 +51,8 @@ def _records(n: int, spread: bool = False) -> list:
         body = dict(variants[i % 16])
         dev = f"dev-{i % 500}"
         idx = i // 2000
-        body.update(d=dev, sq=i, ws=BASE_MS + idx * WINDOW_MS, we=BASE_MS + (idx + 1) * WINDOW_MS)
+        body.update(d=dev, sq=seq0 + i, ws=BASE_MS + idx * WINDOW_MS,
+                    we=BASE_MS + (idx + 1) * WINDOW_MS)
         if spread:
             ws = BASE_MS + (i % 500) % 60 * 60_000 + (i // 500) * 3_600_000
             body.update(ws=ws, we=ws + 60_000, tg={"firmware": f"fw{i % 500 % 4}"})

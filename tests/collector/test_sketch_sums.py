@@ -41,6 +41,18 @@ def _batch(chunk_windows: int, grain_s: int = 60) -> dict[str, pa.Table]:
     return tables
 
 
+def _summed_by(adder, batch):
+    """``batch()`` with the sums added by ``adder``: C's with C's row grouping, numpy's
+    with numpy's (the reducers a sink without the C accelerator runs)."""
+    grouper = sketch_sums.group_rows_py if adder is sketch_sums.add_py else sketch_sums.group_rows_c
+    old_adder, old_grouper = sketch_sums.use_adder(adder), sketch_sums.use_grouper(grouper)
+    try:
+        return batch()
+    finally:
+        sketch_sums.use_adder(old_adder)
+        sketch_sums.use_grouper(old_grouper)
+
+
 def _sql(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return sorted(con.sql(sql).fetchall(), key=repr)
 
@@ -55,11 +67,7 @@ def _start(grain_s: int) -> str:
 @pytest.mark.parametrize("adder", ADDERS)
 @pytest.mark.parametrize(("chunk_windows", "grain_s"), [(7, 60), (512, 60), (7, 3600)])
 def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows, grain_s):
-    old = sketch_sums.use_adder(adder)
-    try:
-        t = _batch(chunk_windows, grain_s)
-    finally:
-        sketch_sums.use_adder(old)
+    t = _summed_by(adder, lambda: _batch(chunk_windows, grain_s))
     con = duckdb.connect()
     con.register("f", t["features"])
     con.register("s", t["feature_sums"])
@@ -87,11 +95,7 @@ def test_feature_sums_equal_sql_over_the_rows(adder, chunk_windows, grain_s):
 @pytest.mark.parametrize("adder", ADDERS)
 @pytest.mark.parametrize("grain_s", [60, 900])
 def test_category_sums_equal_sql_over_the_rows(adder, grain_s):
-    old = sketch_sums.use_adder(adder)
-    try:
-        t = _batch(5, grain_s)
-    finally:
-        sketch_sums.use_adder(old)
+    t = _summed_by(adder, lambda: _batch(5, grain_s))
     con = duckdb.connect()
     con.register("c", t["categories"])
     con.register("s", t["category_sums"])
