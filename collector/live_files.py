@@ -84,7 +84,8 @@ def live_files(root: str | os.PathLike[str] | Storage, table: str,
             continue
         if dates is not None and not dates[0] <= dname[len("date="):] <= dates[1]:
             continue
-        out.extend(st.fs_path(f"{ddir}/{name}") for name in live_in_dir(st, ddir))
+        prefix = st.fs_path(ddir)       # (joined as strings: a Path a file cost ~3 us)
+        out.extend(f"{prefix}/{name}" for name in live_in_dir(st, ddir))
     return out
 
 
