@@ -318,9 +318,10 @@ class PartitionSums:
         features = _Accumulator(_FEATURE_OPS, len(first))
         at = 0
         for rows, _, numbers in parts:
-            categorical = rows.num_rows > 0 and pc.all(pc.equal(rows["kind"], 1)).as_py()
-            features.add(ids[at:at + rows.num_rows], _feature_columns(
-                _numbers_reader(numbers) or _table_reader(rows), bool(categorical)))
+            part = slice(at, at + rows.num_rows)
+            categorical = rows.num_rows > 0 and bool((kinds[part] == 1).all())
+            features.add(ids[part], _feature_columns(
+                _numbers_reader(numbers) or _table_reader(rows), categorical))
             at += rows.num_rows
         feature_keys = {"feature": names[0].take(first), "kind": pa.array(kinds[first]),
                         "layout": names[1].take(first)}
