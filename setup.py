@@ -23,7 +23,9 @@ SERVER_PACKAGES = ("collector", "analytics", "dashboard", "edgedrift")
 EDITABLE = os.environ.get("EDGEDRIFT_BUILD_EDITABLE") == "1"
 PACKAGES = ("edge_sdk", *SERVER_PACKAGES) if EDITABLE else SERVER_PACKAGES
 
-EXTENSIONS = [Extension("collector._sinkfast", ["collector/_sinkfast.c"],
+EXTENSIONS = [Extension("collector._sinkfast",
+                        ["collector/_sinkfast.c", "collector/_sinkfast_sums.c"],
+                        depends=["collector/_sinkfast_sums.h"],
                         extra_compile_args=["-O3"], optional=True)]
 
 setup(

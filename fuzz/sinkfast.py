@@ -1,7 +1,8 @@
-"""Fuzz the sink's C fast path (collector/_sinkfast.c) under AddressSanitizer and UBSan.
+"""Fuzz the sink's C fast path (collector/_sinkfast*.c) under AddressSanitizer and UBSan.
 
-Builds ``_sinkfast.c`` into a throw-away extension with ``-fsanitize=address,undefined``
-(``-fno-sanitize-recover``: any undefined behaviour aborts), then runs a child Python with
+Builds ``_sinkfast.c`` and ``_sinkfast_sums.c`` into a throw-away extension with
+``-fsanitize=address,undefined`` (``-fno-sanitize-recover``: any undefined behaviour
+aborts), then runs a child Python with
 the sanitizer runtimes preloaded that feeds every entry point of the module for a while:
 
 * ``parse_record`` and ``split_numeric`` on msgpack bytes: real ingest records and window
@@ -9,7 +10,9 @@ the sanitizer runtimes preloaded that feeds every entry point of the module for 
   changes, inserted/deleted/duplicated runs, truncation, splices of two inputs);
 * ``numeric_columns`` / ``categorical_columns`` / ``label_columns`` on the packed rows
   ``split_numeric`` returns and on decoded entries mutated item-wise (wrong types,
-  boundary integers, odd bytes, huge and negative counts).
+  boundary integers, odd bytes, huge and negative counts);
+* ``group_rows`` and ``group_add`` (the sketch sums) on random buffers, now and then broken
+  (offsets out of range or one short, negative groups, short cells, mismatched pieces).
 
 Crashes, out-of-bounds reads or writes and undefined behaviour abort the child with the
 sanitizer's report (exit status != 0). No clang/libFuzzer needed: a standalone driver
@@ -33,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "collector" / "_sinkfast.c"
+SOURCES = [ROOT / "collector" / "_sinkfast.c", ROOT / "collector" / "_sinkfast_sums.c"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
             "-fno-omit-frame-pointer", "-g", "-O1"]
 
@@ -69,7 +72,7 @@ def build(out_dir: Path) -> tuple[Path, list[str]]:
     libs = runtimes(cc)
     target = out_dir / ("_sinkfast" + sysconfig.get_config_var("EXT_SUFFIX"))
     cmd = [cc, "-shared", "-fPIC", *SANITIZE, f"-I{sysconfig.get_paths()['include']}",
-           str(SOURCE), "-o", str(target)]
+           *map(str, SOURCES), "-o", str(target)]
     if cc.endswith("clang"):
         cmd.insert(1, "-shared-libsan")
         libs = [subprocess.run([cc, "-print-file-name=libclang_rt.asan-x86_64.so"],
@@ -101,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
         if libs:
             env["LD_PRELOAD"] = " ".join(libs)
-        print(f"fuzzing {SOURCE.relative_to(ROOT)} under ASan+UBSan for {args.seconds:g} s "
-              f"(seed {seed})", flush=True)
+        names = ", ".join(str(p.relative_to(ROOT)) for p in SOURCES)
+        print(f"fuzzing {names} under ASan+UBSan for {args.seconds:g} s (seed {seed})",
+              flush=True)
         done = subprocess.run([sys.executable, "-m", "sinkfast_driver", str(module),
                                str(args.seconds), str(seed)], env=env, cwd=str(ROOT))
         if done.returncode:

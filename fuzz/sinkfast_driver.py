@@ -13,6 +13,7 @@ import importlib.util
 import random
 import sys
 import time
+from array import array
 from typing import Any
 
 import msgpack
@@ -112,6 +113,82 @@ def mutate_entries(rng: random.Random, entries: list) -> list:
     return entries
 
 
+def strings(rng: random.Random, n: int) -> tuple[array, bytes]:
+    """``n`` random short strings as Arrow-style int32 offsets and data."""
+    words = [rng.choice(["", "a", "fw", "feature_01", "é", "0123456789abcdefg"])
+             for _ in range(n)]
+    offsets, data = array("i", [0]), b""
+    for w in words:
+        data += w.encode()
+        offsets.append(len(data))
+    return offsets, data
+
+
+def mutate_ints(rng: random.Random, values: array) -> array:
+    """Offsets or groups, now and then broken: out of range, negative, or one short."""
+    out = array(values.typecode, values)
+    for _ in range(rng.randrange(3)):
+        if out and rng.random() < 0.5:
+            out[rng.randrange(len(out))] = rng.choice([-1, 0, 1, 7, 2**31 - 1, -2**31])
+        elif out and rng.random() < 0.3:
+            out.pop()
+        else:
+            out.append(rng.choice([0, 3, 2**31 - 1]))
+    return out
+
+
+def pieces(rng: random.Random, code: str, n: int, cut: int) -> list[array]:
+    """A column of ``n`` values (mostly zeros: the sums skip zero blocks) in two pieces,
+    now and then one value short or with a broken one."""
+    whole = array(code, [rng.choice([0, 0, 1, -5, 3]) for _ in range(n)])
+    if rng.random() < 0.2:
+        whole = mutate_ints(rng, whole) if code != "d" else whole[:-1]
+    return [whole[:cut], whole[cut:]]
+
+
+def sums(native: Any, rng: random.Random) -> None:
+    """The sketch sums' entry points on random, sometimes broken, buffers: either an error
+    (ValueError, TypeError) or a result, never a crash."""
+    n = rng.randrange(40)
+    lead = array("q", [rng.randrange(-3, 4) for _ in range(n)])
+    texts = []
+    for _ in range(rng.randrange(3)):
+        lists = None
+        if rng.random() < 0.4:                     # a map's keys or values: lists a row
+            lists = array("i", [0])
+            for _ in range(n):
+                lists.append(lists[-1] + rng.randrange(3))
+            offsets, data = strings(rng, lists[-1])
+        else:
+            offsets, data = strings(rng, n)
+        nulls = bytes(rng.randrange(2) for _ in range(n)) if rng.random() < 0.3 else None
+        if rng.random() < 0.3:
+            offsets = mutate_ints(rng, offsets)
+        if lists is not None and rng.random() < 0.3:
+            lists = mutate_ints(rng, lists)
+        if nulls is not None and rng.random() < 0.1:
+            nulls = nulls[:-1]
+        texts.append((offsets, data, nulls) if lists is None else (offsets, data, nulls, lists))
+    try:
+        native.group_rows(lead, texts)
+    except (ValueError, TypeError):
+        pass
+    groups = mutate_ints(rng, array("q", [rng.randrange(5) for _ in range(n)])) \
+        if rng.random() < 0.3 else array("q", [rng.randrange(5) for _ in range(n)])
+    columns = []
+    for _ in range(rng.randrange(4)):
+        op = rng.choice([0, 1, 2, 3, 4, 5, 6, 6, -1, 7])
+        cut = rng.randrange(n + 1)
+        x = pieces(rng, "i" if op == 0 else "d" if op in (2, 3, 4, 5, 6) else "q", n, cut)
+        values: Any = x if op < 5 else (x, pieces(rng, "q", n, cut),
+                                        pieces(rng, "d", n, cut))[:2 if op == 5 else 3]
+        columns.append((op, values, bytearray(8 * rng.choice([0, 1, 5, 6]))))
+    try:
+        native.group_add(groups, columns)
+    except (ValueError, TypeError):
+        pass
+
+
 def run(native: Any, seconds: float, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     pool = seeds()
@@ -119,12 +196,16 @@ def run(native: Any, seconds: float, seed: int) -> dict[str, int]:
                for i, w in enumerate(pool)]
     decoded = [msgpack.unpackb(w) for w in pool]
     name_len = DEFAULT_LIMITS.max_name_len
-    stats = {"inputs": 0, "split": 0, "columns": 0}
+    stats = {"inputs": 0, "split": 0, "columns": 0, "sums": 0}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for _ in range(200):
             stats["inputs"] += 1
-            kind = rng.randrange(3)
+            kind = rng.randrange(4)
+            if kind == 3:
+                stats["sums"] += 1
+                sums(native, rng)
+                continue
             if kind == 0:
                 native.parse_record(exact(mutate_bytes(rng, rng.choice(records), records)),
                                     DEFAULT_LIMITS.max_bin_len)
