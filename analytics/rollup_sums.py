@@ -43,6 +43,10 @@ from .windows import Cadence
 
 _INT_COLUMNS = ("n", "missing", "nan", "inf", "type_mismatch", "out_of_range", "unseen",
                 "other")
+# the scanned sums with a ``grain_s`` column even when none of the files has one (all from
+# the release before it: union_by_name only adds a column some file has)
+_WITH_GRAIN = ("SELECT * FROM {scan} UNION ALL BY NAME "
+               "SELECT NULL::INTEGER AS grain_s WHERE false")
 
 
 def usable(cadence: Cadence | str) -> bool:
@@ -75,7 +79,7 @@ def feature_sum_groups(ds: Dataset, since_ms: int, until_ms: int, window: Cadenc
         SELECT {cols}, {layout_sql} AS layout, {bucket_sql} AS bucket,
                coalesce(s.grain_s, {SUMS_LEGACY_GRAIN_S}) AS grain_s
                {seg_sel.replace('tags[', 's.tags[')}
-        FROM {ds._scan('feature_sums')} s
+        FROM ({_WITH_GRAIN.format(scan=ds._scan('feature_sums'))}) s
         WHERE {ds._time_filter('s')} {_models_filter(models, 's')})
     SELECT model, version, feature, kind, layout, bucket {grp_sel},
            SUM(windows)::BIGINT AS windows, {ints}, MIN(min) AS min, MAX(max) AS max,

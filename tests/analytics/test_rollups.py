@@ -179,6 +179,22 @@ def test_sums_written_before_the_grain_column_count_as_minutes(tmp_path, built):
         assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
 
 
+def test_a_dataset_whose_sums_all_predate_the_grain_column_rolls_up_from_them(tmp_path,
+                                                                               built):
+    """Every sums file from the release before ``grain_s`` (none has the column, so the
+    scan has none): read as per-minute sums, not an error."""
+    dataset, raw, rolled = _paths(tmp_path, built)
+    write(str(dataset), fleet(built.spec, windows=3, devices=4, records=150, window_ms=W_MS))
+    for path in dataset.glob("*_sums/model=*/date=*/*.parquet"):
+        t = pq.read_table(path, partitioning=None)
+        pq.write_table(t.drop_columns(["grain_s"]), path)
+    a = run_analysis(_config(dataset, False), raw, now_ms=NOW)
+    b = run_analysis(_config(dataset, True), rolled, now_ms=NOW)
+    assert a.windows_computed == b.windows_computed == b.rollups["from_sums"] == 3
+    for t in TABLES:
+        assert _rows(rolled.analytics_db, t) == _rows(raw.analytics_db, t), t
+
+
 def test_sums_are_used_only_where_every_batch_has_them(tmp_path, built):
     """A redelivered batch (sums included) and a batch without sums in the same evaluation
     windows: the windows the sums count match the distinct windows, yet the sums are not
