@@ -319,8 +319,8 @@ def _numeric(nums: list[list], owner: np.ndarray, ident: list[pa.Array], limits:
     numbers = None            # the value columns as numpy views, for the sketch sums (C)
     if isinstance(ints, ColumnBlock) and isinstance(floats, ColumnBlock) \
             and isinstance(bins, ColumnBlock) and isinstance(sums, ColumnBlock):
-        views = [*ints.numpy, None, None, *floats.numpy, *bins.numpy, *sums.numpy]
-        numbers = {name: v for name, v in zip(table.column_names[len(ident) + 3:], views,
+        arrays = [*ints.numpy, None, None, *floats.numpy, *bins.numpy, *sums.numpy]
+        numbers = {name: v for name, v in zip(table.column_names[len(ident) + 3:], arrays,
                                               strict=True) if v is not None}  # (not unseen, other)
     return table, name_arr, owner, numbers
 

@@ -176,17 +176,17 @@ def use_grouper(grouper: Any) -> Any:
     return old
 
 
-def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A string column as one array (the groupers take one)."""
+def _one_array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array (the groupers take one)."""
     if isinstance(column, pa.ChunkedArray):
         return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     return column
 
 
-def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A column as one array whose offsets start at its children's start (a map's
-    ``keys`` and ``items`` are its children whole)."""
-    arr = _text(column)
+def _rebased(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as one array without an offset (a map's ``keys`` and ``items`` are its
+    children whole, so its offsets must index them from the start)."""
+    arr = _one_array(column)
     return arr if arr.offset == 0 else pa.concat_arrays([arr])
 
 
@@ -260,10 +260,10 @@ class PartitionSums:
         ~0.4 us a window in the sink (the tuples and tags dicts are out of the CPU cache
         by then)."""
         if windows is not None and windows.num_rows and _GROUPERS[0] is group_rows_c:
-            start = _text(windows["window_start"])         # (timestamps: int64 ms)
+            start = _one_array(windows["window_start"])         # (timestamps: int64 ms)
             starts = np.frombuffer(start.buffers()[1], np.int64, len(start),
                                    start.offset * 8) // self._grain_ms
-            version, tags = _text(windows["version"]), _one_chunk(windows["tags"])
+            version, tags = _one_array(windows["version"]), _rebased(windows["tags"])
             local, first = group_rows_c(starts, [version, tags])
             groups = []
             for f in first.tolist():                # (a group or a few: scalars)
@@ -312,7 +312,7 @@ class PartitionSums:
             np.concatenate(_values(rows["kind"], 0)[0] or [np.zeros(0, np.int8)])
             for rows, _, _ in parts)])
         fwrow = np.concatenate([np.zeros(0, np.int64), *(w for _, w, _ in parts)])
-        names = [_text(pa.chunked_array([c for rows, _, _ in parts for c in rows[col].chunks],
+        names = [_one_array(pa.chunked_array([c for rows, _, _ in parts for c in rows[col].chunks],
                                         pa.string())) for col in ("feature", "layout")]
         ids, first = _GROUPERS[0]((fwrow << 8) | (kinds.astype(np.int64) & 0xff), names)
         features = _Accumulator(_FEATURE_OPS, len(first))
@@ -330,7 +330,7 @@ class PartitionSums:
         crows = pa.concat_tables([t for t, _ in pending]) if pending else None
         wrow = np.concatenate([w for _, w in pending]) if pending else np.zeros(0, np.int64)
         self._pending_categories = []
-        texts = [_text(crows[col]) if crows is not None else pa.array([], pa.string())
+        texts = [_one_array(crows[col]) if crows is not None else pa.array([], pa.string())
                  for col in ("feature", "category")]
         ids_c, first_c = _GROUPERS[0](wrow, texts)
         categories = _Accumulator(_CATEGORY_OPS, len(first_c))

@@ -252,7 +252,7 @@ def test_the_row_groupers_agree_and_group_by_equal_keys(rows, skip):
     lead = np.array([k[0] for k in keys], np.int64)[skip:]
     text = pa.array([k[1] for k in keys], pa.string()).slice(skip)
     tags = pa.array([k[2] for k in keys], pa.map_(pa.string(), pa.string())).slice(skip)
-    tags = sketch_sums._one_chunk(tags)
+    tags = sketch_sums._rebased(tags)
     out = {"py": sketch_sums.group_rows_py(lead, [text, tags])}
     if sketch_sums.native is not None:
         out["c"] = sketch_sums.group_rows_c(lead, [text, tags])
